@@ -1,0 +1,48 @@
+"""otel-trading: OpenTelemetry-native instrumentation for Python trading bots.
+
+    import otel_trading
+
+    otel_trading.configure(service_name="my-bot")
+
+    @otel_trading.traced(capture=["symbol", "amount"])
+    def place_order(symbol: str, amount: float) -> str: ...
+"""
+
+from otel_trading._version import __version__
+from otel_trading.config import (
+    ConfigurationError,
+    ConfigureOptions,
+    Telemetry,
+    configure,
+    current,
+    shutdown,
+)
+from otel_trading.context import (
+    ContextExecutor,
+    bound,
+    bound_context,
+    correlation_id,
+    run_in_context,
+    with_context,
+)
+from otel_trading.logs import get_logger
+from otel_trading.tracing import span, traced
+
+__all__ = [
+    "ConfigurationError",
+    "ConfigureOptions",
+    "ContextExecutor",
+    "Telemetry",
+    "__version__",
+    "bound",
+    "bound_context",
+    "configure",
+    "correlation_id",
+    "current",
+    "get_logger",
+    "run_in_context",
+    "shutdown",
+    "span",
+    "traced",
+    "with_context",
+]

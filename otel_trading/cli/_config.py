@@ -1,0 +1,45 @@
+"""``otel-trading config``: the effective configuration, secrets masked."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from typing import Any
+
+from otel_trading.config._settings import ConfigurationError, resolve_settings
+from otel_trading.redaction import REDACTED, Redactor
+
+
+def _masked(value: Any, redactor: Redactor, key: str = "") -> Any:
+    if key in ("headers",) and value:
+        return {name: REDACTED for name in value}
+    if isinstance(value, dict):
+        return {k: _masked(v, redactor, str(k)) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_masked(v, redactor) for v in value]
+    if isinstance(value, str):
+        return redactor.scrub_value(key, value)
+    if isinstance(value, (int, float, bool)) or value is None:
+        return value
+    return str(value)
+
+
+def effective_config() -> dict[str, Any]:
+    settings = resolve_settings({})
+    redactor = Redactor(settings.redact_key_patterns, settings.redact_value_patterns)
+    return _masked(dataclasses.asdict(settings), redactor)  # type: ignore[no-any-return]
+
+
+def show_config(*, as_json: bool) -> int:
+    try:
+        config = effective_config()
+    except ConfigurationError as exc:
+        print(f"otel-trading: configuration error: {exc}", file=sys.stderr)
+        return 2
+    if as_json:
+        print(json.dumps(config, indent=2, sort_keys=True))
+        return 0
+    for key, value in sorted(config.items()):
+        print(f"{key:28} {json.dumps(value, sort_keys=True)}")
+    return 0

@@ -1,0 +1,285 @@
+"""``configure()`` and the ``Telemetry`` object it returns."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import LogRecordExporter
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SpanExporter
+from opentelemetry.sdk.trace.sampling import _KNOWN_SAMPLERS, Sampler
+from typing_extensions import Unpack
+
+from otel_trading._state import STATE
+from otel_trading._version import __version__
+from otel_trading.config._globals import install_globals
+from otel_trading.config._lifecycle import ExitHooks, run_bounded
+from otel_trading.config._resource import build_resource
+from otel_trading.config._settings import ConfigurationError, ConfigureOptions, Settings, resolve_settings
+from otel_trading.export._batch import BatchExporter
+from otel_trading.export._exporters import log_exporters, metric_exporters, span_exporters
+from otel_trading.export._pipeline import (
+    LogItem,
+    LogMaterializer,
+    LogPipeline,
+    SpanPipeline,
+    log_export_fn,
+    span_export_fn,
+)
+from otel_trading.logs._logger import StdlibBridge
+from otel_trading.logs._processors import CONSOLE, LEVELS
+from otel_trading.metrics._hook import hook_reader
+from otel_trading.metrics._local import LocalMetrics
+from otel_trading.metrics._names import METRIC_OVERFLOW, TELEMETRY_QUEUE_SIZE
+from otel_trading.metrics._prometheus import PrometheusEndpoint
+from otel_trading.redaction import Redactor
+
+_LOG = logging.getLogger("otel_trading")
+_lock = threading.RLock()
+_current: Telemetry | None = None
+
+
+class Telemetry:
+    """What ``configure()`` set up: providers, exporters and where telemetry goes."""
+
+    def __init__(self, settings: Settings, resource: Resource | None = None) -> None:
+        self.settings = settings
+        self.resource = resource
+        self.tracer_provider: TracerProvider | None = None
+        self.meter_provider: MeterProvider | None = None
+        self.logger_provider: LoggerProvider | None = None
+        self.prometheus: PrometheusEndpoint | None = None
+        self._span_exporters: list[tuple[BatchExporter[ReadableSpan], SpanExporter]] = []
+        self._log_exporters: list[tuple[BatchExporter[LogItem], LogRecordExporter]] = []
+        self._stdlib_bridge: StdlibBridge | None = None
+        self._is_shutdown = False
+
+    @property
+    def enabled(self) -> bool:
+        return self.settings.enabled
+
+    @property
+    def store_dir(self) -> Path | None:
+        """The local store directory, when traces or logs are written there."""
+        uses_store = "local" in self.settings.exporters["traces"] or "local" in self.settings.exporters["logs"]
+        return self.settings.store_dir if self.enabled and uses_store else None
+
+    @property
+    def prometheus_url(self) -> str | None:
+        return self.prometheus.url if self.prometheus is not None else None
+
+    def force_flush(self, timeout: float | None = None) -> bool:
+        """Exports everything recorded so far; False if it did not finish within ``timeout`` s."""
+        if not self.enabled or self._is_shutdown:
+            return True
+        timeout_s = self.settings.shutdown_timeout_s if timeout is None else timeout
+        tasks: list[tuple[str, Any]] = []
+        for batch, _ in [*self._span_exporters, *self._log_exporters]:
+            tasks.append((f"{batch.signal}/{batch.exporter_name}", lambda b=batch: b.force_flush(timeout_s)))
+        if self.meter_provider is not None:
+            provider = self.meter_provider
+            tasks.append(("metrics", lambda: provider.force_flush(int(timeout_s * 1000))))
+        return run_bounded(tasks, timeout_s)
+
+    def shutdown(self, timeout: float | None = None) -> bool:
+        """Flushes and stops all three signals within ``timeout`` seconds, whatever the backend does."""
+        with _lock:
+            if self._is_shutdown:
+                return True
+            self._is_shutdown = True
+            global _current
+            if _current is self:
+                _current = None
+                STATE.enabled = False
+                STATE.log_sink = None
+        if not self.enabled:
+            return True
+        timeout_s = self.settings.shutdown_timeout_s if timeout is None else timeout
+        if self._stdlib_bridge is not None:
+            logging.getLogger().removeHandler(self._stdlib_bridge)
+        tasks: list[tuple[str, Any]] = []
+        for batch, exporter in [*self._span_exporters, *self._log_exporters]:
+            tasks.append((f"{batch.signal}/{batch.exporter_name}", _stop(batch, exporter, timeout_s)))
+        if self.meter_provider is not None:
+            provider = self.meter_provider
+            tasks.append(("metrics", lambda: provider.shutdown(timeout_millis=timeout_s * 1000)))
+        if self.prometheus is not None:
+            tasks.append(("prometheus-endpoint", self.prometheus.close))
+        return run_bounded(tasks, timeout_s)
+
+
+def _stop(batch: BatchExporter[Any], exporter: Any, timeout_s: float) -> Any:
+    def stop() -> None:
+        batch.shutdown(timeout_s)
+        exporter.shutdown()
+
+    return stop
+
+
+def _sampler(settings: Settings) -> Sampler | None:
+    name = settings.sampler
+    if name is None:
+        return None
+    factory = _KNOWN_SAMPLERS.get(name.lower())
+    if factory is None:
+        raise ConfigurationError(f"sampler / OTEL_TRACES_SAMPLER: unknown sampler {name!r}; "
+                                 f"expected one of {sorted(_KNOWN_SAMPLERS)}")
+    if name.lower() in ("traceidratio", "parentbased_traceidratio"):
+        try:
+            rate = float(settings.sampler_arg) if settings.sampler_arg is not None else 1.0
+        except ValueError:
+            raise ConfigurationError(
+                f"sampler_arg / OTEL_TRACES_SAMPLER_ARG: expected a ratio between 0 and 1, "
+                f"got {settings.sampler_arg!r}"
+            ) from None
+        if not 0.0 <= rate <= 1.0:
+            raise ConfigurationError(f"sampler_arg / OTEL_TRACES_SAMPLER_ARG: expected 0..1, got {rate}")
+        return factory(rate)  # type: ignore[no-any-return,operator]  # ratio samplers are classes
+    return factory  # type: ignore[return-value]  # the others are sampler instances
+
+
+def configure(**options: Unpack[ConfigureOptions]) -> Telemetry:
+    """Sets up traces, metrics and logs once for the process and returns the ``Telemetry``.
+
+    Calling it again with the same arguments (and environment) returns the same object;
+    with different ones, the previous setup is flushed and replaced. Arguments win over the
+    ``OTEL_*`` environment; see docs/configuration.md for every option.
+    """
+    return configure_with(options)
+
+
+def configure_with(
+    options: ConfigureOptions,
+    *,
+    extra_span_exporters: Sequence[SpanExporter] = (),
+    extra_log_exporters: Sequence[LogRecordExporter] = (),
+    extra_metric_readers: Sequence[MetricReader] = (),
+) -> Telemetry:
+    """configure() with additional destinations (used by otel_trading.testing)."""
+    global _current
+    settings = resolve_settings(options)
+    with _lock:
+        extras = bool(extra_span_exporters or extra_log_exporters or extra_metric_readers)
+        if _current is not None:
+            if _current.settings == settings and not extras:
+                return _current
+            _current.shutdown()
+        telemetry = _build(settings, extra_span_exporters, extra_log_exporters, extra_metric_readers)
+        _current = telemetry
+        _EXIT_HOOKS.install(signals=settings.install_signal_handlers)
+        return telemetry
+
+
+def _build(
+    settings: Settings,
+    extra_span_exporters: Sequence[SpanExporter],
+    extra_log_exporters: Sequence[LogRecordExporter],
+    extra_metric_readers: Sequence[MetricReader],
+) -> Telemetry:
+    redactor = Redactor(settings.redact_key_patterns, settings.redact_value_patterns)
+    CONSOLE.mode = settings.log_console
+    CONSOLE.min_level = LEVELS[settings.log_level]
+    CONSOLE.pretty = None
+    local = LocalMetrics()
+    if not settings.enabled:
+        STATE.reset(enabled=False, tracer=STATE.tracer, redactor=redactor,
+                    max_attribute_length=settings.max_attribute_length, local_metrics=local)
+        STATE.log_sink = None
+        return Telemetry(settings)
+
+    resource = build_resource(settings)
+    telemetry = Telemetry(settings, resource)
+    local.overflow_counter = local.counter(METRIC_OVERFLOW, "{series}", "Series folded into the overflow series")
+
+    def batch(signal: str, name: str, export: Any) -> BatchExporter[Any]:
+        return BatchExporter(
+            signal=signal, exporter_name=name, export=export, metrics=local,
+            max_queue_size=settings.max_queue_size, max_batch_size=settings.max_export_batch_size,
+            schedule_delay_s=settings.schedule_delay_s,
+        )
+
+    named_spans = [*span_exporters(settings), *(("extra", e) for e in extra_span_exporters)]
+    for name, span_exporter in named_spans:
+        telemetry._span_exporters.append((batch("traces", name, span_export_fn(span_exporter, redactor)),
+                                          span_exporter))
+    tracer_provider = TracerProvider(resource=resource, sampler=_sampler(settings), shutdown_on_exit=False)
+    tracer_provider.add_span_processor(SpanPipeline([b for b, _ in telemetry._span_exporters]))
+    telemetry.tracer_provider = tracer_provider
+
+    materialize = LogMaterializer(resource, redactor, settings.max_attribute_length)
+    named_logs = [*log_exporters(settings), *(("extra", e) for e in extra_log_exporters)]
+    for name, log_exporter in named_logs:
+        telemetry._log_exporters.append((batch("logs", name, log_export_fn(log_exporter, materialize)),
+                                         log_exporter))
+    log_pipeline = LogPipeline([b for b, _ in telemetry._log_exporters])
+    logger_provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
+    logger_provider.add_log_record_processor(log_pipeline)
+    telemetry.logger_provider = logger_provider
+
+    readers: list[MetricReader] = list(extra_metric_readers)
+    if "prometheus" in settings.exporters["metrics"]:
+        telemetry.prometheus = PrometheusEndpoint.start(settings.prometheus_host, settings.prometheus_port)
+        if telemetry.prometheus is not None:
+            readers.append(telemetry.prometheus.reader)
+    for _, metric_exporter in metric_exporters(settings):
+        readers.append(PeriodicExportingMetricReader(
+            metric_exporter, export_interval_millis=settings.metric_export_interval_s * 1000,
+        ))
+    meter_provider = MeterProvider(resource=resource, metric_readers=readers, shutdown_on_exit=False)
+    for reader in readers:
+        hook_reader(reader, local, resource)
+    telemetry.meter_provider = meter_provider
+    exporters = [b for b, _ in [*telemetry._span_exporters, *telemetry._log_exporters]]
+    local.observe_gauge(
+        TELEMETRY_QUEUE_SIZE,
+        lambda: [({"signal": b.signal, "exporter": b.exporter_name}, b.queue_size) for b in exporters],
+        "{item}", "Telemetry items waiting for export",
+    )
+
+    install_globals(tracer_provider, meter_provider, logger_provider)
+    STATE.reset(
+        enabled=True,
+        tracer=tracer_provider.get_tracer("otel_trading", __version__),
+        redactor=redactor,
+        max_attribute_length=settings.max_attribute_length,
+        local_metrics=local,
+    )
+    STATE.log_sink = log_pipeline.put if log_pipeline.exporters else None
+    if settings.capture_stdlib_logging:
+        telemetry._stdlib_bridge = _install_stdlib_bridge(settings)
+    return telemetry
+
+
+def _install_stdlib_bridge(settings: Settings) -> StdlibBridge:
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if isinstance(handler, StdlibBridge):
+            root.removeHandler(handler)
+    if not root.handlers:
+        # Nobody configured logging: let INFO records of libraries and the app through.
+        root.setLevel(LEVELS[settings.log_level])
+    bridge = StdlibBridge()
+    root.addHandler(bridge)
+    return bridge
+
+
+def current() -> Telemetry | None:
+    """The Telemetry in force, or None before configure() / after shutdown()."""
+    return _current
+
+
+def shutdown(timeout: float | None = None) -> bool:
+    """Flushes and stops the current configuration (no-op when nothing is configured)."""
+    telemetry = _current
+    return telemetry.shutdown(timeout) if telemetry is not None else True
+
+
+_EXIT_HOOKS = ExitHooks(shutdown)

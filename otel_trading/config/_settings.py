@@ -1,0 +1,343 @@
+"""Resolution of configure() arguments and the standard OTEL_* environment.
+
+Explicit arguments win over the environment, the environment wins over defaults. Every
+invalid value raises ``ConfigurationError`` naming the argument or variable and what was
+expected.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final, Literal, TypedDict
+from urllib.parse import unquote
+
+from otel_trading.export._local_store import DEFAULT_MAX_FILE_BYTES, DEFAULT_MAX_TOTAL_BYTES
+
+Signal = Literal["traces", "metrics", "logs"]
+SIGNALS: Final[tuple[Signal, ...]] = ("traces", "metrics", "logs")
+EXPORTERS: Final[Mapping[Signal, frozenset[str]]] = {
+    "traces": frozenset({"otlp", "console", "local", "none"}),
+    "metrics": frozenset({"otlp", "console", "prometheus", "none"}),
+    "logs": frozenset({"otlp", "console", "local", "none"}),
+}
+PROTOCOLS: Final = frozenset({"grpc", "http/protobuf"})
+LOG_CONSOLE_MODES: Final = frozenset({"json", "pretty", "off"})
+LOG_LEVELS: Final = ("debug", "info", "warning", "error", "critical")
+
+
+class ConfigurationError(ValueError):
+    """An argument or environment variable of configure() has an invalid value."""
+
+
+class ConfigureOptions(TypedDict, total=False):
+    """The keyword arguments of :func:`otel_trading.configure` (all optional).
+
+    docs/configuration.md lists each with its environment variable and default.
+    """
+
+    enabled: bool
+    service_name: str
+    service_version: str
+    environment: str
+    resource_attributes: Mapping[str, str]
+    traces_exporter: str | Sequence[str]
+    metrics_exporter: str | Sequence[str]
+    logs_exporter: str | Sequence[str]
+    otlp_endpoint: str
+    otlp_protocol: Literal["grpc", "http/protobuf"]
+    otlp_headers: Mapping[str, str]
+    otlp_timeout: float
+    otlp_compression: Literal["gzip", "none"]
+    otlp_insecure: bool
+    otlp_certificate_file: str
+    sampler: str
+    sampler_arg: str
+    prometheus_host: str
+    prometheus_port: int
+    store_dir: str | os.PathLike[str]
+    store_max_file_bytes: int
+    store_max_total_bytes: int
+    log_console: Literal["json", "pretty", "off"]
+    log_level: str
+    capture_stdlib_logging: bool
+    redact_key_patterns: Sequence[str]
+    redact_value_patterns: Sequence[str]
+    max_queue_size: int
+    max_export_batch_size: int
+    schedule_delay: float
+    metric_export_interval: float
+    shutdown_timeout: float
+    max_attribute_length: int
+    install_signal_handlers: bool
+
+
+@dataclass(frozen=True)
+class OtlpSettings:
+    """Explicit OTLP settings; None fields are left to the exporter's own OTEL_* env handling."""
+
+    endpoint: str | None = None
+    protocol: str | None = None
+    headers: Mapping[str, str] | None = None
+    timeout_s: float | None = None
+    compression: str | None = None
+    insecure: bool | None = None
+    certificate_file: str | None = None
+
+
+@dataclass(frozen=True)
+class Settings:
+    enabled: bool
+    service_name: str
+    service_version: str | None
+    environment: str | None
+    resource_attributes: Mapping[str, str]
+    exporters: Mapping[Signal, tuple[str, ...]]
+    otlp: Mapping[Signal, OtlpSettings]
+    sampler: str | None
+    sampler_arg: str | None
+    prometheus_host: str
+    prometheus_port: int
+    store_dir: Path
+    store_max_file_bytes: int
+    store_max_total_bytes: int
+    log_console: str
+    log_level: str
+    capture_stdlib_logging: bool
+    redact_key_patterns: tuple[str, ...]
+    redact_value_patterns: tuple[str, ...]
+    max_queue_size: int
+    max_export_batch_size: int
+    schedule_delay_s: float
+    metric_export_interval_s: float
+    shutdown_timeout_s: float
+    max_attribute_length: int
+    install_signal_handlers: bool
+    extra: Mapping[str, object] = field(default_factory=dict)
+
+
+def env(name: str, environ: Mapping[str, str]) -> str | None:
+    value = environ.get(name)
+    if value is None:
+        return None
+    value = value.strip()
+    return value or None
+
+
+def parse_bool(value: str, source: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in ("true", "1", "yes", "on"):
+        return True
+    if lowered in ("false", "0", "no", "off"):
+        return False
+    raise ConfigurationError(f"{source}: expected true or false, got {value!r}")
+
+
+def parse_key_values(value: str, source: str) -> dict[str, str]:
+    """Parses ``k1=v1,k2=v2`` (W3C baggage style, percent-decoded) as OTEL_* variables use."""
+    result: dict[str, str] = {}
+    for index, item in enumerate(filter(None, (p.strip() for p in value.split(","))), start=1):
+        key, sep, val = item.partition("=")
+        if not sep or not key.strip():
+            # The value may be a credential (headers): name its position, never echo it.
+            raise ConfigurationError(f"{source}: item {index} is not of the form key=value")
+        result[unquote(key.strip())] = unquote(val.strip())
+    return result
+
+
+def parse_number(value: str | float | int, source: str, *, minimum: float = 0, integer: bool = False) -> float:
+    try:
+        number = int(value) if integer else float(value)
+    except (TypeError, ValueError):
+        kind = "an integer" if integer else "a number"
+        raise ConfigurationError(f"{source}: expected {kind}, got {value!r}") from None
+    if number < minimum:
+        raise ConfigurationError(f"{source}: expected a value >= {minimum}, got {value!r}")
+    return number
+
+
+def _exporter_list(
+    signal: Signal, explicit: str | Sequence[str] | None, environ: Mapping[str, str], otlp_configured: bool
+) -> tuple[str, ...]:
+    source = f"{signal}_exporter"
+    raw: str | Sequence[str] | None = explicit
+    if raw is None:
+        raw = env(f"OTEL_{signal.upper()}_EXPORTER", environ)
+        source = f"OTEL_{signal.upper()}_EXPORTER"
+    if raw is None:
+        if otlp_configured:
+            return ("otlp",)
+        return ("prometheus",) if signal == "metrics" else ("local",)
+    names = [n.strip().lower() for n in (raw.split(",") if isinstance(raw, str) else raw) if n.strip()]
+    allowed = EXPORTERS[signal]
+    for name in names:
+        if name not in allowed:
+            raise ConfigurationError(f"{source}: unknown exporter {name!r}; expected one of {sorted(allowed)}")
+    if "none" in names and len(names) > 1:
+        raise ConfigurationError(f"{source}: 'none' cannot be combined with other exporters")
+    return tuple(n for n in names if n != "none")
+
+
+def otlp_endpoint_configured(signal: Signal, args: OtlpSettings, environ: Mapping[str, str]) -> bool:
+    return bool(
+        args.endpoint
+        or env(f"OTEL_EXPORTER_OTLP_{signal.upper()}_ENDPOINT", environ)
+        or env("OTEL_EXPORTER_OTLP_ENDPOINT", environ)
+    )
+
+
+def default_service_name() -> str:
+    script = Path(sys.argv[0]).stem if sys.argv and sys.argv[0] not in ("", "-c", "-m") else ""
+    return script or "trading-bot"
+
+
+def _pick(options: ConfigureOptions, key: str, environ: Mapping[str, str], *env_names: str) -> tuple[object, str]:
+    """The explicit option, else the first set environment variable; with its source name."""
+    if key in options:
+        return options[key], key  # type: ignore[literal-required]  # keys are ConfigureOptions fields
+    for name in env_names:
+        value = env(name, environ)
+        if value is not None:
+            return value, name
+    return None, key
+
+
+def _number(options: ConfigureOptions, key: str, environ: Mapping[str, str], default: float,
+            *env_names: str, minimum: float = 0, integer: bool = False, scale: float = 1) -> float:
+    value, source = _pick(options, key, environ, *env_names)
+    if value is None:
+        return default
+    number = parse_number(value, source, minimum=minimum, integer=integer)  # type: ignore[arg-type]
+    # OTEL_*_TIMEOUT and OTEL_METRIC_EXPORT_INTERVAL are milliseconds; our arguments are seconds.
+    return number / scale if source != key else number
+
+
+def _flag(options: ConfigureOptions, key: str, environ: Mapping[str, str], default: bool, *env_names: str) -> bool:
+    value, source = _pick(options, key, environ, *env_names)
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        return value
+    return parse_bool(str(value), source)
+
+
+def resolve_settings(options: ConfigureOptions, environ: Mapping[str, str] | None = None) -> Settings:
+    environ = os.environ if environ is None else environ
+    unknown = set(options) - set(ConfigureOptions.__annotations__)
+    if unknown:
+        raise ConfigurationError(
+            f"configure(): unknown argument(s) {sorted(unknown)}; see docs/configuration.md"
+        )
+    enabled = not _flag({}, "enabled", environ, False, "OTEL_SDK_DISABLED")
+    if "enabled" in options:
+        enabled = bool(options["enabled"])
+
+    resource_attributes: dict[str, str] = {}
+    raw_resource = env("OTEL_RESOURCE_ATTRIBUTES", environ)
+    if raw_resource:
+        resource_attributes.update(parse_key_values(raw_resource, "OTEL_RESOURCE_ATTRIBUTES"))
+    resource_attributes.update({str(k): str(v) for k, v in options.get("resource_attributes", {}).items()})
+    service_name = (
+        options.get("service_name")
+        or env("OTEL_SERVICE_NAME", environ)
+        or resource_attributes.get("service.name")
+        or default_service_name()
+    )
+
+    headers = options.get("otlp_headers")
+    compression = options.get("otlp_compression")
+    if compression is not None and compression not in ("gzip", "none"):
+        raise ConfigurationError(f"otlp_compression: expected 'gzip' or 'none', got {compression!r}")
+    explicit_protocol = options.get("otlp_protocol")
+    otlp: dict[Signal, OtlpSettings] = {}
+    exporters: dict[Signal, tuple[str, ...]] = {}
+    for signal in SIGNALS:
+        protocol = (
+            explicit_protocol
+            or env(f"OTEL_EXPORTER_OTLP_{signal.upper()}_PROTOCOL", environ)
+            or env("OTEL_EXPORTER_OTLP_PROTOCOL", environ)
+            or "grpc"
+        )
+        if protocol not in PROTOCOLS:
+            raise ConfigurationError(
+                f"OTLP protocol for {signal}: expected one of {sorted(PROTOCOLS)}, got {protocol!r}"
+            )
+        otlp[signal] = OtlpSettings(
+            endpoint=options.get("otlp_endpoint"),
+            protocol=protocol,
+            headers=dict(headers) if headers is not None else None,
+            timeout_s=parse_number(options["otlp_timeout"], "otlp_timeout") if "otlp_timeout" in options else None,
+            compression=compression,
+            insecure=options.get("otlp_insecure"),
+            certificate_file=options.get("otlp_certificate_file"),
+        )
+        configured = otlp_endpoint_configured(signal, otlp[signal], environ)
+        exporters[signal] = _exporter_list(
+            signal, options.get(f"{signal}_exporter"), environ, configured  # type: ignore[arg-type]
+        )
+
+    log_console = str(_pick(options, "log_console", environ, "OTEL_TRADING_LOG_CONSOLE")[0] or "json").lower()
+    if log_console not in LOG_CONSOLE_MODES:
+        raise ConfigurationError(f"log_console: expected one of {sorted(LOG_CONSOLE_MODES)}, got {log_console!r}")
+    log_level = str(_pick(options, "log_level", environ, "OTEL_TRADING_LOG_LEVEL", "OTEL_LOG_LEVEL")[0] or "info")
+    if log_level.lower() not in LOG_LEVELS:
+        raise ConfigurationError(f"log_level: expected one of {list(LOG_LEVELS)}, got {log_level!r}")
+
+    store_dir = _pick(options, "store_dir", environ, "OTEL_TRADING_STORE_DIR")[0] or ".otel-trading"
+    sampler, _ = _pick(options, "sampler", environ, "OTEL_TRACES_SAMPLER")
+    sampler_arg, _ = _pick(options, "sampler_arg", environ, "OTEL_TRACES_SAMPLER_ARG")
+    max_file = int(_number(options, "store_max_file_bytes", environ, DEFAULT_MAX_FILE_BYTES,
+                           "OTEL_TRADING_STORE_MAX_FILE_BYTES", minimum=1024, integer=True))
+    max_total = int(_number(options, "store_max_total_bytes", environ, max(DEFAULT_MAX_TOTAL_BYTES, max_file),
+                            "OTEL_TRADING_STORE_MAX_TOTAL_BYTES", minimum=1024, integer=True))
+    if max_total < max_file:
+        raise ConfigurationError(
+            f"store_max_total_bytes ({max_total}) must be at least store_max_file_bytes ({max_file})"
+        )
+    queue = int(_number(options, "max_queue_size", environ, 262_144, "OTEL_BSP_MAX_QUEUE_SIZE",
+                        minimum=1, integer=True))
+    batch = int(_number(options, "max_export_batch_size", environ, 512, "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
+                        minimum=1, integer=True))
+    if batch > queue:
+        raise ConfigurationError(f"max_export_batch_size ({batch}) must not exceed max_queue_size ({queue})")
+    return Settings(
+        enabled=enabled,
+        service_name=service_name,
+        service_version=options.get("service_version") or resource_attributes.get("service.version"),
+        environment=(
+            options.get("environment")
+            or env("OTEL_TRADING_ENVIRONMENT", environ)
+            or resource_attributes.get("deployment.environment.name")
+        ),
+        resource_attributes=resource_attributes,
+        exporters=exporters,
+        otlp=otlp,
+        sampler=str(sampler) if sampler is not None else None,
+        sampler_arg=str(sampler_arg) if sampler_arg is not None else None,
+        prometheus_host=str(
+            _pick(options, "prometheus_host", environ, "OTEL_EXPORTER_PROMETHEUS_HOST")[0] or "127.0.0.1"
+        ),
+        prometheus_port=int(_number(options, "prometheus_port", environ, 9464, "OTEL_EXPORTER_PROMETHEUS_PORT",
+                                    integer=True)),
+        store_dir=Path(os.fspath(store_dir)),  # type: ignore[call-overload]
+        store_max_file_bytes=max_file,
+        store_max_total_bytes=max_total,
+        log_console=log_console,
+        log_level=log_level.lower(),
+        capture_stdlib_logging=_flag(options, "capture_stdlib_logging", environ, True,
+                                     "OTEL_TRADING_CAPTURE_STDLIB_LOGGING"),
+        redact_key_patterns=tuple(options.get("redact_key_patterns", ())),
+        redact_value_patterns=tuple(options.get("redact_value_patterns", ())),
+        max_queue_size=queue,
+        max_export_batch_size=batch,
+        schedule_delay_s=_number(options, "schedule_delay", environ, 1.0, "OTEL_BSP_SCHEDULE_DELAY", scale=1000),
+        metric_export_interval_s=_number(options, "metric_export_interval", environ, 15.0,
+                                         "OTEL_METRIC_EXPORT_INTERVAL", minimum=0.01, scale=1000),
+        shutdown_timeout_s=_number(options, "shutdown_timeout", environ, 5.0, "OTEL_TRADING_SHUTDOWN_TIMEOUT"),
+        max_attribute_length=int(_number(options, "max_attribute_length", environ, 4096,
+                                         "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", minimum=16, integer=True)),
+        install_signal_handlers=_flag(options, "install_signal_handlers", environ, True),
+    )

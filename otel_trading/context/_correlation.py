@@ -1,0 +1,104 @@
+"""Contextvars-based correlation id and bound context.
+
+The correlation id is created by the outermost traced operation (or taken from inbound
+W3C baggage), is set as the ``correlation_id`` attribute of every span and field of every
+log, and is propagated to other services as the ``correlation_id`` baggage entry.
+asyncio tasks copy contextvars by themselves; threads do not, hence ``with_context`` and
+``ContextExecutor``.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import random
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from types import MappingProxyType
+from typing import Any, Final, ParamSpec, TypeVar
+
+from opentelemetry import baggage
+from opentelemetry import context as otel_context
+
+CORRELATION_KEY: Final = "correlation_id"
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+_EMPTY: Final[Mapping[str, Any]] = MappingProxyType({})
+
+CURRENT_CORRELATION_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "otel_trading.correlation_id", default=None
+)
+CURRENT_BOUND: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar(
+    "otel_trading.bound", default=_EMPTY
+)
+_random = random.Random()  # noqa: S311 - ids need uniqueness, not unpredictability
+
+
+def correlation_id() -> str | None:
+    """The correlation id of the work running in this context, if any."""
+    return CURRENT_CORRELATION_ID.get()
+
+
+def bound_context() -> Mapping[str, Any]:
+    """The key/values bound with :func:`bound` in this context (read-only)."""
+    return CURRENT_BOUND.get()
+
+
+def new_correlation_id() -> str:
+    return f"{_random.getrandbits(64):016x}"
+
+
+def inbound_correlation_id(ctx: otel_context.Context | None = None) -> str | None:
+    value = baggage.get_baggage(CORRELATION_KEY, ctx)
+    return value if isinstance(value, str) and value else None
+
+
+@contextmanager
+def bound(**context: Any) -> Iterator[Mapping[str, Any]]:
+    """Binds key/values to every log emitted inside the block (and tasks/threads started from it).
+
+    ``bound(correlation_id="...")`` also sets the correlation id, which is then propagated as
+    baggage to outbound calls made inside the block.
+    """
+    merged = MappingProxyType({**CURRENT_BOUND.get(), **context})
+    token = CURRENT_BOUND.set(merged)
+    cid = context.get(CORRELATION_KEY)
+    cid_token = otel_token = None
+    if cid is not None:
+        cid_token = CURRENT_CORRELATION_ID.set(str(cid))
+        otel_token = otel_context.attach(baggage.set_baggage(CORRELATION_KEY, str(cid)))
+    try:
+        yield merged
+    finally:
+        if otel_token is not None:
+            otel_context.detach(otel_token)
+        if cid_token is not None:
+            CURRENT_CORRELATION_ID.reset(cid_token)
+        CURRENT_BOUND.reset(token)
+
+
+def with_context(fn: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Wraps ``fn`` so it runs in a copy of the *current* context (span, correlation id,
+    bound fields) wherever it is later called, e.g. on another thread."""
+    ctx = contextvars.copy_context()
+
+    @functools.wraps(fn)
+    def run(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        return ctx.copy().run(fn, *args, **kwargs)
+
+    return run
+
+
+def run_in_context(fn: Callable[_P, _R], /, *args: _P.args, **kwargs: _P.kwargs) -> Callable[[], _R]:
+    """A zero-argument callable for ``loop.run_in_executor`` that keeps the current context."""
+    ctx = contextvars.copy_context()
+    return functools.partial(ctx.run, fn, *args, **kwargs)
+
+
+class ContextExecutor(ThreadPoolExecutor):
+    """A ThreadPoolExecutor whose tasks run in the submitter's context."""
+
+    def submit(self, fn: Callable[..., _R], /, *args: Any, **kwargs: Any) -> Future[_R]:
+        return super().submit(contextvars.copy_context().run, fn, *args, **kwargs)

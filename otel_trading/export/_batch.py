@@ -1,0 +1,153 @@
+"""A bounded, off-thread batch exporter that counts every item it loses.
+
+Unlike the SDK's BatchSpanProcessor (queue 2048, oldest silently evicted) the queue is
+sized for bursts, a full queue drops the *new* item and counts it, failed exports are
+counted, and shutdown is bounded by a deadline even when the exporter hangs.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import weakref
+from collections import deque
+from collections.abc import Callable, Sequence
+from typing import Generic, TypeVar
+
+from otel_trading.metrics._local import BoundCounter, LocalMetrics
+from otel_trading.metrics._names import TELEMETRY_DROPPED, TELEMETRY_EXPORTED
+
+_LOG = logging.getLogger("otel_trading.export")
+T = TypeVar("T")
+ExportFn = Callable[[Sequence[T]], bool]
+
+WORKER_THREAD_MARK = "_otel_trading_worker"
+
+
+def in_export_worker() -> bool:
+    """True on our exporter threads: their own log records must not be exported again."""
+    return getattr(threading.current_thread(), WORKER_THREAD_MARK, False)
+
+
+class BatchExporter(Generic[T]):
+    def __init__(
+        self,
+        *,
+        signal: str,
+        exporter_name: str,
+        export: ExportFn[T],
+        metrics: LocalMetrics,
+        max_queue_size: int,
+        max_batch_size: int,
+        schedule_delay_s: float,
+    ) -> None:
+        self.signal = signal
+        self.exporter_name = exporter_name
+        self._export = export
+        self._max_queue_size = max_queue_size
+        self._max_batch_size = max_batch_size
+        self._delay = schedule_delay_s
+        dropped = metrics.counter(TELEMETRY_DROPPED, "{item}", "Telemetry items lost before export")
+        attrs = {"signal": signal, "exporter": exporter_name}
+        self._dropped_full = dropped.bind({**attrs, "reason": "queue_full"})
+        self._dropped_failed = dropped.bind({**attrs, "reason": "export_failed"})
+        self._dropped_shutdown = dropped.bind({**attrs, "reason": "shutdown"})
+        self._exported = metrics.counter(
+            TELEMETRY_EXPORTED, "{item}", "Telemetry items handed to an exporter successfully"
+        ).bind(attrs)
+        self._stopped = False
+        self._start_worker()
+        weak_self = weakref.ref(self)
+        os.register_at_fork(after_in_child=lambda: _restart_after_fork(weak_self))
+
+    def _start_worker(self) -> None:
+        self._queue: deque[T] = deque()
+        self._wake = threading.Event()
+        self._flush_waiters: list[threading.Event] = []
+        self._waiters_lock = threading.Lock()
+        self._worker = threading.Thread(
+            target=self._run, name=f"otel-trading-{self.signal}-{self.exporter_name}", daemon=True
+        )
+        setattr(self._worker, WORKER_THREAD_MARK, True)
+        self._worker.start()
+
+    @property
+    def queue_size(self) -> int:
+        return len(self._queue)
+
+    def put(self, item: T) -> None:
+        """Never blocks and never raises: enqueues ``item`` or counts it as dropped."""
+        if self._stopped:
+            self._dropped_shutdown.add(1)
+            return
+        queue = self._queue
+        if len(queue) >= self._max_queue_size:
+            self._dropped_full.add(1)
+            return
+        queue.append(item)
+        if len(queue) >= self._max_batch_size and not self._wake.is_set():
+            self._wake.set()
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait(self._delay)
+            self._wake.clear()
+            self._drain()
+            with self._waiters_lock:
+                waiters, self._flush_waiters = self._flush_waiters, []
+            for waiter in waiters:
+                waiter.set()
+            if self._stopped:
+                return
+
+    def _drain(self) -> None:
+        queue = self._queue
+        while queue:
+            batch: list[T] = []
+            while queue and len(batch) < self._max_batch_size:
+                batch.append(queue.popleft())
+            self._export_batch(batch)
+
+    def _export_batch(self, batch: Sequence[T]) -> None:
+        try:
+            ok = self._export(batch)
+        except Exception:  # noqa: BLE001 - an exporter bug must not kill the worker
+            _LOG.exception("%s exporter %s raised", self.signal, self.exporter_name)
+            ok = False
+        (self._exported if ok else self._dropped_failed).add(len(batch))
+
+    def force_flush(self, timeout_s: float) -> bool:
+        if self._stopped or not self._worker.is_alive():
+            return not self._queue
+        done = threading.Event()
+        with self._waiters_lock:
+            self._flush_waiters.append(done)
+        self._wake.set()
+        return done.wait(timeout_s)
+
+    def shutdown(self, timeout_s: float) -> bool:
+        """Exports what is queued within ``timeout_s``; what is left is counted as dropped."""
+        if self._stopped:
+            return True
+        self._stopped = True
+        self._wake.set()
+        self._worker.join(timeout_s)
+        finished = not self._worker.is_alive()
+        left = len(self._queue)
+        if left:
+            self._queue.clear()
+            self._dropped_shutdown.add(left)
+        if not finished or left:
+            _LOG.warning(
+                "%s exporter %s did not finish within %.1fs; %d queued items dropped",
+                self.signal, self.exporter_name, timeout_s, left,
+            )
+        return finished and not left
+
+
+def _restart_after_fork(ref: weakref.ReferenceType[BatchExporter[object]]) -> None:
+    exporter = ref()
+    if exporter is not None and not exporter._stopped:
+        # The parent exports what it had queued; the child starts empty with its own worker.
+        exporter._start_worker()

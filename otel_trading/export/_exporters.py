@@ -1,0 +1,144 @@
+"""Builds the exporters named in the settings for each signal."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from opentelemetry.sdk._logs.export import ConsoleLogRecordExporter, LogRecordExporter
+from opentelemetry.sdk.metrics.export import ConsoleMetricExporter, MetricExporter
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SpanExporter, SpanExportResult
+
+from otel_trading.config._settings import OtlpSettings, Settings, Signal
+from otel_trading.export._local_store import LocalStoreWriter
+from otel_trading.export._otlp_json import logs_to_json_line, spans_to_json_line
+
+_HTTP_PATHS = {"traces": "/v1/traces", "metrics": "/v1/metrics", "logs": "/v1/logs"}
+
+
+def _otlp_kwargs(signal: Signal, otlp: OtlpSettings) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {}
+    if otlp.endpoint:
+        endpoint = otlp.endpoint.rstrip("/")
+        if otlp.protocol == "http/protobuf" and not endpoint.endswith(_HTTP_PATHS[signal]):
+            endpoint += _HTTP_PATHS[signal]
+        kwargs["endpoint"] = endpoint
+    if otlp.headers is not None:
+        kwargs["headers"] = dict(otlp.headers)
+    if otlp.timeout_s is not None:
+        kwargs["timeout"] = otlp.timeout_s
+    if otlp.certificate_file is not None:
+        kwargs["certificate_file"] = otlp.certificate_file
+    if otlp.compression is not None:
+        if otlp.protocol == "grpc":
+            from opentelemetry.exporter.otlp.proto.grpc.exporter import Compression as GrpcCompression
+
+            kwargs["compression"] = (
+                GrpcCompression.Gzip if otlp.compression == "gzip" else GrpcCompression.NoCompression
+            )
+        else:
+            from opentelemetry.exporter.otlp.proto.http import Compression as HttpCompression
+
+            kwargs["compression"] = (
+                HttpCompression.Gzip if otlp.compression == "gzip" else HttpCompression.NoCompression
+            )
+    if otlp.insecure is not None and otlp.protocol == "grpc":
+        kwargs["insecure"] = otlp.insecure
+    return kwargs
+
+
+def otlp_exporter(signal: Signal, otlp: OtlpSettings) -> Any:
+    kwargs = _otlp_kwargs(signal, otlp)
+    if otlp.protocol == "grpc":
+        if signal == "traces":
+            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+
+            return OTLPSpanExporter(**kwargs)
+        if signal == "metrics":
+            from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
+
+            return OTLPMetricExporter(**kwargs)
+        from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
+
+        return OTLPLogExporter(**kwargs)
+    if signal == "traces":
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpSpans
+
+        return HttpSpans(**kwargs)
+    if signal == "metrics":
+        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter as HttpMetrics
+
+        return HttpMetrics(**kwargs)
+    from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter as HttpLogs
+
+    return HttpLogs(**kwargs)
+
+
+class LocalSpanExporter(SpanExporter):
+    def __init__(self, writer: LocalStoreWriter[ReadableSpan]) -> None:
+        self.writer = writer
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        self.writer.export(spans)
+        return SpanExportResult.SUCCESS
+
+
+def span_exporters(settings: Settings) -> list[tuple[str, SpanExporter]]:
+    result: list[tuple[str, SpanExporter]] = []
+    for name in settings.exporters["traces"]:
+        if name == "otlp":
+            result.append((name, otlp_exporter("traces", settings.otlp["traces"])))
+        elif name == "console":
+            result.append((name, ConsoleSpanExporter(out=sys.stderr)))
+        elif name == "local":
+            writer: LocalStoreWriter[ReadableSpan] = LocalStoreWriter(
+                settings.store_dir, "traces", spans_to_json_line,
+                max_file_bytes=settings.store_max_file_bytes, max_total_bytes=settings.store_max_total_bytes,
+            )
+            result.append((name, LocalSpanExporter(writer)))
+    return result
+
+
+class LocalLogExporter(LogRecordExporter):
+    def __init__(self, writer: LocalStoreWriter[Any]) -> None:
+        self.writer = writer
+
+    def export(self, batch: Sequence[Any]) -> Any:
+        from opentelemetry.sdk._logs.export import LogRecordExportResult
+
+        self.writer.export(batch)
+        return LogRecordExportResult.SUCCESS
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return True  # every export() is written through
+
+    def shutdown(self) -> None:
+        self.writer.shutdown()
+
+
+def log_exporters(settings: Settings) -> list[tuple[str, LogRecordExporter]]:
+    result: list[tuple[str, LogRecordExporter]] = []
+    for name in settings.exporters["logs"]:
+        if name == "otlp":
+            result.append((name, otlp_exporter("logs", settings.otlp["logs"])))
+        elif name == "console":
+            result.append((name, ConsoleLogRecordExporter(out=sys.stderr)))
+        elif name == "local":
+            writer: LocalStoreWriter[Any] = LocalStoreWriter(
+                settings.store_dir, "logs", logs_to_json_line,
+                max_file_bytes=settings.store_max_file_bytes, max_total_bytes=settings.store_max_total_bytes,
+            )
+            result.append((name, LocalLogExporter(writer)))
+    return result
+
+
+def metric_exporters(settings: Settings) -> list[tuple[str, MetricExporter]]:
+    result: list[tuple[str, MetricExporter]] = []
+    for name in settings.exporters["metrics"]:
+        if name == "otlp":
+            result.append((name, otlp_exporter("metrics", settings.otlp["metrics"])))
+        elif name == "console":
+            result.append((name, ConsoleMetricExporter(out=sys.stderr)))
+    return result

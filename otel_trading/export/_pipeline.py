@@ -1,0 +1,178 @@
+"""Span and log pipelines: one bounded batch exporter per destination, scrubbing off-thread.
+
+Scrubbing (secret redaction, coercion) happens on the exporter threads, so what the hot
+path pays is an ``on_end`` enqueue, and every exported byte has been through the redactor,
+whatever instrumentation produced it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from opentelemetry._logs import LogRecord, SeverityNumber
+from opentelemetry.context import Context
+from opentelemetry.sdk._logs import LogRecordProcessor, ReadableLogRecord, ReadWriteLogRecord
+from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import Event, ReadableSpan, Span, SpanProcessor
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+from opentelemetry.trace import Status, TraceFlags
+
+from otel_trading.context._correlation import CORRELATION_KEY, CURRENT_CORRELATION_ID
+from otel_trading.export._batch import BatchExporter
+from otel_trading.export._sanitize import coerce_attributes
+from otel_trading.redaction import Redactor
+
+OUR_SCOPE = "otel_trading"
+
+
+def scrub_span(span: ReadableSpan, redactor: Redactor) -> ReadableSpan:
+    status = span.status
+    if status.description:
+        status = Status(status.status_code, redactor.scrub_text(status.description))
+    return ReadableSpan(
+        name=redactor.scrub_text(span.name),
+        context=span.context,
+        parent=span.parent,
+        resource=span.resource,
+        attributes=redactor.scrub_mapping(span.attributes) if span.attributes else span.attributes,
+        events=[
+            Event(e.name, redactor.scrub_mapping(e.attributes) if e.attributes else e.attributes, e.timestamp)
+            for e in span.events
+        ],
+        links=span.links,
+        kind=span.kind,
+        status=status,
+        start_time=span.start_time,
+        end_time=span.end_time,
+        instrumentation_scope=span.instrumentation_scope,
+    )
+
+
+def span_export_fn(exporter: SpanExporter, redactor: Redactor) -> Callable[[Sequence[ReadableSpan]], bool]:
+    def export(batch: Sequence[ReadableSpan]) -> bool:
+        return exporter.export([scrub_span(s, redactor) for s in batch]) is SpanExportResult.SUCCESS
+
+    return export
+
+
+class SpanPipeline(SpanProcessor):
+    """Adds the correlation id to spans of other instrumentations and batches finished spans."""
+
+    def __init__(self, exporters: Sequence[BatchExporter[ReadableSpan]]) -> None:
+        self.exporters = list(exporters)
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        scope = span.instrumentation_scope
+        if scope is None or scope.name != OUR_SCOPE:
+            cid = CURRENT_CORRELATION_ID.get()
+            if cid is not None:
+                span.set_attribute(CORRELATION_KEY, cid)
+
+    def on_end(self, span: ReadableSpan) -> None:
+        context = span.context
+        if context is not None and context.trace_flags.sampled:
+            for exporter in self.exporters:
+                exporter.put(span)
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return all([e.force_flush(timeout_millis / 1000) for e in self.exporters])
+
+    def shutdown(self) -> None:
+        """Shut down by the Telemetry object with a deadline, not by the provider."""
+
+
+@dataclass(slots=True)
+class PendingLog:
+    """A log event as captured on the calling thread, materialised into an OTel record later."""
+
+    time_ns: int
+    severity_number: int
+    severity_text: str
+    body: str
+    attributes: Mapping[str, Any]
+    trace_id: int
+    span_id: int
+    trace_flags: int
+    scope: str
+
+
+LogItem = PendingLog | ReadableLogRecord | ReadWriteLogRecord
+
+
+class LogMaterializer:
+    def __init__(self, resource: Resource, redactor: Redactor, max_attribute_length: int) -> None:
+        self._resource = resource
+        self._redactor = redactor
+        self._max_length = max_attribute_length
+        self._scopes: dict[str, InstrumentationScope] = {}
+
+    def __call__(self, item: LogItem) -> ReadableLogRecord:
+        scrub = self._redactor.scrub_text
+        if isinstance(item, PendingLog):
+            scope = self._scopes.get(item.scope)
+            if scope is None:
+                scope = self._scopes.setdefault(item.scope, InstrumentationScope(item.scope))
+            record = LogRecord(
+                timestamp=item.time_ns,
+                observed_timestamp=item.time_ns,
+                trace_id=item.trace_id,
+                span_id=item.span_id,
+                trace_flags=TraceFlags(item.trace_flags),
+                severity_number=SeverityNumber(item.severity_number),
+                severity_text=item.severity_text,
+                body=scrub(item.body),
+                attributes=self._attributes(item.attributes),
+            )
+            return ReadableLogRecord(record, self._resource, scope)
+        # Records from the OTel logs API are copied, never mutated: several exporter
+        # threads may hold the same one.
+        source = item.log_record
+        copy = LogRecord(
+            timestamp=source.timestamp,
+            observed_timestamp=source.observed_timestamp,
+            trace_id=source.trace_id,
+            span_id=source.span_id,
+            trace_flags=source.trace_flags,
+            severity_number=source.severity_number,
+            severity_text=source.severity_text,
+            body=scrub(source.body) if isinstance(source.body, str) else source.body,
+            attributes=self._attributes(source.attributes or {}),
+        )
+        return ReadableLogRecord(copy, item.resource or self._resource, item.instrumentation_scope)
+
+    def _attributes(self, attributes: Mapping[str, Any]) -> dict[str, Any]:
+        return coerce_attributes(self._redactor.scrub_mapping(attributes), self._max_length)
+
+
+def log_export_fn(
+    exporter: LogRecordExporter, materialize: LogMaterializer
+) -> Callable[[Sequence[LogItem]], bool]:
+    def export(batch: Sequence[LogItem]) -> bool:
+        result = exporter.export([materialize(item) for item in batch])
+        return result is LogRecordExportResult.SUCCESS
+
+    return export
+
+
+class LogPipeline(LogRecordProcessor):
+    """Receives records from the OTel logs API and events from our structlog chain."""
+
+    def __init__(self, exporters: Sequence[BatchExporter[LogItem]]) -> None:
+        self.exporters = list(exporters)
+
+    def put(self, item: LogItem) -> None:
+        for exporter in self.exporters:
+            exporter.put(item)
+
+    def on_emit(self, log_record: ReadWriteLogRecord) -> None:
+        self.put(log_record)
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return all([e.force_flush(timeout_millis / 1000) for e in self.exporters])
+
+    def shutdown(self) -> None:
+        """Shut down by the Telemetry object with a deadline, not by the provider."""

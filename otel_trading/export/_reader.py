@@ -1,0 +1,49 @@
+"""Reading the local store back, tolerant of a live writer, rotation and damaged files."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+from otel_trading.export._local_store import store_files
+from otel_trading.export._otlp_json import parse_json_line
+
+
+@dataclass(frozen=True)
+class StoreRecord:
+    """One line of the store: its parsed request, or the problem with it."""
+
+    path: Path
+    line: int
+    request: ExportTraceServiceRequest | ExportLogsServiceRequest | None
+    error: str | None = None
+
+
+def read_store(directory: str | Path, signal: Literal["traces", "logs"]) -> Iterator[StoreRecord]:
+    """Yields every line of ``signal`` in the store, oldest first.
+
+    A malformed line is yielded with ``error`` set (naming file and line) instead of
+    raising; a truncated last line of the live file (a write in progress) is skipped.
+    """
+    files = store_files(Path(directory), signal)
+    for path in files:
+        try:
+            text = path.read_text(encoding="utf-8", errors="replace")
+        except FileNotFoundError:  # rotated away between listing and reading
+            continue
+        lines = text.split("\n")
+        in_progress = lines[-1] if lines else ""
+        for number, line in enumerate(lines[:-1], start=1):
+            if not line.strip():
+                continue
+            try:
+                yield StoreRecord(path, number, parse_json_line(line, signal))
+            except ValueError as exc:
+                yield StoreRecord(path, number, None, f"{path}:{number}: {exc}")
+        if in_progress.strip() and path != files[-1]:
+            yield StoreRecord(path, len(lines), None, f"{path}:{len(lines)}: truncated last line")

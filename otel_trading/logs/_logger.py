@@ -1,0 +1,71 @@
+"""``get_logger()``: structlog loggers wired to our processor chain, and the stdlib bridge."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Final
+
+import structlog
+from structlog.typing import FilteringBoundLogger
+
+from otel_trading.logs._processors import CONSOLE, PROCESSORS, process
+
+
+class _ConsoleSink:
+    """The structlog 'logger' at the end of the chain: writes the rendered line."""
+
+    def msg(self, message: str) -> None:
+        CONSOLE.write(message)
+
+    debug = info = warning = warn = error = critical = exception = fatal = log = msg
+
+
+_SINK: Final = _ConsoleSink()
+_WRAPPER: Final = structlog.make_filtering_bound_logger(0)
+
+
+def get_logger(name: str | None = None, **initial_context: Any) -> FilteringBoundLogger:
+    """A structlog logger whose events carry timestamp, level, logger, trace/span ids,
+    correlation id and bound context, go to the console (JSON lines or pretty) and are
+    exported as OTel log records tied to the current span.
+
+    Usable before ``configure()``: it follows the configuration in force at each call.
+    """
+    logger: FilteringBoundLogger = structlog.wrap_logger(
+        _SINK,
+        processors=list(PROCESSORS),
+        wrapper_class=_WRAPPER,
+        context_class=dict,
+        cache_logger_on_first_use=True,
+    )
+    # "logger" is also wrap_logger's own parameter name, so bind it rather than pass it.
+    return logger.bind(logger=name or "app", **initial_context)
+
+
+# Loggers whose records describe the export machinery itself: shown on the console but never
+# exported, or a failing exporter would feed itself.
+_NOT_EXPORTED: Final = ("opentelemetry", "otel_trading", "urllib3", "grpc")
+_STANDARD_RECORD_KEYS: Final = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
+    "message", "asctime", "taskName",
+}
+
+
+class StdlibBridge(logging.Handler):
+    """Gives stdlib ``logging`` records (ccxt, urllib3, the user's) the same enrichment and sinks."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            event_dict: dict[str, Any] = {
+                key: value for key, value in vars(record).items() if key not in _STANDARD_RECORD_KEYS
+            }
+            event_dict["event"] = record.getMessage()
+            event_dict["logger"] = record.name
+            event_dict["level"] = record.levelname.lower()
+            event_dict["_time_ns"] = int(record.created * 1e9)
+            if record.exc_info and record.exc_info[1] is not None:
+                event_dict["exc_info"] = record.exc_info[1]
+            if record.name.startswith(_NOT_EXPORTED):
+                event_dict["_internal"] = True
+            process(record.levelname.lower(), event_dict)
+        except Exception:  # noqa: BLE001 - the logging contract: a handler never raises
+            self.handleError(record)

@@ -1,0 +1,25 @@
+"""Metrics: locally aggregated instruments exported through the OTel readers."""
+
+from otel_trading.metrics._local import (
+    BoundCounter,
+    BoundGauge,
+    BoundHistogram,
+    LocalCounter,
+    LocalGauge,
+    LocalHistogram,
+    LocalMetrics,
+    LocalUpDownCounter,
+)
+from otel_trading.metrics._names import DURATION_BUCKETS_SECONDS
+
+__all__ = [
+    "DURATION_BUCKETS_SECONDS",
+    "BoundCounter",
+    "BoundGauge",
+    "BoundHistogram",
+    "LocalCounter",
+    "LocalGauge",
+    "LocalHistogram",
+    "LocalMetrics",
+    "LocalUpDownCounter",
+]

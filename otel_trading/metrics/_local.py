@@ -1,0 +1,285 @@
+"""Locally aggregated instruments behind bound handles, reported through OTel readers.
+
+An OTel SDK ``Counter.add`` costs ~10 µs here (attribute cleaning and hashing on every
+call), twenty times a prometheus_client bound child. Hot paths (every traced call, every
+order or tick) instead update a bound handle - a lock and an addition - and the aggregate
+is turned into ordinary OTel metric points when a reader collects (see ``hook_reader``), so
+OTLP, Prometheus and in-memory readers export it unchanged.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from bisect import bisect_left
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, Final, Generic, TypeVar
+
+from opentelemetry.sdk.metrics.export import (
+    AggregationTemporality,
+    Gauge,
+    Histogram,
+    HistogramDataPoint,
+    Metric,
+    NumberDataPoint,
+    Sum,
+)
+from opentelemetry.util.types import AttributeValue
+
+Attributes = Mapping[str, AttributeValue]
+SeriesKey = tuple[tuple[str, AttributeValue], ...]
+OVERFLOW_ATTRIBUTES: Final[Attributes] = {"otel.metric.overflow": True}
+DEFAULT_MAX_SERIES: Final = 2000
+_CUMULATIVE: Final = AggregationTemporality.CUMULATIVE
+
+
+class BoundCounter:
+    """A monotonic (or up-down) sum for one attribute set."""
+
+    __slots__ = ("_lock", "value")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.value: float = 0
+
+    def add(self, amount: float = 1) -> None:
+        with self._lock:
+            self.value += amount
+
+
+class BoundGauge:
+    """The last value set, for one attribute set."""
+
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.value: float = math.nan
+
+    def set(self, value: float) -> None:
+        self.value = value
+
+
+class BoundHistogram:
+    """Explicit-bucket histogram for one attribute set (OTel bucket semantics: upper bound inclusive)."""
+
+    __slots__ = ("_bounds", "_lock", "count", "counts", "max", "min", "sum")
+
+    def __init__(self, bounds: Sequence[float]) -> None:
+        self._lock = threading.Lock()
+        self._bounds = bounds
+        self.counts = [0] * (len(bounds) + 1)
+        self.count = 0
+        self.sum: float = 0.0
+        self.min = math.inf
+        self.max = -math.inf
+
+    def record(self, value: float) -> None:
+        index = bisect_left(self._bounds, value)
+        with self._lock:
+            self.counts[index] += 1
+            self.count += 1
+            self.sum += value
+            if value < self.min:
+                self.min = value
+            if value > self.max:
+                self.max = value
+
+
+H = TypeVar("H", BoundCounter, BoundGauge, BoundHistogram)
+
+
+def series_key(attributes: Attributes) -> SeriesKey:
+    return tuple(sorted(attributes.items()))
+
+
+class LocalInstrument(Generic[H]):
+    """One named instrument; ``bind()`` returns the handle for an attribute set."""
+
+    def __init__(
+        self,
+        name: str,
+        unit: str,
+        description: str,
+        factory: Callable[[], H],
+        max_series: int,
+        on_overflow: Callable[[str], None] | None,
+    ) -> None:
+        self.name = name
+        self.unit = unit
+        self.description = description
+        self._factory = factory
+        self._max_series = max_series
+        self._on_overflow = on_overflow
+        self._series: dict[SeriesKey, H] = {}
+        self._lock = threading.Lock()
+
+    def bind(self, attributes: Attributes | None = None) -> H:
+        key = series_key(attributes) if attributes else ()
+        handle = self._series.get(key)
+        if handle is not None:
+            return handle
+        with self._lock:
+            handle = self._series.get(key)
+            if handle is None:
+                if len(self._series) >= self._max_series:
+                    if self._on_overflow is not None:
+                        self._on_overflow(self.name)
+                    key = series_key(OVERFLOW_ATTRIBUTES)
+                    handle = self._series.get(key)
+                if handle is None:
+                    handle = self._factory()
+                    self._series[key] = handle
+        return handle
+
+    def series(self) -> list[tuple[SeriesKey, H]]:
+        with self._lock:
+            return list(self._series.items())
+
+
+class LocalCounter(LocalInstrument[BoundCounter]):
+    monotonic = True
+
+    def add(self, amount: float = 1, attributes: Attributes | None = None) -> None:
+        self.bind(attributes).add(amount)
+
+
+class LocalUpDownCounter(LocalCounter):
+    monotonic = False
+
+
+class LocalGauge(LocalInstrument[BoundGauge]):
+    def set(self, value: float, attributes: Attributes | None = None) -> None:
+        self.bind(attributes).set(value)
+
+
+class LocalHistogram(LocalInstrument[BoundHistogram]):
+    def __init__(self, *args: Any, bounds: Sequence[float], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.bounds = tuple(bounds)
+
+    def record(self, value: float, attributes: Attributes | None = None) -> None:
+        self.bind(attributes).record(value)
+
+
+ObservationCallback = Callable[[], Iterable[tuple[Attributes, float]]]
+
+
+class LocalMetrics:
+    """The registry of local instruments; ``collect()`` turns them into OTel metric points."""
+
+    def __init__(self) -> None:
+        self.start_time_ns = time.time_ns()
+        self._instruments: dict[str, LocalInstrument[Any]] = {}
+        self._observed: dict[str, tuple[str, str, ObservationCallback]] = {}
+        self._lock = threading.Lock()
+        self.overflow_counter: LocalCounter | None = None
+
+    def _get_or_create(self, kind: type[Any], name: str, **kwargs: Any) -> Any:
+        with self._lock:
+            existing = self._instruments.get(name)
+            if existing is not None:
+                if type(existing) is not kind:
+                    raise ValueError(
+                        f"metric {name!r} is already registered as {type(existing).__name__}, "
+                        f"not {kind.__name__}"
+                    )
+                return existing
+            instrument = kind(name=name, on_overflow=self._count_overflow, **kwargs)
+            self._instruments[name] = instrument
+            return instrument
+
+    def _count_overflow(self, name: str) -> None:
+        if self.overflow_counter is not None:
+            self.overflow_counter.add(1, {"metric": name})
+
+    def counter(self, name: str, unit: str = "", description: str = "",
+                max_series: int = DEFAULT_MAX_SERIES) -> LocalCounter:
+        return self._get_or_create(  # type: ignore[no-any-return]  # kind checked in _get_or_create
+            LocalCounter, name, unit=unit, description=description, factory=BoundCounter,
+            max_series=max_series,
+        )
+
+    def up_down_counter(self, name: str, unit: str = "", description: str = "",
+                        max_series: int = DEFAULT_MAX_SERIES) -> LocalUpDownCounter:
+        return self._get_or_create(  # type: ignore[no-any-return]  # kind checked in _get_or_create
+            LocalUpDownCounter, name, unit=unit, description=description, factory=BoundCounter,
+            max_series=max_series,
+        )
+
+    def gauge(self, name: str, unit: str = "", description: str = "",
+              max_series: int = DEFAULT_MAX_SERIES) -> LocalGauge:
+        return self._get_or_create(  # type: ignore[no-any-return]  # kind checked in _get_or_create
+            LocalGauge, name, unit=unit, description=description, factory=BoundGauge,
+            max_series=max_series,
+        )
+
+    def histogram(self, name: str, bounds: Sequence[float], unit: str = "", description: str = "",
+                  max_series: int = DEFAULT_MAX_SERIES) -> LocalHistogram:
+        frozen = tuple(bounds)
+        return self._get_or_create(  # type: ignore[no-any-return]  # kind checked in _get_or_create
+            LocalHistogram, name, unit=unit, description=description,
+            factory=lambda: BoundHistogram(frozen), bounds=frozen, max_series=max_series,
+        )
+
+    def observe_gauge(self, name: str, callback: ObservationCallback, unit: str = "",
+                      description: str = "") -> None:
+        """Registers a gauge whose values are read from ``callback`` at each collection."""
+        with self._lock:
+            self._observed[name] = (unit, description, callback)
+
+    def collect(self) -> list[Metric]:
+        now = time.time_ns()
+        start = self.start_time_ns
+        with self._lock:
+            instruments = list(self._instruments.values())
+            observed = list(self._observed.items())
+        metrics: list[Metric] = []
+        for instrument in instruments:
+            metric = _to_metric(instrument, start, now)
+            if metric is not None:
+                metrics.append(metric)
+        for name, (unit, description, callback) in observed:
+            try:
+                observations = list(callback())
+            except Exception:  # noqa: BLE001 - a failing gauge callback must not break collection
+                continue
+            points = [NumberDataPoint(dict(attrs), start, now, value) for attrs, value in observations]
+            if points:
+                metrics.append(Metric(name, description, unit, Gauge(points)))
+        return metrics
+
+
+def _to_metric(instrument: LocalInstrument[Any], start: int, now: int) -> Metric | None:
+    series = instrument.series()
+    if not series:
+        return None
+    data: Sum | Gauge | Histogram
+    if isinstance(instrument, LocalCounter):
+        points = [NumberDataPoint(dict(key), start, now, handle.value) for key, handle in series]
+        data = Sum(points, _CUMULATIVE, is_monotonic=instrument.monotonic)
+    elif isinstance(instrument, LocalGauge):
+        gauge_points = [
+            NumberDataPoint(dict(key), start, now, handle.value)
+            for key, handle in series
+            if not math.isnan(handle.value)
+        ]
+        if not gauge_points:
+            return None
+        data = Gauge(gauge_points)
+    else:
+        assert isinstance(instrument, LocalHistogram)
+        data = Histogram([_histogram_point(key, h, instrument.bounds, start, now) for key, h in series],
+                         _CUMULATIVE)
+    return Metric(instrument.name, instrument.description, instrument.unit, data)
+
+
+def _histogram_point(
+    key: SeriesKey, handle: BoundHistogram, bounds: tuple[float, ...], start: int, now: int
+) -> HistogramDataPoint:
+    with handle._lock:
+        counts = list(handle.counts)
+        count, total, low, high = handle.count, handle.sum, handle.min, handle.max
+    if not count:
+        low = high = 0.0
+    return HistogramDataPoint(dict(key), start, now, count, total, counts, bounds, low, high)

@@ -1,0 +1,117 @@
+"""One traced operation: start, (re)activation around each step, and finish.
+
+Shared by the decorator (all four function kinds) and ``span()``. Every step that could
+fail inside instrumentation is guarded: the user's code runs whatever happens here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping
+from contextvars import Token
+from typing import Any
+
+from opentelemetry import baggage, trace
+from opentelemetry import context as otel_context
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+
+from otel_trading._state import STATE
+from otel_trading.context._correlation import (
+    CORRELATION_KEY,
+    CURRENT_CORRELATION_ID,
+    inbound_correlation_id,
+    new_correlation_id,
+)
+from otel_trading.tracing._metrics import FunctionMetrics
+
+_LOG = logging.getLogger("otel_trading.tracing")
+_reported_failures: set[str] = set()
+
+
+def report_instrumentation_failure(where: str) -> None:
+    """Logs an internal failure once per place; the user's code carries on regardless."""
+    if where not in _reported_failures:
+        _reported_failures.add(where)
+        _LOG.exception("otel-trading instrumentation failed in %s; the call itself was not affected", where)
+
+
+def error_type(exc: BaseException) -> str:
+    kind = type(exc)
+    module = kind.__module__
+    return kind.__qualname__ if module == "builtins" else f"{module}.{kind.__qualname__}"
+
+
+def is_error(exc: BaseException) -> bool:
+    """Exceptions and task cancellation are failures; GeneratorExit/SystemExit/KeyboardInterrupt are exits."""
+    return isinstance(exc, (Exception, asyncio.CancelledError))
+
+
+def record_error(span: Span, exc: BaseException) -> None:
+    if not span.is_recording():
+        return
+    span.set_attribute("error.type", error_type(exc))
+    span.record_exception(exc)
+    try:
+        description = f"{type(exc).__name__}: {exc}"
+    except Exception:  # noqa: BLE001 - a user's __str__ may raise; the type name is enough
+        description = type(exc).__name__
+    span.set_status(Status(StatusCode.ERROR, description))
+
+
+class Operation:
+    __slots__ = ("_cid_token", "_ctx_token", "cid", "ctx", "metrics", "span", "start")
+
+    def __init__(
+        self,
+        name: str,
+        attributes: dict[str, Any],
+        kind: SpanKind,
+        metrics: FunctionMetrics | None,
+    ) -> None:
+        cid = CURRENT_CORRELATION_ID.get()
+        parent = None
+        if cid is None:
+            # Outermost operation: adopt an inbound correlation id or create one, and put it
+            # in baggage so outbound propagation carries it to other services.
+            current = otel_context.get_current()
+            cid = inbound_correlation_id(current) or new_correlation_id()
+            parent = baggage.set_baggage(CORRELATION_KEY, cid, current)
+        attributes[CORRELATION_KEY] = cid
+        span = STATE.tracer.start_span(name, context=parent, kind=kind, attributes=attributes)
+        self.span = span
+        self.cid = cid
+        self.ctx = trace.set_span_in_context(span, parent)
+        self.metrics = metrics
+        self._ctx_token: Token[Any] | None = None
+        self._cid_token: Token[str | None] | None = None
+        self.start = time.perf_counter()
+
+    def enter(self) -> None:
+        self._ctx_token = otel_context.attach(self.ctx)
+        self._cid_token = CURRENT_CORRELATION_ID.set(self.cid)
+
+    def exit(self) -> None:
+        if self._cid_token is not None:
+            CURRENT_CORRELATION_ID.reset(self._cid_token)
+            self._cid_token = None
+        if self._ctx_token is not None:
+            otel_context.detach(self._ctx_token)
+            self._ctx_token = None
+
+    def finish(self, exc: BaseException | None, result_attributes: Mapping[str, Any] | None = None) -> None:
+        try:
+            elapsed = time.perf_counter() - self.start
+            span = self.span
+            failed = exc is not None and is_error(exc)
+            if failed:
+                assert exc is not None
+                record_error(span, exc)
+            elif result_attributes:
+                span.set_attributes(result_attributes)
+            span.end()
+            if self.metrics is not None:
+                self.metrics.record(elapsed, error_type(exc) if failed and exc is not None else None)
+        except Exception:  # noqa: BLE001 - never let telemetry break the caller
+            report_instrumentation_failure("span finish")
