@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +63,12 @@ class Telemetry:
         self._stdlib_bridge: StdlibBridge | None = None
         self._is_shutdown = False
 
+    def _exporter_pairs(self) -> list[tuple[BatchExporter[Any], Any]]:
+        return [*self._span_exporters, *self._log_exporters]
+
+    def _batches(self) -> list[BatchExporter[Any]]:
+        return [batch for batch, _ in self._exporter_pairs()]
+
     @property
     def enabled(self) -> bool:
         return self.settings.enabled
@@ -81,9 +88,10 @@ class Telemetry:
         if not self.enabled or self._is_shutdown:
             return True
         timeout_s = self.settings.shutdown_timeout_s if timeout is None else timeout
-        tasks: list[tuple[str, Any]] = []
-        for batch, _ in [*self._span_exporters, *self._log_exporters]:
-            tasks.append((f"{batch.signal}/{batch.exporter_name}", lambda b=batch: b.force_flush(timeout_s)))
+        tasks: list[tuple[str, Any]] = [
+            (f"{batch.signal}/{batch.exporter_name}", partial(batch.force_flush, timeout_s))
+            for batch in self._batches()
+        ]
         if self.meter_provider is not None:
             provider = self.meter_provider
             tasks.append(("metrics", lambda: provider.force_flush(int(timeout_s * 1000))))
@@ -105,9 +113,10 @@ class Telemetry:
         timeout_s = self.settings.shutdown_timeout_s if timeout is None else timeout
         if self._stdlib_bridge is not None:
             logging.getLogger().removeHandler(self._stdlib_bridge)
-        tasks: list[tuple[str, Any]] = []
-        for batch, exporter in [*self._span_exporters, *self._log_exporters]:
-            tasks.append((f"{batch.signal}/{batch.exporter_name}", _stop(batch, exporter, timeout_s)))
+        tasks: list[tuple[str, Any]] = [
+            (f"{batch.signal}/{batch.exporter_name}", _stop(batch, exporter, timeout_s))
+            for batch, exporter in self._exporter_pairs()
+        ]
         if self.meter_provider is not None:
             provider = self.meter_provider
             tasks.append(("metrics", lambda: provider.shutdown(timeout_millis=timeout_s * 1000)))
@@ -237,7 +246,7 @@ def _build(
     for reader in readers:
         hook_reader(reader, local, resource)
     telemetry.meter_provider = meter_provider
-    exporters = [b for b, _ in [*telemetry._span_exporters, *telemetry._log_exporters]]
+    exporters = telemetry._batches()
     local.observe_gauge(
         TELEMETRY_QUEUE_SIZE,
         lambda: [({"signal": b.signal, "exporter": b.exporter_name}, b.queue_size) for b in exporters],

@@ -20,7 +20,7 @@ _LOG = logging.getLogger("otel_trading")
 _ours: dict[str, Any] = {}
 
 
-def _install(kind: str, module: Any, attr: str, once_attr: str, provider: Any, setter: Any, getter: Any) -> None:
+def _install(kind: str, module: Any, attr: str, once_attr: str, *, provider: Any, setter: Any, getter: Any) -> None:
     current = getattr(module, attr)
     if current is not None and current is not _ours.get(kind):
         _LOG.warning(
@@ -37,9 +37,9 @@ def _install(kind: str, module: Any, attr: str, once_attr: str, provider: Any, s
 
 
 def install_globals(tracer_provider: Any, meter_provider: Any, logger_provider: Any) -> None:
-    _install("tracer", trace, "_TRACER_PROVIDER", "_TRACER_PROVIDER_SET_ONCE", tracer_provider,
-             trace.set_tracer_provider, trace.get_tracer_provider)
-    _install("meter", _metrics_internal, "_METER_PROVIDER", "_METER_PROVIDER_SET_ONCE", meter_provider,
-             metrics.set_meter_provider, metrics.get_meter_provider)
-    _install("logger", _logs_internal, "_LOGGER_PROVIDER", "_LOGGER_PROVIDER_SET_ONCE", logger_provider,
-             _logs.set_logger_provider, _logs.get_logger_provider)
+    _install("tracer", trace, "_TRACER_PROVIDER", "_TRACER_PROVIDER_SET_ONCE", provider=tracer_provider,
+             setter=trace.set_tracer_provider, getter=trace.get_tracer_provider)
+    _install("meter", _metrics_internal, "_METER_PROVIDER", "_METER_PROVIDER_SET_ONCE", provider=meter_provider,
+             setter=metrics.set_meter_provider, getter=metrics.get_meter_provider)
+    _install("logger", _logs_internal, "_LOGGER_PROVIDER", "_LOGGER_PROVIDER_SET_ONCE", provider=logger_provider,
+             setter=_logs.set_logger_provider, getter=_logs.get_logger_provider)

@@ -13,9 +13,9 @@ import threading
 import weakref
 from collections import deque
 from collections.abc import Callable, Sequence
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
-from otel_trading.metrics._local import BoundCounter, LocalMetrics
+from otel_trading.metrics._local import LocalMetrics
 from otel_trading.metrics._names import TELEMETRY_DROPPED, TELEMETRY_EXPORTED
 
 _LOG = logging.getLogger("otel_trading.export")
@@ -58,7 +58,7 @@ class BatchExporter(Generic[T]):
         ).bind(attrs)
         self._stopped = False
         self._start_worker()
-        weak_self = weakref.ref(self)
+        weak_self: weakref.ReferenceType[BatchExporter[Any]] = weakref.ref(self)
         os.register_at_fork(after_in_child=lambda: _restart_after_fork(weak_self))
 
     def _start_worker(self) -> None:
@@ -146,7 +146,7 @@ class BatchExporter(Generic[T]):
         return finished and not left
 
 
-def _restart_after_fork(ref: weakref.ReferenceType[BatchExporter[object]]) -> None:
+def _restart_after_fork(ref: weakref.ReferenceType[BatchExporter[Any]]) -> None:
     exporter = ref()
     if exporter is not None and not exporter._stopped:
         # The parent exports what it had queued; the child starts empty with its own worker.

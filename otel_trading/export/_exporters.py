@@ -33,7 +33,7 @@ def _otlp_kwargs(signal: Signal, otlp: OtlpSettings) -> dict[str, Any]:
         kwargs["certificate_file"] = otlp.certificate_file
     if otlp.compression is not None:
         if otlp.protocol == "grpc":
-            from opentelemetry.exporter.otlp.proto.grpc.exporter import Compression as GrpcCompression
+            from grpc import Compression as GrpcCompression
 
             kwargs["compression"] = (
                 GrpcCompression.Gzip if otlp.compression == "gzip" else GrpcCompression.NoCompression
@@ -111,7 +111,7 @@ class LocalLogExporter(LogRecordExporter):
         self.writer.export(batch)
         return LogRecordExportResult.SUCCESS
 
-    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:  # noqa: ARG002 - SDK interface
         return True  # every export() is written through
 
     def shutdown(self) -> None:

@@ -65,7 +65,7 @@ class SpanPipeline(SpanProcessor):
     def __init__(self, exporters: Sequence[BatchExporter[ReadableSpan]]) -> None:
         self.exporters = list(exporters)
 
-    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:  # noqa: ARG002 - SDK interface
         scope = span.instrumentation_scope
         if scope is None or scope.name != OUR_SCOPE:
             cid = CURRENT_CORRELATION_ID.get()

@@ -40,7 +40,7 @@ def coerce_value(value: Any, max_length: int = DEFAULT_MAX_LENGTH) -> AttributeV
     if kind is str:
         return _truncate(value, max_length)
     if kind in (bool, int, float):
-        return value  # type: ignore[no-any-return]  # narrowed by the exact type check above
+        return value  # type: ignore[no-any-return]  # exact primitive type checked on the line above
     if value is None:
         return None
     if isinstance(value, enum.Enum):
@@ -48,7 +48,7 @@ def coerce_value(value: Any, max_length: int = DEFAULT_MAX_LENGTH) -> AttributeV
     if isinstance(value, Decimal):
         return float(value)
     if isinstance(value, _PRIMITIVES):  # subclasses such as IntEnum handled above; numpy scalars are not
-        return value  # type: ignore[no-any-return]
+        return value
     if isinstance(value, (_dt.datetime, _dt.date)):
         return value.isoformat()
     if isinstance(value, (list, tuple)) and value:
@@ -66,7 +66,7 @@ def _coerce_sequence(values: Sequence[Any], max_length: int) -> AttributeValue |
     items = [coerce_value(v, max_length) for v in values]
     kinds = {type(item) for item in items}
     if len(kinds) == 1 and None not in items:
-        return tuple(items)  # type: ignore[return-value]  # homogeneous primitives checked above
+        return tuple(items)
     return tuple(str(item) for item in items)
 
 

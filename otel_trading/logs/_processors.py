@@ -48,8 +48,8 @@ class ConsoleOutput:
         if self.mode == "pretty":
             if self.pretty is None:
                 self.pretty = structlog.dev.ConsoleRenderer(colors=_isatty(self._stream()))
-            return self.pretty(None, "", event_dict)  # type: ignore[arg-type]  # renderer ignores logger
-        return self.json(None, "", event_dict)  # type: ignore[return-value]  # JSONRenderer returns str
+            return str(self.pretty(None, "", event_dict))
+        return str(self.json(None, "", event_dict))
 
     def _stream(self) -> TextIO:
         return self.stream if self.stream is not None else sys.stderr

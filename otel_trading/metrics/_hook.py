@@ -25,8 +25,8 @@ def hook_reader(reader: MetricReader, local: LocalMetrics, resource: Resource) -
     if original is None:
         raise RuntimeError("hook_reader() needs a reader already registered on a MeterProvider")
 
-    def collect(reader_: MetricReader, *args: Any, **kwargs: Any) -> MetricsData | None:
-        data: MetricsData | None = original(reader_, *args, **kwargs)
+    def collect(reader_: MetricReader, *args: Any, **kwargs: Any) -> Any:
+        data: MetricsData | None = original(reader_, *args, **kwargs)  # type: ignore[assignment]
         extra = local.collect()
         if not extra:
             return data

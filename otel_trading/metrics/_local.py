@@ -9,6 +9,7 @@ OTLP, Prometheus and in-memory readers export it unchanged.
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
@@ -27,6 +28,7 @@ from opentelemetry.sdk.metrics.export import (
 )
 from opentelemetry.util.types import AttributeValue
 
+_LOG = logging.getLogger("otel_trading.metrics")
 Attributes = Mapping[str, AttributeValue]
 SeriesKey = tuple[tuple[str, AttributeValue], ...]
 OVERFLOW_ATTRIBUTES: Final[Attributes] = {"otel.metric.overflow": True}
@@ -80,10 +82,8 @@ class BoundHistogram:
             self.counts[index] += 1
             self.count += 1
             self.sum += value
-            if value < self.min:
-                self.min = value
-            if value > self.max:
-                self.max = value
+            self.min = min(self.min, value)
+            self.max = max(self.max, value)
 
 
 H = TypeVar("H", BoundCounter, BoundGauge, BoundHistogram)
@@ -98,6 +98,7 @@ class LocalInstrument(Generic[H]):
 
     def __init__(
         self,
+        *,
         name: str,
         unit: str,
         description: str,
@@ -108,7 +109,7 @@ class LocalInstrument(Generic[H]):
         self.name = name
         self.unit = unit
         self.description = description
-        self._factory = factory
+        self._factory: Callable[[], H] = factory
         self._max_series = max_series
         self._on_overflow = on_overflow
         self._series: dict[SeriesKey, H] = {}
@@ -154,8 +155,8 @@ class LocalGauge(LocalInstrument[BoundGauge]):
 
 
 class LocalHistogram(LocalInstrument[BoundHistogram]):
-    def __init__(self, *args: Any, bounds: Sequence[float], **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, *, bounds: Sequence[float], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self.bounds = tuple(bounds)
 
     def record(self, value: float, attributes: Attributes | None = None) -> None:
@@ -243,6 +244,7 @@ class LocalMetrics:
             try:
                 observations = list(callback())
             except Exception:  # noqa: BLE001 - a failing gauge callback must not break collection
+                _LOG.exception("callback of gauge %s failed", name)
                 continue
             points = [NumberDataPoint(dict(attrs), start, now, value) for attrs, value in observations]
             if points:

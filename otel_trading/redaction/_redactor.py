@@ -35,6 +35,8 @@ _VALUE_PATTERNS: Final = (
     (_TELEGRAM_BOT, r"\g<name>" + REDACTED),
 )
 _MAX_CACHED_KEYS = 4096
+# Cheap substring checks: a value without any of these cannot match the patterns below.
+_MARKERS: Final = ("=", "@", "bearer", "basic", "token", "/bot")
 
 
 class Redactor:
@@ -69,9 +71,8 @@ class Redactor:
             for pattern in self._extra_values:
                 text = pattern.sub(REDACTED, text)
         lowered = text.lower()
-        if "=" not in text and "@" not in text and "bearer" not in lowered and "basic" not in lowered:
-            if "token" not in lowered and "/bot" not in text:
-                return text
+        if not any(marker in lowered for marker in _MARKERS):
+            return text
         for pattern, replacement in _VALUE_PATTERNS:
             text = pattern.sub(replacement, text)
         return text

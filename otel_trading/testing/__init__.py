@@ -116,7 +116,7 @@ def capture(**options: Unpack[ConfigureOptions]) -> Iterator[TelemetryCapture]:
     console stays quiet. It replaces any configuration in force.
     """
     spans = InMemorySpanExporter()
-    logs = InMemoryLogRecordExporter()
+    logs = InMemoryLogRecordExporter()  # type: ignore[no-untyped-call]  # untyped in the SDK
     reader = InMemoryMetricReader()
     merged: ConfigureOptions = {**_CAPTURE_DEFAULTS, **options}
     telemetry = configure_with(merged, extra_span_exporters=[spans], extra_log_exporters=[logs],

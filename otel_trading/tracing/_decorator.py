@@ -57,7 +57,7 @@ class _Instrumented:
 
     __slots__ = ("attributes", "capture", "kind", "max_length", "metrics", "name", "result_attributes")
 
-    def __init__(self, func: Callable[..., Any], name: str | None, attributes: Mapping[str, Any] | None,
+    def __init__(self, func: Callable[..., Any], *, name: str | None, attributes: Mapping[str, Any] | None,
                  capture: Iterable[str] | Mapping[str, str], capture_result: ResultAttributes | None,
                  kind: SpanKind, record_metrics: bool) -> None:
         qualified = f"{func.__module__}.{func.__qualname__}"
@@ -179,7 +179,7 @@ def _wrap_generator(func: Callable[..., Any], inst: _Instrumented) -> Callable[.
                     finally:
                         op.exit()
                     raise
-                except BaseException as exc:
+                except BaseException as exc:  # noqa: BLE001 - thrown in by the consumer: forwarded to the generator
                     pending = exc
         except BaseException as exc:
             op.finish(exc)
@@ -223,7 +223,7 @@ def _wrap_async_generator(func: Callable[..., Any], inst: _Instrumented) -> Call
                     finally:
                         op.exit()
                     raise
-                except BaseException as exc:
+                except BaseException as exc:  # noqa: BLE001 - thrown in by the consumer: forwarded to the generator
                     pending = exc
         except BaseException as exc:
             op.finish(exc)
@@ -282,7 +282,8 @@ def traced(
     """
 
     def decorate(fn: F) -> F:
-        inst = _Instrumented(fn, name, attributes, capture, capture_result, kind, record_metrics)
+        inst = _Instrumented(fn, name=name, attributes=attributes, capture=capture, capture_result=capture_result,
+                             kind=kind, record_metrics=record_metrics)
         if inspect.isasyncgenfunction(fn):
             wrapped = _wrap_async_generator(fn, inst)
         elif inspect.isgeneratorfunction(fn):

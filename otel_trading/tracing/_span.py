@@ -15,7 +15,7 @@ from otel_trading.tracing._operation import Operation, report_instrumentation_fa
 _NON_RECORDING = trace.INVALID_SPAN
 
 
-class span:  # noqa: N801 - used like a function: `with span("fetch"):`
+class span:
     """Opens a span for the block; yields the OTel span so attributes/events can be added.
 
     Usable as ``with span(...)`` and ``async with span(...)``. An exception leaving the
