@@ -25,6 +25,7 @@ from otel_trading.context import (
     run_in_context,
     with_context,
 )
+from otel_trading.health import heartbeat
 from otel_trading.logs import get_logger
 from otel_trading.tracing import span, traced
 
@@ -40,6 +41,7 @@ __all__ = [
     "correlation_id",
     "current",
     "get_logger",
+    "heartbeat",
     "run_in_context",
     "shutdown",
     "span",

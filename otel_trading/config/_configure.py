@@ -41,6 +41,7 @@ from otel_trading.metrics._hook import hook_reader
 from otel_trading.metrics._local import LocalMetrics
 from otel_trading.metrics._names import METRIC_OVERFLOW, TELEMETRY_QUEUE_SIZE
 from otel_trading.metrics._prometheus import PrometheusEndpoint
+from otel_trading.metrics._system import register_process_metrics, start_system_metrics
 from otel_trading.redaction import Redactor
 
 _LOG = logging.getLogger("otel_trading")
@@ -61,6 +62,7 @@ class Telemetry:
         self._span_exporters: list[tuple[BatchExporter[ReadableSpan], SpanExporter]] = []
         self._log_exporters: list[tuple[BatchExporter[LogItem], LogRecordExporter]] = []
         self._stdlib_bridge: StdlibBridge | None = None
+        self._system_metrics: Any = None
         self._is_shutdown = False
 
     def _exporter_pairs(self) -> list[tuple[BatchExporter[Any], Any]]:
@@ -113,6 +115,8 @@ class Telemetry:
         timeout_s = self.settings.shutdown_timeout_s if timeout is None else timeout
         if self._stdlib_bridge is not None:
             logging.getLogger().removeHandler(self._stdlib_bridge)
+        if self._system_metrics is not None:
+            self._system_metrics.uninstrument()
         tasks: list[tuple[str, Any]] = [
             (f"{batch.signal}/{batch.exporter_name}", _stop(batch, exporter, timeout_s))
             for batch, exporter in self._exporter_pairs()
@@ -246,6 +250,9 @@ def _build(
     for reader in readers:
         hook_reader(reader, local, resource)
     telemetry.meter_provider = meter_provider
+    register_process_metrics(local)
+    if settings.system_metrics:
+        telemetry._system_metrics = start_system_metrics(meter_provider)
     exporters = telemetry._batches()
     local.observe_gauge(
         TELEMETRY_QUEUE_SIZE,

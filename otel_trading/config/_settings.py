@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Literal, TypedDict
 from urllib.parse import unquote
@@ -73,6 +73,7 @@ class ConfigureOptions(TypedDict, total=False):
     shutdown_timeout: float
     max_attribute_length: int
     install_signal_handlers: bool
+    system_metrics: bool
 
 
 @dataclass(frozen=True)
@@ -116,7 +117,7 @@ class Settings:
     shutdown_timeout_s: float
     max_attribute_length: int
     install_signal_handlers: bool
-    extra: Mapping[str, object] = field(default_factory=dict)
+    system_metrics: bool
 
 
 def env(name: str, environ: Mapping[str, str]) -> str | None:
@@ -340,4 +341,5 @@ def resolve_settings(options: ConfigureOptions, environ: Mapping[str, str] | Non
         max_attribute_length=int(_number(options, "max_attribute_length", environ, 4096,
                                          "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", minimum=16, integer=True)),
         install_signal_handlers=_flag(options, "install_signal_handlers", environ, True),
+        system_metrics=_flag(options, "system_metrics", environ, True, "OTEL_TRADING_SYSTEM_METRICS"),
     )

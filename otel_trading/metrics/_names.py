@@ -11,6 +11,9 @@ TELEMETRY_DROPPED: Final = "otel_trading.telemetry.dropped"
 TELEMETRY_EXPORTED: Final = "otel_trading.telemetry.exported"
 TELEMETRY_QUEUE_SIZE: Final = "otel_trading.telemetry.queue.size"
 METRIC_OVERFLOW: Final = "otel_trading.metric.overflow"
+HEARTBEAT: Final = "otel_trading.heartbeat.timestamp"
+HEARTBEATS: Final = "otel_trading.heartbeats"
+PROCESS_UPTIME: Final = "process.uptime"
 
 # 100 µs ... 30 s: trade functions span tick handlers to slow exchange round trips.
 DURATION_BUCKETS_SECONDS: Final = (

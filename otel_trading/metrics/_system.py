@@ -1,0 +1,31 @@
+"""Process and host metrics (via opentelemetry-instrumentation-system-metrics) and the heartbeat."""
+
+from __future__ import annotations
+
+import time
+from typing import Final
+
+from opentelemetry.instrumentation.system_metrics import _DEFAULT_CONFIG, SystemMetricsInstrumentor
+from opentelemetry.metrics import MeterProvider
+
+from otel_trading.metrics._local import LocalMetrics
+from otel_trading.metrics._names import PROCESS_UPTIME
+
+# psutil.net_connections() walks every socket of the host at each collection: too costly
+# to run on every scrape of a busy trading host.
+_EXCLUDED: Final = frozenset({"system.network.connections"})
+SYSTEM_METRICS_CONFIG: Final = {k: v for k, v in _DEFAULT_CONFIG.items() if k not in _EXCLUDED}
+_STARTED = time.monotonic()
+
+
+def start_system_metrics(meter_provider: MeterProvider) -> SystemMetricsInstrumentor:
+    instrumentor = SystemMetricsInstrumentor(config=dict(SYSTEM_METRICS_CONFIG))
+    if instrumentor.is_instrumented_by_opentelemetry:
+        instrumentor.uninstrument()
+    instrumentor.instrument(meter_provider=meter_provider)
+    return instrumentor
+
+
+def register_process_metrics(local: LocalMetrics) -> None:
+    local.observe_gauge(PROCESS_UPTIME, lambda: [({}, time.monotonic() - _STARTED)], "s",
+                        "Seconds since the process started")
