@@ -25,6 +25,7 @@ from otel_trading.config._globals import install_globals
 from otel_trading.config._lifecycle import ExitHooks, run_bounded
 from otel_trading.config._resource import build_resource
 from otel_trading.config._settings import ConfigurationError, ConfigureOptions, Settings, resolve_settings
+from otel_trading.context._propagation import install_propagator
 from otel_trading.export._batch import BatchExporter
 from otel_trading.export._exporters import log_exporters, metric_exporters, span_exporters
 from otel_trading.export._pipeline import (
@@ -261,6 +262,7 @@ def _build(
     )
 
     install_globals(tracer_provider, meter_provider, logger_provider)
+    install_propagator()
     STATE.reset(
         enabled=True,
         tracer=tracer_provider.get_tracer("otel_trading", __version__),

@@ -65,15 +65,10 @@ def bound(**context: Any) -> Iterator[Mapping[str, Any]]:
     merged = MappingProxyType({**CURRENT_BOUND.get(), **context})
     token = CURRENT_BOUND.set(merged)
     cid = context.get(CORRELATION_KEY)
-    cid_token = otel_token = None
-    if cid is not None:
-        cid_token = CURRENT_CORRELATION_ID.set(str(cid))
-        otel_token = otel_context.attach(baggage.set_baggage(CORRELATION_KEY, str(cid)))
+    cid_token = CURRENT_CORRELATION_ID.set(str(cid)) if cid is not None else None
     try:
         yield merged
     finally:
-        if otel_token is not None:
-            otel_context.detach(otel_token)
         if cid_token is not None:
             CURRENT_CORRELATION_ID.reset(cid_token)
         CURRENT_BOUND.reset(token)

@@ -29,23 +29,38 @@ from otel_trading.redaction import Redactor
 OUR_SCOPE = "otel_trading"
 
 
+def _plain(attributes: Mapping[str, Any]) -> Mapping[str, Any]:
+    # BoundedAttributes takes its lock on every access; reading its underlying dict once on
+    # the exporter thread, after the span ended (immutable), is what keeps scrubbing cheap.
+    inner = getattr(attributes, "_dict", None)
+    return inner if isinstance(inner, dict) else attributes
+
+
 def scrub_span(span: ReadableSpan, redactor: Redactor) -> ReadableSpan:
-    status = span.status
-    if status.description:
-        status = Status(status.status_code, redactor.scrub_text(status.description))
+    """``span`` itself when it carries no secret (the common case), else a scrubbed copy."""
+    name = redactor.scrub_text(span.name)
+    raw_attributes = span._attributes
+    attributes = redactor.scrub_if_needed(_plain(raw_attributes)) if raw_attributes else None
+    status = span._status
+    description = redactor.scrub_text(status.description) if status.description else status.description
+    events = span._events
+    if name is span.name and attributes is None and description is status.description and not (
+        events and any(e.attributes and redactor.scrub_if_needed(_plain(e.attributes)) is not None for e in events)
+    ):
+        return span
     return ReadableSpan(
-        name=redactor.scrub_text(span.name),
+        name=name,
         context=span.context,
         parent=span.parent,
         resource=span.resource,
-        attributes=redactor.scrub_mapping(span.attributes) if span.attributes else span.attributes,
+        attributes=attributes if attributes is not None else span.attributes,
         events=[
             Event(e.name, redactor.scrub_mapping(e.attributes) if e.attributes else e.attributes, e.timestamp)
             for e in span.events
         ],
         links=span.links,
         kind=span.kind,
-        status=status,
+        status=Status(status.status_code, description),
         start_time=span.start_time,
         end_time=span.end_time,
         instrumentation_scope=span.instrumentation_scope,

@@ -35,8 +35,8 @@ _VALUE_PATTERNS: Final = (
     (_TELEGRAM_BOT, r"\g<name>" + REDACTED),
 )
 _MAX_CACHED_KEYS = 4096
-# Cheap substring checks: a value without any of these cannot match the patterns below.
-_MARKERS: Final = ("=", "@", "bearer", "basic", "token", "/bot")
+# Cheap membership tests first: URL credentials need "@", secret query parameters "=",
+# Telegram tokens "/bot", and "Bearer <token>"-style values a space.
 
 
 class Redactor:
@@ -70,9 +70,12 @@ class Redactor:
         if self._extra_values:
             for pattern in self._extra_values:
                 text = pattern.sub(REDACTED, text)
-        lowered = text.lower()
-        if not any(marker in lowered for marker in _MARKERS):
-            return text
+        if "=" not in text and "@" not in text and "/bot" not in text:
+            if " " not in text:
+                return text
+            lowered = text.lower()
+            if "bearer" not in lowered and "basic" not in lowered and "token" not in lowered:
+                return text
         for pattern, replacement in _VALUE_PATTERNS:
             text = pattern.sub(replacement, text)
         return text
@@ -91,3 +94,26 @@ class Redactor:
 
     def scrub_mapping(self, mapping: Mapping[str, Any]) -> dict[str, Any]:
         return {key: self.scrub_value(key, value) for key, value in mapping.items()}
+
+    def scrub_if_needed(self, mapping: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The scrubbed copy of ``mapping``, or None when nothing in it needs scrubbing.
+
+        Lets exporters skip rebuilding the (common) records that carry no secret.
+        """
+        cache = self._key_cache
+        scrub_text = self.scrub_text
+        for key, value in mapping.items():
+            secret = cache.get(key)
+            if secret is None:
+                secret = self.is_secret_key(key)
+            if secret:
+                return self.scrub_mapping(mapping)
+            if type(value) is str:
+                if scrub_text(value) is not value:
+                    return self.scrub_mapping(mapping)
+            elif isinstance(value, (list, tuple)):
+                if any(type(v) is str and scrub_text(v) is not v for v in value):
+                    return self.scrub_mapping(mapping)
+            elif isinstance(value, Mapping) and self.scrub_if_needed(value) is not None:
+                return self.scrub_mapping(mapping)
+        return None

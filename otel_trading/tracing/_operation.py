@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from contextvars import Token
 from typing import Any
 
-from opentelemetry import baggage, trace
 from opentelemetry import context as otel_context
+from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from otel_trading._state import STATE
@@ -71,18 +71,14 @@ class Operation:
         metrics: FunctionMetrics | None,
     ) -> None:
         cid = CURRENT_CORRELATION_ID.get()
-        parent = None
         if cid is None:
-            # Outermost operation: adopt an inbound correlation id or create one, and put it
-            # in baggage so outbound propagation carries it to other services.
-            current = otel_context.get_current()
-            cid = inbound_correlation_id(current) or new_correlation_id()
-            parent = baggage.set_baggage(CORRELATION_KEY, cid, current)
+            # Outermost operation: adopt an inbound correlation id (W3C baggage) or create one.
+            cid = inbound_correlation_id() or new_correlation_id()
         attributes[CORRELATION_KEY] = cid
-        span = STATE.tracer.start_span(name, context=parent, kind=kind, attributes=attributes)
+        span = STATE.tracer.start_span(name, kind=kind, attributes=attributes)
         self.span = span
         self.cid = cid
-        self.ctx = trace.set_span_in_context(span, parent)
+        self.ctx = trace.set_span_in_context(span)
         self.metrics = metrics
         self._ctx_token: Token[Any] | None = None
         self._cid_token: Token[str | None] | None = None
