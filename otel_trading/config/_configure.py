@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
@@ -101,7 +102,11 @@ class Telemetry:
         return run_bounded(tasks, timeout_s)
 
     def shutdown(self, timeout: float | None = None) -> bool:
-        """Flushes and stops all three signals within ``timeout`` seconds, whatever the backend does."""
+        """Flushes and stops all three signals within ``timeout`` seconds, whatever the backend does.
+
+        Returns True only if everything recorded was exported; what was lost is counted in
+        ``otel_trading.telemetry.dropped``.
+        """
         with _lock:
             if self._is_shutdown:
                 return True
@@ -118,22 +123,28 @@ class Telemetry:
             logging.getLogger().removeHandler(self._stdlib_bridge)
         if self._system_metrics is not None:
             self._system_metrics.uninstrument()
+        deadline = time.monotonic() + timeout_s
         tasks: list[tuple[str, Any]] = [
             (f"{batch.signal}/{batch.exporter_name}", _stop(batch, exporter, timeout_s))
             for batch, exporter in self._exporter_pairs()
         ]
+        complete = run_bounded(tasks, timeout_s)
+        # Metrics last, so their final export includes what the trace/log flush counted.
+        remaining = max(0.1, deadline - time.monotonic())
+        final: list[tuple[str, Any]] = []
         if self.meter_provider is not None:
             provider = self.meter_provider
-            tasks.append(("metrics", lambda: provider.shutdown(timeout_millis=timeout_s * 1000)))
+            final.append(("metrics", lambda: provider.shutdown(timeout_millis=remaining * 1000)))
         if self.prometheus is not None:
-            tasks.append(("prometheus-endpoint", self.prometheus.close))
-        return run_bounded(tasks, timeout_s)
+            final.append(("prometheus-endpoint", self.prometheus.close))
+        return run_bounded(final, remaining) and complete
 
 
 def _stop(batch: BatchExporter[Any], exporter: Any, timeout_s: float) -> Any:
-    def stop() -> None:
-        batch.shutdown(timeout_s)
+    def stop() -> bool:
+        complete = batch.shutdown(timeout_s)
         exporter.shutdown()
+        return complete
 
     return stop
 

@@ -20,12 +20,14 @@ def run_bounded(tasks: Iterable[tuple[str, Callable[[], object]]], timeout_s: fl
     """Runs each task on its own daemon thread; returns whether all finished within the timeout.
 
     Used for every shutdown step, because an exporter talking to a black-hole collector can
-    block far longer than a bot may take to stop.
+    block far longer than a bot may take to stop. A task returning False counts as failed.
     """
     deadline = time.monotonic() + timeout_s
     threads = []
+    failed: list[str] = []
     for name, task in tasks:
-        thread = threading.Thread(target=_guarded(name, task), name=f"otel-trading-shutdown-{name}", daemon=True)
+        thread = threading.Thread(target=_guarded(name, task, failed), name=f"otel-trading-shutdown-{name}",
+                                  daemon=True)
         thread.start()
         threads.append((name, thread))
     finished = True
@@ -34,14 +36,16 @@ def run_bounded(tasks: Iterable[tuple[str, Callable[[], object]]], timeout_s: fl
         if thread.is_alive():
             finished = False
             _LOG.warning("shutdown of %s did not finish within %.1fs; giving up on it", name, timeout_s)
-    return finished
+    return finished and not failed
 
 
-def _guarded(name: str, task: Callable[[], object]) -> Callable[[], None]:
+def _guarded(name: str, task: Callable[[], object], failed: list[str]) -> Callable[[], None]:
     def run() -> None:
         try:
-            task()
+            if task() is False:
+                failed.append(name)
         except Exception:  # noqa: BLE001 - one failing exporter must not stop the others
+            failed.append(name)
             _LOG.exception("shutdown of %s failed", name)
 
     return run
@@ -60,7 +64,9 @@ class ExitHooks:
             return
         self._installed = True
         atexit.register(self._shutdown)
-        os.register_at_fork(after_in_child=self._after_fork_in_child)
+        # multiprocessing clears its finalizer registry when a forked child starts, so a
+        # Finalize registered from os.register_at_fork would be lost; this hook runs after that.
+        multiprocessing.util.register_after_fork(self, ExitHooks._after_fork_in_child)
         if signals and threading.current_thread() is threading.main_thread():
             self._previous_sigterm = signal.getsignal(signal.SIGTERM)
             signal.signal(signal.SIGTERM, self._on_sigterm)

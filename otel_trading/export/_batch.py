@@ -57,11 +57,14 @@ class BatchExporter(Generic[T]):
             TELEMETRY_EXPORTED, "{item}", "Telemetry items handed to an exporter successfully"
         ).bind(attrs)
         self._stopped = False
+        self._abandoned = False
+        self.failed_exports = 0
         self._start_worker()
         weak_self: weakref.ReferenceType[BatchExporter[Any]] = weakref.ref(self)
         os.register_at_fork(after_in_child=lambda: _restart_after_fork(weak_self))
 
     def _start_worker(self) -> None:
+        self._in_flight = 0
         self._queue: deque[T] = deque()
         self._wake = threading.Event()
         self._flush_waiters: list[threading.Event] = []
@@ -110,31 +113,43 @@ class BatchExporter(Generic[T]):
             self._export_batch(batch)
 
     def _export_batch(self, batch: Sequence[T]) -> None:
+        self._in_flight = len(batch)
         try:
             ok = self._export(batch)
         except Exception:  # noqa: BLE001 - an exporter bug must not kill the worker
             _LOG.exception("%s exporter %s raised", self.signal, self.exporter_name)
             ok = False
+        self._in_flight = 0
+        if self._abandoned:
+            return  # shutdown already counted this batch as dropped when it gave up on it
+        if not ok:
+            self.failed_exports += 1
         (self._exported if ok else self._dropped_failed).add(len(batch))
 
     def force_flush(self, timeout_s: float) -> bool:
+        """True when everything queued before the call was exported successfully in time."""
         if self._stopped or not self._worker.is_alive():
             return not self._queue
+        failures = self.failed_exports
         done = threading.Event()
         with self._waiters_lock:
             self._flush_waiters.append(done)
         self._wake.set()
-        return done.wait(timeout_s)
+        return done.wait(timeout_s) and self.failed_exports == failures
 
     def shutdown(self, timeout_s: float) -> bool:
         """Exports what is queued within ``timeout_s``; what is left is counted as dropped."""
         if self._stopped:
             return True
+        failures = self.failed_exports
         self._stopped = True
         self._wake.set()
         self._worker.join(timeout_s)
         finished = not self._worker.is_alive()
         left = len(self._queue)
+        if not finished:
+            self._abandoned = True
+            left += self._in_flight
         if left:
             self._queue.clear()
             self._dropped_shutdown.add(left)
@@ -143,7 +158,7 @@ class BatchExporter(Generic[T]):
                 "%s exporter %s did not finish within %.1fs; %d queued items dropped",
                 self.signal, self.exporter_name, timeout_s, left,
             )
-        return finished and not left
+        return finished and not left and self.failed_exports == failures
 
 
 def _restart_after_fork(ref: weakref.ReferenceType[BatchExporter[Any]]) -> None:

@@ -26,7 +26,8 @@ def _otlp_kwargs(signal: Signal, otlp: OtlpSettings) -> dict[str, Any]:
             endpoint += _HTTP_PATHS[signal]
         kwargs["endpoint"] = endpoint
     if otlp.headers is not None:
-        kwargs["headers"] = dict(otlp.headers)
+        # gRPC metadata keys must be lower case (HTTP/2); HTTP headers are case-insensitive anyway.
+        kwargs["headers"] = {name.lower(): value for name, value in otlp.headers.items()}
     if otlp.timeout_s is not None:
         kwargs["timeout"] = otlp.timeout_s
     if otlp.certificate_file is not None:

@@ -119,6 +119,8 @@ def redact(_logger: Any, _method_name: str, event_dict: EventDict) -> EventDict:
             event_dict[key] = REDACTED
         elif isinstance(value, str):
             event_dict[key] = redactor.scrub_text(value)
+        elif isinstance(value, (dict, list, tuple)):
+            event_dict[key] = redactor.scrub_value(key, value)
     event = event_dict.get("event")
     if isinstance(event, str):
         event_dict["event"] = redactor.scrub_text(event)

@@ -87,7 +87,7 @@ class Redactor:
         if isinstance(value, str):
             return self.scrub_text(value)
         if isinstance(value, (list, tuple)):
-            return type(value)(self.scrub_text(v) if isinstance(v, str) else v for v in value)
+            return type(value)(self.scrub_value("", item) for item in value)
         if isinstance(value, Mapping):
             return self.scrub_mapping(value)
         return value

@@ -86,7 +86,7 @@ class _Instrumented:
                     value = kwargs.get(item.name, item.default)
                     if value is _MISSING:
                         continue
-                coerced = coerce_value(value, self.max_length)
+                coerced = coerce_value(STATE.redactor.scrub_value(item.name, value), self.max_length)
                 if coerced is not None:
                     attributes[item.key] = coerced
             return Operation(self.name, attributes, self.kind, self.metrics)

@@ -1,0 +1,55 @@
+"""Shared pytest fixtures."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from otlp_receiver import (
+    BlackHoleServer,
+    GrpcOtlpReceiver,
+    HttpOtlpReceiver,
+    closed_port,
+    receiver_for,
+)
+
+# --- OTLP receivers ---
+
+
+@pytest.fixture
+def http_receiver() -> Iterator[HttpOtlpReceiver]:
+    """A live OTLP/HTTP receiver on 127.0.0.1 (``.endpoint``, ``.spans()``, ``.wait_for()``...)."""
+    with HttpOtlpReceiver() as receiver:
+        yield receiver
+
+
+@pytest.fixture
+def grpc_receiver() -> Iterator[GrpcOtlpReceiver]:
+    """A live OTLP/gRPC receiver on 127.0.0.1."""
+    with GrpcOtlpReceiver() as receiver:
+        yield receiver
+
+
+@pytest.fixture(params=["grpc", "http/protobuf"])
+def otlp_receiver(request: pytest.FixtureRequest) -> Iterator[HttpOtlpReceiver | GrpcOtlpReceiver]:
+    """A live receiver for each OTLP protocol; ``.protocol`` is the matching ``otlp_protocol``."""
+    with receiver_for(request.param) as receiver:
+        yield receiver
+
+
+@pytest.fixture
+def black_hole() -> Iterator[BlackHoleServer]:
+    """A TCP endpoint that accepts connections and never answers."""
+    with BlackHoleServer() as server:
+        yield server
+
+
+@pytest.fixture
+def dead_port() -> int:
+    """A loopback port with nothing listening (connection refused)."""
+    return closed_port()

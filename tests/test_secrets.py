@@ -1,0 +1,243 @@
+"""Canary secrets: credentials handed to the SDK in every usual way never leave the process.
+
+Every canary starts with ``CANARY-SECRET-1234`` and ends with the channel it went through,
+so a failure names the channel that leaked. The sinks checked are everything the SDK
+writes: the bodies of every OTLP request (traces, metrics, logs; the header carrying the
+Authorization value legitimately reaches the receiver as a transport header and is not a
+body), the local store files, the console (stdout/stderr at the file-descriptor level),
+and the text of configuration errors.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from otlp_receiver import GrpcOtlpReceiver, HttpOtlpReceiver, otlp_options, receiver_for
+
+import otel_trading
+from otel_trading import ConfigurationError, get_logger, span, traced
+
+pytestmark = pytest.mark.timeout(30)
+
+CANARY = "CANARY-SECRET-1234"
+_FOUND = re.compile(re.escape(CANARY) + r"[\w\-]*")
+
+API_KEY = f"{CANARY}-api-key-arg"
+FIELD_SECRET = f"{CANARY}-field-secret"
+FIELD_TOKEN = f"{CANARY}-field-token"
+FIELD_PASSWORD = f"{CANARY}-field-password"
+URL_FIELD = f"wss://trader:{CANARY}-url-field@stream.example.com/ws"
+URL_MESSAGE = f"https://trader:{CANARY}-url-message@api.example.com/v3"
+URL_SPAN_ATTRIBUTE = f"https://trader:{CANARY}-url-span-attr@api.example.com/v3"
+SIGNED_MESSAGE = f"https://api.example.com/api/v3/order?symbol=BTCUSDT&signature={CANARY}-sig-message"
+SIGNED_EXCEPTION = f"https://api.example.com/api/v3/account?timestamp=1&signature={CANARY}-sig-exception"
+SIGNED_SPAN_NAME = f"/api/v3/order?signature={CANARY}-sig-span-name"
+HEADER_TOKEN = f"{CANARY}-otlp-header"
+STDLIB_SIGNED = f"https://api.example.com/sapi/v1/asset?signature={CANARY}-stdlib-sig"
+STDLIB_EXTRA = f"{CANARY}-stdlib-extra-password"
+STDLIB_BEARER = f"{CANARY}-stdlib-bearer"
+SPAN_SECRET_ATTRIBUTE = f"{CANARY}-span-set-attribute"
+NESTED_FIELD = f"{CANARY}-nested-log-field"
+NESTED_URL_LIST = f"https://trader:{CANARY}-url-in-list@api.example.com"
+CAPTURED_MAPPING = f"{CANARY}-captured-mapping-arg"
+
+
+def canaries_in(data: bytes | str) -> set[str]:
+    text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
+    return set(_FOUND.findall(text))
+
+
+class ExchangeError(Exception):
+    pass
+
+
+@traced(capture=["api_key", "symbol"])
+def place_order(symbol: str, amount: float, api_key: str) -> str:
+    get_logger("orders").info("order placed", symbol=symbol, amount=amount)
+    return "order-1"
+
+
+@traced(capture=["url"])
+def fetch_balance(url: str) -> float:
+    raise ExchangeError(f"401 Unauthorized: GET {url}")
+
+
+@traced(capture=["symbol", "params"])
+def signed_request(symbol: str, params: dict[str, Any]) -> None:
+    return None
+
+
+@dataclass
+class Sinks:
+    """Everything the SDK wrote during a test, gathered after shutdown."""
+
+    receiver: HttpOtlpReceiver | GrpcOtlpReceiver
+    store_dir: Path
+    capfd: pytest.CaptureFixture[str]
+    console: str = ""
+
+    def finish(self, telemetry: otel_trading.Telemetry) -> None:
+        assert telemetry.shutdown(timeout=10)
+        out, err = self.capfd.readouterr()
+        self.console = out + err
+
+    def store_files(self) -> list[Path]:
+        return sorted(p for p in self.store_dir.rglob("*") if p.is_file())
+
+    def leaks(self) -> dict[str, set[str]]:
+        """{sink: canaries found there}; empty when nothing leaked."""
+        found: dict[str, set[str]] = {}
+        for index, chunk in enumerate(self.receiver.wire_bytes()):
+            if hits := canaries_in(chunk):
+                found.setdefault(f"otlp body #{index}", set()).update(hits)
+        for path in self.store_files():
+            if hits := canaries_in(path.read_bytes()):
+                found[f"store {path.name}"] = hits
+        if hits := canaries_in(self.console):
+            found["console"] = hits
+        return found
+
+
+@pytest.fixture(params=["grpc", "http/protobuf"])
+def sinks(request: pytest.FixtureRequest, tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> Iterator[Sinks]:
+    with receiver_for(request.param) as receiver:
+        yield Sinks(receiver, tmp_path / "store", capfd)
+        otel_trading.shutdown(timeout=2)
+
+
+def configure(sinks: Sinks) -> otel_trading.Telemetry:
+    # gRPC metadata keys must be lower case (see test_otlp_export for the mixed-case header).
+    header = "Authorization" if sinks.receiver.protocol == "http/protobuf" else "authorization"
+    return otel_trading.configure(**otlp_options(
+        sinks.receiver.endpoint, sinks.receiver.protocol,
+        traces_exporter=["otlp", "local"],
+        logs_exporter=["otlp", "local"],
+        store_dir=sinks.store_dir,
+        log_console="json",
+        otlp_headers={header: f"Bearer {HEADER_TOKEN}"},
+    ))
+
+
+def test_canary_secrets_reach_no_sink(sinks: Sinks) -> None:
+    telemetry = configure(sinks)
+    log = get_logger("bot")
+    stdlib = logging.getLogger("ccxt.base.exchange")
+
+    place_order("BTC/USDT", 0.5, api_key=API_KEY)
+    place_order("ETH/USDT", 1.0, API_KEY)  # positionally too
+    with span("session", endpoint=URL_SPAN_ATTRIBUTE) as session:
+        session.set_attribute("api_secret", SPAN_SECRET_ATTRIBUTE)
+        log.info("credentials loaded", secret=FIELD_SECRET, token=FIELD_TOKEN, password=FIELD_PASSWORD)
+        log.info("stream connected", url=URL_FIELD)
+        log.info(f"connecting to {URL_MESSAGE}")
+        log.warning(f"order request GET {SIGNED_MESSAGE} took 950ms")
+        with span(f"GET {SIGNED_SPAN_NAME}"):
+            pass
+        try:
+            fetch_balance(SIGNED_EXCEPTION)
+        except ExchangeError:
+            log.exception("balance refresh failed")
+            stdlib.exception("balance refresh failed (stdlib)")
+        stdlib.warning("request failed: %s", STDLIB_SIGNED)
+        stdlib.warning("login retry", extra={"password": STDLIB_EXTRA})
+        stdlib.error("sent header Authorization: Bearer %s", STDLIB_BEARER)
+    sinks.finish(telemetry)
+
+    # The channels were exercised: the data itself arrived everywhere.
+    spans = {s.name: s for s in sinks.receiver.spans()}
+    assert {"place_order", "session", "fetch_balance"} <= set(spans)
+    order_attributes = {kv.key: kv.value.string_value for kv in spans["place_order"].attributes}
+    assert order_attributes["api_key"] == "[REDACTED]"
+    assert order_attributes["symbol"] in ("BTC/USDT", "ETH/USDT")
+    failed = spans["fetch_balance"]
+    assert "401 Unauthorized" in failed.status.message and "[REDACTED]" in failed.status.message
+    assert [e.name for e in failed.events] == ["exception"]
+    bodies = {r.body.string_value for r in sinks.receiver.log_records()}
+    assert {"order placed", "credentials loaded", "balance refresh failed", "login retry"} <= bodies
+    assert {p.name for p in sinks.store_files()} >= {"traces.jsonl", "logs.jsonl"}
+    assert "credentials loaded" in sinks.console and "login retry" in sinks.console
+    assert "[REDACTED]" in sinks.console
+    # The Authorization header reached the receiver as a header - where it belongs.
+    assert all(r.headers.get("authorization") == f"Bearer {HEADER_TOKEN}" for r in sinks.receiver.received)
+
+    assert sinks.leaks() == {}
+
+
+def log_nested_secrets(sinks: Sinks) -> None:
+    telemetry = configure(sinks)
+    log = get_logger("bot")
+    with span("request"):
+        log.info("http request", headers={"Authorization": f"Bearer {NESTED_FIELD}", "Accept": "json"},
+                 mirrors=[NESTED_URL_LIST])
+    sinks.finish(telemetry)
+    assert "http request" in sinks.console
+    assert "http request" in {r.body.string_value for r in sinks.receiver.log_records()}
+
+
+def test_secrets_nested_in_log_fields_are_redacted_on_export(sinks: Sinks) -> None:
+    log_nested_secrets(sinks)
+    assert sinks.leaks() == {}
+
+
+def test_secrets_nested_in_log_fields_are_redacted_on_the_console(sinks: Sinks) -> None:
+    log_nested_secrets(sinks)
+    assert "console" not in sinks.leaks()
+
+
+def test_secrets_inside_a_captured_mapping_argument_are_redacted(sinks: Sinks) -> None:
+    telemetry = configure(sinks)
+    signed_request("BTCUSDT", {"symbol": "BTCUSDT", "timestamp": 1, "signature": CAPTURED_MAPPING})
+    sinks.finish(telemetry)
+    assert "signed_request" in {s.name for s in sinks.receiver.spans()}
+    assert sinks.leaks() == {}
+
+
+BAD_CONFIGURATIONS = [
+    pytest.param({"otlp_headers": {"Authorization": f"Bearer {CANARY}-cfg-header"},
+                  "otlp_protocol": "carrier-pigeon"}, {}, id="headers+bad-protocol"),
+    pytest.param({"otlp_headers": {"Authorization": f"Bearer {CANARY}-cfg-header"},
+                  "traces_exporter": "otlp,zipkin"}, {}, id="headers+bad-exporter"),
+    pytest.param({"otlp_headers": {"x-api-key": f"{CANARY}-cfg-header"}, "log_level": "verbose"},
+                 {}, id="headers+bad-log-level"),
+    pytest.param({"otlp_headers": {"x-api-key": f"{CANARY}-cfg-header"}, "otlp_timeout": -1},
+                 {}, id="headers+negative-timeout"),
+    pytest.param({"otlp_endpoint": f"https://bot:{CANARY}-cfg-endpoint@collector.example.com:4318",
+                  "otlp_compression": "brotli"}, {}, id="credentials-in-endpoint+bad-compression"),
+    pytest.param({"api_key": f"{CANARY}-cfg-unknown-argument"}, {}, id="unknown-argument"),
+    pytest.param({}, {"OTEL_RESOURCE_ATTRIBUTES": f"deployment.environment.name=prod,{CANARY}-cfg-resource"},
+                 id="malformed-resource-attributes"),
+    pytest.param({}, {"OTEL_RESOURCE_ATTRIBUTES": f"api.token={CANARY}-cfg-resource,broken"},
+                 id="resource-attributes-with-token"),
+    pytest.param({}, {"OTEL_EXPORTER_OTLP_HEADERS": f"authorization=Bearer%20{CANARY}-cfg-env-header",
+                      "OTEL_TRACES_EXPORTER": "jaeger"}, id="env-headers+bad-exporter"),
+    pytest.param({"sampler": "parentbased_traceidratio", "sampler_arg": "often",
+                  "otlp_headers": {"Authorization": f"Bearer {CANARY}-cfg-header"}}, {}, id="headers+bad-sampler"),
+]
+
+
+@pytest.mark.parametrize(("options", "environment"), BAD_CONFIGURATIONS)
+def test_configuration_errors_never_echo_secrets(
+    options: dict[str, Any], environment: dict[str, str], monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str], tmp_path: Path,
+) -> None:
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigurationError) as info:
+        otel_trading.configure(log_console="off", install_signal_handlers=False, store_dir=tmp_path,
+                               **options)
+    error = info.value
+    assert str(error)  # a real message, which names what is wrong...
+    texts = [str(error), repr(error), *(str(a) for a in error.args)]
+    cause = error.__cause__ or error.__context__
+    while cause is not None:
+        texts.append(str(cause))
+        cause = cause.__cause__ or cause.__context__
+    assert [t for t in texts if canaries_in(t)] == []  # ...without quoting the secret
+    out, err = capfd.readouterr()
+    assert canaries_in(out + err) == set()
