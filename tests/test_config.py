@@ -116,7 +116,10 @@ def test_configure_is_idempotent_and_reconfigurable() -> None:
     [
         ("OTEL_TRACES_EXPORTER", "jaeger", r"OTEL_TRACES_EXPORTER: unknown exporter 'jaeger'"),
         ("OTEL_METRICS_EXPORTER", "local", r"OTEL_METRICS_EXPORTER: unknown exporter 'local'"),
-        ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json", r"OTLP protocol for traces: expected one of"),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json", r"OTEL_EXPORTER_OTLP_PROTOCOL \(OTLP protocol for traces\)"),
+        ("OTEL_TRADING_LOG_LEVEL", "loud", r"OTEL_TRADING_LOG_LEVEL: expected one of"),
+        ("OTEL_EXPORTER_PROMETHEUS_PORT", "70000", r"expected 0\.\.65535, got 70000"),
+        ("OTEL_BSP_SCHEDULE_DELAY", "0", r"OTEL_BSP_SCHEDULE_DELAY: expected at least 1 ms"),
         ("OTEL_EXPORTER_PROMETHEUS_PORT", "ninety", r"OTEL_EXPORTER_PROMETHEUS_PORT: expected an integer"),
         ("OTEL_SDK_DISABLED", "maybe", r"OTEL_SDK_DISABLED: expected true or false"),
         ("OTEL_RESOURCE_ATTRIBUTES", "novalue", r"OTEL_RESOURCE_ATTRIBUTES: item 1 is not of the form key=value"),
@@ -140,6 +143,15 @@ def test_bad_arguments_name_the_argument() -> None:
         otel_trading.configure(log_console="loud")  # type: ignore[typeddict-item]
     with pytest.raises(ConfigurationError, match=r"store_max_total_bytes \(2048\) must be at least"):
         otel_trading.configure(store_max_file_bytes=4096, store_max_total_bytes=2048)
+
+
+def test_a_rejected_reconfiguration_leaves_the_current_one_in_force() -> None:
+    first = otel_trading.configure(log_console="off", metrics_exporter="none", install_signal_handlers=False)
+    with pytest.raises(ConfigurationError, match="unknown sampler 'sometimes'"):
+        otel_trading.configure(log_console="off", sampler="sometimes")
+    assert otel_trading.current() is first
+    with span("still recorded") as s:
+        assert s.is_recording()
 
 
 def test_header_values_never_appear_in_errors(monkeypatch: pytest.MonkeyPatch) -> None:

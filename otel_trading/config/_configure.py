@@ -65,6 +65,8 @@ class Telemetry:
         self._log_exporters: list[tuple[BatchExporter[LogItem], LogRecordExporter]] = []
         self._stdlib_bridge: StdlibBridge | None = None
         self._system_metrics: Any = None
+        self._push_readers: list[MetricReader] = []
+        self._root_level: int | None = None
         self._is_shutdown = False
 
     def _exporter_pairs(self) -> list[tuple[BatchExporter[Any], Any]]:
@@ -96,9 +98,11 @@ class Telemetry:
             (f"{batch.signal}/{batch.exporter_name}", partial(batch.force_flush, timeout_s))
             for batch in self._batches()
         ]
-        if self.meter_provider is not None:
-            provider = self.meter_provider
-            tasks.append(("metrics", lambda: provider.force_flush(int(timeout_s * 1000))))
+        # Only push readers: a flush of the Prometheus (pull) reader would queue a snapshot
+        # that the next scrape serves twice.
+        tasks.extend(
+            ("metrics", partial(reader.force_flush, int(timeout_s * 1000))) for reader in self._push_readers
+        )
         return run_bounded(tasks, timeout_s)
 
     def shutdown(self, timeout: float | None = None) -> bool:
@@ -120,7 +124,10 @@ class Telemetry:
             return True
         timeout_s = self.settings.shutdown_timeout_s if timeout is None else timeout
         if self._stdlib_bridge is not None:
-            logging.getLogger().removeHandler(self._stdlib_bridge)
+            root = logging.getLogger()
+            root.removeHandler(self._stdlib_bridge)
+            if self._root_level is not None:
+                root.setLevel(self._root_level)
         if self._system_metrics is not None:
             self._system_metrics.uninstrument()
         deadline = time.monotonic() + timeout_s
@@ -149,7 +156,7 @@ def _stop(batch: BatchExporter[Any], exporter: Any, timeout_s: float) -> Any:
     return stop
 
 
-def _sampler(settings: Settings) -> Sampler | None:
+def build_sampler(settings: Settings) -> Sampler | None:
     name = settings.sampler
     if name is None:
         return None
@@ -191,13 +198,14 @@ def configure_with(
     """configure() with additional destinations (used by otel_trading.testing)."""
     global _current
     settings = resolve_settings(options)
+    sampler = build_sampler(settings)  # validated before anything in force is touched
     with _lock:
         extras = bool(extra_span_exporters or extra_log_exporters or extra_metric_readers)
         if _current is not None:
             if _current.settings == settings and not extras:
                 return _current
             _current.shutdown()
-        telemetry = _build(settings, extra_span_exporters, extra_log_exporters, extra_metric_readers)
+        telemetry = _build(settings, sampler, extra_span_exporters, extra_log_exporters, extra_metric_readers)
         _current = telemetry
         _EXIT_HOOKS.install(signals=settings.install_signal_handlers)
         return telemetry
@@ -205,6 +213,7 @@ def configure_with(
 
 def _build(
     settings: Settings,
+    sampler: Sampler | None,
     extra_span_exporters: Sequence[SpanExporter],
     extra_log_exporters: Sequence[LogRecordExporter],
     extra_metric_readers: Sequence[MetricReader],
@@ -235,7 +244,7 @@ def _build(
     for name, span_exporter in named_spans:
         telemetry._span_exporters.append((batch("traces", name, span_export_fn(span_exporter, redactor)),
                                           span_exporter))
-    tracer_provider = TracerProvider(resource=resource, sampler=_sampler(settings), shutdown_on_exit=False)
+    tracer_provider = TracerProvider(resource=resource, sampler=sampler, shutdown_on_exit=False)
     tracer_provider.add_span_processor(SpanPipeline([b for b, _ in telemetry._span_exporters]))
     telemetry.tracer_provider = tracer_provider
 
@@ -254,10 +263,11 @@ def _build(
         telemetry.prometheus = PrometheusEndpoint.start(settings.prometheus_host, settings.prometheus_port)
         if telemetry.prometheus is not None:
             readers.append(telemetry.prometheus.reader)
-    for _, metric_exporter in metric_exporters(settings):
-        readers.append(PeriodicExportingMetricReader(
-            metric_exporter, export_interval_millis=settings.metric_export_interval_s * 1000,
-        ))
+    telemetry._push_readers = [
+        PeriodicExportingMetricReader(exporter, export_interval_millis=settings.metric_export_interval_s * 1000)
+        for _, exporter in metric_exporters(settings)
+    ]
+    readers.extend(telemetry._push_readers)
     meter_provider = MeterProvider(resource=resource, metric_readers=readers, shutdown_on_exit=False)
     for reader in readers:
         hook_reader(reader, local, resource)
@@ -283,21 +293,22 @@ def _build(
     )
     STATE.log_sink = log_pipeline.put if log_pipeline.exporters else None
     if settings.capture_stdlib_logging:
-        telemetry._stdlib_bridge = _install_stdlib_bridge(settings)
+        _install_stdlib_bridge(telemetry)
     return telemetry
 
 
-def _install_stdlib_bridge(settings: Settings) -> StdlibBridge:
+def _install_stdlib_bridge(telemetry: Telemetry) -> None:
     root = logging.getLogger()
     for handler in list(root.handlers):
         if isinstance(handler, StdlibBridge):
             root.removeHandler(handler)
     if not root.handlers:
-        # Nobody configured logging: let INFO records of libraries and the app through.
-        root.setLevel(LEVELS[settings.log_level])
-    bridge = StdlibBridge()
-    root.addHandler(bridge)
-    return bridge
+        # Nobody configured logging: let INFO records of libraries and the app through
+        # (the level in force before is restored at shutdown).
+        telemetry._root_level = root.level
+        root.setLevel(LEVELS[telemetry.settings.log_level])
+    telemetry._stdlib_bridge = StdlibBridge()
+    root.addHandler(telemetry._stdlib_bridge)
 
 
 def current() -> Telemetry | None:

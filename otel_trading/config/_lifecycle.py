@@ -57,9 +57,14 @@ class ExitHooks:
     def __init__(self, shutdown: Callable[[], object]) -> None:
         self._shutdown = shutdown
         self._installed = False
+        self._signals_installed = False
         self._previous_sigterm: Any = None
 
     def install(self, *, signals: bool) -> None:
+        if signals and not self._signals_installed and threading.current_thread() is threading.main_thread():
+            self._signals_installed = True
+            self._previous_sigterm = signal.getsignal(signal.SIGTERM)
+            signal.signal(signal.SIGTERM, self._on_sigterm)
         if self._installed:
             return
         self._installed = True
@@ -67,9 +72,6 @@ class ExitHooks:
         # multiprocessing clears its finalizer registry when a forked child starts, so a
         # Finalize registered from os.register_at_fork would be lost; this hook runs after that.
         multiprocessing.util.register_after_fork(self, ExitHooks._after_fork_in_child)
-        if signals and threading.current_thread() is threading.main_thread():
-            self._previous_sigterm = signal.getsignal(signal.SIGTERM)
-            signal.signal(signal.SIGTERM, self._on_sigterm)
 
     def _after_fork_in_child(self) -> None:
         # multiprocessing children leave through os._exit(), which skips atexit; its own

@@ -225,6 +225,42 @@ def _flag(options: ConfigureOptions, key: str, environ: Mapping[str, str], defau
     return parse_bool(str(value), source)
 
 
+def _resolve_signals(
+    options: ConfigureOptions, environ: Mapping[str, str]
+) -> tuple[dict[Signal, OtlpSettings], dict[Signal, tuple[str, ...]]]:
+    """OTLP settings and the exporter list of each signal."""
+    headers = options.get("otlp_headers")
+    compression = options.get("otlp_compression")
+    if compression is not None and compression not in ("gzip", "none"):
+        raise ConfigurationError(f"otlp_compression: expected 'gzip' or 'none', got {compression!r}")
+    otlp: dict[Signal, OtlpSettings] = {}
+    exporters: dict[Signal, tuple[str, ...]] = {}
+    for signal in SIGNALS:
+        raw_protocol, source = _pick(
+            options, "otlp_protocol", environ,
+            f"OTEL_EXPORTER_OTLP_{signal.upper()}_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL",
+        )
+        protocol = str(raw_protocol or "grpc")
+        if protocol not in PROTOCOLS:
+            raise ConfigurationError(
+                f"{source} (OTLP protocol for {signal}): expected one of {sorted(PROTOCOLS)}, got {protocol!r}"
+            )
+        otlp[signal] = OtlpSettings(
+            endpoint=options.get("otlp_endpoint"),
+            protocol=protocol,
+            headers=dict(headers) if headers is not None else None,
+            timeout_s=parse_number(options["otlp_timeout"], "otlp_timeout") if "otlp_timeout" in options else None,
+            compression=compression,
+            insecure=options.get("otlp_insecure"),
+            certificate_file=options.get("otlp_certificate_file"),
+        )
+        configured = otlp_endpoint_configured(signal, otlp[signal], environ)
+        exporters[signal] = _exporter_list(
+            signal, options.get(f"{signal}_exporter"), environ, configured  # type: ignore[arg-type]
+        )
+    return otlp, exporters
+
+
 def resolve_settings(options: ConfigureOptions, environ: Mapping[str, str] | None = None) -> Settings:
     environ = os.environ if environ is None else environ
     unknown = set(options) - set(ConfigureOptions.__annotations__)
@@ -248,44 +284,16 @@ def resolve_settings(options: ConfigureOptions, environ: Mapping[str, str] | Non
         or default_service_name()
     )
 
-    headers = options.get("otlp_headers")
-    compression = options.get("otlp_compression")
-    if compression is not None and compression not in ("gzip", "none"):
-        raise ConfigurationError(f"otlp_compression: expected 'gzip' or 'none', got {compression!r}")
-    explicit_protocol = options.get("otlp_protocol")
-    otlp: dict[Signal, OtlpSettings] = {}
-    exporters: dict[Signal, tuple[str, ...]] = {}
-    for signal in SIGNALS:
-        protocol = (
-            explicit_protocol
-            or env(f"OTEL_EXPORTER_OTLP_{signal.upper()}_PROTOCOL", environ)
-            or env("OTEL_EXPORTER_OTLP_PROTOCOL", environ)
-            or "grpc"
-        )
-        if protocol not in PROTOCOLS:
-            raise ConfigurationError(
-                f"OTLP protocol for {signal}: expected one of {sorted(PROTOCOLS)}, got {protocol!r}"
-            )
-        otlp[signal] = OtlpSettings(
-            endpoint=options.get("otlp_endpoint"),
-            protocol=protocol,
-            headers=dict(headers) if headers is not None else None,
-            timeout_s=parse_number(options["otlp_timeout"], "otlp_timeout") if "otlp_timeout" in options else None,
-            compression=compression,
-            insecure=options.get("otlp_insecure"),
-            certificate_file=options.get("otlp_certificate_file"),
-        )
-        configured = otlp_endpoint_configured(signal, otlp[signal], environ)
-        exporters[signal] = _exporter_list(
-            signal, options.get(f"{signal}_exporter"), environ, configured  # type: ignore[arg-type]
-        )
+    otlp, exporters = _resolve_signals(options, environ)
 
-    log_console = str(_pick(options, "log_console", environ, "OTEL_TRADING_LOG_CONSOLE")[0] or "json").lower()
+    raw_console, source = _pick(options, "log_console", environ, "OTEL_TRADING_LOG_CONSOLE")
+    log_console = str(raw_console or "json").lower()
     if log_console not in LOG_CONSOLE_MODES:
-        raise ConfigurationError(f"log_console: expected one of {sorted(LOG_CONSOLE_MODES)}, got {log_console!r}")
-    log_level = str(_pick(options, "log_level", environ, "OTEL_TRADING_LOG_LEVEL", "OTEL_LOG_LEVEL")[0] or "info")
+        raise ConfigurationError(f"{source}: expected one of {sorted(LOG_CONSOLE_MODES)}, got {log_console!r}")
+    raw_level, source = _pick(options, "log_level", environ, "OTEL_TRADING_LOG_LEVEL", "OTEL_LOG_LEVEL")
+    log_level = str(raw_level or "info")
     if log_level.lower() not in LOG_LEVELS:
-        raise ConfigurationError(f"log_level: expected one of {list(LOG_LEVELS)}, got {log_level!r}")
+        raise ConfigurationError(f"{source}: expected one of {list(LOG_LEVELS)}, got {log_level!r}")
 
     store_dir = _pick(options, "store_dir", environ, "OTEL_TRADING_STORE_DIR")[0] or ".otel-trading"
     sampler, _ = _pick(options, "sampler", environ, "OTEL_TRACES_SAMPLER")
@@ -302,6 +310,15 @@ def resolve_settings(options: ConfigureOptions, environ: Mapping[str, str] | Non
                         minimum=1, integer=True))
     batch = int(_number(options, "max_export_batch_size", environ, 512, "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
                         minimum=1, integer=True))
+    port = int(_number(options, "prometheus_port", environ, 9464, "OTEL_EXPORTER_PROMETHEUS_PORT", integer=True))
+    if port > 65535:
+        raise ConfigurationError(f"prometheus_port / OTEL_EXPORTER_PROMETHEUS_PORT: expected 0..65535, got {port}")
+    schedule_delay = _number(options, "schedule_delay", environ, 1.0, "OTEL_BSP_SCHEDULE_DELAY", scale=1000)
+    if schedule_delay < 0.001:
+        # A zero delay would make the exporter threads spin on an idle bot.
+        raise ConfigurationError(
+            f"schedule_delay / OTEL_BSP_SCHEDULE_DELAY: expected at least 1 ms, got {schedule_delay} s"
+        )
     if batch > queue:
         raise ConfigurationError(f"max_export_batch_size ({batch}) must not exceed max_queue_size ({queue})")
     return Settings(
@@ -321,8 +338,7 @@ def resolve_settings(options: ConfigureOptions, environ: Mapping[str, str] | Non
         prometheus_host=str(
             _pick(options, "prometheus_host", environ, "OTEL_EXPORTER_PROMETHEUS_HOST")[0] or "127.0.0.1"
         ),
-        prometheus_port=int(_number(options, "prometheus_port", environ, 9464, "OTEL_EXPORTER_PROMETHEUS_PORT",
-                                    integer=True)),
+        prometheus_port=port,
         store_dir=Path(os.fspath(store_dir)),  # type: ignore[call-overload]
         store_max_file_bytes=max_file,
         store_max_total_bytes=max_total,
@@ -334,7 +350,7 @@ def resolve_settings(options: ConfigureOptions, environ: Mapping[str, str] | Non
         redact_value_patterns=tuple(options.get("redact_value_patterns", ())),
         max_queue_size=queue,
         max_export_batch_size=batch,
-        schedule_delay_s=_number(options, "schedule_delay", environ, 1.0, "OTEL_BSP_SCHEDULE_DELAY", scale=1000),
+        schedule_delay_s=schedule_delay,
         metric_export_interval_s=_number(options, "metric_export_interval", environ, 15.0,
                                          "OTEL_METRIC_EXPORT_INTERVAL", minimum=0.01, scale=1000),
         shutdown_timeout_s=_number(options, "shutdown_timeout", environ, 5.0, "OTEL_TRADING_SHUTDOWN_TIMEOUT"),

@@ -20,7 +20,11 @@ from otel_trading.context._correlation import CORRELATION_KEY, CURRENT_CORRELATI
 
 
 class CorrelationBaggagePropagator(W3CBaggagePropagator):
-    """W3C baggage, plus the current correlation id when the context has none."""
+    """W3C baggage, with ``correlation_id`` set to the current correlation id.
+
+    The current id wins over one carried in inbound baggage, so ``bound(correlation_id=...)``
+    is what downstream services see, as it is what our spans and logs carry.
+    """
 
     def inject(
         self,
@@ -29,7 +33,7 @@ class CorrelationBaggagePropagator(W3CBaggagePropagator):
         setter: textmap.Setter[textmap.CarrierT] = textmap.default_setter,
     ) -> None:
         cid = CURRENT_CORRELATION_ID.get()
-        if cid is not None and baggage.get_baggage(CORRELATION_KEY, context) is None:
+        if cid is not None:
             context = baggage.set_baggage(CORRELATION_KEY, cid, context)
         super().inject(carrier, context, setter)
 

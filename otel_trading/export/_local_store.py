@@ -3,8 +3,10 @@
 Layout of the store directory (default ``./.otel-trading``)::
 
     traces.jsonl                     the file being written
-    traces-20261121T120501123.jsonl  rotated files, oldest deleted past the total bound
+    traces-20261121T120501123456.jsonl  rotated files (UTC, microseconds), oldest deleted past the bound
     logs.jsonl / logs-*.jsonl
+
+The size bounds apply to each signal separately.
 
 Point a Collector's ``otlpjsonfile`` receiver at ``include: [".otel-trading/*.jsonl"]`` to
 replay a store into any backend.

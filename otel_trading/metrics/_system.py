@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Final
 
+import psutil
 from opentelemetry.instrumentation.system_metrics import _DEFAULT_CONFIG, SystemMetricsInstrumentor
 from opentelemetry.metrics import MeterProvider
 
@@ -15,7 +16,6 @@ from otel_trading.metrics._names import PROCESS_UPTIME
 # to run on every scrape of a busy trading host.
 _EXCLUDED: Final = frozenset({"system.network.connections"})
 SYSTEM_METRICS_CONFIG: Final = {k: v for k, v in _DEFAULT_CONFIG.items() if k not in _EXCLUDED}
-_STARTED = time.monotonic()
 
 
 def start_system_metrics(meter_provider: MeterProvider) -> SystemMetricsInstrumentor:
@@ -27,5 +27,8 @@ def start_system_metrics(meter_provider: MeterProvider) -> SystemMetricsInstrume
 
 
 def register_process_metrics(local: LocalMetrics) -> None:
-    local.observe_gauge(PROCESS_UPTIME, lambda: [({}, time.monotonic() - _STARTED)], "s",
-                        "Seconds since the process started")
+    def uptime() -> list[tuple[dict[str, str], float]]:
+        # Looked up at each collection, so a forked child reports its own start time.
+        return [({}, time.time() - psutil.Process().create_time())]
+
+    local.observe_gauge(PROCESS_UPTIME, uptime, "s", "Seconds since the process started")

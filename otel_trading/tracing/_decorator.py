@@ -13,7 +13,7 @@ from otel_trading._state import STATE
 from otel_trading.export._sanitize import coerce_attributes, coerce_value
 from otel_trading.redaction import REDACTED
 from otel_trading.tracing._metrics import FunctionMetrics
-from otel_trading.tracing._operation import Operation, report_instrumentation_failure
+from otel_trading.tracing._operation import NO_OPERATION, Operation, report_instrumentation_failure
 
 F = TypeVar("F", bound=Callable[..., Any])
 ResultAttributes = Callable[[Any], Mapping[str, Any]]
@@ -194,11 +194,9 @@ def _wrap_async_generator(func: Callable[..., Any], inst: _Instrumented) -> Call
     @functools.wraps(func)
     async def wrapper(*args: Any, **kwargs: Any) -> AsyncGenerator[Any, Any]:
         generator = func(*args, **kwargs)
-        op = inst.start(args, kwargs) if STATE.enabled else None
-        if op is None:
-            async for item in generator:
-                yield item
-            return
+        # There is no `yield from` for async generators: the same loop forwards asend/athrow
+        # when telemetry is off, with an operation that does nothing.
+        op = (inst.start(args, kwargs) if STATE.enabled else None) or NO_OPERATION
         to_send: Any = None
         pending: BaseException | None = None
         try:

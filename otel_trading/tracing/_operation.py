@@ -111,3 +111,22 @@ class Operation:
                 self.metrics.record(elapsed, error_type(exc) if failed and exc is not None else None)
         except Exception:  # noqa: BLE001 - never let telemetry break the caller
             report_instrumentation_failure("span finish")
+
+
+class NoOperation(Operation):
+    """Stands in for an operation when telemetry is off, so wrappers keep one code path."""
+
+    def __init__(self) -> None:  # nothing to start
+        pass
+
+    def enter(self) -> None:
+        pass
+
+    def exit(self) -> None:
+        pass
+
+    def finish(self, exc: BaseException | None, result_attributes: Mapping[str, Any] | None = None) -> None:
+        pass
+
+
+NO_OPERATION = NoOperation()
