@@ -19,7 +19,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
-from opentelemetry.trace import Status, TraceFlags
+from opentelemetry.trace import SpanContext, Status
 
 from otel_trading.context._correlation import CORRELATION_KEY, CURRENT_CORRELATION_ID
 from otel_trading.export._batch import BatchExporter
@@ -38,7 +38,7 @@ def _plain(attributes: Mapping[str, Any]) -> Mapping[str, Any]:
 
 def scrub_span(span: ReadableSpan, redactor: Redactor) -> ReadableSpan:
     """``span`` itself when it carries no secret (the common case), else a scrubbed copy."""
-    name = redactor.scrub_text(span.name)
+    name = span.name if redactor.is_clean_text(span.name) else redactor.scrub_text(span.name)
     raw_attributes = span._attributes
     attributes = redactor.scrub_if_needed(_plain(raw_attributes)) if raw_attributes else None
     status = span._status
@@ -100,19 +100,20 @@ class SpanPipeline(SpanProcessor):
         """Shut down by the Telemetry object with a deadline, not by the provider."""
 
 
+# Fields of a structlog event that are not exported as log record attributes: they become
+# the record's body, severity, timestamp and span context, or its scope (``logger``).
+NON_ATTRIBUTE_FIELDS = frozenset({"event", "level", "timestamp", "trace_id", "span_id", "logger", "exception"})
+
+
 @dataclass(slots=True)
 class PendingLog:
-    """A log event as captured on the calling thread, materialised into an OTel record later."""
+    """A log event as captured on the calling thread (already redacted by the processor
+    chain); turned into an OTel record on the exporter thread, off the hot path."""
 
     time_ns: int
     severity_number: int
-    severity_text: str
-    body: str
-    attributes: Mapping[str, Any]
-    trace_id: int
-    span_id: int
-    trace_flags: int
-    scope: str
+    fields: Mapping[str, Any]
+    span_context: SpanContext
 
 
 LogItem = PendingLog | ReadableLogRecord | ReadWriteLogRecord
@@ -128,19 +129,25 @@ class LogMaterializer:
     def __call__(self, item: LogItem) -> ReadableLogRecord:
         scrub = self._redactor.scrub_text
         if isinstance(item, PendingLog):
-            scope = self._scopes.get(item.scope)
+            fields = item.fields
+            name = str(fields.get("logger") or "otel_trading")
+            scope = self._scopes.get(name)
             if scope is None:
-                scope = self._scopes.setdefault(item.scope, InstrumentationScope(item.scope))
+                scope = self._scopes.setdefault(name, InstrumentationScope(name))
+            attributes = {k: v for k, v in fields.items() if k not in NON_ATTRIBUTE_FIELDS}
+            if "exception" in fields:
+                attributes["exception.stacktrace"] = fields["exception"]
+            span_context = item.span_context
             record = LogRecord(
                 timestamp=item.time_ns,
                 observed_timestamp=item.time_ns,
-                trace_id=item.trace_id,
-                span_id=item.span_id,
-                trace_flags=TraceFlags(item.trace_flags),
+                trace_id=span_context.trace_id,
+                span_id=span_context.span_id,
+                trace_flags=span_context.trace_flags,
                 severity_number=SeverityNumber(item.severity_number),
-                severity_text=item.severity_text,
-                body=scrub(item.body),
-                attributes=self._attributes(item.attributes),
+                severity_text=str(fields.get("level", "info")).upper(),
+                body=str(fields.get("event", "")),
+                attributes=coerce_attributes(attributes, self._max_length),
             )
             return ReadableLogRecord(record, self._resource, scope)
         # Records from the OTel logs API are copied, never mutated: several exporter

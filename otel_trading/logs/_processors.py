@@ -16,6 +16,7 @@ from typing import Any, Final, TextIO
 
 import structlog
 from opentelemetry import trace
+from opentelemetry.trace import SpanContext
 
 from otel_trading._state import STATE
 from otel_trading.context._correlation import CORRELATION_KEY, CURRENT_BOUND, CURRENT_CORRELATION_ID
@@ -29,8 +30,9 @@ LEVELS: Final = {"debug": 10, "info": 20, "warning": 30, "warn": 30, "error": 40
                  "critical": 50, "fatal": 50}
 # OTel SeverityNumber for each level (DEBUG=5, INFO=9, WARN=13, ERROR=17, FATAL=21).
 SEVERITY: Final = {10: 5, 20: 9, 30: 13, 40: 17, 50: 21}
-_RESERVED: Final = frozenset({"event", "level", "timestamp", "trace_id", "span_id", "logger", "_time_ns",
-                              "_internal", "_span_context", "exc_info", "exception"})
+# Fields we set ourselves (never secret), skipped by the redaction step.
+_PRODUCED_BY_US: Final = frozenset({"level", "timestamp", "trace_id", "span_id", "logger", "_time_ns",
+                                    "_internal", "_span_context", CORRELATION_KEY})
 _UTC = _dt.timezone.utc
 
 
@@ -79,20 +81,42 @@ def filter_level(_logger: Any, method_name: str, event_dict: EventDict) -> Event
     return event_dict
 
 
+_second: tuple[int, str] = (-1, "")
+_ids: tuple[SpanContext | None, str, str] = (None, "", "")
+
+
+def _timestamp(now_ns: int) -> str:
+    """ISO 8601 UTC with microseconds; the part up to the second is formatted once a second."""
+    global _second
+    second, micros = divmod(now_ns // 1000, 1_000_000)
+    cached_second, prefix = _second
+    if cached_second != second:
+        prefix = _dt.datetime.fromtimestamp(second, _UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        _second = (second, prefix)
+    return f"{prefix}.{micros:06d}Z"
+
+
+def _hex_ids(span_context: SpanContext) -> tuple[str, str]:
+    """Hex trace and span ids, formatted once per span however many lines it logs."""
+    global _ids
+    cached, trace_hex, span_hex = _ids
+    if cached is not span_context:
+        trace_hex, span_hex = format(span_context.trace_id, "032x"), format(span_context.span_id, "016x")
+        _ids = (span_context, trace_hex, span_hex)
+    return trace_hex, span_hex
+
+
 def enrich(_logger: Any, method_name: str, event_dict: EventDict) -> EventDict:
     level = event_dict.get("level") or ("error" if method_name == "exception" else method_name)
     event_dict["level"] = level
     now_ns = event_dict.pop("_time_ns", None) or time.time_ns()
     event_dict["_time_ns"] = now_ns
     if "timestamp" not in event_dict:
-        event_dict["timestamp"] = _dt.datetime.fromtimestamp(now_ns / 1e9, _UTC).isoformat(
-            timespec="microseconds"
-        ).replace("+00:00", "Z")
+        event_dict["timestamp"] = _timestamp(now_ns)
     span_context = trace.get_current_span().get_span_context()
     event_dict["_span_context"] = span_context
     if span_context.is_valid:
-        event_dict["trace_id"] = format(span_context.trace_id, "032x")
-        event_dict["span_id"] = format(span_context.span_id, "016x")
+        event_dict["trace_id"], event_dict["span_id"] = _hex_ids(span_context)
     cid = CURRENT_CORRELATION_ID.get()
     if cid is not None:
         event_dict.setdefault(CORRELATION_KEY, cid)
@@ -113,16 +137,17 @@ def enrich(_logger: Any, method_name: str, event_dict: EventDict) -> EventDict:
 def redact(_logger: Any, _method_name: str, event_dict: EventDict) -> EventDict:
     redactor = STATE.redactor
     for key, value in event_dict.items():
-        if key in _RESERVED and key != "exception":
+        if key in _PRODUCED_BY_US:
             continue
         if redactor.is_secret_key(key):
             event_dict[key] = REDACTED
         elif isinstance(value, str):
-            event_dict[key] = redactor.scrub_text(value)
+            if not redactor.is_clean_text(value):
+                event_dict[key] = redactor.scrub_text(value)
         elif isinstance(value, (dict, list, tuple)):
             event_dict[key] = redactor.scrub_value(key, value)
     event = event_dict.get("event")
-    if isinstance(event, str):
+    if isinstance(event, str) and not redactor.is_clean_text(event):
         event_dict["event"] = redactor.scrub_text(event)
     return event_dict
 
@@ -135,21 +160,8 @@ def to_otel(_logger: Any, _method_name: str, event_dict: EventDict) -> EventDict
     if sink is None or internal or in_export_worker():
         return event_dict
     level_number = LEVELS.get(event_dict.get("level", "info"), 20)
-    attributes = {k: v for k, v in event_dict.items() if k not in _RESERVED}
-    exception = event_dict.get("exception")
-    if exception is not None:
-        attributes["exception.stacktrace"] = exception
-    sink(PendingLog(
-        time_ns=now_ns or time.time_ns(),
-        severity_number=SEVERITY.get(level_number, 9),
-        severity_text=str(event_dict.get("level", "info")).upper(),
-        body=str(event_dict.get("event", "")),
-        attributes=attributes,
-        trace_id=span_context.trace_id,
-        span_id=span_context.span_id,
-        trace_flags=int(span_context.trace_flags),
-        scope=str(event_dict.get("logger") or "otel_trading"),
-    ))
+    # A copy: the console renderer consumes the dict. The record is built on the exporter thread.
+    sink(PendingLog(now_ns or time.time_ns(), SEVERITY.get(level_number, 9), dict(event_dict), span_context))
     return event_dict
 
 

@@ -173,6 +173,7 @@ class LocalMetrics:
         self.start_time_ns = time.time_ns()
         self._instruments: dict[str, LocalInstrument[Any]] = {}
         self._observed: dict[str, tuple[str, str, ObservationCallback]] = {}
+        self._counts: dict[str, tuple[LocalHistogram, str, str]] = {}
         self._lock = threading.Lock()
         self.overflow_counter: LocalCounter | None = None
 
@@ -223,6 +224,11 @@ class LocalMetrics:
             factory=lambda: BoundHistogram(frozen), bounds=frozen, max_series=max_series,
         )
 
+    def count_of(self, histogram: LocalHistogram, name: str, unit: str = "", description: str = "") -> None:
+        """Exports ``name`` as a monotonic counter equal to ``histogram``'s count per series."""
+        with self._lock:
+            self._counts[name] = (histogram, unit, description)
+
     def observe_gauge(self, name: str, callback: ObservationCallback, unit: str = "",
                       description: str = "") -> None:
         """Registers a gauge whose values are read from ``callback`` at each collection."""
@@ -235,7 +241,13 @@ class LocalMetrics:
         with self._lock:
             instruments = list(self._instruments.values())
             observed = list(self._observed.items())
+            counts = list(self._counts.items())
         metrics: list[Metric] = []
+        for name, (histogram, unit, description) in counts:
+            series = histogram.series()
+            if series:
+                points = [NumberDataPoint(dict(key), start, now, handle.count) for key, handle in series]
+                metrics.append(Metric(name, description, unit, Sum(points, _CUMULATIVE, is_monotonic=True)))
         for instrument in instruments:
             metric = _to_metric(instrument, start, now)
             if metric is not None:

@@ -35,6 +35,7 @@ _VALUE_PATTERNS: Final = (
     (_TELEGRAM_BOT, r"\g<name>" + REDACTED),
 )
 _MAX_CACHED_KEYS = 4096
+_NUMBERS: Final = (int, float, bool)
 # Cheap membership tests first: URL credentials need "@", secret query parameters "=",
 # Telegram tokens "/bot", and "Bearer <token>"-style values a space.
 
@@ -46,7 +47,7 @@ class Redactor:
     built-in ones; a value pattern's whole match is replaced by ``[REDACTED]``.
     """
 
-    __slots__ = ("_extra_keys", "_extra_values", "_key_cache")
+    __slots__ = ("_clean", "_extra_keys", "_extra_values", "_key_cache")
 
     def __init__(
         self,
@@ -56,6 +57,8 @@ class Redactor:
         self._extra_keys = tuple(re.compile(p, re.IGNORECASE) for p in extra_key_patterns)
         self._extra_values = tuple(re.compile(p) for p in extra_value_patterns)
         self._key_cache: dict[str, bool] = {}
+        # Strings already found clean (span names, function names, symbols recur endlessly).
+        self._clean: set[str] = set()
 
     def is_secret_key(self, key: str) -> bool:
         cached = self._key_cache.get(key)
@@ -64,6 +67,17 @@ class Redactor:
             if len(self._key_cache) < _MAX_CACHED_KEYS:
                 self._key_cache[key] = cached
         return cached
+
+    def is_clean_text(self, text: str) -> bool:
+        """True when ``text`` holds nothing to scrub; fast for the values seen again and again."""
+        # Alphanumeric text cannot hold a built-in pattern (they need "=", "@", "/" or " ").
+        if (text.isalnum() and not self._extra_values) or text in self._clean:
+            return True
+        if self.scrub_text(text) is not text:
+            return False
+        if len(self._clean) < _MAX_CACHED_KEYS:
+            self._clean.add(text)
+        return True
 
     def scrub_text(self, text: str) -> str:
         """Returns ``text`` with embedded credentials replaced by ``[REDACTED]``."""
@@ -101,18 +115,21 @@ class Redactor:
         Lets exporters skip rebuilding the (common) records that carry no secret.
         """
         cache = self._key_cache
-        scrub_text = self.scrub_text
+        clean = self.is_clean_text
         for key, value in mapping.items():
             secret = cache.get(key)
             if secret is None:
                 secret = self.is_secret_key(key)
             if secret:
                 return self.scrub_mapping(mapping)
-            if type(value) is str:
-                if scrub_text(value) is not value:
+            kind = type(value)
+            if kind is str:
+                if not clean(value):
                     return self.scrub_mapping(mapping)
-            elif isinstance(value, (list, tuple)):
-                if any(type(v) is str and scrub_text(v) is not v for v in value):
+            elif kind in _NUMBERS:
+                continue
+            elif kind in (list, tuple):
+                if any(type(v) is str and not clean(v) for v in value):
                     return self.scrub_mapping(mapping)
             elif isinstance(value, Mapping) and self.scrub_if_needed(value) is not None:
                 return self.scrub_mapping(mapping)

@@ -18,6 +18,8 @@ from otel_trading.tracing._operation import NO_OPERATION, Operation, report_inst
 F = TypeVar("F", bound=Callable[..., Any])
 ResultAttributes = Callable[[Any], Mapping[str, Any]]
 _MISSING = object()
+# Plain values keep their form as attributes and are scrubbed on the exporter thread.
+_SCRUBBED_AT_EXPORT = (str, int, float, bool)
 
 
 class _Capture:
@@ -86,7 +88,10 @@ class _Instrumented:
                     value = kwargs.get(item.name, item.default)
                     if value is _MISSING:
                         continue
-                coerced = coerce_value(STATE.redactor.scrub_value(item.name, value), self.max_length)
+                if not isinstance(value, _SCRUBBED_AT_EXPORT):
+                    # A container loses its keys once coerced to text: scrub it while it has them.
+                    value = STATE.redactor.scrub_value(item.name, value)
+                coerced = coerce_value(value, self.max_length)
                 if coerced is not None:
                     attributes[item.key] = coerced
             return Operation(self.name, attributes, self.kind, self.metrics)

@@ -1,0 +1,344 @@
+"""Hot-path overhead of otel-trading, each case against a hand-written baseline.
+
+Every case times the instrumented call and its baseline in the same process, alternating
+the two over several rounds (garbage collector off inside each timed loop, export queues
+drained between loops), and reports the median of the per-round ratios against a target.
+
+Export queues only drain when flushed, so a timed loop measures either the calling thread
+alone ("caller") or the calling thread plus the export work its items cause, flushed inside
+the timed region ("+ export"): on CPython the exporter thread's work competes for the GIL.
+Progress goes to stderr; the table (or JSON with ``--json``) goes to stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import gc
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from itertools import cycle, islice, repeat
+from typing import Any, TextIO
+
+import prometheus_client
+import structlog
+from opentelemetry.sdk._logs import ReadableLogRecord
+from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.util.types import AttributeValue
+from typing_extensions import override
+
+import otel_trading
+from otel_trading.config import ConfigureOptions
+from otel_trading.config._configure import configure_with
+from otel_trading.logs import _processors
+from otel_trading.metrics import DURATION_BUCKETS_SECONDS, LocalMetrics
+
+Loop = Callable[[int], None]  # runs the measured operation n times
+# Exporter threads wake only when flushed: no queue drops, no export inside a "caller" loop.
+QUEUE_SIZE = 4_000_000
+DELAY_S = 3600.0
+QUIET: ConfigureOptions = {
+    "service_name": "bench", "traces_exporter": "none", "metrics_exporter": "none", "logs_exporter": "none",
+    "log_console": "off", "install_signal_handlers": False, "capture_stdlib_logging": False,
+    "max_queue_size": QUEUE_SIZE, "max_export_batch_size": QUEUE_SIZE, "schedule_delay": DELAY_S,
+}
+
+
+@dataclass(frozen=True)
+class Pair:
+    name: str
+    baseline_name: str
+    subject: Loop
+    baseline: Loop
+    target: float | None  # None: reported for information only
+    settle: Callable[[], object] = lambda: None  # untimed, after every loop: drain export queues
+
+
+@dataclass(frozen=True)
+class Result:
+    name: str
+    baseline: str
+    subject_ns: float
+    baseline_ns: float
+    ratio: float  # median of the per-round ratios
+    ratio_iqr: tuple[float, float]  # their quartiles: how much the rounds disagreed
+    target: float | None
+    passed: bool | None
+
+
+class DiscardSpans(SpanExporter):
+    @override
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        return SpanExportResult.SUCCESS
+
+    @override
+    def shutdown(self) -> None:
+        """Nothing to release."""
+
+
+class DiscardLogs(LogRecordExporter):
+    @override
+    def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
+        return LogRecordExportResult.SUCCESS
+
+    @override
+    def shutdown(self) -> None:
+        """Nothing to release."""
+
+    @override
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return True
+
+
+def place_order(symbol: str, side: str, amount: float, price: float) -> float:
+    return amount * price if symbol and side else 0.0
+
+
+def calls(fn: Callable[[str, str, float, float], object]) -> Loop:
+    def loop(n: int) -> None:
+        for _ in repeat(None, n):
+            fn("BTC/USDT", "buy", 0.5, 64_000.0)
+
+    return loop
+
+
+def repeated(op: Callable[[], object]) -> Loop:
+    def loop(n: int) -> None:
+        for _ in repeat(None, n):
+            op()
+
+    return loop
+
+
+def observations(record: Callable[[float], object]) -> Loop:
+    values = [10 ** (i / 128 - 4) for i in range(640)]  # 0.1 ms .. 10 s, across every bucket
+
+    def loop(n: int) -> None:
+        for value in islice(cycle(values), n):
+            record(value)
+
+    return loop
+
+
+def then(loop: Loop, flush: Callable[[], object]) -> Loop:
+    """``loop`` followed by ``flush``, so the timing includes the export work of the loop's items."""
+
+    def run(n: int) -> None:
+        loop(n)
+        flush()
+
+    return run
+
+
+# --- the cases: each sets its world up, yields its pairs, and tears it down ----------------
+
+
+@contextmanager
+def traced_vs_raw_sdk() -> Iterator[list[Pair]]:
+    telemetry = configure_with(QUIET, extra_span_exporters=[DiscardSpans()])
+    decorated = otel_trading.traced(capture=["symbol", "side", "amount", "price"])(place_order)
+
+    provider = TracerProvider(resource=Resource.create({"service.name": "bench"}), shutdown_on_exit=False)
+    provider.add_span_processor(BatchSpanProcessor(
+        DiscardSpans(), max_queue_size=QUEUE_SIZE, max_export_batch_size=QUEUE_SIZE,
+        schedule_delay_millis=DELAY_S * 1000,
+    ))
+    tracer = provider.get_tracer("bench")
+
+    def hand_written(symbol: str, side: str, amount: float, price: float) -> float:
+        attributes: dict[str, AttributeValue] = {"symbol": symbol, "side": side, "amount": amount, "price": price}
+        with tracer.start_as_current_span("place_order", attributes=attributes):
+            return amount * price if symbol and side else 0.0
+
+    assert telemetry.tracer_provider is not None
+    flush = telemetry.tracer_provider.force_flush  # the batch exporters' own flush, as provider's
+
+    def settle() -> None:
+        flush()
+        provider.force_flush()
+
+    ours, raw = calls(decorated), calls(hand_written)
+    try:
+        yield [
+            Pair("@traced(capture=4 args) + RED metrics, caller", "raw SDK start_as_current_span + BSP",
+                 ours, raw, 1.15, settle),
+            Pair("@traced(capture=4 args) + RED metrics, + export", "raw SDK start_as_current_span + BSP",
+                 then(ours, flush), then(raw, provider.force_flush), 1.15, settle),
+        ]
+    finally:
+        telemetry.shutdown()
+        provider.shutdown()
+
+
+@contextmanager
+def disabled_vs_bare() -> Iterator[list[Pair]]:
+    otel_trading.configure(enabled=False, install_signal_handlers=False)
+    decorated = otel_trading.traced(capture=["symbol", "side", "amount", "price"])(place_order)
+    yield [Pair("@traced, otel_trading disabled", "bare call", calls(decorated), calls(place_order), 10.0)]
+
+
+@contextmanager
+def log_vs_structlog() -> Iterator[list[Pair]]:
+    telemetry = configure_with({**QUIET, "log_console": "json"}, extra_log_exporters=[DiscardLogs()])
+    assert telemetry.logger_provider is not None
+    flush = telemetry.logger_provider.force_flush
+    devnull: TextIO = open(os.devnull, "w")  # noqa: SIM115 - closed in finally, after the loops
+    saved, _processors.CONSOLE.stream = _processors.CONSOLE.stream, devnull
+    ours = otel_trading.get_logger("bench")
+    plain = structlog.wrap_logger(
+        structlog.WriteLogger(devnull),
+        processors=[
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.JSONRenderer(),
+        ],
+    ).bind(logger="bench")  # bind() yields the concrete logger, as get_logger() does
+
+    def event(logger: Any) -> Loop:
+        return repeated(lambda: logger.info("order placed", symbol="BTC/USDT", qty=1))
+
+    name = "get_logger().info in a span, JSON console + OTel logs"
+    try:
+        with otel_trading.span("bench"):  # trace/span ids and the correlation id are added to ours
+            yield [
+                Pair(f"{name}, caller", "structlog JSON to devnull", event(ours), event(plain), 1.5, flush),
+                # For information: the baseline exports nothing, so this is not a like-for-like pair.
+                Pair(f"{name}, + export (info)", "structlog JSON to devnull",
+                     then(event(ours), flush), event(plain), None, flush),
+            ]
+    finally:
+        _processors.CONSOLE.stream = saved
+        telemetry.shutdown()
+        devnull.close()
+
+
+@contextmanager
+def local_metrics_vs_prometheus() -> Iterator[list[Pair]]:
+    local = LocalMetrics()
+    registry = prometheus_client.CollectorRegistry()
+    counter = local.counter("x").bind({"symbol": "BTC"})
+    prom_counter = prometheus_client.Counter("x", "x", ["symbol"], registry=registry).labels("BTC")
+    histogram = local.histogram("h", DURATION_BUCKETS_SECONDS).bind({"symbol": "BTC"})
+    prom_histogram = prometheus_client.Histogram(
+        "h", "h", ["symbol"], buckets=DURATION_BUCKETS_SECONDS, registry=registry
+    ).labels("BTC")
+    provider = MeterProvider(metric_readers=[InMemoryMetricReader()], shutdown_on_exit=False)
+    sdk_counter = provider.get_meter("bench").create_counter("x")
+    attributes = {"symbol": "BTC"}
+    try:
+        yield [
+            Pair("bound local counter .add(1)", "prometheus_client child .inc()",
+                 repeated(lambda: counter.add(1)), repeated(prom_counter.inc), 2.0),
+            Pair("bound local histogram .record(v)", "prometheus_client child .observe(v)",
+                 observations(histogram.record), observations(prom_histogram.observe), 2.0),
+            Pair("OTel SDK Counter.add(1, attrs) (info)", "prometheus_client child .inc()",
+                 repeated(lambda: sdk_counter.add(1, attributes)), repeated(prom_counter.inc), None),
+        ]
+    finally:
+        provider.shutdown()
+
+
+CASES = (traced_vs_raw_sdk, disabled_vs_bare, log_vs_structlog, local_metrics_vs_prometheus)
+
+
+# --- the harness ----------------------------------------------------------------------------
+
+
+def time_per_op(loop: Loop, n: int) -> float:
+    """Nanoseconds per operation of one loop of ``n``, with the garbage collector off."""
+    gc.collect()
+    gc.disable()
+    try:
+        start = time.perf_counter_ns()
+        loop(n)
+        return (time.perf_counter_ns() - start) / n
+    finally:
+        gc.enable()
+
+
+def calibrate(loop: Loop, budget_ns: float) -> int:
+    """An n for which ``loop(n)`` takes about ``budget_ns`` (this also warms the loop up)."""
+    n = 64
+    while (per_op := time_per_op(loop, n)) * n < budget_ns / 4:
+        n *= 4
+    return max(64, int(budget_ns / per_op))
+
+
+def measure(pair: Pair, rounds: int, budget_ns: float) -> Result:
+    n = calibrate(pair.subject, budget_ns)
+    for loop in (pair.baseline, pair.subject):  # warm-up at full size
+        time_per_op(loop, n)
+        pair.settle()
+    subject: list[float] = []
+    baseline: list[float] = []
+    for index in range(rounds):
+        order = ((pair.baseline, baseline), (pair.subject, subject))
+        for loop, samples in order if index % 2 == 0 else order[::-1]:
+            samples.append(time_per_op(loop, n))
+            pair.settle()
+    q1, ratio, q3 = statistics.quantiles([s / b for s, b in zip(subject, baseline, strict=True)], n=4)
+    passed = None if pair.target is None else ratio <= pair.target
+    return Result(pair.name, pair.baseline_name, statistics.median(subject), statistics.median(baseline),
+                  ratio, (q1, q3), pair.target, passed)
+
+
+def table(results: Sequence[Result], meta: dict[str, Any]) -> str:
+    lines = [f"{meta['date']}, Python {meta['python']}, {meta['cpus']} CPUs, {meta['platform']}, "
+             f"{meta['rounds']} rounds of ~{meta['loop_ms']} ms per side", "",
+             "| case | baseline | ns/op | baseline ns/op | ratio | ratio IQR | target | result |",
+             "|---|---|--:|--:|--:|--:|--:|---|"]
+    for r in results:
+        target = f"≤ {r.target:g}x" if r.target is not None else "—"
+        verdict = "info" if r.passed is None else ("PASS" if r.passed else "FAIL")
+        lines.append(f"| {r.name} | {r.baseline} | {r.subject_ns:,.0f} | {r.baseline_ns:,.0f} "
+                     f"| {r.ratio:.3f}x | {r.ratio_iqr[0]:.2f}-{r.ratio_iqr[1]:.2f} | {target} | {verdict} |")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="fewer, shorter rounds (a smoke run, noisier)")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON instead of a table")
+    parser.add_argument("--rounds", type=int, help="rounds per case (default 41; 5 with --quick)")
+    parser.add_argument("--loop-ms", type=float, help="duration of one timed loop (default 30; 10 with --quick)")
+    args = parser.parse_args(argv)
+    rounds = args.rounds or (5 if args.quick else 41)
+    budget_ms = args.loop_ms or (10 if args.quick else 30)
+    if rounds < 2:
+        parser.error("--rounds: at least 2 (the ratio is a median over rounds)")
+
+    results: list[Result] = []
+    started = time.monotonic()
+    for case in CASES:
+        with case() as pairs:
+            for pair in pairs:
+                print(f"[{time.monotonic() - started:5.1f}s] {pair.name} ...", file=sys.stderr, flush=True)
+                results.append(measure(pair, rounds, budget_ms * 1e6))
+                last = results[-1]
+                print(f"        {last.subject_ns:,.0f} ns vs {last.baseline_ns:,.0f} ns = {last.ratio:.3f}x",
+                      file=sys.stderr, flush=True)
+
+    meta = {"date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "python": platform.python_version(), "platform": platform.platform(),
+            "cpus": os.cpu_count(), "rounds": rounds, "loop_ms": budget_ms}
+    if args.json:
+        print(json.dumps({"meta": meta, "results": [asdict(r) for r in results]}, indent=2))
+    else:
+        print(table(results, meta))
+    return 0  # a missed target is a finding to read, not a crash: see the result column
+
+
+if __name__ == "__main__":
+    sys.exit(main())
