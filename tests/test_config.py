@@ -194,3 +194,14 @@ def test_prometheus_endpoint_serves_our_metrics() -> None:
     assert 'le="0.0001"' in body and 'le="30.0"' in body
     assert "otel_trading_telemetry_dropped_total" not in body or "reason=" in body
     assert 'target_info{' in body
+
+
+def test_console_exporters_write_to_stderr(capfd: pytest.CaptureFixture[str]) -> None:
+    telemetry = otel_trading.configure(traces_exporter="console", logs_exporter="console", metrics_exporter="none",
+                                       log_console="off", install_signal_handlers=False)
+    with span("printed-span"):
+        otel_trading.get_logger("c").info("printed-log")
+    assert telemetry.shutdown()
+    err = capfd.readouterr().err
+    assert '"name": "printed-span"' in err
+    assert '"body": "printed-log"' in err

@@ -6,7 +6,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from opentelemetry.sdk._logs.export import ConsoleLogRecordExporter, LogRecordExporter
+from opentelemetry.sdk._logs.export import ConsoleLogRecordExporter, LogRecordExporter, LogRecordExportResult
 from opentelemetry.sdk.metrics.export import ConsoleMetricExporter, MetricExporter
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SpanExporter, SpanExportResult
@@ -86,29 +86,11 @@ class LocalSpanExporter(SpanExporter):
         return SpanExportResult.SUCCESS
 
 
-def span_exporters(settings: Settings) -> list[tuple[str, SpanExporter]]:
-    result: list[tuple[str, SpanExporter]] = []
-    for name in settings.exporters["traces"]:
-        if name == "otlp":
-            result.append((name, otlp_exporter("traces", settings.otlp["traces"])))
-        elif name == "console":
-            result.append((name, ConsoleSpanExporter(out=sys.stderr)))
-        elif name == "local":
-            writer: LocalStoreWriter[ReadableSpan] = LocalStoreWriter(
-                settings.store_dir, "traces", spans_to_json_line,
-                max_file_bytes=settings.store_max_file_bytes, max_total_bytes=settings.store_max_total_bytes,
-            )
-            result.append((name, LocalSpanExporter(writer)))
-    return result
-
-
 class LocalLogExporter(LogRecordExporter):
     def __init__(self, writer: LocalStoreWriter[Any]) -> None:
         self.writer = writer
 
-    def export(self, batch: Sequence[Any]) -> Any:
-        from opentelemetry.sdk._logs.export import LogRecordExportResult
-
+    def export(self, batch: Sequence[Any]) -> LogRecordExportResult:
         self.writer.export(batch)
         return LogRecordExportResult.SUCCESS
 
@@ -119,27 +101,33 @@ class LocalLogExporter(LogRecordExporter):
         self.writer.shutdown()
 
 
-def log_exporters(settings: Settings) -> list[tuple[str, LogRecordExporter]]:
-    result: list[tuple[str, LogRecordExporter]] = []
-    for name in settings.exporters["logs"]:
+def _named_exporters(settings: Settings, signal: Signal) -> list[tuple[str, Any]]:
+    """The exporters named for ``signal`` in the settings, built, with their names."""
+    result: list[tuple[str, Any]] = []
+    for name in settings.exporters[signal]:
         if name == "otlp":
-            result.append((name, otlp_exporter("logs", settings.otlp["logs"])))
+            result.append((name, otlp_exporter(signal, settings.otlp[signal])))
         elif name == "console":
-            result.append((name, ConsoleLogRecordExporter(out=sys.stderr)))
+            console = {"traces": ConsoleSpanExporter, "logs": ConsoleLogRecordExporter,
+                       "metrics": ConsoleMetricExporter}[signal]
+            result.append((name, console(out=sys.stderr)))
         elif name == "local":
+            encode: Any = spans_to_json_line if signal == "traces" else logs_to_json_line
             writer: LocalStoreWriter[Any] = LocalStoreWriter(
-                settings.store_dir, "logs", logs_to_json_line,
+                settings.store_dir, signal, encode,
                 max_file_bytes=settings.store_max_file_bytes, max_total_bytes=settings.store_max_total_bytes,
             )
-            result.append((name, LocalLogExporter(writer)))
+            result.append((name, LocalSpanExporter(writer) if signal == "traces" else LocalLogExporter(writer)))
     return result
+
+
+def span_exporters(settings: Settings) -> list[tuple[str, SpanExporter]]:
+    return _named_exporters(settings, "traces")
+
+
+def log_exporters(settings: Settings) -> list[tuple[str, LogRecordExporter]]:
+    return _named_exporters(settings, "logs")
 
 
 def metric_exporters(settings: Settings) -> list[tuple[str, MetricExporter]]:
-    result: list[tuple[str, MetricExporter]] = []
-    for name in settings.exporters["metrics"]:
-        if name == "otlp":
-            result.append((name, otlp_exporter("metrics", settings.otlp["metrics"])))
-        elif name == "console":
-            result.append((name, ConsoleMetricExporter(out=sys.stderr)))
-    return result
+    return _named_exporters(settings, "metrics")
