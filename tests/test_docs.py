@@ -108,7 +108,7 @@ def test_block_runs(block: Block, tmp_path: Path) -> None:
         command = [sys.executable, script.name]
     script.write_text(block.code, encoding="utf-8")
     try:
-        result = subprocess.run(  # noqa: S603 - the docs' own examples, run by this interpreter
+        result = subprocess.run(
             command, cwd=tmp_path, env=_environment(), capture_output=True, text=True,
             timeout=TIMEOUT_S, check=False,
         )

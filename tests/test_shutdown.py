@@ -192,7 +192,7 @@ CHILD_PRELUDE = textwrap.dedent(
 
 def run_child(body: str, *args: str) -> subprocess.Popen[str]:
     code = CHILD_PRELUDE + textwrap.dedent(body)
-    return subprocess.Popen(  # noqa: S603 - this interpreter, on code written above
+    return subprocess.Popen(
         [sys.executable, "-c", code, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import sys
 from typing import Any
 
@@ -28,7 +29,18 @@ def _masked(value: Any, redactor: Redactor, key: str = "") -> Any:
 def effective_config() -> dict[str, Any]:
     settings = resolve_settings({})
     redactor = Redactor(settings.redact_key_patterns, settings.redact_value_patterns)
-    return _masked(dataclasses.asdict(settings), redactor)  # type: ignore[no-any-return]
+    config: dict[str, Any] = _masked(dataclasses.asdict(settings), redactor)
+    # The OTLP exporters read these themselves; show them too, headers reduced to their names.
+    config["otlp_environment"] = {
+        name: (_header_names(value) if name.endswith("_HEADERS") else redactor.scrub_text(value))
+        for name, value in sorted(os.environ.items())
+        if name.startswith("OTEL_EXPORTER_OTLP_")
+    }
+    return config
+
+
+def _header_names(value: str) -> str:
+    return ",".join(f"{item.partition('=')[0].strip()}={REDACTED}" for item in value.split(",") if item.strip())
 
 
 def show_config(*, as_json: bool) -> int:
