@@ -26,6 +26,7 @@ def hook_reader(reader: MetricReader, local: LocalMetrics, resource: Resource) -
         raise RuntimeError("hook_reader() needs a reader already registered on a MeterProvider")
 
     def collect(reader_: MetricReader, *args: Any, **kwargs: Any) -> Any:
+        # The SDK types the callback as returning MetricsData; it returns None before any instrument exists.
         data: MetricsData | None = original(reader_, *args, **kwargs)  # type: ignore[assignment]
         extra = local.collect()
         if not extra:
