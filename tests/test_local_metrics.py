@@ -67,3 +67,13 @@ def test_kind_conflict_is_a_clear_error() -> None:
     metrics.counter("x")
     with pytest.raises(ValueError, match="'x' is already registered as LocalCounter, not LocalGauge"):
         metrics.gauge("x")
+
+
+def test_up_down_counter_is_a_non_monotonic_sum() -> None:
+    metrics = LocalMetrics()
+    positions = metrics.up_down_counter("trading.positions.open", "{position}").bind({"symbol": "BTC"})
+    positions.add(2)
+    positions.add(-1)
+    [metric] = metrics.collect()
+    assert isinstance(metric.data, Sum) and not metric.data.is_monotonic
+    assert metric.data.data_points[0].value == 1

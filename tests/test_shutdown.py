@@ -190,6 +190,17 @@ CHILD_PRELUDE = textwrap.dedent(
 )
 
 
+def sigterm_and_wait(proc: subprocess.Popen[str]) -> str:
+    """Sends SIGTERM, waits for the child (killing it if it hangs) and returns its stderr."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        _, err = proc.communicate(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        _, err = proc.communicate()
+    return err
+
+
 def run_child(body: str, *args: str) -> subprocess.Popen[str]:
     code = CHILD_PRELUDE + textwrap.dedent(body)
     return subprocess.Popen(
@@ -248,12 +259,8 @@ def test_sigterm_flushes_then_terminates_the_process(http_receiver: HttpOtlpRece
     try:
         assert read_line(proc, timeout=15) == "ready"
         assert http_receiver.spans() == []  # all still queued (30 s schedule delay)
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=15)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+        err = sigterm_and_wait(proc)
     assert proc.returncode == -signal.SIGTERM, err[-2000:]
     assert http_receiver.wait_for(lambda: len(http_receiver.spans()) == 20, timeout=2), (
         f"{len(http_receiver.spans())} of 20 spans arrived; child stderr:\n{err[-2000:]}"
@@ -287,12 +294,8 @@ def test_sigterm_chains_to_the_applications_own_handler(
     )
     try:
         assert read_line(proc, timeout=15) == "ready"
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=15)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+        err = sigterm_and_wait(proc)
     assert marker.exists(), f"the application's SIGTERM handler did not run; stderr:\n{err[-2000:]}"
     assert marker.read_text() == f"signal {int(signal.SIGTERM)}"
     assert proc.returncode == 3, err[-2000:]  # the application's handler decided how to exit
