@@ -164,6 +164,18 @@ class LocalHistogram(LocalInstrument[BoundHistogram]):
 
 
 ObservationCallback = Callable[[], Iterable[tuple[Attributes, float]]]
+_PROCESS_GAUGES: dict[str, tuple[str, str, ObservationCallback]] = {}
+_PROCESS_GAUGES_LOCK = threading.Lock()
+
+
+def observe_process_gauge(name: str, callback: ObservationCallback, unit: str = "", description: str = "") -> None:
+    """Registers a gauge read at every collection by every ``LocalMetrics``, now and after reconfiguration.
+
+    For state that outlives one ``configure()`` (portfolios, open trades, trading state):
+    registering it once keeps it exported whatever the configuration becomes.
+    """
+    with _PROCESS_GAUGES_LOCK:
+        _PROCESS_GAUGES[name] = (unit, description, callback)
 
 
 class LocalMetrics:
@@ -241,6 +253,8 @@ class LocalMetrics:
         with self._lock:
             instruments = list(self._instruments.values())
             observed = list(self._observed.items())
+        with _PROCESS_GAUGES_LOCK:
+            observed += [item for item in _PROCESS_GAUGES.items() if item[0] not in self._observed]
             counts = list(self._counts.items())
         metrics: list[Metric] = []
         for name, (histogram, unit, description) in counts:

@@ -1,0 +1,213 @@
+"""One order of a trade: a child span from submission to its terminal status.
+
+The span is never made current, so submission and fills may come from different callbacks,
+tasks or threads; every transition is an event on it and a metric update.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING, Any, Final
+
+from opentelemetry.trace import Span, Status, StatusCode
+
+from otel_trading.trading import _names as n
+from otel_trading.trading._guard import never_raises
+from otel_trading.trading._metrics import slippage_bps
+
+if TYPE_CHECKING:
+    from otel_trading.trading._trade import Trade
+
+_LOG = logging.getLogger("otel_trading.trading")
+TERMINAL_STATUSES: Final = frozenset({"filled", "cancelled", "rejected", "expired"})
+# Fill amounts arrive as floats from venues: a remainder below this share of the order is "filled".
+_FILLED_TOLERANCE: Final = 1e-9
+
+
+class Order:
+    """Handle of one order. Obtain it from :meth:`Trade.submit_order`; look it up again with
+    :meth:`Trade.order` or :func:`otel_trading.find_order` by client or venue id."""
+
+    def __init__(self, trade: Trade, *, amount: float, side: str, order_type: str, price: float | None,
+                 reference_price: float | None, client_order_id: str | None, attributes: dict[str, Any]) -> None:
+        self.trade = trade
+        self.amount = float(amount)
+        self.side = side
+        self.order_type = order_type
+        self.price = price
+        self.reference_price = reference_price
+        self.client_order_id = client_order_id
+        self.venue_order_id: str | None = None
+        self.status = "submitted"
+        self.filled_amount = 0.0
+        self.fees = 0.0
+        self._notional = 0.0
+        self._submitted = time.perf_counter()
+        self._accepted = False
+        span_attributes: dict[str, Any] = {
+            n.TRADE_ID: trade.trade_id, n.SYMBOL: trade.symbol, n.SIDE: side, n.ORDER_TYPE: order_type,
+            n.ORDER_AMOUNT: self.amount, n.ORDER_STATUS: "submitted", **attributes,
+        }
+        if client_order_id is not None:
+            span_attributes[n.ORDER_CLIENT_ID] = client_order_id
+        if price is not None:
+            span_attributes[n.ORDER_PRICE] = price
+        if reference_price is not None:
+            span_attributes[n.ORDER_REFERENCE_PRICE] = reference_price
+        self.span: Span = trade.start_child_span(n.ORDER_SPAN, span_attributes)
+        trade.metrics.order("submitted", side=side, order_type=order_type)
+
+    @property
+    def is_open(self) -> bool:
+        return self.status not in TERMINAL_STATUSES
+
+    @property
+    def remaining(self) -> float:
+        return max(self.amount - self.filled_amount, 0.0)
+
+    @property
+    def average_price(self) -> float | None:
+        """Volume-weighted average price of the fills so far."""
+        return self._notional / self.filled_amount if self.filled_amount else None
+
+    @never_raises
+    def accepted(self, venue_order_id: str | None = None) -> None:
+        """The venue acknowledged the order; records the ack latency."""
+        with self.trade.lock:
+            if venue_order_id is not None:
+                self._set_venue_id(venue_order_id)
+            if self._accepted or not self.is_open:
+                return
+            self._accept()
+
+    def _accept(self) -> None:
+        self._accepted = True
+        self.status = "accepted"
+        self.trade.metrics.ack_latency(time.perf_counter() - self._submitted, order_type=self.order_type)
+        self.trade.metrics.order("accepted", side=self.side, order_type=self.order_type)
+        if self.span.is_recording():
+            attributes: dict[str, Any] = {n.ORDER_STATUS: "accepted"}
+            if self.venue_order_id is not None:
+                attributes[n.ORDER_VENUE_ID] = self.venue_order_id
+            self.span.add_event(n.ORDER_ACCEPTED_EVENT, attributes)
+            self.span.set_attributes(attributes)
+
+    def _set_venue_id(self, venue_order_id: str) -> None:
+        self.venue_order_id = str(venue_order_id)
+        self.trade.index_order(self, self.venue_order_id)
+        if self.span.is_recording():
+            self.span.set_attribute(n.ORDER_VENUE_ID, self.venue_order_id)
+
+    @never_raises
+    def fill(self, amount: float, price: float, *, fee: float = 0.0, fee_currency: str | None = None,
+             liquidity: str | None = None) -> None:
+        """A (partial) fill. The order becomes ``filled`` when the filled amount reaches its amount.
+
+        A fill before any acknowledgement counts as the acknowledgement (venues answer market
+        orders with their fills). With the trade's ``portfolio``, the fill is applied to it.
+        """
+        with self.trade.lock:
+            if not self._accepted and self.is_open:
+                self._accept()
+            self.filled_amount += amount
+            self._notional += amount * price
+            self.fees += fee
+            self.trade.metrics.fill(side=self.side, amount=amount, price=price, fee=fee, fee_currency=fee_currency)
+            self.trade.apply_fill(self, amount, price, fee, fee_currency)
+            if self.span.is_recording():
+                event: dict[str, Any] = {n.FILL_AMOUNT: amount, n.FILL_PRICE: price}
+                if fee:
+                    event[n.FILL_FEE] = fee
+                if fee_currency:
+                    event[n.FEE_CURRENCY] = fee_currency
+                if liquidity:
+                    event[n.FILL_LIQUIDITY] = liquidity
+                self.span.add_event(n.ORDER_FILL_EVENT, event)
+            if not self.is_open:
+                return  # a late fill after cancel: counted above, status stays
+            if self.remaining <= self.amount * _FILLED_TOLERANCE:
+                self.trade.metrics.fill_latency(time.perf_counter() - self._submitted, order_type=self.order_type)
+                self._finish("filled", None)
+            elif self.status != "partially_filled":
+                self.status = "partially_filled"
+                self.trade.metrics.order("partially_filled", side=self.side, order_type=self.order_type)
+
+    @never_raises
+    def rejected(self, reason: str) -> None:
+        """The venue (or a local check after submission) refused the order. ``reason`` is a
+        short fixed code (``insufficient_funds``, ``invalid_order``, ...), used as a metric attribute."""
+        with self.trade.lock:
+            if self.is_open:
+                self.trade.metrics.reject(reason)
+                self._finish("rejected", reason)
+
+    @never_raises
+    def cancelled(self, reason: str | None = None) -> None:
+        with self.trade.lock:
+            if self.is_open:
+                self._finish("cancelled", reason)
+
+    @never_raises
+    def expired(self, reason: str | None = None) -> None:
+        with self.trade.lock:
+            if self.is_open:
+                self._finish("expired", reason)
+
+    @never_raises
+    def modified(self, *, amount: float | None = None, price: float | None = None) -> None:
+        """The order was amended (edit/replace) to a new amount and/or price."""
+        with self.trade.lock:
+            if amount is not None:
+                self.amount = float(amount)
+            if price is not None:
+                self.price = price
+            if self.span.is_recording():
+                attributes = {key: value for key, value in ((n.ORDER_AMOUNT, amount), (n.ORDER_PRICE, price))
+                              if value is not None}
+                self.span.add_event(n.ORDER_MODIFIED_EVENT, attributes)
+                self.span.set_attributes(attributes)
+
+    def _finish(self, status: str, reason: str | None) -> None:
+        self.status = status
+        metrics = self.trade.metrics
+        metrics.order(status, side=self.side, order_type=self.order_type)
+        average = self.average_price
+        slippage = None
+        if average is not None and self.reference_price:
+            try:
+                slippage = slippage_bps(self.side, average, self.reference_price)
+            except ValueError:
+                slippage = None
+            if slippage is not None:
+                metrics.slippage(slippage, side=self.side)
+        span = self.span
+        if span.is_recording():
+            attributes: dict[str, Any] = {n.ORDER_STATUS: status, n.ORDER_FILLED: self.filled_amount}
+            if average is not None:
+                attributes[n.ORDER_AVERAGE_PRICE] = average
+            if self.fees:
+                attributes[n.ORDER_FEE] = self.fees
+            if slippage is not None:
+                attributes[n.ORDER_SLIPPAGE] = slippage
+            if reason:
+                attributes[n.ORDER_REASON] = reason
+            span.set_attributes(attributes)
+            span.add_event(f"order.{status}", {n.ORDER_REASON: reason} if reason else None)
+            if status == "rejected":
+                span.set_status(Status(StatusCode.ERROR, f"order rejected: {reason}"))
+        span.end()
+        level = logging.WARNING if status == "rejected" else logging.INFO
+        self.trade.log(level, f"order {status}", status=status, reason=reason, client_order_id=self.client_order_id,
+                       venue_order_id=self.venue_order_id, filled=self.filled_amount, average_price=average)
+
+    def end_unfinished(self) -> None:
+        """Ends the span of an order still open when its trade closes, keeping its last status."""
+        if self.span.is_recording():
+            self.span.set_attributes({n.ORDER_STATUS: self.status, n.ORDER_FILLED: self.filled_amount})
+            self.span.add_event("order.open_at_trade_close")
+        self.span.end()
+
+    def __repr__(self) -> str:
+        return (f"Order(client_order_id={self.client_order_id!r}, venue_order_id={self.venue_order_id!r}, "
+                f"status={self.status!r}, filled={self.filled_amount}/{self.amount})")

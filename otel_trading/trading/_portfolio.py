@@ -1,0 +1,295 @@
+"""``Portfolio``: fed with fills and marks, keeps PnL, equity, exposure and drawdown gauges right.
+
+Accounting is average-cost, in one ``base_currency`` that every traded symbol is quoted in
+(``BTC/USDT``, ``ETH/USDT:USDT``): cash moves by ``-signed amount x price`` on each fill,
+equity is cash plus the marked value of the positions. Updates cost a lock and a few float
+operations; everything derived (gauges, rolling ratios) is computed when a reader collects.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+import weakref
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Final
+
+from otel_trading.analytics import calmar_ratio, returns_from_equity, sharpe_ratio, sortino_ratio
+from otel_trading.analytics._performance import CRYPTO_PERIODS_PER_YEAR
+from otel_trading.metrics._local import Attributes, observe_process_gauge
+from otel_trading.trading import _names as n
+from otel_trading.trading._metrics import side_sign
+
+_DAY: Final = 86_400.0
+
+
+@dataclass(frozen=True)
+class Position:
+    symbol: str
+    quantity: float
+    """Signed: positive long, negative short, in the symbol's base asset."""
+    average_price: float
+    mark_price: float
+
+    @property
+    def unrealized_pnl(self) -> float:
+        return self.quantity * (self.mark_price - self.average_price)
+
+    @property
+    def exposure(self) -> float:
+        return abs(self.quantity * self.mark_price)
+
+
+@dataclass(frozen=True)
+class PortfolioSnapshot:
+    """A consistent view of a portfolio at one instant (what the gauges report)."""
+
+    name: str
+    equity: float
+    cash: float
+    realized_pnl: float
+    unrealized_pnl: float
+    daily_pnl: float
+    daily_pnl_ratio: float | None
+    drawdown: float
+    max_drawdown: float
+    exposure: float
+    positions: Mapping[str, Position]
+    balances: Mapping[str, float]
+    period_returns: tuple[float, ...]
+    periods_per_year: int
+
+
+def _base_asset(symbol: str) -> str:
+    return symbol.split("/", 1)[0]
+
+
+class Portfolio:
+    """Positions, cash, PnL, equity and drawdown of one account (or one strategy's book).
+
+    ``daily_reset_hour_utc``: when the daily PnL restarts from the current equity.
+    ``returns_period`` (seconds) and ``periods_per_year``: the equity sampling behind the rolling
+    Sharpe/Sortino/Calmar over the last ``returns_window`` periods (default: daily, crypto's 365).
+    """
+
+    def __init__(self, name: str = "default", *, base_currency: str = "USDT", cash: float = 0.0,
+                 daily_reset_hour_utc: int = 0, returns_period: float = _DAY,
+                 periods_per_year: int = CRYPTO_PERIODS_PER_YEAR, returns_window: int = 90,
+                 clock: Callable[[], float] = time.time) -> None:
+        if not 0 <= daily_reset_hour_utc <= 23:
+            raise ValueError(f"daily_reset_hour_utc: expected 0..23, got {daily_reset_hour_utc}")
+        if returns_period <= 0 or returns_window < 2 or periods_per_year < 1:
+            raise ValueError("returns_period must be > 0, returns_window >= 2 and periods_per_year >= 1")
+        self.name = name
+        self.base_currency = base_currency
+        self.periods_per_year = periods_per_year
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._cash = float(cash)
+        self._other: dict[str, float] = {}
+        self._quantity: dict[str, float] = {}
+        self._average: dict[str, float] = {}
+        self._mark: dict[str, float] = {}
+        self._position_value = 0.0
+        self._realized = 0.0
+        self._peak = self._cash
+        self._max_drawdown = 0.0
+        now = clock()
+        self._reset_hour = daily_reset_hour_utc
+        self._next_day = self._next_reset_after(now)
+        self._day_start_equity = self._cash
+        self._period = returns_period
+        self._next_period = now + returns_period
+        self._period_equity: deque[float] = deque([self._cash], maxlen=returns_window + 1)
+        _PORTFOLIOS.add(self)
+
+    def _next_reset_after(self, now: float) -> float:
+        today_reset = (now // _DAY) * _DAY + self._reset_hour * 3600
+        return today_reset if today_reset > now else today_reset + _DAY
+
+    # -- feeding -------------------------------------------------------------------------------
+
+    def apply_fill(self, symbol: str, side: str, amount: float, price: float, *, fee: float = 0.0,
+                   fee_currency: str | None = None) -> float:
+        """Applies one fill; returns the PnL it realized (net of a fee paid in the base currency)."""
+        signed = side_sign(side) * amount
+        with self._lock:
+            quantity = self._quantity.get(symbol, 0.0)
+            average = self._average.get(symbol, 0.0)
+            realized = 0.0
+            if quantity == 0 or (quantity > 0) == (signed > 0):
+                new_quantity = quantity + signed
+                average = (abs(quantity) * average + amount * price) / abs(new_quantity)
+            else:
+                closing = min(amount, abs(quantity))
+                realized = closing * (price - average) * (1 if quantity > 0 else -1)
+                new_quantity = quantity + signed
+                if abs(new_quantity) < 1e-12:
+                    new_quantity = 0.0
+                elif (new_quantity > 0) != (quantity > 0):
+                    average = price  # the fill crossed zero: the rest opens a new position here
+            self._cash -= signed * price
+            if fee:
+                if fee_currency in (None, self.base_currency):
+                    self._cash -= fee
+                    realized -= fee
+                else:
+                    self._other[fee_currency] = self._other.get(fee_currency, 0.0) - fee
+            self._realized += realized
+            old_value = quantity * self._mark.get(symbol, price)
+            self._mark.setdefault(symbol, price)
+            if new_quantity:
+                self._quantity[symbol], self._average[symbol] = new_quantity, average
+            else:
+                self._quantity.pop(symbol, None)
+                self._average.pop(symbol, None)
+            self._position_value += new_quantity * self._mark[symbol] - old_value
+            self._update_equity()
+        return realized
+
+    def mark(self, symbol: str, price: float) -> None:
+        """A new market price for ``symbol`` (last trade or mid): revalues its position."""
+        with self._lock:
+            quantity = self._quantity.get(symbol)
+            old = self._mark.get(symbol)
+            self._mark[symbol] = price
+            if quantity and old is not None:
+                self._position_value += quantity * (price - old)
+                self._update_equity()
+
+    def set_cash(self, amount: float) -> None:
+        """Replaces the base-currency cash (e.g. after ``fetch_balance``) without touching PnL."""
+        with self._lock:
+            self._cash = float(amount)
+            self._update_equity()
+
+    def _update_equity(self) -> float:
+        equity = self._cash + self._position_value
+        now = self._clock()
+        if now >= self._next_day:
+            self._day_start_equity = equity
+            self._next_day = self._next_reset_after(now)
+        while now >= self._next_period:
+            self._period_equity.append(equity)
+            self._next_period += self._period
+        if equity > self._peak:
+            self._peak = equity
+        elif self._peak > 0:
+            self._max_drawdown = max(self._max_drawdown, (self._peak - equity) / self._peak)
+        return equity
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def snapshot(self) -> PortfolioSnapshot:
+        with self._lock:
+            equity = self._update_equity()
+            positions = {
+                symbol: Position(symbol, quantity, self._average[symbol], self._mark.get(symbol, math.nan))
+                for symbol, quantity in self._quantity.items()
+            }
+            balances = {self.base_currency: self._cash, **self._other}
+            for symbol, quantity in self._quantity.items():
+                asset = _base_asset(symbol)
+                balances[asset] = balances.get(asset, 0.0) + quantity
+            daily = equity - self._day_start_equity
+            return PortfolioSnapshot(
+                name=self.name,
+                equity=equity,
+                cash=self._cash,
+                realized_pnl=self._realized,
+                unrealized_pnl=sum(p.unrealized_pnl for p in positions.values()),
+                daily_pnl=daily,
+                daily_pnl_ratio=daily / self._day_start_equity if self._day_start_equity > 0 else None,
+                drawdown=(self._peak - equity) / self._peak if self._peak > 0 else 0.0,
+                max_drawdown=self._max_drawdown,
+                exposure=sum(p.exposure for p in positions.values()),
+                positions=positions,
+                balances=balances,
+                period_returns=tuple(returns_from_equity(list(self._period_equity))),
+                periods_per_year=self.periods_per_year,
+            )
+
+    @property
+    def equity(self) -> float:
+        return self.snapshot().equity
+
+    @property
+    def realized_pnl(self) -> float:
+        return self.snapshot().realized_pnl
+
+    @property
+    def positions(self) -> Mapping[str, Position]:
+        return self.snapshot().positions
+
+    def __repr__(self) -> str:
+        return f"Portfolio(name={self.name!r}, base_currency={self.base_currency!r})"
+
+
+_PORTFOLIOS: Final[weakref.WeakSet[Portfolio]] = weakref.WeakSet()
+
+
+def _snapshots() -> list[PortfolioSnapshot]:
+    return [portfolio.snapshot() for portfolio in list(_PORTFOLIOS)]
+
+
+_Observer = Callable[[], Iterator[tuple[Attributes, float]]]
+
+
+def _per_portfolio(read: Callable[[PortfolioSnapshot], float | None]) -> _Observer:
+    def observe() -> Iterator[tuple[Attributes, float]]:
+        for snap in _snapshots():
+            value = read(snap)
+            if value is not None:
+                yield {n.PORTFOLIO: snap.name}, value
+
+    return observe
+
+
+def _per_symbol(read: Callable[[Position], float]) -> _Observer:
+    def observe() -> Iterator[tuple[Attributes, float]]:
+        for snap in _snapshots():
+            for position in snap.positions.values():
+                yield {n.PORTFOLIO: snap.name, n.SYMBOL: position.symbol}, read(position)
+
+    return observe
+
+
+def _balances() -> Iterator[tuple[Attributes, float]]:
+    for snap in _snapshots():
+        for asset, amount in snap.balances.items():
+            yield {n.PORTFOLIO: snap.name, n.ASSET: asset}, amount
+
+
+def _ratio(statistic: Callable[..., float | None]) -> Callable[[PortfolioSnapshot], float | None]:
+    def read(snap: PortfolioSnapshot) -> float | None:
+        return statistic(snap.period_returns, snap.periods_per_year) if len(snap.period_returns) >= 2 else None
+
+    return read
+
+
+def _register_gauges() -> None:
+    quote = "{quote}"
+    for name, observe, unit, description in (
+        (n.EQUITY, _per_portfolio(lambda s: s.equity), quote, "Cash plus marked value of open positions"),
+        (n.BALANCE, _balances, "{asset}", "Balance by asset (cash, position quantities, fee assets)"),
+        (n.PNL_REALIZED, _per_portfolio(lambda s: s.realized_pnl), quote, "Realized PnL net of fees, since start"),
+        (n.PNL_UNREALIZED, _per_portfolio(lambda s: s.unrealized_pnl), quote, "PnL of open positions at mark"),
+        (n.PNL_DAILY, _per_portfolio(lambda s: s.daily_pnl), quote, "Equity change since the daily reset"),
+        (n.PNL_DAILY_RATIO, _per_portfolio(lambda s: s.daily_pnl_ratio), "1",
+         "Daily PnL as a share of the start-of-day equity"),
+        (n.POSITIONS_OPEN, _per_portfolio(lambda s: len(s.positions)), "{position}", "Symbols with a position"),
+        (n.POSITION_SIZE, _per_symbol(lambda p: p.quantity), "{base}", "Signed position in the base asset"),
+        (n.EXPOSURE, _per_symbol(lambda p: p.exposure), quote, "Absolute marked value of the position"),
+        (n.DRAWDOWN, _per_portfolio(lambda s: s.drawdown), "1", "Current drawdown from the equity peak"),
+        (n.DRAWDOWN_MAX, _per_portfolio(lambda s: s.max_drawdown), "1", "Largest drawdown since start"),
+        (n.SHARPE, _per_portfolio(_ratio(sharpe_ratio)), "", "Annualised Sharpe ratio of the period returns"),
+        (n.SORTINO, _per_portfolio(_ratio(sortino_ratio)), "", "Annualised Sortino ratio of the period returns"),
+        (n.CALMAR, _per_portfolio(_ratio(calmar_ratio)), "", "CAGR / max drawdown of the period returns"),
+    ):
+        observe_process_gauge(name, observe, unit, description)
+
+
+_register_gauges()

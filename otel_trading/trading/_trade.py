@@ -1,0 +1,298 @@
+"""``trade()``: one trade = one trace, from signal to closed position.
+
+The root span ``trade`` carries the symbol, side, strategy, exchange and trade id; the trade
+id is the correlation id of every span and log made while the trade is active. Orders are
+child spans; signals, risk checks and position changes are events on the root.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import Link, Span, SpanKind
+
+from otel_trading._state import STATE
+from otel_trading.context._correlation import CORRELATION_KEY, CURRENT_BOUND, CURRENT_CORRELATION_ID, new_correlation_id
+from otel_trading.export._sanitize import coerce_attributes
+from otel_trading.logs import get_logger
+from otel_trading.tracing._operation import record_error, report_instrumentation_failure
+from otel_trading.trading import _names as n
+from otel_trading.trading._guard import never_raises
+from otel_trading.trading._metrics import TradingMetrics
+from otel_trading.trading._order import Order
+from otel_trading.trading._registry import REGISTRY
+
+if TYPE_CHECKING:
+    from otel_trading.trading._portfolio import Portfolio
+
+_LOG = get_logger("otel_trading.trading")
+
+
+def _clean(attributes: dict[str, Any]) -> dict[str, Any]:
+    return coerce_attributes(STATE.redactor.scrub_mapping(attributes), STATE.max_attribute_length)
+
+
+class Trade:
+    """Handle of one trade. Use it as ``with``/``async with`` (started on entry, closed on exit)
+    or, for event-driven bots, ``start()`` it, ``activate()`` it in each callback, look it up
+    with :func:`otel_trading.resume_trade` and ``close()`` it when done."""
+
+    def __init__(self, symbol: str, side: str, *, strategy: str | None = None, exchange: str | None = None,
+                 trade_id: str | None = None, portfolio: Portfolio | None = None,
+                 attributes: dict[str, Any] | None = None) -> None:
+        self.symbol = symbol
+        self.side = side
+        self.strategy = strategy
+        self.exchange = exchange
+        self.trade_id = trade_id or new_correlation_id()
+        self.portfolio = portfolio
+        self.lock = threading.RLock()
+        self.metrics = TradingMetrics(symbol, exchange=exchange, strategy=strategy)
+        self.realized_pnl = 0.0
+        self.closed = False
+        self._attributes = attributes or {}
+        self._span: Span = trace.INVALID_SPAN
+        self._context: otel_context.Context | None = None
+        self._started_at: float | None = None
+        self._orders: list[Order] = []
+        self._order_ids: dict[str, Order] = {}
+        self._position_closed = False
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> Trade:
+        """Opens the trade's root span (a new trace, linked to the span current here, if any)."""
+        with self.lock:
+            if self._started_at is not None:
+                return self
+            self._started_at = time.perf_counter()
+            try:
+                self._open_span()
+            except Exception:  # noqa: BLE001 - a trade without a span still trades
+                report_instrumentation_failure("trade start")
+            evicted = REGISTRY.add(self)
+        if evicted is not None:
+            evicted.evict()
+        return self
+
+    def _open_span(self) -> None:
+        attributes: dict[str, Any] = {
+            n.TRADE_ID: self.trade_id, n.SYMBOL: self.symbol, n.SIDE: self.side, CORRELATION_KEY: self.trade_id,
+        }
+        if self.strategy:
+            attributes[n.STRATEGY] = self.strategy
+        if self.exchange:
+            attributes[n.EXCHANGE] = self.exchange
+        if self._attributes:
+            attributes.update(_clean(self._attributes))
+        parent = trace.get_current_span().get_span_context()
+        links = [Link(parent)] if parent.is_valid else None
+        # An empty parent context makes the trade the root of its own trace.
+        self._span = STATE.tracer.start_span(n.TRADE_SPAN, otel_context.Context(), SpanKind.INTERNAL,
+                                             attributes, links)
+        self._context = trace.set_span_in_context(self._span)
+
+    @contextmanager
+    def activate(self) -> Iterator[Trade]:
+        """Makes the trade current in this block: child spans join its trace, logs carry its ids."""
+        self.start()
+        ctx_token = otel_context.attach(self._context) if self._context is not None else None
+        cid_token = CURRENT_CORRELATION_ID.set(self.trade_id)
+        bound_token = CURRENT_BOUND.set({**CURRENT_BOUND.get(), "trade_id": self.trade_id})
+        try:
+            yield self
+        finally:
+            CURRENT_BOUND.reset(bound_token)
+            CURRENT_CORRELATION_ID.reset(cid_token)
+            if ctx_token is not None:
+                otel_context.detach(ctx_token)
+
+    @never_raises
+    def close(self, error: BaseException | None = None) -> None:
+        """Ends the trade: open orders' spans end with their last status, the root span ends.
+
+        Idempotent. ``error`` (an exception that aborted the trade) is recorded on the root span.
+        """
+        with self.lock:
+            if self.closed or self._started_at is None:
+                return
+            self.closed = True
+            for order in self._orders:
+                if order.is_open:
+                    order.end_unfinished()
+            span = self._span
+            if error is not None:
+                record_error(span, error)
+            if span.is_recording() and self.realized_pnl:
+                span.set_attribute(n.PNL_REALIZED_ATTR, self.realized_pnl)
+            span.end()
+        REGISTRY.remove(self)
+
+    def evict(self) -> None:
+        if self._span.is_recording():
+            self._span.set_attribute(n.TRADE_EVICTED, True)
+        self.metrics.evicted()
+        self.close()
+
+    def __enter__(self) -> Trade:
+        self.start()
+        self._activation = self.activate()
+        self._activation.__enter__()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        activation = self.__dict__.pop("_activation", None)
+        if activation is not None:
+            activation.__exit__(None, None, None)
+        self.close(exc if isinstance(exc, Exception) else None)
+
+    async def __aenter__(self) -> Trade:
+        return self.__enter__()
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        traceback: TracebackType | None) -> None:
+        self.__exit__(exc_type, exc, traceback)
+
+    # -- what happens during the trade ---------------------------------------------------------
+
+    @never_raises
+    def signal(self, direction: str, *, confidence: float | None = None, model: str | None = None,
+               **attributes: Any) -> None:
+        """The strategy's decision: ``direction`` (long/short/flat/...), optional confidence and model."""
+        self.metrics.signal(direction)
+        event: dict[str, Any] = {n.SIGNAL_DIRECTION: direction}
+        if confidence is not None:
+            event[n.SIGNAL_CONFIDENCE] = confidence
+        if model is not None:
+            event[n.SIGNAL_MODEL] = model
+        self._event(n.SIGNAL_EVENT, event, attributes)
+
+    @never_raises
+    def risk_check(self, approved: bool, reason: str | None = None, **attributes: Any) -> None:
+        """A pre-trade risk decision; a denial marks the trade (``trading.risk.denied``) and is logged."""
+        self.metrics.risk_check(approved, reason)
+        event: dict[str, Any] = {n.RISK_DECISION: "approved" if approved else "denied"}
+        if reason:
+            event[n.RISK_REASON] = reason
+        self._event(n.RISK_EVENT, event, attributes)
+        if not approved:
+            if self._span.is_recording():
+                self._span.set_attribute(n.RISK_DENIED, True)
+            self.log(logging.WARNING, "risk check denied", reason=reason)
+
+    def submit_order(self, amount: float, *, order_type: str = "market", side: str | None = None,
+                     price: float | None = None, reference_price: float | None = None,
+                     client_order_id: str | None = None, **attributes: Any) -> Order:
+        """Records an order sent to the venue and returns its handle.
+
+        ``side`` defaults to the trade's (pass the opposite side for an exit order);
+        ``reference_price`` (arrival mid or decision price) enables slippage.
+        """
+        self.start()
+        with self.lock:
+            order = Order(self, amount=amount, side=side or self.side, order_type=order_type, price=price,
+                          reference_price=reference_price, client_order_id=client_order_id,
+                          attributes=_clean(attributes) if attributes else {})
+            self._orders.append(order)
+            if client_order_id is not None:
+                self.index_order(order, client_order_id)
+        return order
+
+    def order(self, order_id: str) -> Order | None:
+        """This trade's order with the given client or venue id."""
+        return self._order_ids.get(order_id)
+
+    @property
+    def orders(self) -> list[Order]:
+        with self.lock:
+            return list(self._orders)
+
+    @never_raises
+    def position_opened(self, quantity: float, entry_price: float, **attributes: Any) -> None:
+        self._event(n.POSITION_OPENED_EVENT, {n.POSITION_QUANTITY: quantity, n.POSITION_ENTRY_PRICE: entry_price},
+                    attributes)
+
+    @never_raises
+    def position_closed(self, pnl: float | None = None, *, exit_reason: str, exit_price: float | None = None,
+                        **attributes: Any) -> None:
+        """The position is flat again. ``exit_reason``: stop_loss, take_profit, signal, liquidation,
+        manual, ... (a short fixed code). ``pnl`` defaults to the realized PnL of this trade's
+        fills in its ``portfolio``. Feeds the closed-trade count and the rolling win rate."""
+        with self.lock:
+            if self._position_closed:
+                return
+            self._position_closed = True
+            realized = self.realized_pnl if pnl is None else pnl
+            self.realized_pnl = realized
+            event: dict[str, Any] = {n.PNL_REALIZED_ATTR: realized, n.EXIT_REASON: exit_reason}
+            if exit_price is not None:
+                event[n.POSITION_EXIT_PRICE] = exit_price
+            self._event(n.POSITION_CLOSED_EVENT, event, attributes)
+            if self._span.is_recording():
+                outcome = "win" if realized > 0 else "loss" if realized < 0 else "breakeven"
+                self._span.set_attributes({n.PNL_REALIZED_ATTR: realized, n.EXIT_REASON: exit_reason,
+                                           n.TRADE_OUTCOME: outcome})
+            started = self._started_at
+            duration = time.perf_counter() - started if started is not None else None
+            self.metrics.trade_closed(realized, exit_reason=exit_reason, duration_s=duration)
+        self.log(logging.INFO, "position closed", pnl=realized, exit_reason=exit_reason)
+
+    @never_raises
+    def set_attribute(self, key: str, value: Any) -> None:
+        if self._span.is_recording():
+            self._span.set_attributes(_clean({key: value}))
+
+    # -- used by Order ---------------------------------------------------------------------------
+
+    def start_child_span(self, name: str, attributes: dict[str, Any]) -> Span:
+        attributes[CORRELATION_KEY] = self.trade_id
+        return STATE.tracer.start_span(name, self._context, SpanKind.INTERNAL, attributes)
+
+    def index_order(self, order: Order, order_id: str) -> None:
+        self._order_ids[order_id] = order
+        REGISTRY.index_order(order, order_id)
+
+    def apply_fill(self, order: Order, amount: float, price: float, fee: float, fee_currency: str | None) -> None:
+        if self.portfolio is not None:
+            self.realized_pnl += self.portfolio.apply_fill(self.symbol, order.side, amount, price, fee=fee,
+                                                           fee_currency=fee_currency)
+
+    def log(self, level: int, event: str, **fields: Any) -> None:
+        """A log line tied to this trade's trace and correlation id, wherever it is called from."""
+        try:
+            with self.activate():
+                _LOG.log(level, event, **{k: v for k, v in fields.items() if v is not None},
+                         symbol=self.symbol, strategy=self.strategy)
+        except Exception:  # noqa: BLE001 - a log line must not stop a trade
+            report_instrumentation_failure("trade log")
+
+    def _event(self, name: str, event: dict[str, Any], attributes: dict[str, Any]) -> None:
+        if self._started_at is None:
+            self.start()
+        if self._span.is_recording():
+            if attributes:
+                event.update(_clean(attributes))
+            self._span.add_event(name, event)
+
+    def __repr__(self) -> str:
+        return (f"Trade(trade_id={self.trade_id!r}, symbol={self.symbol!r}, side={self.side!r}, "
+                f"strategy={self.strategy!r}, closed={self.closed})")
+
+
+def trade(symbol: str, side: str, *, strategy: str | None = None, exchange: str | None = None,
+          trade_id: str | None = None, portfolio: Portfolio | None = None, **attributes: Any) -> Trade:
+    """A trade of ``symbol`` on ``side`` (buy/sell): ``with``/``async with`` it, or ``start()`` it.
+
+    ``attributes`` are added to the root span (scrubbed of secrets), never to metrics.
+    """
+    return Trade(symbol, side, strategy=strategy, exchange=exchange, trade_id=trade_id, portfolio=portfolio,
+                 attributes=attributes)

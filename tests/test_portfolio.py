@@ -1,0 +1,123 @@
+"""Portfolio accounting against hand-computed values, with an injected clock."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from otel_trading import Portfolio
+from otel_trading.analytics import sharpe_ratio
+from otel_trading.testing import TelemetryCapture
+
+DAY = 86_400.0
+
+
+class Clock:
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_long_round_trip_with_fees() -> None:
+    book = Portfolio(cash=10_000.0)
+    assert book.apply_fill("BTC/USDT", "buy", 0.5, 20_000.0, fee=5.0) == -5.0
+    assert book.apply_fill("BTC/USDT", "buy", 0.5, 22_000.0) == 0.0
+    position = book.positions["BTC/USDT"]
+    assert position.quantity == 1.0 and position.average_price == 21_000.0
+    book.mark("BTC/USDT", 23_000.0)
+    snap = book.snapshot()
+    assert snap.cash == pytest.approx(10_000 - 10_000 - 11_000 - 5)
+    assert snap.unrealized_pnl == pytest.approx(2_000.0)
+    assert snap.equity == pytest.approx(10_000 - 5 + 2_000)
+    assert snap.exposure == pytest.approx(23_000.0)
+    assert snap.balances == {"USDT": pytest.approx(-11_005.0), "BTC": 1.0}
+    assert book.apply_fill("BTC/USDT", "sell", 0.4, 24_000.0, fee=2.0) == pytest.approx(0.4 * 3_000 - 2)
+    assert book.positions["BTC/USDT"].quantity == pytest.approx(0.6)
+    assert book.positions["BTC/USDT"].average_price == 21_000.0  # average cost is kept on reduction
+    assert book.realized_pnl == pytest.approx(-5 + 1_198)
+
+
+def test_short_and_crossing_through_zero() -> None:
+    book = Portfolio(cash=1_000.0)
+    book.apply_fill("ETH/USDT:USDT", "sell", 2.0, 100.0)
+    assert book.positions["ETH/USDT:USDT"].quantity == -2.0
+    book.mark("ETH/USDT:USDT", 90.0)
+    assert book.snapshot().unrealized_pnl == pytest.approx(20.0)
+    realized = book.apply_fill("ETH/USDT:USDT", "buy", 3.0, 90.0)  # covers 2, opens 1 long at 90
+    assert realized == pytest.approx(20.0)
+    position = book.positions["ETH/USDT:USDT"]
+    assert position.quantity == pytest.approx(1.0) and position.average_price == 90.0
+    assert book.snapshot().balances["ETH"] == pytest.approx(1.0)
+    assert book.equity == pytest.approx(1_020.0)
+
+
+def test_fee_in_another_asset_is_a_balance_not_pnl() -> None:
+    book = Portfolio(cash=100.0)
+    assert book.apply_fill("BTC/USDT", "buy", 0.001, 50_000.0, fee=0.01, fee_currency="BNB") == 0.0
+    assert book.snapshot().balances["BNB"] == pytest.approx(-0.01)
+    assert book.realized_pnl == 0.0
+
+
+def test_drawdown_tracks_the_equity_peak() -> None:
+    book = Portfolio(cash=1_000.0)
+    book.apply_fill("X/USDT", "buy", 10.0, 10.0)
+    for price, expected_drawdown in ((20.0, 0.0), (15.0, 50 / 1_100), (25.0, 0.0), (5.0, 200 / 1_150)):
+        book.mark("X/USDT", price)
+        assert book.snapshot().drawdown == pytest.approx(expected_drawdown)
+    assert book.snapshot().max_drawdown == pytest.approx(200 / 1_150)
+
+
+def test_daily_pnl_resets_at_the_configured_utc_hour() -> None:
+    clock = Clock(10 * DAY + 6 * 3600)  # 06:00 UTC
+    book = Portfolio(cash=1_000.0, daily_reset_hour_utc=8, clock=clock)
+    book.apply_fill("X/USDT", "buy", 10.0, 10.0)
+    book.mark("X/USDT", 12.0)
+    assert book.snapshot().daily_pnl == pytest.approx(20.0)
+    assert book.snapshot().daily_pnl_ratio == pytest.approx(0.02)
+    clock.now = 10 * DAY + 8 * 3600  # 08:00: a new trading day starts from the current equity
+    assert book.snapshot().daily_pnl == 0.0
+    book.mark("X/USDT", 11.0)
+    assert book.snapshot().daily_pnl == pytest.approx(-10.0)
+    assert book.snapshot().daily_pnl_ratio == pytest.approx(-10 / 1_020)
+    clock.now = 11 * DAY + 7 * 3600  # 07:00 next day: still the same trading day
+    assert book.snapshot().daily_pnl == pytest.approx(-10.0)
+    with pytest.raises(ValueError, match=r"daily_reset_hour_utc: expected 0\.\.23"):
+        Portfolio(daily_reset_hour_utc=24)
+
+
+def test_period_returns_feed_the_rolling_ratios(otel_capture: TelemetryCapture) -> None:
+    clock = Clock(0.0)
+    book = Portfolio("ratios", cash=100.0, returns_period=60.0, periods_per_year=252, clock=clock)
+    book.apply_fill("X/USDT", "buy", 10.0, 1.0)
+    equities = [100.0]
+    for minute, price in enumerate((1.5, 1.2, 2.0, 1.8), start=1):
+        clock.now = minute * 60.0
+        book.mark("X/USDT", price)
+        equities.append(100.0 - 10.0 + 10.0 * price)
+    returns = [b / a - 1 for a, b in itertools.pairwise(equities)]
+    snap = book.snapshot()
+    assert snap.period_returns == pytest.approx(tuple(returns))
+    expected = sharpe_ratio(returns, 252)
+    assert expected is not None
+    sharpe = otel_capture.value("trading.performance.sharpe", **{"trading.portfolio": "ratios"})
+    assert sharpe == pytest.approx(expected)
+
+
+def test_portfolio_gauges(otel_capture: TelemetryCapture) -> None:
+    book = Portfolio("main", cash=1_000.0)
+    book.apply_fill("BTC/USDT", "buy", 0.01, 30_000.0, fee=0.3)
+    book.mark("BTC/USDT", 31_000.0)
+    main = {"trading.portfolio": "main"}
+    assert otel_capture.value("trading.equity", **main) == pytest.approx(1_000 - 0.3 + 10)
+    assert otel_capture.value("trading.pnl.unrealized", **main) == pytest.approx(10.0)
+    assert otel_capture.value("trading.pnl.realized", **main) == pytest.approx(-0.3)
+    assert otel_capture.value("trading.positions.open", **main) == 1
+    assert otel_capture.value("trading.position.size", **main, **{"trading.symbol": "BTC/USDT"}) == 0.01
+    assert otel_capture.value("trading.exposure", **main) == pytest.approx(310.0)
+    assert otel_capture.value("trading.balance", **main, **{"trading.asset": "BTC"}) == 0.01
+    assert otel_capture.value("trading.drawdown.max", **main) == pytest.approx(0.3 / 1_000)
+    del book
+    assert otel_capture.points("trading.equity", **main) == []  # a dropped portfolio stops reporting
