@@ -44,6 +44,8 @@ from otel_trading.config import ConfigureOptions
 from otel_trading.config._configure import configure_with
 from otel_trading.logs import _processors
 from otel_trading.metrics import DURATION_BUCKETS_SECONDS, LocalMetrics
+from otel_trading.trading import Portfolio, TradingMetrics
+from otel_trading.trading._names import LATENCY_BUCKETS_SECONDS
 
 Loop = Callable[[int], None]  # runs the measured operation n times
 # Exporter threads wake only when flushed: no queue drops, no export inside a "caller" loop.
@@ -250,7 +252,48 @@ def local_metrics_vs_prometheus() -> Iterator[list[Pair]]:
         provider.shutdown()
 
 
-CASES = (traced_vs_raw_sdk, disabled_vs_bare, log_vs_structlog, local_metrics_vs_prometheus)
+@contextmanager
+def trading_metrics_vs_prometheus() -> Iterator[list[Pair]]:
+    """The order/tick hot path of the trading layer against what a bot hand-rolls today."""
+    registry = prometheus_client.CollectorRegistry()
+    metrics = TradingMetrics("BTC/USDT", exchange="binance", strategy="bench")
+    prom_orders = prometheus_client.Counter(
+        "orders", "o", ["symbol", "exchange", "strategy", "status", "side", "type"], registry=registry
+    ).labels("BTC/USDT", "binance", "bench", "filled", "buy", "limit")
+    prom_latency = prometheus_client.Histogram(
+        "ack", "a", ["symbol", "exchange", "strategy", "type"], buckets=LATENCY_BUCKETS_SECONDS, registry=registry
+    ).labels("BTC/USDT", "binance", "bench", "limit")
+    book = Portfolio("bench", cash=100_000.0)
+    book.apply_fill("BTC/USDT", "buy", 1.0, 50_000.0)
+    gauges = [prometheus_client.Gauge(name, name, registry=registry) for name in ("upnl", "equity", "dd")]
+    peak = [100_000.0]
+
+    def hand_rolled_mark(price: float) -> None:
+        unrealized = price - 50_000.0
+        equity = 50_000.0 + price
+        peak[0] = max(peak[0], equity)
+        gauges[0].set(unrealized)
+        gauges[1].set(equity)
+        gauges[2].set((peak[0] - equity) / peak[0])
+
+    try:
+        yield [
+            Pair("TradingMetrics.order(status, side=, order_type=)", "prometheus_client child .inc()",
+                 repeated(lambda: metrics.order("filled", side="buy", order_type="limit")),
+                 repeated(prom_orders.inc), 2.0),
+            Pair("TradingMetrics.ack_latency(v, order_type=)", "prometheus_client child .observe(v)",
+                 observations(lambda v: metrics.ack_latency(v, order_type="limit")),
+                 observations(prom_latency.observe), 2.0),
+            Pair("Portfolio.mark(symbol, price)", "unrealized/equity/drawdown by hand + 3 Gauge.set",
+                 observations(lambda v: book.mark("BTC/USDT", 50_000.0 + v)),
+                 observations(lambda v: hand_rolled_mark(50_000.0 + v)), 2.0),
+        ]
+    finally:
+        del book  # a dropped portfolio stops reporting
+
+
+CASES = (traced_vs_raw_sdk, disabled_vs_bare, log_vs_structlog, local_metrics_vs_prometheus,
+         trading_metrics_vs_prometheus)
 
 
 # --- the harness ----------------------------------------------------------------------------

@@ -336,3 +336,17 @@ def test_model_metrics_helper(otel_capture: TelemetryCapture) -> None:
     assert otel_capture.value("trading.model.quality", **{"trading.model.metric": "accuracy"}) == 0.64
     assert otel_capture.value("trading.model.quality", **{"trading.model.metric": "drift_score"}) == 0.2
     assert otel_capture.value("trading.model.predictions", **{"trading.model.label": "long"}) == 5
+
+
+def test_market_data_staleness_per_symbol(otel_capture: TelemetryCapture) -> None:
+    import time
+
+    from otel_trading.health._market_data import forget, mark_market_data
+
+    try:
+        mark_market_data("BTC/USDT")
+        mark_market_data("ETH/USDT", (time.time() - 30) * 1000)  # a ccxt millisecond timestamp
+        assert otel_capture.value("trading.market_data.staleness", **{"trading.symbol": "BTC/USDT"}) < 5
+        assert 29 <= otel_capture.value("trading.market_data.staleness", **{"trading.symbol": "ETH/USDT"}) < 40
+    finally:
+        forget(["BTC/USDT", "ETH/USDT"])

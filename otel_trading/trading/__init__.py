@@ -10,6 +10,7 @@
         order.fill(0.1, 50_000.0, fee=0.5)
 """
 
+from otel_trading.trading import _feeds  # noqa: F401 - registers the market-data staleness gauge
 from otel_trading.trading._metrics import TradingMetrics, slippage_bps
 from otel_trading.trading._model import record_model_metrics
 from otel_trading.trading._order import Order
