@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	touch $@
 
 demo: $(STAMP)
-	$(BIN)/python examples/quickstart.py
+	$(BIN)/python examples/paper_bot.py
 
 test: $(STAMP)
 	$(BIN)/ruff check otel_trading tests examples benchmarks

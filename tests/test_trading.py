@@ -350,3 +350,16 @@ def test_market_data_staleness_per_symbol(otel_capture: TelemetryCapture) -> Non
         assert 29 <= otel_capture.value("trading.market_data.staleness", **{"trading.symbol": "ETH/USDT"}) < 40
     finally:
         forget(["BTC/USDT", "ETH/USDT"])
+
+
+def test_order_outcome_logs_belong_to_the_order_span(otel_capture: TelemetryCapture) -> None:
+    with otel_trading.trade("BTC/USDT", "buy") as t:
+        t.submit_order(1.0, client_order_id="c-log").rejected("invalid_order")
+    (record,) = [r.log_record for r in otel_capture.logs if r.log_record.body == "order rejected"]
+    order = otel_capture.span("order")
+    assert record.span_id == order.context.span_id
+    assert record.severity_text == "WARNING"
+    assert dict(record.attributes or {}).items() >= {
+        "reason": "invalid_order", "client_order_id": "c-log", "symbol": "BTC/USDT", "trade_id": t.trade_id,
+    }.items()
+    assert "strategy" not in (record.attributes or {})

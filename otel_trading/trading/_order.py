@@ -198,8 +198,9 @@ class Order:
                 span.set_status(Status(StatusCode.ERROR, f"order rejected: {reason}"))
         span.end()
         level = logging.WARNING if status == "rejected" else logging.INFO
-        self.trade.log(level, f"order {status}", status=status, reason=reason, client_order_id=self.client_order_id,
-                       venue_order_id=self.venue_order_id, filled=self.filled_amount, average_price=average)
+        self.trade.log(level, f"order {status}", span=span, status=status, reason=reason,
+                       client_order_id=self.client_order_id, venue_order_id=self.venue_order_id,
+                       filled=self.filled_amount, average_price=average)
 
     def end_unfinished(self) -> None:
         """Ends the span of an order still open when its trade closes, keeping its last status."""

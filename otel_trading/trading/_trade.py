@@ -266,12 +266,17 @@ class Trade:
             self.realized_pnl += self.portfolio.apply_fill(self.symbol, order.side, amount, price, fee=fee,
                                                            fee_currency=fee_currency)
 
-    def log(self, level: int, event: str, **fields: Any) -> None:
-        """A log line tied to this trade's trace and correlation id, wherever it is called from."""
+    def log(self, level: int, event: str, *, span: Span | None = None, **fields: Any) -> None:
+        """A log line tied to this trade (or to ``span`` of it) and its correlation id, from anywhere."""
         try:
+            fields.update(symbol=self.symbol, strategy=self.strategy)
             with self.activate():
-                _LOG.log(level, event, **{k: v for k, v in fields.items() if v is not None},
-                         symbol=self.symbol, strategy=self.strategy)
+                token = otel_context.attach(trace.set_span_in_context(span)) if span is not None else None
+                try:
+                    _LOG.log(level, event, **{k: v for k, v in fields.items() if v is not None})
+                finally:
+                    if token is not None:
+                        otel_context.detach(token)
         except Exception:  # noqa: BLE001 - a log line must not stop a trade
             report_instrumentation_failure("trade log")
 

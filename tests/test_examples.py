@@ -1,0 +1,78 @@
+"""The examples run as a user runs them, and their telemetry has the documented shape."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def run_example(name: str, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    env["OTEL_EXPORTER_PROMETHEUS_PORT"] = "0"
+    result = subprocess.run([sys.executable, str(EXAMPLES / name), *args], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def spans_by_trace(store: Path) -> dict[str, list[dict[str, Any]]]:
+    traces: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for line in (store / "traces.jsonl").read_text().splitlines():
+        for resource_spans in json.loads(line)["resourceSpans"]:
+            for scope_spans in resource_spans["scopeSpans"]:
+                for span in scope_spans["spans"]:
+                    traces[span["traceId"]].append(span)
+    return traces
+
+
+def attributes(span: dict[str, Any]) -> dict[str, Any]:
+    return {a["key"]: next(iter(a["value"].values())) for a in span.get("attributes", [])}
+
+
+def test_quickstart_makes_one_trade_trace(tmp_path: Path) -> None:
+    run_example("quickstart.py", tmp_path)
+    (spans,) = spans_by_trace(tmp_path / ".otel-trading").values()
+    names = sorted(span["name"] for span in spans)
+    assert names == ["order", "trade"]
+    order = next(s for s in spans if s["name"] == "order")
+    assert attributes(order)["trading.order.status"] == "filled"
+
+
+def test_paper_bot_trades_are_traces_with_orders_and_no_secrets(tmp_path: Path) -> None:
+    result = run_example("paper_bot.py", tmp_path, "--trades", "6", "--seed", "1")
+    assert "6 trades: equity" in result.stdout
+    assert "trading_orders_total{" in result.stdout
+    traces = spans_by_trace(tmp_path / ".otel-trading")
+    trade_traces = [spans for spans in traces.values() if any(s["name"] == "trade" for s in spans)]
+    assert len(trade_traces) == 6
+    for spans in trade_traces:
+        (root,) = [s for s in spans if s["name"] == "trade"]
+        trade_id = attributes(root)["trading.trade_id"]
+        assert all(attributes(s).get("correlation_id") == trade_id for s in spans)
+    logs = (tmp_path / ".otel-trading" / "logs.jsonl").read_text()
+    assert "trade closed" in logs
+
+
+def test_event_driven_bot_closes_every_trade_from_the_stream_thread(tmp_path: Path) -> None:
+    result = run_example("event_driven_bot.py", tmp_path, "--orders", "8")
+    assert "8 trades, 0 still open" in result.stdout
+    traces = spans_by_trace(tmp_path / ".otel-trading")
+    assert len(traces) == 8
+    statuses = sorted(attributes(s)["trading.order.status"] for spans in traces.values() for s in spans
+                      if s["name"] == "order")
+    assert set(statuses) <= {"filled", "rejected"} and "filled" in statuses
+
+
+@pytest.mark.parametrize("name", ["paper_bot.py", "event_driven_bot.py"])
+def test_examples_have_help(name: str, tmp_path: Path) -> None:
+    result = run_example(name, tmp_path, "--help")
+    assert "--seed" in result.stdout
