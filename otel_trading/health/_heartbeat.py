@@ -7,12 +7,24 @@ import time
 from otel_trading._state import STATE
 from otel_trading.metrics._names import HEARTBEAT, HEARTBEATS
 
+# Kept here as well as in the gauge: it survives configure() (which replaces the local
+# metrics) and works with telemetry off, for the heartbeat_fresh() health check.
+_last: float | None = None
+
 
 def heartbeat() -> None:
     """Marks the bot as alive now: alert when ``otel_trading.heartbeat.timestamp`` gets old.
 
     Call it from the bot's main loop (each tick or cycle); it costs a bound-handle update.
     """
+    global _last
+    now = time.time()
+    _last = now
     local = STATE.local_metrics
-    local.gauge(HEARTBEAT, "s", "Unix time of the last heartbeat").bind().set(time.time())
+    local.gauge(HEARTBEAT, "s", "Unix time of the last heartbeat").bind().set(now)
     local.counter(HEARTBEATS, "{beat}", "Heartbeats since start").bind().add(1)
+
+
+def last_heartbeat() -> float | None:
+    """Unix time of the last ``heartbeat()`` call in this process, None before the first."""
+    return _last
