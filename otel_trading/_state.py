@@ -28,6 +28,7 @@ class RuntimeState:
 
     def reset(self, *, enabled: bool, tracer: trace.Tracer, redactor: Redactor,
               max_attribute_length: int, local_metrics: LocalMetrics) -> None:
+        local_metrics.reports_process_gauges = True
         self.local_metrics = local_metrics
         self.redactor = redactor
         self.max_attribute_length = max_attribute_length

@@ -188,6 +188,8 @@ class LocalMetrics:
         self._counts: dict[str, tuple[LocalHistogram, str, str]] = {}
         self._lock = threading.Lock()
         self.overflow_counter: LocalCounter | None = None
+        # Only the registry of the configuration in force reports the process-wide gauges.
+        self.reports_process_gauges = False
 
     def _get_or_create(self, kind: type[Any], name: str, **kwargs: Any) -> Any:
         with self._lock:
@@ -253,9 +255,10 @@ class LocalMetrics:
         with self._lock:
             instruments = list(self._instruments.values())
             observed = list(self._observed.items())
-        with _PROCESS_GAUGES_LOCK:
-            observed += [item for item in _PROCESS_GAUGES.items() if item[0] not in self._observed]
             counts = list(self._counts.items())
+        if self.reports_process_gauges:
+            with _PROCESS_GAUGES_LOCK:
+                observed += [item for item in _PROCESS_GAUGES.items() if item[0] not in self._observed]
         metrics: list[Metric] = []
         for name, (histogram, unit, description) in counts:
             series = histogram.series()
