@@ -165,11 +165,3 @@ def test_configuration_table_lists_every_configure_argument() -> None:
 
     documented = table_names(ROOT / "docs" / "configuration.md", "Arguments")
     assert sorted(documented) == sorted(ConfigureOptions.__annotations__)
-
-
-def test_semantic_conventions_list_every_core_metric() -> None:
-    from otel_trading.metrics import _names
-
-    emitted = {value for name, value in vars(_names).items() if name.isupper() and isinstance(value, str)}
-    documented = set(table_names(ROOT / "docs" / "semantic-conventions.md", "Metrics"))
-    assert emitted <= documented, f"undocumented metrics: {sorted(emitted - documented)}"

@@ -105,6 +105,7 @@ def test_order_lifecycle_events_status_and_latency(otel_capture: TelemetryCaptur
     (slippage,) = otel_capture.points("trading.slippage.bps")
     assert isinstance(slippage, HistogramDataPoint)
     assert slippage.sum == pytest.approx((vwap - 100.0) / 100.0 * 1e4)
+    assert otel_capture.value("trading.slippage.cost") == pytest.approx((vwap - 100.0) * 2.0)
 
 
 def test_sell_below_reference_is_positive_slippage_and_rejects_count_by_reason(otel_capture: TelemetryCapture) -> None:

@@ -124,7 +124,12 @@ class TradingMetrics:
         for key, value in zip(keys, values, strict=True):
             attributes[key] = GUARD.admit(key, value)
         local = STATE.local_metrics
-        instrument = local_histogram(local, name) if name in _HISTOGRAMS else local_counter(local, name)
+        if name in _HISTOGRAMS:
+            instrument = local_histogram(local, name)
+        elif name == n.SLIPPAGE_COST:  # signed: price improvement lowers it
+            instrument = local.up_down_counter(name, "{quote}", "Slippage cost in the quote currency; negative = saved")
+        else:
+            instrument = local_counter(local, name)
         handle = instrument.bind(attributes)
         self._handles[(name, values)] = handle
         return handle
@@ -170,9 +175,15 @@ class TradingMetrics:
         if fee:
             self._counter(n.FEES, (n.FEE_CURRENCY,), (fee_currency or "quote",)).add(fee)
 
-    def slippage(self, bps: float, *, side: str) -> None:
-        """Records an order's slippage: its fills' VWAP against the reference price (see ``slippage_bps``)."""
+    def slippage(self, bps: float, *, side: str, cost: float | None = None) -> None:
+        """Records an order's slippage: its fills' VWAP against the reference price (see ``slippage_bps``),
+        and, with ``cost`` (``side_sign * (vwap - reference) * filled``), what it cost in the quote currency."""
         self._histogram(n.SLIPPAGE, (n.SIDE,), (side,)).record(bps)
+        if cost is not None:
+            handle = self._handles.get((n.SLIPPAGE_COST, (side,)))
+            if handle is None or self._generation != STATE.generation:
+                handle = self._bind(n.SLIPPAGE_COST, (n.SIDE,), (side,))
+            handle.add(cost)
 
     def websocket_reconnect(self, stream: str = "default") -> None:
         """Counts a websocket reconnection of ``stream`` (ticker, orderbook, user, ...) on this venue."""

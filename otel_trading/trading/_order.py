@@ -180,7 +180,8 @@ class Order:
             except ValueError:
                 slippage = None
             if slippage is not None:
-                metrics.slippage(slippage, side=self.side)
+                cost = slippage / 1e4 * self.reference_price * self.filled_amount
+                metrics.slippage(slippage, side=self.side, cost=cost)
         span = self.span
         if span.is_recording():
             attributes: dict[str, Any] = {n.ORDER_STATUS: status, n.ORDER_FILLED: self.filled_amount}
