@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final
 
 from otel_trading.health import _heartbeat, _market_data
-from otel_trading.health._registry import CheckResult
+from otel_trading.health._check_types import CheckResult, is_async_callable, require_positive_seconds
 
 # ccxt capability → method: cheap public calls that need no symbol and no credentials.
 _PROBE_METHODS: Final = (("fetchTime", "fetch_time"), ("fetchStatus", "fetch_status"))
@@ -84,7 +84,7 @@ def _judge(label: str, method: str, value: Any, started: float, ended: float) ->
 
 
 def _reachable_callable(call: Callable[[], Any]) -> Callable[[], Any]:
-    if inspect.iscoroutinefunction(call) or inspect.iscoroutinefunction(getattr(call, "__call__", None)):  # noqa: B004 - an object with an async __call__ is async
+    if is_async_callable(call):
         async def answers_async() -> bool:
             return await call() is not False
 
@@ -103,7 +103,7 @@ def market_data_fresh(max_age_s: float, symbols: Iterable[str] | None = None) ->
     ``symbols``, every symbol marked so far (at least one must be). Feed it with
     ``mark_market_data(symbol)`` wherever ticks, books or trades arrive.
     """
-    _require_age(max_age_s)
+    require_positive_seconds(max_age_s, "max_age_s")
     wanted = None if symbols is None else tuple(symbols)
     if wanted is not None and not wanted:
         raise ValueError("market_data_fresh(): symbols is empty; pass None to judge every marked symbol")
@@ -139,7 +139,7 @@ def heartbeat_fresh(max_age_s: float) -> Callable[[], CheckResult]:
     loop that stopped beating gets the process restarted. Until the first beat, the age is
     counted from the check's creation, so a bot that starts slowly is not killed at once.
     """
-    _require_age(max_age_s)
+    require_positive_seconds(max_age_s, "max_age_s")
     created = time.time()
 
     def heartbeat_is_fresh() -> CheckResult:
@@ -155,12 +155,6 @@ def heartbeat_fresh(max_age_s: float) -> Callable[[], CheckResult]:
         return CheckResult(True, f"last heartbeat {age:.1f}s ago")
 
     return heartbeat_is_fresh
-
-
-def _require_age(max_age_s: float) -> None:
-    if (isinstance(max_age_s, bool) or not isinstance(max_age_s, (int, float)) or not math.isfinite(max_age_s)
-            or max_age_s <= 0):
-        raise ValueError(f"max_age_s must be a positive number of seconds, got {max_age_s!r}")
 
 
 def _listed(items: Iterable[str]) -> str:

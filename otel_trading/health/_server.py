@@ -17,7 +17,8 @@ from types import TracebackType
 from typing import Any, Final
 from urllib.parse import urlsplit
 
-from otel_trading.health._registry import REGISTRY, HealthRegistry, Kind
+from otel_trading.health._check_types import Kind
+from otel_trading.health._registry import REGISTRY, HealthRegistry
 from otel_trading.tracing._operation import report_instrumentation_failure
 
 _LOG = logging.getLogger("otel_trading.health")
