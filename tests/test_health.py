@@ -27,8 +27,8 @@ import pytest
 import otel_trading
 from otel_trading import health
 from otel_trading.health import _heartbeat, _market_data
+from otel_trading.health._check_types import interpret
 from otel_trading.health._names import HEALTH_CHECK_DURATION, HEALTH_CHECK_FAILURES, HEALTH_STATUS
-from otel_trading.health._registry import interpret
 from otel_trading.testing import capture
 
 FAST = 0.05  # check interval, seconds

@@ -29,7 +29,6 @@ from otel_trading.health._check_types import (
     detail_text,
     outcome_of,
 )
-from otel_trading.health._check_types import interpret as interpret  # noqa: PLC0414 - tests import it from here
 from otel_trading.health._metrics import count_check_failure, observe_check_status, record_check_duration
 from otel_trading.health._runner import Runner
 
