@@ -37,6 +37,7 @@ from otel_trading.export._pipeline import (
     log_export_fn,
     span_export_fn,
 )
+from otel_trading.instrumentation._registry import instrument, uninstrument
 from otel_trading.logs._logger import StdlibBridge
 from otel_trading.logs._processors import CONSOLE, LEVELS
 from otel_trading.metrics._hook import hook_reader
@@ -65,6 +66,7 @@ class Telemetry:
         self._log_exporters: list[tuple[BatchExporter[LogItem], LogRecordExporter]] = []
         self._stdlib_bridge: StdlibBridge | None = None
         self._system_metrics: Any = None
+        self._instrumentors: list[Any] = []  # the ones this configuration switched on
         self._push_readers: list[MetricReader] = []
         self._root_level: int | None = None
         self._is_shutdown = False
@@ -130,6 +132,7 @@ class Telemetry:
                 root.setLevel(self._root_level)
         if self._system_metrics is not None:
             self._system_metrics.uninstrument()
+        uninstrument(self._instrumentors)
         deadline = time.monotonic() + timeout_s
         tasks: list[tuple[str, Any]] = [
             (f"{batch.signal}/{batch.exporter_name}", _stop(batch, exporter, timeout_s))
@@ -294,6 +297,8 @@ def _build(
     STATE.log_sink = log_pipeline.put if log_pipeline.exporters else None
     if settings.capture_stdlib_logging:
         _install_stdlib_bridge(telemetry)
+    # Last: the wrappers record through the providers and state set up above.
+    telemetry._instrumentors = instrument(settings.instrument)
     return telemetry
 
 

@@ -16,6 +16,7 @@ from typing import Final, Literal, TypedDict
 from urllib.parse import unquote
 
 from otel_trading.export._local_store import DEFAULT_MAX_FILE_BYTES, DEFAULT_MAX_TOTAL_BYTES
+from otel_trading.instrumentation._registry import INSTRUMENTATIONS
 
 Signal = Literal["traces", "metrics", "logs"]
 SIGNALS: Final[tuple[Signal, ...]] = ("traces", "metrics", "logs")
@@ -74,6 +75,7 @@ class ConfigureOptions(TypedDict, total=False):
     max_attribute_length: int
     install_signal_handlers: bool
     system_metrics: bool
+    instrument: Sequence[str]
 
 
 @dataclass(frozen=True)
@@ -118,6 +120,7 @@ class Settings:
     max_attribute_length: int
     install_signal_handlers: bool
     system_metrics: bool
+    instrument: tuple[str, ...]
 
 
 def env(name: str, environ: Mapping[str, str]) -> str | None:
@@ -261,6 +264,29 @@ def _resolve_signals(
     return otlp, exporters
 
 
+def _instrumentations(options: ConfigureOptions, environ: Mapping[str, str]) -> tuple[str, ...]:
+    """Names of the libraries to instrument: known, installed, each once, in the order given."""
+    raw, source = _pick(options, "instrument", environ, "OTEL_TRADING_INSTRUMENT")
+    if raw is None:
+        return ()
+    items = raw.split(",") if isinstance(raw, str) else raw
+    if not isinstance(items, (list, tuple)) or not all(isinstance(item, str) for item in items):
+        raise ConfigurationError(f"{source}: expected a list of library names such as ['ccxt'], got {raw!r}")
+    names = tuple(dict.fromkeys(item.strip().lower() for item in items if item.strip()))
+    for name in names:
+        known = INSTRUMENTATIONS.get(name)
+        if known is None:
+            raise ConfigurationError(
+                f"{source}: unknown instrumentation {name!r}; expected one of {sorted(INSTRUMENTATIONS)}"
+            )
+        if not known.is_installed():
+            raise ConfigurationError(
+                f"{source}: instrumenting {name!r} needs the {known.requires!r} package, which is not "
+                f"installed; install it with: pip install 'otel-trading[{known.extra}]'"
+            )
+    return names
+
+
 def resolve_settings(options: ConfigureOptions, environ: Mapping[str, str] | None = None) -> Settings:
     environ = os.environ if environ is None else environ
     unknown = set(options) - set(ConfigureOptions.__annotations__)
@@ -358,4 +384,5 @@ def resolve_settings(options: ConfigureOptions, environ: Mapping[str, str] | Non
                                          "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", minimum=16, integer=True)),
         install_signal_handlers=_flag(options, "install_signal_handlers", environ, True),
         system_metrics=_flag(options, "system_metrics", environ, True, "OTEL_TRADING_SYSTEM_METRICS"),
+        instrument=_instrumentations(options, environ),
     )

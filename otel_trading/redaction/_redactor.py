@@ -26,18 +26,26 @@ _SECRET_QUERY = re.compile(
     r"[\w.\-]*=)[^&;\s#\"']+",
     re.IGNORECASE,
 )
+# Quoted mappings printed into text: a Python dict repr or JSON, as in HTTP clients' debug
+# logs of request headers ({'X-MBX-APIKEY': '...'}) and in echoed request bodies.
+_QUOTED_SECRET = re.compile(
+    r"""(?P<name>(?P<q>['"])[\w.\-]*(?:key|secret|token|signature|sig|passw\w*|passphrase|auth\w*)[\w.\-]*"""
+    r"""(?P=q)\s*:\s*)(?P<v>['"])(?:\\.|(?!(?P=v))[^\\])*(?P=v)""",
+    re.IGNORECASE,
+)
 _BEARER = re.compile(r"(?P<name>\b(?:bearer|basic|token)\s+)[A-Za-z0-9\-._~+/]{8,}=*", re.IGNORECASE)
 _TELEGRAM_BOT = re.compile(r"(?P<name>/bot)\d+:[A-Za-z0-9_\-]+")
 _VALUE_PATTERNS: Final = (
     (_URL_CREDENTIALS, r"\g<scheme>" + REDACTED + "@"),
     (_SECRET_QUERY, r"\g<name>" + REDACTED),
+    (_QUOTED_SECRET, r"\g<name>\g<v>" + REDACTED + r"\g<v>"),
     (_BEARER, r"\g<name>" + REDACTED),
     (_TELEGRAM_BOT, r"\g<name>" + REDACTED),
 )
 _MAX_CACHED_KEYS = 4096
 _NUMBERS: Final = (int, float, bool)
 # Cheap membership tests first: URL credentials need "@", secret query parameters "=",
-# Telegram tokens "/bot", and "Bearer <token>"-style values a space.
+# Telegram tokens "/bot", quoted mappings "':" or '":', and "Bearer <token>"-style values a space.
 
 
 class Redactor:
@@ -84,7 +92,7 @@ class Redactor:
         if self._extra_values:
             for pattern in self._extra_values:
                 text = pattern.sub(REDACTED, text)
-        if "=" not in text and "@" not in text and "/bot" not in text:
+        if "=" not in text and "@" not in text and "/bot" not in text and "':" not in text and '":' not in text:
             if " " not in text:
                 return text
             lowered = text.lower()

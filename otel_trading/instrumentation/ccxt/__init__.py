@@ -1,0 +1,77 @@
+"""OpenTelemetry instrumentation of ccxt exchanges (sync ``ccxt`` and ``ccxt.async_support``).
+
+    from otel_trading.instrumentation.ccxt import CcxtInstrumentor
+
+    otel_trading.configure()
+    CcxtInstrumentor().instrument()      # or configure(instrument=["ccxt"])
+    ...
+    CcxtInstrumentor().uninstrument()    # every method is the original function again
+
+Each call of a unified method (``create_order``, ``fetch_ticker``, ... see ``METHODS``) is a
+CLIENT span ``ccxt.<method>`` and counts in ``trading.exchange.requests``,
+``trading.exchange.request.duration`` and, when it raises, ``trading.exchange.errors``.
+Spans and metrics go through otel-trading's configuration (and its redaction): nothing is
+recorded until ``otel_trading.configure()`` has run, and the ``tracer_provider`` /
+``meter_provider`` arguments of ``instrument()`` are not used. See docs/instrumentation.md.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Callable, Collection
+from types import FunctionType
+from typing import Any, Final
+
+# The module opts out of type checking (a file-level ``# type: ignore``), so mypy sees no names in it.
+from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
+
+from otel_trading.instrumentation.ccxt._call import async_wrapper, sync_wrapper
+from otel_trading.instrumentation.ccxt._errors import ERROR_CLASSES, OTHER, ErrorClassifier
+from otel_trading.instrumentation.ccxt._methods import METHODS, MethodSpec
+from otel_trading.instrumentation.ccxt._metrics import METRICS, TRACKER
+from otel_trading.instrumentation.ccxt._patch import Patch, exchange_classes, patch, unpatch
+from otel_trading.instrumentation.ccxt._secrets import CredentialFilter
+from otel_trading.tracing._operation import report_instrumentation_failure
+
+_INSTRUMENTS: Final = ("ccxt >= 4.0",)
+# The logger every ccxt exchange (sync and async) logs its requests on, unless given another.
+_CCXT_LOGGER: Final = "ccxt.base.exchange"
+_LOG_FILTER: Final = CredentialFilter(TRACKER.alive)
+
+
+class CcxtInstrumentor(BaseInstrumentor):  # type: ignore[misc]  # BaseInstrumentor is Any to mypy (see above)
+    """Instruments the unified REST methods of every ccxt exchange class (a process-wide singleton)."""
+
+    _patches: list[Patch]
+
+    def instrumentation_dependencies(self) -> Collection[str]:
+        return _INSTRUMENTS
+
+    def _instrument(self, **_kwargs: Any) -> None:  # tracer_provider etc.: see the module doc
+        try:
+            ccxt = importlib.import_module("ccxt")
+            async_support = importlib.import_module("ccxt.async_support")
+            classify = ErrorClassifier(importlib.import_module("ccxt.base.errors"))
+
+            def wrap(original: FunctionType, spec: MethodSpec, is_async: bool) -> Callable[..., Any]:
+                return (async_wrapper if is_async else sync_wrapper)(original, spec, classify)
+
+            self._patches = patch(exchange_classes([ccxt.Exchange, async_support.Exchange]), METHODS, wrap)
+            logging.getLogger(_CCXT_LOGGER).addFilter(_LOG_FILTER)
+            METRICS.bind()
+        except Exception:  # noqa: BLE001 - a ccxt we cannot patch must not stop the bot from starting
+            self._patches = []
+            report_instrumentation_failure("ccxt instrument()")
+
+    def _uninstrument(self, **_kwargs: Any) -> None:
+        unpatch(self.__dict__.pop("_patches", []))
+        logging.getLogger(_CCXT_LOGGER).removeFilter(_LOG_FILTER)
+
+    @property
+    def patched_methods(self) -> int:
+        """How many exchange methods are wrapped now (0 when not instrumented)."""
+        return len(self.__dict__.get("_patches", []))
+
+
+__all__ = ["ERROR_CLASSES", "METHODS", "OTHER", "CcxtInstrumentor"]
