@@ -265,6 +265,8 @@ def trading_metrics_vs_prometheus() -> Iterator[list[Pair]]:
     ).labels("BTC/USDT", "binance", "bench", "limit")
     book = Portfolio("bench", cash=100_000.0)
     book.apply_fill("BTC/USDT", "buy", 1.0, 50_000.0)
+    books = [book]  # cleared after the case: a portfolio reports while referenced
+    del book
     gauges = [prometheus_client.Gauge(name, name, registry=registry) for name in ("upnl", "equity", "dd")]
     peak = [100_000.0]
 
@@ -285,11 +287,11 @@ def trading_metrics_vs_prometheus() -> Iterator[list[Pair]]:
                  observations(lambda v: metrics.ack_latency(v, order_type="limit")),
                  observations(prom_latency.observe), 2.0),
             Pair("Portfolio.mark(symbol, price)", "unrealized/equity/drawdown by hand + 3 Gauge.set",
-                 observations(lambda v: book.mark("BTC/USDT", 50_000.0 + v)),
+                 observations(lambda v: books[0].mark("BTC/USDT", 50_000.0 + v)),
                  observations(lambda v: hand_rolled_mark(50_000.0 + v)), 2.0),
         ]
     finally:
-        del book  # a dropped portfolio stops reporting
+        books.clear()
 
 
 CASES = (traced_vs_raw_sdk, disabled_vs_bare, log_vs_structlog, local_metrics_vs_prometheus,

@@ -76,3 +76,20 @@ def test_event_driven_bot_closes_every_trade_from_the_stream_thread(tmp_path: Pa
 def test_examples_have_help(name: str, tmp_path: Path) -> None:
     result = run_example(name, tmp_path, "--help")
     assert "--seed" in result.stdout
+
+
+def test_ccxt_async_bot_traces_real_ccxt_calls_inside_each_trade(tmp_path: Path) -> None:
+    from fake_exchange import FakeBinance
+
+    with FakeBinance() as venue:
+        result = run_example("ccxt_async_bot.py", tmp_path, "--api-url", venue.url, "--iterations", "3",
+                             "--log-console", "off", "--options", '{"fetchMarkets": {"types": ["spot"]}}')
+    assert "3 trades on binance" in result.stdout
+    traces = spans_by_trace(tmp_path / ".otel-trading")
+    trade_traces = [spans for spans in traces.values() if any(s["name"] == "trade" for s in spans)]
+    assert len(trade_traces) == 3
+    for spans in trade_traces:
+        names = {s["name"] for s in spans}
+        assert {"trade", "order", "ccxt.fetch_ticker"} <= names
+        (ticker,) = [s for s in spans if s["name"] == "ccxt.fetch_ticker"]
+        assert attributes(ticker)["trading.exchange"] == "binance"
