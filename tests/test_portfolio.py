@@ -121,3 +121,14 @@ def test_portfolio_gauges(otel_capture: TelemetryCapture) -> None:
     assert otel_capture.value("trading.drawdown.max", **main) == pytest.approx(0.3 / 1_000)
     del book
     assert otel_capture.points("trading.equity", **main) == []  # a dropped portfolio stops reporting
+
+
+@pytest.mark.parametrize("bad", [{"returns_period": 0}, {"returns_window": 1}, {"periods_per_year": 0}])
+def test_bad_settings_name_what_was_expected(bad: dict[str, float]) -> None:
+    with pytest.raises(ValueError, match="returns_period must be > 0, returns_window >= 2 and periods_per_year >= 1"):
+        Portfolio(**bad)  # type: ignore[arg-type]
+
+
+def test_an_unknown_side_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="side: expected 'buy' or 'sell', got 'sideways'"):
+        Portfolio().apply_fill("X/USDT", "sideways", 1.0, 1.0)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Final
 
 from otel_trading.metrics._local import Attributes, observe_process_gauge
@@ -37,12 +37,14 @@ class TradeRegistry:
                 return None
             return next(iter(self._trades.values()))
 
-    def remove(self, trade: Trade) -> None:
+    def remove(self, trade: Trade, order_ids: Iterable[str]) -> None:
         with self._lock:
             if self._trades.get(trade.trade_id) is trade:
                 del self._trades[trade.trade_id]
-            for key in [key for key, order in self._orders.items() if order.trade is trade]:
-                del self._orders[key]
+            for order_id in order_ids:
+                order = self._orders.get(order_id)
+                if order is not None and order.trade is trade:
+                    del self._orders[order_id]
 
     def index_order(self, order: Order, order_id: str) -> None:
         with self._lock:

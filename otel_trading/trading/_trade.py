@@ -134,7 +134,8 @@ class Trade:
             if span.is_recording() and self.realized_pnl:
                 span.set_attribute(n.PNL_REALIZED_ATTR, self.realized_pnl)
             span.end()
-        REGISTRY.remove(self)
+            order_ids = list(self._order_ids)
+        REGISTRY.remove(self, order_ids)
 
     def evict(self) -> None:
         if self._span.is_recording():
