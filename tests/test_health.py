@@ -10,7 +10,6 @@ import asyncio
 import http.client
 import json
 import logging
-import multiprocessing
 import os
 import socket
 import sys
@@ -23,6 +22,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import pytest
+from processes import run_in_forked_child
 
 import otel_trading
 from otel_trading import health
@@ -579,11 +579,5 @@ def _child_sees_its_own_results() -> None:
 def test_forked_child_runs_its_own_checks() -> None:
     health.add_check("pid", lambda: str(os.getpid()), interval=FAST)
     assert wait_status("pid", "ok")["detail"] == str(os.getpid())
-    child = multiprocessing.get_context("fork").Process(target=_child_sees_its_own_results)
-    child.start()
-    child.join(15)
-    if child.is_alive():
-        child.kill()
-        pytest.fail("forked child did not exit within 15s")
-    assert child.exitcode == 0
+    run_in_forked_child(_child_sees_its_own_results)
     assert health.report()["checks"]["pid"]["detail"] == str(os.getpid())

@@ -22,6 +22,7 @@ import ccxt.async_support as ccxt_async
 import pytest
 from fake_exchange import FakeBinance, binance_config
 from opentelemetry.sdk.trace import ReadableSpan
+from test_docs import _FENCE
 
 import otel_trading
 from otel_trading import health
@@ -33,7 +34,6 @@ from otel_trading.trading._rolling import ROLLING
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "semantic-conventions.md"
 _NAME = re.compile(r"`([^`]+)`")
-_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 # Spans the scenario itself names (user code), as opposed to spans the SDK names.
 USER_SPANS = frozenset({"tick", "fail", "strategy.step"})
 

@@ -9,7 +9,6 @@ real child processes.
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import os
 import select
 import signal
@@ -23,6 +22,7 @@ from typing import Any
 
 import pytest
 from otlp_receiver import BlackHoleServer, GrpcOtlpReceiver, HttpOtlpReceiver, attributes, closed_port, otlp_options
+from processes import run_in_forked_child
 
 import otel_trading
 from otel_trading import get_logger, span, traced
@@ -315,13 +315,7 @@ def test_forked_child_exports_its_spans(http_receiver: HttpOtlpReceiver) -> None
         pass
     assert telemetry.force_flush(timeout=5)  # the exporter now holds a live keep-alive connection
 
-    child = multiprocessing.get_context("fork").Process(target=_forked_child_work)
-    child.start()
-    child.join(15)
-    if child.is_alive():
-        child.kill()
-        pytest.fail("forked child did not exit within 15s")
-    assert child.exitcode == 0
+    child_pid = run_in_forked_child(_forked_child_work)
     assert http_receiver.wait_for(lambda: any(s.name == "child-work" for s in http_receiver.spans()), timeout=5)
 
     # The parent keeps exporting after the child has come and gone.
@@ -331,7 +325,7 @@ def test_forked_child_exports_its_spans(http_receiver: HttpOtlpReceiver) -> None
     names = sorted(s.name for s in http_receiver.spans())
     assert names == ["child-work", "parent-after", "parent-before"]  # nothing lost, nothing twice
     (child_span,) = [s for s in http_receiver.spans() if s.name == "child-work"]
-    assert attributes(child_span.attributes)["pid"] == child.pid
+    assert attributes(child_span.attributes)["pid"] == child_pid
     child_logs = [r for r in http_receiver.log_records() if r.body.string_value == "child tick"]
     assert len(child_logs) == 1
     assert child_logs[0].span_id == child_span.span_id
