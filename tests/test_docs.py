@@ -16,6 +16,7 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -140,16 +141,21 @@ def test_fence_parser() -> None:
         parse_fences("```python\nx = 1\n")
 
 
-def table_names(path: Path, section: str) -> list[str]:
-    """The backticked first-column names of the tables right under ``## section`` (not its subsections)."""
-    names: list[str] = []
-    inside = in_code = False
+def prose_lines(path: Path) -> Iterator[str]:
+    """The lines of a Markdown file outside its fenced code blocks."""
+    in_code = False
     for line in path.read_text(encoding="utf-8").splitlines():
         if _FENCE.match(line):
             in_code = not in_code
-            continue
-        if in_code:
-            continue
+        elif not in_code:
+            yield line
+
+
+def table_names(path: Path, section: str) -> list[str]:
+    """The backticked first-column names of the tables right under ``## section`` (not its subsections)."""
+    names: list[str] = []
+    inside = False
+    for line in prose_lines(path):
         if line.startswith("#"):
             inside = line.startswith("## ") and line[3:].strip() == section
             continue

@@ -22,7 +22,7 @@ import ccxt.async_support as ccxt_async
 import pytest
 from fake_exchange import FakeBinance, binance_config
 from opentelemetry.sdk.trace import ReadableSpan
-from test_docs import _FENCE
+from test_docs import prose_lines
 
 import otel_trading
 from otel_trading import health
@@ -71,13 +71,7 @@ def parse(path: Path) -> Conventions:
     found = Conventions()
     section = subsection = ""
     header: list[str] | None = None
-    in_code = False
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if _FENCE.match(line):
-            in_code = not in_code
-            continue
-        if in_code:
-            continue
+    for line in prose_lines(path):
         if line.startswith("## "):
             section, subsection, header = line[3:].strip(), "", None
         elif line.startswith("### "):

@@ -63,6 +63,10 @@ _COUNTERS: Final[dict[str, tuple[str, str]]] = {
     n.CIRCUIT_BREAKER_TRIPS: ("{trip}", "Transitions into the halted trading state"),
     n.TRADES_EVICTED: ("{trade}", "Open trades closed by the SDK because too many were open"),
 }
+# Signed sums: price improvement lowers the slippage cost.
+_UP_DOWN_COUNTERS: Final[dict[str, tuple[str, str]]] = {
+    n.SLIPPAGE_COST: ("{quote}", "Slippage cost in the quote currency; negative = saved"),
+}
 _HISTOGRAMS: Final[dict[str, tuple[tuple[float, ...], str, str]]] = {
     n.ORDER_ACK_LATENCY: (n.LATENCY_BUCKETS_SECONDS, "s", "Order submitted to accepted by the venue"),
     n.ORDER_FILL_LATENCY: (n.LATENCY_BUCKETS_SECONDS, "s", "Order submitted to completely filled"),
@@ -126,25 +130,26 @@ class TradingMetrics:
         local = STATE.local_metrics
         if name in _HISTOGRAMS:
             instrument = local_histogram(local, name)
-        elif name == n.SLIPPAGE_COST:  # signed: price improvement lowers it
-            instrument = local.up_down_counter(name, "{quote}", "Slippage cost in the quote currency; negative = saved")
+        elif name in _UP_DOWN_COUNTERS:
+            unit, description = _UP_DOWN_COUNTERS[name]
+            instrument = local.up_down_counter(name, unit, description)
         else:
             instrument = local_counter(local, name)
         handle = instrument.bind(attributes)
         self._handles[(name, values)] = handle
         return handle
 
-    def _counter(self, name: str, keys: tuple[str, ...], values: _Key) -> BoundCounter:
+    def _handle(self, name: str, keys: tuple[str, ...], values: _Key) -> Any:
         handle = self._handles.get((name, values))
         if handle is None or self._generation != STATE.generation:
             handle = self._bind(name, keys, values)
-        return handle  # type: ignore[no-any-return]  # _bind returns the counter handle for counter names
+        return handle
+
+    def _counter(self, name: str, keys: tuple[str, ...], values: _Key) -> BoundCounter:
+        return self._handle(name, keys, values)  # type: ignore[no-any-return]  # counter names bind counters
 
     def _histogram(self, name: str, keys: tuple[str, ...], values: _Key) -> BoundHistogram:
-        handle = self._handles.get((name, values))
-        if handle is None or self._generation != STATE.generation:
-            handle = self._bind(name, keys, values)
-        return handle  # type: ignore[no-any-return]  # _bind returns the histogram handle for histogram names
+        return self._handle(name, keys, values)  # type: ignore[no-any-return]  # histogram names bind histograms
 
     def signal(self, direction: str) -> None:
         self._counter(n.SIGNALS, (n.SIGNAL_DIRECTION,), (direction,)).add(1)
@@ -180,10 +185,7 @@ class TradingMetrics:
         and, with ``cost`` (``side_sign * (vwap - reference) * filled``), what it cost in the quote currency."""
         self._histogram(n.SLIPPAGE, (n.SIDE,), (side,)).record(bps)
         if cost is not None:
-            handle = self._handles.get((n.SLIPPAGE_COST, (side,)))
-            if handle is None or self._generation != STATE.generation:
-                handle = self._bind(n.SLIPPAGE_COST, (n.SIDE,), (side,))
-            handle.add(cost)
+            self._counter(n.SLIPPAGE_COST, (n.SIDE,), (side,)).add(cost)
 
     def websocket_reconnect(self, stream: str = "default") -> None:
         """Counts a websocket reconnection of ``stream`` (ticker, orderbook, user, ...) on this venue."""

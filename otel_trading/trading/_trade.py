@@ -11,7 +11,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -65,6 +65,7 @@ class Trade:
         self._orders: list[Order] = []
         self._order_ids: dict[str, Order] = {}
         self._position_closed = False
+        self._activations: list[AbstractContextManager[Trade]] = []  # one per open ``with`` block
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -144,16 +145,15 @@ class Trade:
         self.close()
 
     def __enter__(self) -> Trade:
-        self.start()
-        self._activation = self.activate()
-        self._activation.__enter__()
+        activation = self.activate()
+        activation.__enter__()
+        self._activations.append(activation)
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  traceback: TracebackType | None) -> None:
-        activation = self.__dict__.pop("_activation", None)
-        if activation is not None:
-            activation.__exit__(None, None, None)
+        if self._activations:
+            self._activations.pop().__exit__(None, None, None)
         self.close(exc if isinstance(exc, Exception) else None)
 
     async def __aenter__(self) -> Trade:
