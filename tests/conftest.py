@@ -10,6 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from cli_runner import make_demo_store
 from otlp_receiver import (
     BlackHoleServer,
     GrpcOtlpReceiver,
@@ -53,3 +54,14 @@ def black_hole() -> Iterator[BlackHoleServer]:
 def dead_port() -> int:
     """A loopback port with nothing listening (connection refused)."""
     return closed_port()
+
+
+# --- the demo's store ---
+
+
+@pytest.fixture(scope="session")
+def demo_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The store left by one short seeded ``otel-trading demo`` run (shared: do not write to it)."""
+    directory = tmp_path_factory.mktemp("demo") / "store"
+    make_demo_store(directory)
+    return directory

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 import os
@@ -55,3 +56,16 @@ def show_config(*, as_json: bool) -> int:
     for key, value in sorted(config.items()):
         print(f"{key:28} {json.dumps(value, sort_keys=True)}")
     return 0
+
+
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser(
+        "config", help="print the effective configuration (secrets masked)",
+        description="Resolve configure() defaults and the OTEL_* environment and print the result.",
+    )
+    parser.add_argument("--json", action="store_true", help="print JSON instead of text")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    return show_config(as_json=args.json)

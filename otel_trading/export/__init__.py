@@ -1,7 +1,18 @@
-"""Exporters and the local store (OTLP/JSON lines on disk)."""
+"""Exporters and the local store (OTLP/JSON lines on disk), and reading the store back."""
 
 from otel_trading.export._local_store import store_files
 from otel_trading.export._otlp_json import parse_json_line
+from otel_trading.export._query import SpanEvent, StoreContents, StoredLog, StoredSpan, load_store
 from otel_trading.export._reader import StoreRecord, read_store
 
-__all__ = ["StoreRecord", "parse_json_line", "read_store", "store_files"]
+__all__ = [
+    "SpanEvent",
+    "StoreContents",
+    "StoreRecord",
+    "StoredLog",
+    "StoredSpan",
+    "load_store",
+    "parse_json_line",
+    "read_store",
+    "store_files",
+]

@@ -36,6 +36,9 @@ def read_store(directory: str | Path, signal: Literal["traces", "logs"]) -> Iter
             text = path.read_text(encoding="utf-8", errors="replace")
         except FileNotFoundError:  # rotated away between listing and reading
             continue
+        except OSError as exc:  # unreadable (permissions, a directory in its place, I/O error)
+            yield StoreRecord(path, 0, None, f"{path}: cannot read: {exc.strerror or exc}")
+            continue
         lines = text.split("\n")
         in_progress = lines[-1] if lines else ""
         for number, line in enumerate(lines[:-1], start=1):

@@ -242,6 +242,9 @@ class Trade:
                 outcome = "win" if realized > 0 else "loss" if realized < 0 else "breakeven"
                 self._span.set_attributes({n.PNL_REALIZED_ATTR: realized, n.EXIT_REASON: exit_reason,
                                            n.TRADE_OUTCOME: outcome})
+                if self.portfolio is not None:  # the equity curve, readable back from traces alone
+                    self._span.set_attributes({n.PORTFOLIO: self.portfolio.name,
+                                               n.PORTFOLIO_EQUITY: self.portfolio.equity})
             started = self._started_at
             duration = time.perf_counter() - started if started is not None else None
             self.metrics.trade_closed(realized, exit_reason=exit_reason, duration_s=duration)

@@ -1,0 +1,122 @@
+"""What several commands share: the store option, time ranges, and user-facing errors."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import re
+import sys
+import time
+from pathlib import Path
+from typing import Final
+
+from otel_trading.export import StoreContents, load_store
+
+_DURATION: Final = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNIT_SECONDS: Final = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+class CliError(Exception):
+    """A problem the user can fix (bad argument, missing store...): printed, exit status ``code``."""
+
+    def __init__(self, message: str, code: int = 2) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def default_store_dir() -> Path:
+    return Path(os.environ.get("OTEL_TRADING_STORE_DIR") or ".otel-trading")
+
+
+def add_store_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--store", type=Path, default=None, metavar="DIR",
+        help="local store directory (default: $OTEL_TRADING_STORE_DIR or ./.otel-trading)",
+    )
+
+
+def store_dir(args: argparse.Namespace) -> Path:
+    directory: Path | None = args.store
+    return directory if directory is not None else default_store_dir()
+
+
+def open_store(args: argparse.Namespace, *, traces: bool = True, logs: bool = True) -> StoreContents:
+    """Loads the store named by ``--store``; problems in it are reported on stderr, once each."""
+    directory = store_dir(args)
+    if directory.exists() and not directory.is_dir():
+        raise CliError(f"--store {directory}: not a directory")
+    contents = load_store(directory, traces=traces, logs=logs)
+    report_problems(contents.problems)
+    return contents
+
+
+def report_problems(problems: list[str], limit: int = 5) -> None:
+    for problem in problems[:limit]:
+        warn(f"skipped {problem}")
+    if len(problems) > limit:
+        warn(f"skipped {len(problems) - limit} more unreadable lines")
+
+
+def warn(message: str) -> None:
+    print(f"otel-trading: {message}", file=sys.stderr)
+
+
+def parse_duration(text: str, option: str) -> float:
+    """``"90s"``, ``"10m"``, ``"1.5h"``, ``"2d"``, ``"250ms"`` or plain seconds, as seconds."""
+    match = _DURATION.match(text)
+    if not match:
+        raise CliError(f"{option} {text!r}: expected a duration like 30s, 10m, 2h or 1d")
+    return float(match.group(1)) * _UNIT_SECONDS[match.group(2) or "s"]
+
+
+def parse_time(text: str, option: str, *, now: float | None = None) -> int:
+    """An absolute time (ISO 8601; naive means local time) or a duration ago, as Unix ns."""
+    if _DURATION.match(text):
+        current = time.time() if now is None else now
+        return int((current - parse_duration(text, option)) * 1e9)
+    try:
+        moment = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise CliError(
+            f"{option} {text!r}: expected an ISO time (2026-11-21T14:05:00, 14:05 today is not enough) "
+            "or a duration ago like 10m"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.astimezone()
+    return int(moment.timestamp() * 1e9)
+
+
+def add_time_range_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--since", metavar="DURATION", help="only the last DURATION (30s, 10m, 2h, 1d)")
+    parser.add_argument("--from", dest="time_from", metavar="TIME", help="start: ISO time or DURATION ago")
+    parser.add_argument("--to", dest="time_to", metavar="TIME", help="end: ISO time or DURATION ago")
+
+
+def time_range(args: argparse.Namespace) -> tuple[int | None, int | None]:
+    """(start, end) in Unix ns from ``--since`` / ``--from`` / ``--to``; None where open."""
+    if args.since and args.time_from:
+        raise CliError("--since and --from both set a start; give one")
+    start = parse_time(args.since, "--since") if args.since else None
+    if args.time_from:
+        start = parse_time(args.time_from, "--from")
+    end = parse_time(args.time_to, "--to") if args.time_to else None
+    if start is not None and end is not None and end < start:
+        raise CliError("--to is before the start of the range")
+    return start, end
+
+
+def format_time(time_ns: int) -> str:
+    """Local wall-clock time to the millisecond."""
+    moment = dt.datetime.fromtimestamp(time_ns / 1e9).astimezone()
+    return moment.strftime("%Y-%m-%d %H:%M:%S.") + f"{moment.microsecond // 1000:03d}"
+
+
+def format_duration(seconds: float) -> str:
+    if seconds < 1e-3:
+        return f"{seconds * 1e6:.0f}µs"
+    if seconds < 1:
+        return f"{seconds * 1e3:.1f}ms"
+    if seconds < 120:
+        return f"{seconds:.2f}s"
+    return f"{seconds / 60:.1f}m"
