@@ -304,3 +304,15 @@ def test_the_parser_reads_each_kind_of_table(tmp_path: Path) -> None:
     assert parsed.spans == {"trade"} and parsed.events == {"e1", "e2"} and parsed.attributes == {"k1", "k2"}
     assert prometheus_names("h_seconds_{bucket,sum,count}") == ["h_seconds_bucket", "h_seconds_sum",
                                                                  "h_seconds_count"]
+
+
+def test_the_metric_catalog_is_the_documented_table(emitted: Emitted, documented: Conventions) -> None:
+    from otel_trading.metrics._catalog import CATALOG, Kind
+
+    assert sorted(CATALOG) == sorted({*documented.metrics, *documented.system_metrics, *emitted.metrics,
+                                      *emitted.system_metrics})
+    for name, prometheus in documented.metrics.items():
+        info = CATALOG[name]
+        expected = prometheus_names(prometheus)[0].removesuffix("_bucket") if info.kind is Kind.HISTOGRAM \
+            else prometheus
+        assert info.prometheus_name == expected, name
