@@ -1,0 +1,106 @@
+"""What the engine hands to routing and channels: alerts and the notifications that group them."""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+Status = Literal["firing", "resolved"]
+
+
+class Severity(str, enum.Enum):
+    """How urgent an alert is; escalation raises it one step."""
+
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+    EMERGENCY = "emergency"
+
+    @property
+    def rank(self) -> int:
+        return list(Severity).index(self)
+
+    def raised(self) -> Severity:
+        members = list(Severity)
+        return members[min(self.rank + 1, len(members) - 1)]
+
+
+def fingerprint(labels: Mapping[str, str]) -> str:
+    """Stable id of an alert: a hash of its sorted labels (``alertname`` included)."""
+    text = "\x1f".join(f"{k}\x1e{v}" for k, v in sorted(labels.items()))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One alert instance at the moment it is notified.
+
+    ``labels`` hold ``alertname`` and ``severity`` plus the rule's labels and those of the
+    series that matched; ``starts_at`` / ``ends_at`` are Unix seconds (``ends_at`` is set
+    once resolved).
+    """
+
+    labels: Mapping[str, str]
+    annotations: Mapping[str, str]
+    status: Status
+    value: float
+    starts_at: float
+    ends_at: float | None = None
+    generator_url: str = ""
+
+    @property
+    def name(self) -> str:
+        return self.labels.get("alertname", "")
+
+    @property
+    def severity(self) -> Severity:
+        try:
+            return Severity(self.labels.get("severity", "warning"))
+        except ValueError:
+            return Severity.WARNING
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.labels)
+
+
+@dataclass(frozen=True)
+class Notification:
+    """A group of alerts sent to one channel in one message.
+
+    ``status`` is ``firing`` while any alert of the group fires. ``group_key`` is stable for
+    the group (route + grouping labels): channels with their own deduplication (PagerDuty's
+    ``dedup_key``) derive it from there.
+    """
+
+    receiver: str
+    status: Status
+    alerts: tuple[Alert, ...]
+    group_key: str
+    group_labels: Mapping[str, str] = field(default_factory=dict)
+    escalated: bool = False
+    acknowledged: bool = False
+
+    @property
+    def common_labels(self) -> dict[str, str]:
+        return _common(alert.labels for alert in self.alerts)
+
+    @property
+    def common_annotations(self) -> dict[str, str]:
+        return _common(alert.annotations for alert in self.alerts)
+
+    @property
+    def severity(self) -> Severity:
+        """The highest severity in the group."""
+        return max((alert.severity for alert in self.alerts), key=lambda s: s.rank, default=Severity.WARNING)
+
+
+def _common(mappings: Iterable[Mapping[str, str]]) -> dict[str, str]:
+    items = list(mappings)
+    if not items:
+        return {}
+    first = items[0]
+    return {k: v for k, v in first.items() if all(m.get(k) == v for m in items[1:])}
