@@ -1,8 +1,28 @@
-"""Trading performance analytics: pure functions over closed-trade PnLs and equity/return series.
+"""Trading performance analytics: pure functions over closed-trade PnLs and equity/return series,
+and the trading report computed from recorded trace spans (``build_report``).
 
 Formulas and edge cases are documented in docs/analytics.md.
 """
 
+from otel_trading.analytics._journal import (
+    ClosedTrade,
+    EquityPoint,
+    ExchangeCall,
+    HourBucket,
+    Journal,
+    LatencySummary,
+    OrderRecord,
+    ReportFilter,
+    RiskStats,
+    SlippageSummary,
+    TradeStats,
+    TradingReport,
+    UnclosedTrade,
+    build_report,
+    percentile,
+    read_journal,
+    report_from_journal,
+)
 from otel_trading.analytics._performance import (
     CRYPTO_PERIODS_PER_YEAR,
     EQUITY_PERIODS_PER_YEAR,
@@ -21,12 +41,29 @@ from otel_trading.analytics._performance import (
 __all__ = [
     "CRYPTO_PERIODS_PER_YEAR",
     "EQUITY_PERIODS_PER_YEAR",
+    "ClosedTrade",
     "Drawdown",
+    "EquityPoint",
+    "ExchangeCall",
+    "HourBucket",
+    "Journal",
+    "LatencySummary",
+    "OrderRecord",
+    "ReportFilter",
+    "RiskStats",
+    "SlippageSummary",
+    "TradeStats",
+    "TradingReport",
+    "UnclosedTrade",
+    "build_report",
     "cagr",
     "calmar_ratio",
     "expectancy",
     "max_drawdown",
+    "percentile",
     "profit_factor",
+    "read_journal",
+    "report_from_journal",
     "returns_from_equity",
     "sharpe_ratio",
     "sortino_ratio",
