@@ -1,0 +1,314 @@
+"""Rendering a ``TradingReport``: aligned text, GitHub Markdown tables, or one JSON document.
+
+Text and Markdown render the same sections; the JSON document is the machine-readable
+form (numbers as numbers, ``null`` where undefined, ``"inf"`` for an infinite ratio).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from otel_trading.analytics import LatencySummary, ReportFilter, TradeStats, TradingReport
+from otel_trading.cli._common import format_duration
+
+JSON_SCHEMA: Final = "otel-trading.report/1"
+_NONE: Final = "n/a"
+
+
+# -- number formats --------------------------------------------------------------------------------
+
+
+def money(value: float | None) -> str:
+    return _NONE if value is None else f"{value:,.2f}"
+
+
+def ratio(value: float | None) -> str:
+    if value is None:
+        return _NONE
+    return "inf" if math.isinf(value) else f"{value:.2f}"
+
+
+def percent(value: float | None) -> str:
+    return _NONE if value is None else f"{value * 100:.2f}%"
+
+
+def bps(value: float | None) -> str:
+    return _NONE if value is None else f"{value:+.2f}"
+
+
+def seconds(value: float | None) -> str:
+    return _NONE if value is None else format_duration(value)
+
+
+def utc(time_ns: int | None) -> str | None:
+    """ISO 8601 in UTC to the millisecond, ``Z`` suffix."""
+    if time_ns is None:
+        return None
+    moment = dt.datetime.fromtimestamp(time_ns / 1e9, tz=dt.timezone.utc)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def utc_hour(time_ns: int) -> str:
+    return dt.datetime.fromtimestamp(time_ns / 1e9, tz=dt.timezone.utc).strftime("%Y-%m-%d %H:00Z")
+
+
+# -- sections: what text and markdown both show ----------------------------------------------------
+
+
+@dataclass
+class Section:
+    """A titled table. ``headers`` None: a key/value list. Numbers are right-aligned."""
+
+    title: str
+    rows: list[list[str]]
+    headers: list[str] | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def describe_filters(selection: ReportFilter) -> str:
+    parts = [f"{name}={value}" for name, value in (
+        ("service", selection.service), ("symbol", selection.symbol), ("strategy", selection.strategy),
+        ("from", utc(selection.start_ns)), ("to", utc(selection.end_ns)),
+    ) if value is not None]
+    return ", ".join(parts) or "none"
+
+
+def _risk_note(report: TradingReport) -> str:
+    risk = report.risk
+    if risk.basis == "equity":
+        return ("Sharpe, Sortino and Calmar are per trade (periods_per_year=1, not annualised), on the "
+                "equity curve from trading.portfolio.equity.")
+    return ("Sharpe and Sortino are per trade (periods_per_year=1, not annualised), on the trades' PnL: "
+            "no trading.portfolio.equity recorded, so Calmar and the drawdown in % (which need a capital "
+            "base) are omitted and the drawdown is that of the cumulative PnL.")
+
+
+def performance_section(report: TradingReport) -> Section:
+    stats, risk = report.stats, report.risk
+    drawdown = money(risk.max_drawdown)
+    if risk.max_drawdown_relative is not None:
+        drawdown += f" ({percent(risk.max_drawdown_relative)})"
+    rows = [
+        ["closed trades", f"{stats.trades} ({stats.wins} wins, {stats.losses} losses, {stats.breakeven} breakeven)"],
+        ["not closed", str(len(report.journal.unclosed_trades))],
+        ["total PnL", money(stats.total_pnl)],
+        ["average PnL", money(stats.average_pnl)],
+        ["win rate", percent(stats.win_rate)],
+        ["profit factor", ratio(stats.profit_factor)],
+        ["expectancy", money(stats.expectancy)],
+        ["Sharpe (per trade)", ratio(risk.sharpe)],
+        ["Sortino (per trade)", ratio(risk.sortino)],
+        ["Calmar (per trade)", ratio(risk.calmar)],
+        ["max drawdown", drawdown],
+    ]
+    if risk.start_equity is not None:
+        rows.append(["equity", f"{money(risk.start_equity)} -> {money(risk.end_equity)}"])
+    return Section("Performance", rows, notes=[_risk_note(report)])
+
+
+def _latency_row(name: str, summary: LatencySummary) -> list[str]:
+    return [name, str(summary.count), *(seconds(v) for v in (summary.p50, summary.p90, summary.p99, summary.max))]
+
+
+def orders_sections(report: TradingReport) -> list[Section]:
+    statuses = ", ".join(f"{status} {count}" for status, count in report.orders_by_status.items())
+    total = sum(report.orders_by_status.values())
+    slippage = report.slippage
+    return [
+        Section("Order latency", [
+            _latency_row("ack", report.ack_latency), _latency_row("fill", report.fill_latency),
+        ], ["latency", "orders", "p50", "p90", "p99", "max"],
+            notes=[f"{total} orders: {statuses or 'none'}. Ack: submitted -> accepted (or first fill); "
+                   "fill: submitted -> last fill of a filled order."]),
+        Section("Slippage", [[str(slippage.orders), bps(slippage.mean_bps), bps(slippage.p50_bps),
+                              bps(slippage.p95_bps), money(slippage.cost)]],
+                ["orders", "mean bps", "p50 bps", "p95 bps", "cost"],
+                notes=["Orders with a reference price and fills; positive is a cost, in the quote currency."]),
+        Section("Rejects by reason", _count_rows(report.rejects_by_reason), ["reason", "rejects"]),
+    ]
+
+
+def _count_rows(counts: Mapping[str, int]) -> list[list[str]]:
+    return [[name, str(count)] for name, count in counts.items()]
+
+
+def exchange_sections(report: TradingReport) -> list[Section]:
+    calls = report.exchange_calls_by_method
+    by_method = [
+        [method, str(count), str(report.errors_by_method.get(method, 0)),
+         percent(report.errors_by_method.get(method, 0) / count)]
+        for method, count in calls.items() if report.errors_by_method.get(method)
+    ]
+    return [
+        Section("Exchange errors by type", _count_rows(report.errors_by_type), ["error.type", "errors"],
+                notes=[f"{report.exchange_errors} of {sum(calls.values())} ccxt calls failed."]),
+        Section("Exchange errors by method", by_method, ["method", "calls", "errors", "error rate"]),
+        Section("Rejects and errors by hour (UTC)",
+                [[utc_hour(b.hour_ns), str(b.rejects), str(b.errors)] for b in report.problems_by_hour],
+                ["hour", "rejects", "errors"], notes=["Hours with neither are not listed."]),
+    ]
+
+
+def _stats_rows(groups: Mapping[str, TradeStats]) -> list[list[str]]:
+    return [
+        [name, str(s.trades), percent(s.win_rate), money(s.total_pnl), money(s.average_pnl),
+         ratio(s.profit_factor), money(s.expectancy)]
+        for name, s in groups.items()
+    ]
+
+
+_GROUP_HEADERS: Final = ["trades", "win rate", "total PnL", "avg PnL", "profit factor", "expectancy"]
+
+
+def sections(report: TradingReport) -> list[Section]:
+    return [
+        performance_section(report),
+        *orders_sections(report),
+        *exchange_sections(report),
+        Section("By symbol", _stats_rows(report.by_symbol), ["symbol", *_GROUP_HEADERS]),
+        Section("By strategy", _stats_rows(report.by_strategy), ["strategy", *_GROUP_HEADERS]),
+    ]
+
+
+def headline(report: TradingReport, store: str) -> str:
+    period = ""
+    if report.first_ns is not None:
+        period = f", {utc(report.first_ns)} to {utc(report.last_ns)}"
+    return f"{report.stats.trades} closed trades{period} (store {store}; filters: {describe_filters(report.selection)})"
+
+
+# -- text and markdown -------------------------------------------------------------------------------
+
+
+def _is_numeric(cell: str) -> bool:
+    stripped = cell.replace(",", "").replace("%", "").rstrip("smµ").lstrip("+-")
+    return stripped.replace(".", "", 1).isdigit() or cell in (_NONE, "inf")
+
+
+def _aligned(rows: Sequence[Sequence[str]], indent: str, *, right_align_numbers: bool) -> list[str]:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = []
+    for row in rows:
+        cells = [cell.rjust(width) if index and right_align_numbers and _is_numeric(cell) else cell.ljust(width)
+                 for index, (cell, width) in enumerate(zip(row, widths, strict=True))]
+        lines.append((indent + "  ".join(cells)).rstrip())
+    return lines
+
+
+def render_text(report: TradingReport, store: str) -> str:
+    lines = ["otel-trading report: " + headline(report, store)]
+    for section in sections(report):
+        lines += ["", section.title]
+        rows = section.rows
+        if section.headers is not None and rows:
+            rows = [section.headers, *rows]
+        tabular = section.headers is not None
+        lines += _aligned(rows, "  ", right_align_numbers=tabular) if rows else ["  (none)"]
+        lines += [f"  {note}" for note in section.notes]
+    return "\n".join(lines) + "\n"
+
+
+def _markdown_cell(cell: str) -> str:
+    return cell.replace("|", "\\|")
+
+
+def render_markdown(report: TradingReport, store: str) -> str:
+    lines = ["# otel-trading report", "", headline(report, store)]
+    for section in sections(report):
+        lines += ["", f"## {section.title}", ""]
+        headers = section.headers or ["metric", "value"]
+        if not section.rows:
+            lines.append("_none_")
+        else:
+            numeric = [all(_is_numeric(row[i]) for row in section.rows) and i > 0 for i in range(len(headers))]
+            lines.append("| " + " | ".join(headers) + " |")
+            lines.append("|" + "|".join("---:" if right else "---" for right in numeric) + "|")
+            lines += ["| " + " | ".join(_markdown_cell(c) for c in row) + " |" for row in section.rows]
+        if section.notes:
+            lines += ["", *section.notes]
+    return "\n".join(lines) + "\n"
+
+
+# -- JSON --------------------------------------------------------------------------------------------
+
+
+def json_number(value: float | None) -> float | str | None:
+    """JSON has no infinity: ``"inf"`` / ``"-inf"``; NaN (never produced) as null."""
+    if value is None or math.isnan(value):
+        return None
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    return value
+
+
+def _stats_document(stats: TradeStats) -> dict[str, Any]:
+    return {
+        "trades": stats.trades, "wins": stats.wins, "losses": stats.losses, "breakeven": stats.breakeven,
+        "total_pnl": json_number(stats.total_pnl), "average_pnl": json_number(stats.average_pnl),
+        "win_rate": json_number(stats.win_rate), "profit_factor": json_number(stats.profit_factor),
+        "expectancy": json_number(stats.expectancy),
+    }
+
+
+def _latency_document(summary: LatencySummary) -> dict[str, Any]:
+    return {"count": summary.count, "p50": summary.p50, "p90": summary.p90, "p99": summary.p99, "max": summary.max}
+
+
+def _groups(groups: Mapping[str, TradeStats]) -> dict[str, Any]:
+    return {name: _stats_document(stats) for name, stats in groups.items()}
+
+
+def report_document(report: TradingReport, store: str) -> dict[str, Any]:
+    """The whole report as plain JSON values (keys documented in docs/cli.md)."""
+    risk, selection, slippage = report.risk, report.selection, report.slippage
+    return {
+        "schema": JSON_SCHEMA,
+        "store": store,
+        "filters": {"service": selection.service, "symbol": selection.symbol, "strategy": selection.strategy,
+                    "from": utc(selection.start_ns), "to": utc(selection.end_ns)},
+        "period": {"first_trade_opened": utc(report.first_ns), "last_trade_closed": utc(report.last_ns)},
+        "performance": {**_stats_document(report.stats), "not_closed": len(report.journal.unclosed_trades)},
+        "risk": {
+            "basis": risk.basis, "periods_per_year": risk.periods_per_year,
+            "sharpe": json_number(risk.sharpe), "sortino": json_number(risk.sortino),
+            "calmar": json_number(risk.calmar), "max_drawdown": json_number(risk.max_drawdown),
+            "max_drawdown_relative": json_number(risk.max_drawdown_relative),
+            "start_equity": risk.start_equity, "end_equity": risk.end_equity,
+        },
+        "orders": {
+            "count": sum(report.orders_by_status.values()),
+            "by_status": dict(report.orders_by_status),
+            "ack_latency_s": _latency_document(report.ack_latency),
+            "fill_latency_s": _latency_document(report.fill_latency),
+            "slippage": {"orders": slippage.orders, "mean_bps": slippage.mean_bps, "p50_bps": slippage.p50_bps,
+                         "p95_bps": slippage.p95_bps, "cost": slippage.cost},
+            "rejects_by_reason": dict(report.rejects_by_reason),
+        },
+        "exchange": {
+            "calls": sum(report.exchange_calls_by_method.values()),
+            "errors": report.exchange_errors,
+            "calls_by_method": dict(report.exchange_calls_by_method),
+            "errors_by_type": dict(report.errors_by_type),
+            "errors_by_method": dict(report.errors_by_method),
+        },
+        "problems_by_hour": [{"hour": utc(b.hour_ns), "rejects": b.rejects, "errors": b.errors}
+                             for b in report.problems_by_hour],
+        "by_symbol": _groups(report.by_symbol),
+        "by_strategy": _groups(report.by_strategy),
+        "equity_curve": [{"time": utc(p.time_ns), "value": p.value, "drawdown": p.drawdown}
+                         for p in report.equity_curve],
+    }
+
+
+def render(report: TradingReport, store: str, output_format: str) -> str:
+    if output_format == "markdown":
+        return render_markdown(report, store)
+    if output_format == "json":
+        return json.dumps(report_document(report, store), indent=2, allow_nan=False) + "\n"
+    return render_text(report, store)
+
