@@ -13,7 +13,7 @@ from typing import Any
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import LogRecordExporter
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader, MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter
@@ -68,6 +68,8 @@ class Telemetry:
         self._system_metrics: Any = None
         self._instrumentors: list[Any] = []  # the ones this configuration switched on
         self._push_readers: list[MetricReader] = []
+        # Collected only when something asks (the alert engine): costs nothing otherwise.
+        self.metrics_reader = InMemoryMetricReader()
         self._root_level: int | None = None
         self._is_shutdown = False
 
@@ -271,6 +273,7 @@ def _build(
         for _, exporter in metric_exporters(settings)
     ]
     readers.extend(telemetry._push_readers)
+    readers.append(telemetry.metrics_reader)
     meter_provider = MeterProvider(resource=resource, metric_readers=readers, shutdown_on_exit=False)
     for reader in readers:
         hook_reader(reader, local, resource)

@@ -26,6 +26,7 @@ from otel_trading.trading._names import (
 EXCHANGE_REQUESTS: Final = "trading.exchange.requests"
 EXCHANGE_REQUEST_DURATION: Final = "trading.exchange.request.duration"
 EXCHANGE_ERRORS: Final = "trading.exchange.errors"
+EXCHANGE_ERRORS_CONSECUTIVE: Final = "trading.exchange.errors.consecutive"
 EXCHANGE_RATE_LIMIT_INTERVAL: Final = "trading.exchange.rate_limit.interval"
 EXCHANGE_RATE_LIMIT_QUEUED: Final = "trading.exchange.rate_limit.queued"
 
@@ -42,7 +43,8 @@ RESULT_COUNT: Final = "ccxt.result.count"
 CCXT_SPAN_PREFIX: Final = "ccxt."
 
 __all__ = [
-    "CCXT_SPAN_PREFIX", "ERROR_TYPE", "EXCHANGE", "EXCHANGE_ERRORS", "EXCHANGE_LATENCY_BUCKETS_SECONDS",
+    "CCXT_SPAN_PREFIX", "ERROR_TYPE", "EXCHANGE", "EXCHANGE_ERRORS", "EXCHANGE_ERRORS_CONSECUTIVE",
+    "EXCHANGE_LATENCY_BUCKETS_SECONDS",
     "EXCHANGE_RATE_LIMIT_INTERVAL", "EXCHANGE_RATE_LIMIT_QUEUED", "EXCHANGE_REQUESTS", "EXCHANGE_REQUEST_DURATION",
     "METHOD", "ORDER_AMOUNT", "ORDER_CLIENT_ID", "ORDER_PRICE", "ORDER_STATUS", "ORDER_TYPE", "ORDER_VENUE_ID",
     "RESULT_COUNT", "SIDE", "SYMBOL", "TIMEFRAME",

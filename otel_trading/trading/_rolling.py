@@ -27,6 +27,7 @@ class RollingTradeStats:
             (n.WIN_RATE, win_rate, "1", "Winning share of the last closed trades"),
             (n.PROFIT_FACTOR, profit_factor, "", "Gross profit / gross loss of the last closed trades"),
             (n.EXPECTANCY, expectancy, "{quote}", "Expected PnL per trade over the last closed trades"),
+            (n.WINDOW_TRADES, _count, "{trade}", "Closed trades the rolling statistics cover"),
         ):
             observe_process_gauge(name, self._observer(statistic), unit, description)
 
@@ -66,6 +67,10 @@ class RollingTradeStats:
                     yield ({n.STRATEGY: strategy} if strategy else {}), value
 
         return observe
+
+
+def _count(pnls: Sequence[float]) -> float:
+    return float(len(pnls))
 
 
 ROLLING: Final = RollingTradeStats()

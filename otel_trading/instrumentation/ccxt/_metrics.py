@@ -17,6 +17,7 @@ from otel_trading.instrumentation._names import (
     ERROR_TYPE,
     EXCHANGE,
     EXCHANGE_ERRORS,
+    EXCHANGE_ERRORS_CONSECUTIVE,
     EXCHANGE_LATENCY_BUCKETS_SECONDS,
     EXCHANGE_RATE_LIMIT_INTERVAL,
     EXCHANGE_RATE_LIMIT_QUEUED,
@@ -103,6 +104,11 @@ class ExchangeMetrics:
         self._errors: dict[tuple[str, str, str], BoundCounter] = {}
         self._duration: LocalHistogram | None = None
         self._error_counter: LocalCounter | None = None
+        # Calls that raised since the exchange's last success: "3 errors in a row" alerts read it.
+        self.consecutive_errors: dict[str, int] = {}
+
+    def _streaks(self) -> Iterable[tuple[Attributes, float]]:
+        return [({EXCHANGE: exchange}, count) for exchange, count in list(self.consecutive_errors.items())]
 
     def bind(self) -> None:
         """Registers the instruments on the ``LocalMetrics`` of the configuration in force."""
@@ -118,6 +124,8 @@ class ExchangeMetrics:
                             "Minimum spacing of requests enforced by ccxt's rate limiter")
         local.observe_gauge(EXCHANGE_RATE_LIMIT_QUEUED, rate_limit_queued, "{request}",
                             "Requests waiting in ccxt's async rate limiter")
+        local.observe_gauge(EXCHANGE_ERRORS_CONSECUTIVE, self._streaks, "{error}",
+                            "Calls that raised since the exchange's last successful call")
         self._duration = duration
         self._durations = {}
         self._errors = {}
@@ -132,7 +140,12 @@ class ExchangeMetrics:
             assert self._duration is not None
             handle = durations[(exchange, method)] = self._duration.bind({EXCHANGE: exchange, METHOD: method})
         handle.record(seconds)
-        if error_type is not None:
+        streaks = self.consecutive_errors
+        if error_type is None:
+            if streaks.get(exchange):
+                streaks[exchange] = 0
+        else:
+            streaks[exchange] = streaks.get(exchange, 0) + 1
             errors = self._errors
             counter = errors.get((exchange, method, error_type))
             if counter is None:

@@ -1,0 +1,249 @@
+"""A whole alerting file: rules, the default pack, custom metrics, channels, routes, silences.
+
+Schema (docs/alerts.md has the reference)::
+
+    interval: 15s                      # evaluation interval
+    state_file: .otel-trading/alerts-state.json
+    default_pack: true                 # or {overrides: {DailyLossLimit: {below: -0.03}, WinRateLow: {enabled: false}}}
+    metrics: {my.metric: {kind: gauge, unit: "1"}}
+    rules: [...]
+    channels: {name: {type: telegram, ...}}
+    routes: [{match: {...}, match_re: {...}, channels: [...], group_by, group_wait, group_interval,
+              repeat_interval, continue}]
+    inhibit: [{source: {...}, target: {...}, equal: [...]}]
+    escalate: [{after: 15m, channels: [...]}]
+    silences: [{match: {...}, match_re: {...}, ends_at: 2026-12-01T00:00:00Z, comment: ...}]
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Final
+
+from opentelemetry.exporter.prometheus._mapping import sanitize_attribute
+
+from otel_trading.alerts._duration import parse_duration
+from otel_trading.alerts._routing import Escalation, Inhibition, Matcher, Route, Silence
+from otel_trading.alerts._rules import Rule, parse_rule
+from otel_trading.alerts._yaml import LocatedDict, RulesError, load_yaml, load_yaml_file
+from otel_trading.metrics._catalog import CATALOG, Kind, MetricInfo
+
+TOP_LEVEL: Final = ("interval", "state_file", "dead_letter_file", "default_pack", "metrics", "rules", "channels",
+                    "routes", "inhibit", "escalate", "silences")
+DEFAULT_PACK: Final = "default_rules.yaml"
+
+
+@dataclass
+class AlertConfig:
+    rules: list[Rule] = field(default_factory=list)
+    channels: dict[str, LocatedDict] = field(default_factory=dict)
+    routes: list[Route] = field(default_factory=list)
+    inhibitions: list[Inhibition] = field(default_factory=list)
+    escalations: list[Escalation] = field(default_factory=list)
+    silences: list[Silence] = field(default_factory=list)
+    interval_s: float = 15.0
+    state_file: Path | None = None
+    dead_letter_file: Path | None = None
+    source: str = "<python>"
+
+
+class _Reader:
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def error(self, node: Any, key: str | None, where: str, message: str) -> RulesError:
+        line = node.line_of(key) if isinstance(node, LocatedDict) and key else getattr(node, "line", None)
+        return RulesError(message, source=self.source, line=line, field=where)
+
+    def mapping(self, node: Any, key: str, where: str) -> LocatedDict:
+        value = node.get(key) if isinstance(node, Mapping) else None
+        if value is None:
+            return LocatedDict()
+        if not isinstance(value, LocatedDict):
+            raise self.error(node, key, where, f"expected a mapping, got {type(value).__name__}")
+        return value
+
+    def items(self, node: Any, key: str, where: str) -> list[Any]:
+        value = node.get(key) if isinstance(node, Mapping) else None
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            raise self.error(node, key, where, f"expected a list, got {type(value).__name__}")
+        return value
+
+    def duration(self, node: LocatedDict, key: str, where: str, default: float) -> float:
+        if key not in node:
+            return default
+        try:
+            return parse_duration(node[key])
+        except ValueError as exc:
+            raise self.error(node, key, where, str(exc)) from None
+
+    def known_keys(self, node: LocatedDict, allowed: tuple[str, ...], where: str) -> None:
+        for key in node:
+            if key not in allowed:
+                raise self.error(node, key, f"{where}.{key}", f"unknown field; expected one of {', '.join(allowed)}")
+
+    def matcher(self, node: LocatedDict, where: str, prefix: str = "match") -> Matcher:
+        equal = {sanitize_attribute(k): str(v) for k, v in self.mapping(node, prefix, where).items()}
+        regex = {}
+        for key, pattern in self.mapping(node, f"{prefix}_re", where).items():
+            try:
+                regex[sanitize_attribute(key)] = re.compile(str(pattern))
+            except re.error as exc:
+                raise self.error(node, f"{prefix}_re", f"{where}.{prefix}_re.{key}", f"bad regex: {exc}") from None
+        return Matcher(equal, regex)
+
+
+def load_config(path: str | os.PathLike[str] | None = None, *, text: str | None = None) -> AlertConfig:
+    """Reads an alerting file (or ``text``); every problem is a RulesError naming file, line and field."""
+    source = os.fspath(path) if path is not None else "<text>"
+    document = load_yaml(text, source) if text is not None else load_yaml_file(source)
+    if document is None:
+        document = LocatedDict()
+    reader = _Reader(source)
+    if not isinstance(document, LocatedDict):
+        raise reader.error(document, None, "(top level)", "expected a mapping with a 'rules:' list")
+    reader.known_keys(document, TOP_LEVEL, "(top level)")
+    config = AlertConfig(source=source, interval_s=reader.duration(document, "interval", "interval", 15.0))
+    if config.interval_s <= 0:
+        raise reader.error(document, "interval", "interval", "expected a duration > 0")
+    for key in ("state_file", "dead_letter_file"):
+        if document.get(key) is not None:
+            setattr(config, key, Path(str(document[key])))
+    catalog = {**CATALOG, **_custom_metrics(reader, document)}
+    seen: dict[str, int | None] = {}
+    pack = _default_pack(reader, document, catalog)
+    for index, spec in enumerate(reader.items(document, "rules", "rules")):
+        if not isinstance(spec, LocatedDict):
+            raise reader.error(document["rules"], None, f"rules[{index}]", "expected a mapping (name, a kind, ...)")
+        if spec.get("enabled", True) is False:
+            continue
+        rule_ = parse_rule(spec, source=source, catalog=catalog)
+        if rule_.name in seen:
+            raise RulesError(f"duplicate rule name (first at line {seen[rule_.name]})", source=source,
+                             line=spec.line_of("name"), field=f"rules[{rule_.name}].name")
+        seen[rule_.name] = rule_.line
+        config.rules.append(rule_)
+    config.rules = [r for r in pack if r.name not in seen] + config.rules
+    _routing(reader, document, config)
+    return config
+
+
+def _custom_metrics(reader: _Reader, document: LocatedDict) -> dict[str, MetricInfo]:
+    custom = {}
+    declared = reader.mapping(document, "metrics", "metrics")
+    for name, spec in declared.items():
+        where = f"metrics.{name}"
+        if not isinstance(spec, LocatedDict) or spec.get("kind") not in {k.name.lower() for k in Kind}:
+            expected = "expected {kind: counter|up_down_counter|gauge|histogram, unit: ...}"
+            raise reader.error(declared, name, where, expected)
+        custom[name] = MetricInfo(name, Kind[str(spec["kind"]).upper()], str(spec.get("unit", "")))
+    return custom
+
+
+def _default_pack(reader: _Reader, document: LocatedDict, catalog: Mapping[str, MetricInfo]) -> list[Rule]:
+    setting = document.get("default_pack", False)
+    if setting is False or setting is None:
+        return []
+    overrides = reader.mapping(document, "default_pack", "default_pack").get("overrides") \
+        if isinstance(setting, LocatedDict) else None
+    return default_rules(overrides if isinstance(overrides, Mapping) else {}, catalog=catalog, origin=reader)
+
+
+def default_rules(overrides: Mapping[str, Mapping[str, Any]] | None = None, *,
+                  catalog: Mapping[str, MetricInfo] = CATALOG, origin: _Reader | None = None) -> list[Rule]:
+    """The shipped trading rule pack, with per-rule field overrides (``{"enabled": False}`` drops one)."""
+    source = f"otel_trading/alerts/{DEFAULT_PACK}"
+    text = resources.files("otel_trading.alerts").joinpath(DEFAULT_PACK).read_text(encoding="utf-8")
+    pack = load_yaml(text, source)["rules"]
+    by_name = {spec["name"]: spec for spec in pack}
+    rules = []
+    for name, fields in (overrides or {}).items():
+        if name not in by_name:
+            message = f"no rule {name!r} in the default pack; it has {', '.join(by_name)}"
+            if origin is not None:
+                raise RulesError(message, source=origin.source, line=getattr(fields, "line", None),
+                                 field=f"default_pack.overrides.{name}")
+            raise RulesError(message, field=f"overrides.{name}")
+    for spec in pack:
+        merged = LocatedDict({**spec, **(overrides or {}).get(spec["name"], {})})
+        merged.line, merged.lines = spec.line, spec.lines
+        if merged.get("enabled", True) is not False:
+            rules.append(parse_rule(merged, source=source, catalog=catalog))
+    return rules
+
+
+def _routing(reader: _Reader, document: LocatedDict, config: AlertConfig) -> None:
+    config.channels = dict(reader.mapping(document, "channels", "channels"))
+    route_keys = ("match", "match_re", "channels", "group_by", "group_wait", "group_interval", "repeat_interval",
+                  "continue")
+    for index, spec in enumerate(reader.items(document, "routes", "routes")):
+        where = f"routes[{index}]"
+        reader.known_keys(spec, route_keys, where)
+        channels = _channel_names(reader, spec, where, config)
+        group_by = tuple(sanitize_attribute(str(k)) for k in spec.get("group_by", ["alertname"]))
+        config.routes.append(Route(
+            channels, reader.matcher(spec, where), group_by,
+            reader.duration(spec, "group_wait", f"{where}.group_wait", 5.0),
+            reader.duration(spec, "group_interval", f"{where}.group_interval", 60.0),
+            reader.duration(spec, "repeat_interval", f"{where}.repeat_interval", 4 * 3600.0),
+            bool(spec.get("continue", False)),
+        ))
+    if not config.routes:
+        config.routes.append(Route(tuple(config.channels) or ("console",)))
+        if not config.channels:
+            config.channels["console"] = LocatedDict({"type": "console"})
+    for index, spec in enumerate(reader.items(document, "inhibit", "inhibit")):
+        where = f"inhibit[{index}]"
+        reader.known_keys(spec, ("source", "source_re", "target", "target_re", "equal"), where)
+        equal = tuple(sanitize_attribute(str(k)) for k in spec.get("equal", []))
+        source, target = reader.matcher(spec, where, "source"), reader.matcher(spec, where, "target")
+        config.inhibitions.append(Inhibition(source, target, equal))
+    for index, spec in enumerate(reader.items(document, "escalate", "escalate")):
+        where = f"escalate[{index}]"
+        reader.known_keys(spec, ("after", "channels"), where)
+        config.escalations.append(Escalation(reader.duration(spec, "after", f"{where}.after", 900.0),
+                                             _channel_names(reader, spec, where, config)))
+    for index, spec in enumerate(reader.items(document, "silences", "silences")):
+        where = f"silences[{index}]"
+        reader.known_keys(spec, ("match", "match_re", "ends_at", "starts_at", "comment", "created_by"), where)
+        config.silences.append(Silence(reader.matcher(spec, where), _time(reader, spec, "ends_at", where),
+                                       _time(reader, spec, "starts_at", where, 0.0), str(spec.get("comment", "")),
+                                       str(spec.get("created_by", ""))))
+
+
+def _channel_names(reader: _Reader, spec: LocatedDict, where: str, config: AlertConfig) -> tuple[str, ...]:
+    names = spec.get("channels")
+    if not isinstance(names, list) or not names:
+        raise reader.error(spec, "channels", f"{where}.channels", "expected a non-empty list of channel names")
+    for name in names:
+        if name not in config.channels and name != "console":
+            defined = ", ".join(config.channels) or "none"
+            raise reader.error(spec, "channels", f"{where}.channels",
+                               f"no channel {name!r} under 'channels:' (defined: {defined})")
+    return tuple(str(n) for n in names)
+
+
+def _time(reader: _Reader, spec: LocatedDict, key: str, where: str, default: float | None = None) -> float:
+    value = spec.get(key)
+    if value is None:
+        if default is None:
+            raise reader.error(spec, None, f"{where}.{key}", "required (an ISO 8601 time like 2026-12-01T00:00:00Z)")
+        return default
+    if isinstance(value, dt.datetime):
+        moment = value
+    else:
+        try:
+            moment = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        except ValueError:
+            raise reader.error(spec, key, f"{where}.{key}", f"expected an ISO 8601 time, got {value!r}") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.timezone.utc)
+    return moment.timestamp()

@@ -1,0 +1,65 @@
+"""The engine's own telemetry: each transition logged (correlated by fingerprint) and counted."""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Iterable
+
+from otel_trading._state import STATE
+from otel_trading.alerts._model import Alert
+from otel_trading.alerts._state import RuleState, Transition
+from otel_trading.context._correlation import bound
+from otel_trading.logs._logger import get_logger
+from otel_trading.metrics._local import observe_process_gauge
+from otel_trading.metrics._names import DURATION_BUCKETS_SECONDS
+
+TRANSITIONS = "otel_trading.alerts.transitions"
+ACTIVE = "otel_trading.alerts.active"
+EVALUATION_DURATION = "otel_trading.alerts.evaluation.duration"
+EVALUATION_FAILURES = "otel_trading.alerts.evaluation.failures"
+_LEVELS = {"firing": "warning", "pending": "info", "inactive": "info"}
+
+
+class AlertTelemetry:
+    def __init__(self) -> None:
+        self._log = get_logger("otel_trading.alerts")
+        self.active: dict[tuple[str, str, str], int] = {}
+        _LIVE.add(self)
+
+    def transition(self, transition: Transition, alert: Alert) -> None:
+        state = "resolved" if transition.after == "inactive" else transition.after
+        STATE.local_metrics.counter(TRANSITIONS, "{transition}", "Alert state changes, by rule and new state").add(
+            1, {"alertname": alert.name, "state": state})
+        with bound(correlation_id=alert.fingerprint):
+            getattr(self._log, _LEVELS[transition.after])(
+                f"alert {state}", alertname=alert.name, alert_state=state, severity=alert.severity.value,
+                value=alert.value, labels=dict(alert.labels), summary=alert.annotations.get("summary", ""),
+            )
+
+    def evaluated(self, duration_s: float, states: Iterable[RuleState]) -> None:
+        STATE.local_metrics.histogram(EVALUATION_DURATION, DURATION_BUCKETS_SECONDS, "s",
+                                      "Duration of each alert evaluation cycle").record(duration_s)
+        active: dict[tuple[str, str, str], int] = {}
+        for state in states:
+            for alert in state.active.values():
+                key = (state.rule.name, alert.state, state.rule.severity.value)
+                active[key] = active.get(key, 0) + 1
+        self.active = active
+
+    def evaluation_failed(self, where: str) -> None:
+        STATE.local_metrics.counter(EVALUATION_FAILURES, "{failure}", "Failed collections or rule evaluations").add(
+            1, {"rule": where})
+
+
+_LIVE: weakref.WeakSet[AlertTelemetry] = weakref.WeakSet()
+
+
+def _active_points() -> Iterable[tuple[dict[str, str], float]]:
+    totals: dict[tuple[str, str, str], int] = {}
+    for telemetry in list(_LIVE):
+        for key, count in list(telemetry.active.items()):
+            totals[key] = totals.get(key, 0) + count
+    return [({"alertname": n, "state": s, "severity": v}, c) for (n, s, v), c in totals.items()]
+
+
+observe_process_gauge(ACTIVE, _active_points, "{alert}", "Alerts pending or firing now, by rule and state")
