@@ -53,7 +53,7 @@ class AlertEngine:
         self.interval_s = interval_s
         self.clock = clock
         self.states = {rule.name: RuleState(rule) for rule in rules}
-        self.store = SeriesStore(max((r.expression.query.lookback_s for r in rules), default=0) + 2 * interval_s)
+        self.store = SeriesStore(max((r.expression.lookback_s for r in rules), default=0) + 2 * interval_s)
         self._collect = collect
         self._state_file = state_file
         self._telemetry = AlertTelemetry()

@@ -214,19 +214,38 @@ class ZScoreQuery(Query):
 
 @dataclass(frozen=True)
 class Expression:
-    """A query and the comparison that turns its values into alerts (absent() needs none)."""
+    """A query and the comparison that turns its values into alerts (absent() needs none).
+
+    ``guard``: another expression that must hold for the same ``on`` labels (PromQL ``and on``),
+    e.g. "win rate below 50 %" only once the window holds enough trades.
+    """
 
     query: Query
     operator: str | None = None
     threshold: float = 0.0
+    guard: Expression | None = None
+    on: tuple[str, ...] = ()
 
     def evaluate(self, store: SeriesStore, t: float) -> Vector:
         vector = self.query.evaluate(store, t)
-        if self.operator is None:
+        if self.operator is not None:
+            compare = COMPARISONS[self.operator]
+            vector = [(labels, value) for labels, value in vector
+                      if not math.isnan(value) and compare(value, self.threshold)]
+        if self.guard is None:
             return vector
-        compare = COMPARISONS[self.operator]
-        return [(labels, value) for labels, value in vector if not math.isnan(value) and compare(value, self.threshold)]
+        allowed = {tuple((k, v) for k, v in labels if k in self.on) for labels, _ in self.guard.evaluate(store, t)}
+        return [(labels, value) for labels, value in vector
+                if tuple((k, v) for k, v in labels if k in self.on) in allowed]
 
     def promql(self) -> str:
         text = self.query.promql()
-        return f"{text} {self.operator} {self.threshold!r}" if self.operator is not None else text
+        if self.operator is not None:
+            text = f"{text} {self.operator} {self.threshold!r}"
+        if self.guard is None:
+            return text
+        return f"({text}) and on ({', '.join(self.on)}) ({self.guard.promql()})"
+
+    @property
+    def lookback_s(self) -> float:
+        return max(self.query.lookback_s, self.guard.lookback_s if self.guard else 0.0)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 
 from otel_trading.alerts._model import Alert, Notification, Status, fingerprint
 
-Send = Callable[[str, Notification], None]
+Send = Callable[[str, Notification], object]
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,8 @@ from otel_trading.metrics._catalog import CATALOG, Kind, MetricInfo, nearest
 KINDS: Final = ("gauge", "rate", "increase", "histogram", "absent", "age", "zscore", "consecutive_failures")
 COMPARISON_KEYS: Final = {"above": ">", "below": "<", "at_least": ">=", "at_most": "<="}
 AGGREGATES: Final = ("sum", "min", "max", "avg", "count")
-_COMMON: Final = ("name", "for", "keep_firing_for", "severity", "labels", "annotations", "where", "by", "enabled")
+_COMMON: Final = ("name", "for", "keep_firing_for", "severity", "labels", "annotations", "where", "by", "enabled",
+                   "require")
 _EXTRA: Final[dict[str, tuple[str, ...]]] = {
     "gauge": ("aggregate",), "rate": ("window", "per"), "increase": ("window", "per"),
     "histogram": ("quantile", "window"), "absent": (), "age": (), "zscore": ("window",),
@@ -165,13 +166,35 @@ def parse_rule(spec: Mapping[str, Any], *, source: str = "<python>",
         if problem:
             raise reader.error("annotations", f"{key}: {problem}")
     metrics = (info.name, *((query.per.metric,) if isinstance(query, RateQuery) and query.per else ()))
+    guard = _guard(reader, by) if "require" in spec else None
+    if guard is not None:
+        metrics = (*metrics, *guard.metrics)
+    expression = Expression(query, operator, threshold, guard.expression if guard else None, by)
     return Rule(
-        name=name, expression=Expression(query, operator, threshold),
+        name=name, expression=expression,
         for_s=reader.get("for", parse_duration, 0.0),
         keep_firing_for_s=reader.get("keep_firing_for", parse_duration, 0.0),
         severity=severity, labels=reader.get("labels", _text_map, {}), annotations=annotations,
         metrics=metrics, source=source, line=reader.line(),
     )
+
+
+def _guard(reader: _Spec, by: tuple[str, ...]) -> Rule:
+    spec = reader.spec["require"]
+    if not isinstance(spec, Mapping) or "require" in spec:
+        raise reader.error("require", "expected a mapping with one kind and a threshold, e.g. "
+                                      "{gauge: trading.performance.trades, at_least: 20}")
+    inherited: dict[str, Any] = {"name": f"{reader.name}_require", "where": reader.spec.get("where"),
+                                 "by": list(by) or None}
+    if by and next((k for k in KINDS if k in spec), None) == "gauge":
+        inherited["aggregate"] = "sum"
+    merged = LocatedDict({k: v for k, v in inherited.items() if v is not None} | dict(spec))
+    if isinstance(spec, LocatedDict):
+        merged.line, merged.lines = spec.line, spec.lines
+    try:
+        return parse_rule(merged, source=reader.source, catalog=reader.catalog)
+    except RulesError as exc:
+        raise reader.error("require", exc.reason) from None
 
 
 def _query(reader: _Spec, kind: str, selector: Selector, by: tuple[str, ...]) -> Query:
