@@ -6,7 +6,10 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: demo test lint typecheck unit bench clean
+# Real Prometheus tools the alert tests run (promtool, alertmanager): Debian packages.
+APT_TOOLS = prometheus prometheus-alertmanager
+
+.PHONY: demo test lint typecheck unit bench clean system-packages
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,7 +21,15 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/python examples/paper_bot.py
 
-test: $(STAMP)
+system-packages:
+	@if ! command -v promtool >/dev/null 2>&1 || ! command -v prometheus-alertmanager >/dev/null 2>&1; then \
+		echo "installing Debian packages: $(APT_TOOLS)"; \
+		SUDO=$$(command -v sudo >/dev/null 2>&1 && [ "$$(id -u)" != 0 ] && echo sudo); \
+		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(APT_TOOLS) >/dev/null; \
+	fi
+
+test: $(STAMP) system-packages
 	$(BIN)/ruff check otel_trading tests examples benchmarks
 	$(BIN)/mypy --strict otel_trading
 	$(BIN)/pytest
