@@ -176,5 +176,6 @@ class AlertEngine:
         if thread is not None:
             thread.join(timeout_s)
         self.actions.close(timeout_s)
+        self._telemetry.close()
         with self._lock:
             self._save()

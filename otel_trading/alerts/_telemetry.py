@@ -46,6 +46,10 @@ class AlertTelemetry:
                 active[key] = active.get(key, 0) + 1
         self.active = active
 
+    def close(self) -> None:
+        """A stopped engine no longer counts in ``otel_trading.alerts.active``."""
+        _LIVE.discard(self)
+
     def evaluation_failed(self, where: str) -> None:
         STATE.local_metrics.counter(EVALUATION_FAILURES, "{failure}", "Failed collections or rule evaluations").add(
             1, {"rule": where})

@@ -1,0 +1,156 @@
+"""One channel's delivery thread: a bounded queue, the rate limit, retries with backoff, give-ups.
+
+Every notification ends in exactly one of ``delivered``, ``failed`` or ``dropped`` (see
+``_metrics``); failed and dropped ones go to the dead-letter file when there is one.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from otel_trading.alerts._model import Notification
+from otel_trading.alerts.channels._base import Channel, DeliveryError
+from otel_trading.alerts.channels._deadletter import DeadLetterFile
+from otel_trading.alerts.channels._metrics import Outcome, count_notification, record_attempt_duration
+from otel_trading.alerts.channels._pacing import Backoff, TokenBucket
+
+_LOG = logging.getLogger("otel_trading.alerts")
+
+
+@dataclass(frozen=True)
+class DeliveryPolicy:
+    """What all workers of a dispatcher share. ``sleep`` None: waits that ``close()`` can cut short."""
+
+    backoff: Backoff
+    queue_size: int
+    max_retry_after_s: float
+    dead_letters: DeadLetterFile | None
+    sleep: Callable[[float], object] | None
+    clock: Callable[[], float]
+
+
+class ChannelWorker:
+    def __init__(self, channel: Channel, policy: DeliveryPolicy) -> None:
+        self.channel = channel
+        self._policy = policy
+        self._bucket = TokenBucket(channel.rate_limit, clock=policy.clock) if channel.rate_limit else None
+        self._pending: deque[Notification] = deque()
+        self._changed = threading.Condition()
+        self._closing = False
+        self._abort = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def submit(self, notification: Notification) -> bool:
+        """Queues ``notification`` (never waits); False when it was dropped instead."""
+        with self._changed:
+            accepted = not self._closing and len(self._pending) < self._policy.queue_size
+            if accepted:
+                self._pending.append(notification)
+                if self._thread is None:
+                    self._thread = threading.Thread(target=self._run, name=f"alerts-{self.channel.name}", daemon=True)
+                    self._thread.start()
+                self._changed.notify()
+        if not accepted:
+            reason = "dispatcher closed" if self._closing else f"queue full ({self._policy.queue_size} pending)"
+            self._give_up(notification, "dropped", f"{self._label()}: {reason}", attempts=0)
+        return accepted
+
+    def close(self) -> None:
+        """No new notifications; the thread delivers what is queued, then ends."""
+        with self._changed:
+            self._closing = True
+            self._changed.notify_all()
+
+    def join(self, timeout_s: float) -> bool:
+        thread = self._thread
+        if thread is not None:
+            thread.join(max(0.0, timeout_s))
+        return thread is None or not thread.is_alive()
+
+    def abort(self) -> None:
+        """Stops waiting (backoff, rate limit) and drops what is still queued."""
+        self._abort.set()
+        with self._changed:
+            left, self._pending = list(self._pending), deque()
+            self._changed.notify_all()
+        for notification in left:
+            self._give_up(notification, "dropped", f"{self._label()}: still queued at close", attempts=0)
+
+    def _run(self) -> None:
+        while True:
+            with self._changed:
+                while not self._pending and not self._closing:
+                    self._changed.wait()
+                if not self._pending or self._abort.is_set():
+                    return
+                notification = self._pending.popleft()
+            self._deliver(notification)
+
+    def _deliver(self, notification: Notification) -> None:
+        channel, attempts = self.channel, 0
+        while True:
+            if not self._wait_for_budget():
+                self._give_up(notification, "dropped", f"{self._label()}: closed before delivery", attempts)
+                return
+            attempts += 1
+            error = self._attempt(notification)
+            if error is None:
+                count_notification(channel.name, "delivered")
+                return
+            wait = error.retry_after_s
+            if error.permanent or attempts > channel.retries:
+                self._give_up(notification, "failed", error.reason, attempts)
+                return
+            if wait is not None and wait > self._policy.max_retry_after_s:
+                reason = f"{error.reason} (asked to wait {wait:g}s, over {self._policy.max_retry_after_s:g}s)"
+                self._give_up(notification, "failed", reason, attempts)
+                return
+            count_notification(channel.name, "retried")
+            delay = self._policy.backoff.delay(attempts, wait)
+            _LOG.info("alert notification not delivered (attempt %d), retrying in %.1fs: %s",
+                      attempts, delay, error.reason)
+            if not self._pause(delay):
+                self._give_up(notification, "dropped", f"{error.reason} (closed before retry)", attempts)
+                return
+
+    def _attempt(self, notification: Notification) -> DeliveryError | None:
+        started = time.perf_counter()
+        try:
+            self.channel.send(notification, self.channel.timeout_s)
+        except DeliveryError as exc:
+            return exc
+        except Exception as exc:  # noqa: BLE001 - a channel bug must not kill the worker; the text may hold secrets
+            return DeliveryError(f"{self._label()}: unexpected {type(exc).__name__}", permanent=True)
+        finally:
+            record_attempt_duration(self.channel.name, time.perf_counter() - started)
+        return None
+
+    def _wait_for_budget(self) -> bool:
+        while self._bucket is not None and (wait := self._bucket.take()) > 0:
+            if not self._pause(wait):
+                return False
+        return not self._abort.is_set()
+
+    def _pause(self, seconds: float) -> bool:
+        """Waits; False when the dispatcher was aborted meanwhile."""
+        if self._policy.sleep is not None:
+            self._policy.sleep(seconds)
+            return not self._abort.is_set()
+        return not self._abort.wait(seconds)
+
+    def _give_up(self, notification: Notification, outcome: Outcome, reason: str, attempts: int) -> None:
+        channel = self.channel
+        count_notification(channel.name, outcome)
+        _LOG.warning("alert notification %s after %d attempt(s): %s", outcome, attempts, channel.scrub(reason))
+        dead_letters = self._policy.dead_letters
+        if dead_letters is not None and dead_letters.write(channel, notification, outcome=outcome,
+                                                           reason=reason, attempts=attempts):
+            count_notification(channel.name, "dead_lettered")
+
+    def _label(self) -> str:
+        return f"{self.channel.kind} channel {self.channel.name!r}"
