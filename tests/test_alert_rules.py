@@ -99,3 +99,30 @@ def test_python_rules_check_the_same_way() -> None:
         "sum by (trading_exchange) (rate(trading_order_rejects_total[5m])) / "
         "sum by (trading_exchange) (rate(trading_orders_total[5m])) > 0.2"
     )
+
+
+def test_rules_cli_checks_and_exports_for_promtool(tmp_path: Path) -> None:
+    import subprocess
+
+    from binaries import require
+    from cli_runner import run_cli
+
+    good = tmp_path / "good.yaml"
+    good.write_text('default_pack: true\nchannels:\n  tg: {type: telegram, token: "${TG_TOKEN}", chat_id: "1"}\n')
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("rules:\n  - name: A\n    gauge: trading.equty\n    below: 1\n")
+    result = run_cli("rules", "check", str(good), str(bad), TG_TOKEN="CANARY-TOKEN-42")
+    assert result.returncode == 1
+    assert "✓" in result.stdout and "12 rules, 1 channels" in result.stdout
+    assert f"{bad}:3: rules[A].gauge: unknown metric 'trading.equty' (did you mean 'trading.equity'?)" in result.stderr
+    missing = run_cli("rules", "check", str(good))
+    assert missing.returncode == 1 and "TG_TOKEN is not set" in missing.stderr
+    assert "CANARY" not in result.stdout + result.stderr
+
+    exported = tmp_path / "rules.yml"
+    assert run_cli("rules", "export", str(good), "-o", str(exported)).returncode == 0
+    check = subprocess.run([require("promtool"), "check", "rules", str(exported)], capture_output=True, text=True,
+                           check=False, timeout=60)
+    assert check.returncode == 0 and "SUCCESS: 12 rules found" in check.stdout, check.stdout + check.stderr
+    usage = run_cli("rules", "export")
+    assert usage.returncode == 2 and "--default-pack" in usage.stderr

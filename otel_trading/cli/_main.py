@@ -16,7 +16,7 @@ from typing import Final
 from otel_trading._version import __version__
 from otel_trading.cli._common import CliError
 
-COMMANDS: Final = ("demo", "traces", "logs", "report", "doctor", "config")
+COMMANDS: Final = ("demo", "traces", "logs", "report", "doctor", "rules", "config")
 Runner = Callable[[argparse.Namespace], int]
 
 

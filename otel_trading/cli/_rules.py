@@ -1,0 +1,68 @@
+"""``otel-trading rules``: check alerting files, export them for Prometheus."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser(
+        "rules", help="check alert rule files; export them as Prometheus rules",
+        description="Validate alerting files (rules, default pack, channels, routes) and export the rules "
+        "as Prometheus alerting-rule groups using the metric names the SDK has in Prometheus.",
+    )
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    check = actions.add_parser("check", help="validate alerting files (exit 1 on the first error in each)",
+                               description="Load each FILE as otel_trading.alerts.start() would, channels "
+                               "included (${ENV} references must be set), and report errors by file, line and field.")
+    check.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    export = actions.add_parser("export", help="write the rules of FILE for Prometheus",
+                                description="Print FILE's rules (default pack included when enabled) as a "
+                                "Prometheus rule file; check it with `promtool check rules`.")
+    export.add_argument("file", type=Path, metavar="FILE", nargs="?",
+                        help="alerting file (omit with --default-pack to export the default pack alone)")
+    export.add_argument("--format", choices=["prometheus"], default="prometheus", help="output format")
+    export.add_argument("--default-pack", action="store_true", help="export the default trading rule pack")
+    export.add_argument("--group", default="otel-trading", help="rule group name (default: otel-trading)")
+    export.add_argument("-o", "--output", type=Path, metavar="OUT", help="write to OUT instead of stdout")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from otel_trading.alerts import AlertConfig, RulesError, default_rules, load_config, prometheus_rules
+    from otel_trading.alerts.channels import build_channel
+    from otel_trading.cli._common import CliError
+
+    if args.action == "check":
+        failed = 0
+        for path in args.files:
+            try:
+                config = load_config(path)
+                for name, spec in config.channels.items():
+                    build_channel(name, spec, source=config.source)
+            except RulesError as exc:
+                print(f"✗ {exc}", file=sys.stderr)
+                failed += 1
+                continue
+            print(f"✓ {path}: {len(config.rules)} rules, {len(config.channels)} channels, "
+                  f"{len(config.routes)} routes, {len(config.silences)} silences")
+        return 1 if failed else 0
+    if args.file is None and not args.default_pack:
+        raise CliError("give an alerting FILE, or --default-pack")
+    try:
+        config = load_config(args.file) if args.file is not None else AlertConfig()
+    except RulesError as exc:
+        raise CliError(str(exc), code=1) from None
+    rules = config.rules
+    if args.default_pack:
+        names = {r.name for r in rules}
+        rules = [r for r in default_rules() if r.name not in names] + rules
+    text = prometheus_rules(rules, group=args.group, interval_s=config.interval_s)
+    if args.output is None:
+        sys.stdout.write(text)
+    else:
+        args.output.write_text(text, encoding="utf-8")
+        print(f"wrote {len(rules)} rules to {args.output}", file=sys.stderr)
+    return 0
