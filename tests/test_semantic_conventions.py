@@ -187,6 +187,24 @@ def health_scenario() -> None:
         time.sleep(0.02)
 
 
+def alerts_scenario(directory: Path) -> None:
+    from otel_trading.alerts import AlertConfig, Route, build_engine, rule
+    from otel_trading.alerts.channels import FileChannel
+
+    halted = rule("ConventionsHalted", gauge="trading.state", where={"trading.state": "halted"}, aggregate="max",
+                  at_least=1)
+    config = AlertConfig(rules=[halted], routes=[Route(("file",), group_wait_s=0)])
+    engine, dispatcher = build_engine(config, channels={"file": FileChannel("file", path=directory / "alerts.jsonl")})
+    otel_trading.set_trading_state("halted", reason="conventions")
+    engine.evaluate()
+    otel_trading.set_trading_state("active")
+    broken, _ = build_engine(AlertConfig(rules=[halted]), collect=lambda: 1 / 0,  # type: ignore[arg-type, return-value]
+                             dispatcher=dispatcher)
+    broken.evaluate()  # a failed collection is counted
+    assert dispatcher.close(5)
+    broken.stop()  # the active-alerts gauge of `engine` is still reported
+
+
 @dataclass
 class Emitted:
     metrics: set[str]
@@ -208,7 +226,7 @@ def collect(otel: TelemetryCapture) -> tuple[set[str], set[str]]:
 
 
 @pytest.fixture(scope="module")
-def emitted() -> Emitted:
+def emitted(tmp_path_factory: pytest.TempPathFactory) -> Emitted:
     ROLLING.clear()
     with capture(metrics_exporter="prometheus", prometheus_port=0, instrument=["ccxt"]) as otel:
         tick()
@@ -218,6 +236,7 @@ def emitted() -> Emitted:
         with FakeBinance() as venue:
             exchanges = ccxt_scenario(venue)
         health_scenario()
+        alerts_scenario(tmp_path_factory.mktemp("alerts"))
         still_open = otel_trading.trade("ADA/USDT", "buy").start()  # for the open-trades gauge
         spans = otel.spans
         url = otel.telemetry.prometheus_url
