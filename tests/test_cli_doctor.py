@@ -247,3 +247,15 @@ def test_json_document_and_arguments(tmp_path: Path, store: Path) -> None:
 def _no_leftover_configuration() -> Iterator[None]:
     yield
     otel_trading.shutdown()
+
+
+def test_a_probe_that_never_returns_fails_at_the_deadline() -> None:
+    from otel_trading.cli._doctor import run_probes
+    from otel_trading.cli._doctor_checks import CheckResult
+
+    started = time.monotonic()
+    results = run_probes([("otlp traces", lambda: time.sleep(30) or CheckResult("x", "ok", "")),
+                          ("prometheus", lambda: CheckResult("prometheus", "ok", "free"))], 0.3)
+    assert time.monotonic() - started < 2
+    assert [(r.name, r.status) for r in results] == [("otlp traces", "fail"), ("prometheus", "ok")]
+    assert "no result within 0.3s" in results[0].summary

@@ -110,7 +110,7 @@ def test_text_report_has_every_section_and_the_journals_numbers(store: Path, exp
         assert title in lines, title
     stats = expected.stats
     assert lines[0].startswith(f"otel-trading report: {stats.trades} closed trades, ")
-    assert re.search(rf"closed trades\s+{stats.trades} \({stats.wins} wins, {stats.losses} losses", result.stdout)
+    assert re.search(rf"closed trades\s+{stats.trades} \({stats.wins} wins?, {stats.losses} loss(es)?, ", result.stdout)
     assert re.search(rf"total PnL\s+{expected.stats.total_pnl:,.2f}\n", result.stdout)
     assert "per trade (periods_per_year=1, not annualised), on the equity curve" in result.stdout
     assert re.search(r"\n  insufficient_funds\s+\d+\n", result.stdout)

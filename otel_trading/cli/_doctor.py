@@ -8,9 +8,9 @@ import dataclasses
 import json
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 from typing import IO, Any, Final
@@ -25,12 +25,14 @@ from otel_trading.cli._doctor_checks import (
     check_store_records,
     check_store_writable,
 )
-from otel_trading.cli._doctor_network import check_otlp_target, check_prometheus, otlp_targets
+from otel_trading.cli._doctor_network import check_otlp_target, check_prometheus, otlp_targets, target_name
 from otel_trading.config._settings import ConfigurationError
 from otel_trading.redaction import Redactor
 
 _UNICODE_MARKS: Final = {"ok": "✓", "fail": "✗", "warn": "!", "info": "·"}
 _ASCII_MARKS: Final = {"ok": "OK", "fail": "FAIL", "warn": "WARN", "info": "--"}
+# Each probe has its own 1 s timeouts (2 s at most); this bounds what no timeout covers.
+PROBES_DEADLINE_S: Final = 3.0
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -65,7 +67,7 @@ def collect_checks(store: Path | None) -> tuple[list[CheckResult], dict[str, Any
                                    "does not resolve"))
     else:
         redactor = Redactor(settings.redact_key_patterns, settings.redact_value_patterns)
-        probes: list[Callable[[], CheckResult]] = [partial(check_prometheus, settings)]
+        probes: list[tuple[str, Callable[[], CheckResult]]] = []
         try:
             targets = otlp_targets(settings, os.environ)
         except ConfigurationError as exc:
@@ -73,13 +75,36 @@ def collect_checks(store: Path | None) -> tuple[list[CheckResult], dict[str, Any
         else:
             if not targets:
                 results.append(CheckResult("otlp", "info", "not used (no exporter is otlp)"))
-            probes[:0] = [partial(check_otlp_target, target, redactor) for target in targets]
-        with ThreadPoolExecutor(max_workers=len(probes), thread_name_prefix="doctor") as pool:
-            results.extend(pool.map(lambda probe: probe(), probes))
+            probes = [(target_name(target), partial(check_otlp_target, target, redactor)) for target in targets]
+        probes.append(("prometheus", partial(check_prometheus, settings)))
+        results.extend(run_probes(probes, PROBES_DEADLINE_S))
     results.append(check_store_files(directory, settings))
     results.extend(check_store_records(directory, now_ns))
     results.append(check_store_writable(directory))
     return results, config, directory
+
+
+def run_probes(probes: Sequence[tuple[str, Callable[[], CheckResult]]], deadline_s: float) -> list[CheckResult]:
+    """Runs the network probes in parallel; one still running after ``deadline_s`` fails.
+
+    Daemon threads, not an executor: a probe stuck where no timeout applies (a DNS lookup) must
+    not keep the process from exiting.
+    """
+    results: list[CheckResult | None] = [None] * len(probes)
+
+    def probe(index: int) -> None:
+        results[index] = probes[index][1]()
+
+    threads = [threading.Thread(target=probe, args=(index,), name=f"doctor-{name}", daemon=True)
+               for index, (name, _) in enumerate(probes)]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + deadline_s
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    return [result if result is not None else
+            CheckResult(name, "fail", f"no result within {deadline_s:g}s (a DNS lookup that does not answer?)")
+            for result, (name, _) in zip(results, probes, strict=True)]
 
 
 def marks_for(stream: IO[str]) -> dict[str, str]:

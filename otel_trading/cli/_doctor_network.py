@@ -149,9 +149,13 @@ def _post_empty_export(target: OtlpTarget, redactor: Redactor) -> tuple[Status, 
     return "fail", f"POST {path}: HTTP {status}{hint}", status
 
 
+def target_name(target: OtlpTarget) -> str:
+    return f"otlp {','.join(target.signals)}"
+
+
 def check_otlp_target(target: OtlpTarget, redactor: Redactor) -> CheckResult:
     shown = redactor.scrub_text(target.url)
-    name = f"otlp {','.join(target.signals)}"
+    name = target_name(target)
     data: dict[str, Any] = {"signals": list(target.signals), "protocol": target.protocol, "endpoint": shown,
                             "host": target.host, "port": target.port,
                             "headers": sorted(target.headers)}  # names only, never values

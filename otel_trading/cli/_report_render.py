@@ -88,13 +88,18 @@ def _risk_note(report: TradingReport) -> str:
             "base) are omitted and the drawdown is that of the cumulative PnL.")
 
 
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}{'es' if noun.endswith('s') else 's'}"
+
+
 def performance_section(report: TradingReport) -> Section:
     stats, risk = report.stats, report.risk
     drawdown = money(risk.max_drawdown)
     if risk.max_drawdown_relative is not None:
         drawdown += f" ({percent(risk.max_drawdown_relative)})"
     rows = [
-        ["closed trades", f"{stats.trades} ({stats.wins} wins, {stats.losses} losses, {stats.breakeven} breakeven)"],
+        ["closed trades", f"{stats.trades} ({_plural(stats.wins, 'win')}, {_plural(stats.losses, 'loss')}, "
+                          f"{stats.breakeven} breakeven)"],
         ["not closed", str(len(report.journal.unclosed_trades))],
         ["total PnL", money(stats.total_pnl)],
         ["average PnL", money(stats.average_pnl)],
