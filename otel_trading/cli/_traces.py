@@ -1,14 +1,164 @@
-"""``otel-trading traces``: (being built)."""
+"""``otel-trading traces``: list recent traces, or show one as a waterfall with its logs."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import re
+import shutil
+import sys
+from typing import Final
+
+from otel_trading.cli._common import (
+    CliError,
+    add_store_argument,
+    add_time_range_arguments,
+    format_duration,
+    format_time,
+    open_store,
+    store_dir,
+    time_range,
+    warn,
+)
+from otel_trading.cli._log_format import HOW_TO_RECORD, Style, no_telemetry_message, tolerate_unencodable_output
+from otel_trading.cli._trace_summary import Trace, TraceSummary, group_traces, summarize
+from otel_trading.cli._waterfall import build_tree, document, render, trade_result
+
+DEFAULT_LIMIT: Final = 20
+MIN_PREFIX: Final = 8
+_TRACE_ID: Final = re.compile(r"^[0-9a-f]{8,32}$")
+_SHOWN_ID_LENGTH: Final = 16
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = commands.add_parser("traces", help="(being built)")
+    parser = commands.add_parser(
+        "traces", help="list recent traces, or show one as a waterfall with its logs",
+        description="Without TRACE_ID: the most recent traces, newest first, one line each. With TRACE_ID: "
+        "that trace as a waterfall, its spans under their parents with their events and log lines.",
+        epilog="Examples: otel-trading traces --errors --since 1h; otel-trading traces --symbol BTC/USDT; "
+        "otel-trading traces 4bf92f35 --attributes. Exit status 1 when no trace matches.",
+    )
+    parser.add_argument("trace_id", nargs="?", metavar="TRACE_ID",
+                        help=f"show this trace (32 hex digits, or a unique prefix of at least {MIN_PREFIX})")
+    add_store_argument(parser)
+    parser.add_argument("--limit", type=_non_negative, default=DEFAULT_LIMIT, metavar="N",
+                        help=f"show the N most recent matching traces (default {DEFAULT_LIMIT}; 0 for all)")
+    add_time_range_arguments(parser)
+    parser.add_argument("--errors", action="store_true", help="only traces with a failed span")
+    parser.add_argument("--name", metavar="NAME", help="only traces whose root span is NAME (trade, order...)")
+    parser.add_argument("--symbol", metavar="SYMBOL", help="only traces of this trading.symbol (BTC/USDT)")
+    parser.add_argument("--trade-id", "--correlation-id", dest="trade_id", metavar="ID",
+                        help="only the traces whose spans carry this trading.trade_id or correlation_id")
+    parser.add_argument("--attributes", action="store_true",
+                        help="with TRACE_ID: every attribute of every span, event and log, not only the key ones")
+    parser.add_argument("--json", action="store_true",
+                        help="JSON: one object per trace when listing; the whole trace (span tree with events "
+                        "and logs) as one document with TRACE_ID")
     parser.set_defaults(run=run)
 
 
+def _non_negative(text: str) -> int:
+    try:
+        number = int(text)
+    except ValueError:
+        number = -1
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a whole number >= 0")
+    return number
+
+
 def run(args: argparse.Namespace) -> int:
-    raise NotImplementedError
+    tolerate_unencodable_output()
+    directory = store_dir(args)
+    if not directory.exists():
+        raise CliError(no_telemetry_message(directory), 1)
+    wanted_id = None
+    if args.trace_id is not None:
+        wanted_id = args.trace_id.strip().lower()
+        if not _TRACE_ID.match(wanted_id):
+            raise CliError(f"trace id {args.trace_id!r}: expected {MIN_PREFIX} to 32 hex digits")
+    contents = open_store(args, logs=wanted_id is not None)
+    if not any(path.name.startswith("traces") for path in contents.files):
+        raise CliError(f"no traces in {directory} yet: {HOW_TO_RECORD}", 1)
+    traces = group_traces(contents.spans)
+    if wanted_id is None:
+        return list_traces(args, traces)
+    trace = traces[resolve_trace_id(wanted_id, traces)]
+    logs = sorted((log for log in contents.logs if log.trace_id == trace.trace_id), key=lambda log: log.time_ns)
+    tree = build_tree(trace, logs)
+    if args.json:
+        print(json.dumps(document(tree), ensure_ascii=False, default=str))
+    else:
+        width = shutil.get_terminal_size((100, 24)).columns
+        print("\n".join(render(tree, Style.for_stream(sys.stdout), width=width, all_attributes=args.attributes)))
+    return 0
+
+
+def resolve_trace_id(prefix: str, traces: dict[str, Trace]) -> str:
+    candidates = sorted(trace_id for trace_id in traces if trace_id.startswith(prefix))
+    if len(candidates) == 1:
+        return candidates[0]
+    if not candidates:
+        raise CliError(f"no trace {prefix} in the store ({len(traces)} traces; `otel-trading traces` lists them)", 1)
+    listed = "\n".join(f"  {line}" for line in _table([summarize(traces[c]) for c in candidates[:10]], Style(
+        colour=False)))
+    more = f"\n  ... and {len(candidates) - 10} more" if len(candidates) > 10 else ""
+    raise CliError(f"trace id {prefix} is ambiguous: {len(candidates)} traces start with it; give more digits:\n"
+                   f"{listed}{more}", 2)
+
+
+def list_traces(args: argparse.Namespace, traces: dict[str, Trace]) -> int:
+    start, end = time_range(args)
+    summaries = [summary for summary in map(summarize, traces.values())
+                 if (start is None or summary.start_ns >= start) and (end is None or summary.start_ns <= end)
+                 and (not args.errors or summary.error) and (args.name is None or summary.head.name == args.name)
+                 and (args.symbol is None or summary.symbol == args.symbol)
+                 and (args.trade_id is None or args.trade_id in summary.trade_ids)]
+    if not summaries:
+        warn(f"no traces match (of {len(traces)} in the store)")
+        return 1
+    summaries.sort(key=lambda summary: summary.start_ns, reverse=True)
+    shown = summaries[: args.limit] if args.limit else summaries
+    if args.json:
+        for summary in shown:
+            print(json.dumps(summary.document(), ensure_ascii=False, default=str))
+    else:
+        print("\n".join(_table(shown, Style.for_stream(sys.stdout), header=True)))
+    if len(shown) < len(summaries):
+        warn(f"showed the {len(shown)} most recent of {len(summaries)} matching traces (--limit 0 shows all)")
+    return 0
+
+
+_COLUMNS: Final = ("START", "TRACE", "ROOT", "SYMBOL", "SIDE", "DURATION", "SPANS", "STATUS", "RESULT")
+
+
+def _table(summaries: list[TraceSummary], style: Style, *, header: bool = False) -> list[str]:
+    """Aligned columns; widths from the rows shown, colour added after padding."""
+    rows = [_cells(summary) for summary in summaries]
+    widths = [max(len(cell) for cell in column) for column in zip(_COLUMNS, *rows, strict=True)]
+    right_aligned = {_COLUMNS.index("DURATION"), _COLUMNS.index("SPANS")}
+
+    def line(cells: tuple[str, ...], paint: bool) -> str:
+        padded = [cell.rjust(width) if i in right_aligned else cell.ljust(width)
+                  for i, (cell, width) in enumerate(zip(cells, widths, strict=True))]
+        if paint:
+            status, result = _COLUMNS.index("STATUS"), _COLUMNS.index("RESULT")
+            if cells[status] != "ok":
+                padded[status] = style.red(padded[status])
+            if cells[result].startswith(("win", "loss")):
+                padded[result] = style.paint(padded[result], "32" if cells[result].startswith("win") else "31")
+        return "  ".join(padded).rstrip()
+
+    lines = [style.dim(line(_COLUMNS, paint=False))] if header else []
+    lines.extend(line(cells, paint=True) for cells in rows)
+    return lines
+
+
+def _cells(summary: TraceSummary) -> tuple[str, ...]:
+    side = summary.attribute("trading.side")
+    return (
+        format_time(summary.start_ns), summary.trace_id[:_SHOWN_ID_LENGTH],
+        summary.head.name + (" [partial]" if summary.partial else ""), summary.symbol or "-",
+        str(side) if side is not None else "-", format_duration(summary.duration_s), str(summary.span_count),
+        f"error: {summary.error}" if summary.error else "ok", trade_result(summary) or "-",
+    )

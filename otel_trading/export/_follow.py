@@ -1,0 +1,125 @@
+"""Following the local store as it grows, like ``tail -f``: only what was appended since.
+
+``StoreFollower.poll()`` reads each file of a signal from where the previous poll stopped.
+Files are tracked by identity (device, inode), not by name, so rotation, which renames the
+live file to ``<signal>-<stamp>.jsonl`` and starts a new live file, loses nothing: the rest
+of the renamed file is read under its new name, then the new file from its start. Only
+complete lines are consumed; a line being written stays for the next poll.
+
+Lines come out in file order. If a rotation happens between listing the files and opening
+the live one, the new file's first lines can come out one poll before the renamed file's last
+ones; and a file rotated and deleted (total size bound) between two polls is never seen.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Literal
+
+from otel_trading.export._local_store import store_files
+from otel_trading.export._otlp_json import parse_json_line
+from otel_trading.export._query import StoreContents, records_of
+from otel_trading.export._reader import StoreRecord
+
+FileIdentity = tuple[int, int]
+
+
+@dataclass
+class _Position:
+    """How far one file has been read."""
+
+    path: Path
+    offset: int = 0
+    lines: int = 0
+    """Complete lines consumed, so that problems name the right line."""
+    truncation_reported: bool = False
+
+
+class StoreFollower:
+    """Incremental reader of one signal of the store; the first poll returns everything."""
+
+    def __init__(self, directory: str | Path, signal: Literal["traces", "logs"]) -> None:
+        self.directory = Path(directory)
+        self.signal = signal
+        self._live = self.directory / f"{signal}.jsonl"
+        self._positions: dict[FileIdentity, _Position] = {}
+        self._reported: set[str] = set()  # unreadable files, reported once rather than at every poll
+
+    def poll(self) -> StoreContents:
+        """Records appended since the last poll, oldest first, and the new problems."""
+        contents = StoreContents(self.directory)
+        records_of(self.new_records(contents.files), contents)
+        return contents
+
+    def new_records(self, files_read: list[Path] | None = None) -> Iterator[StoreRecord]:
+        """The lines appended since the last call, as records (malformed ones with ``error``)."""
+        seen: set[FileIdentity] = set()
+        for path in store_files(self.directory, self.signal):
+            try:
+                handle = open(path, "rb")  # noqa: SIM115 - closed by the with below; open() errors handled here
+            except FileNotFoundError:  # rotated or deleted since the listing: the next poll finds it
+                continue
+            except OSError as exc:  # permissions, a directory in the file's place, I/O error
+                yield from self._report_once(path, f"{path}: cannot read: {exc.strerror or exc}")
+                continue
+            with handle:
+                try:
+                    identity, size = self._identity(handle)
+                except OSError as exc:
+                    yield from self._report_once(path, f"{path}: cannot read: {exc.strerror or exc}")
+                    continue
+                seen.add(identity)
+                position = self._position(identity, path, size)
+                if files_read is not None:
+                    files_read.append(path)
+                try:
+                    yield from self._read_from(handle, position, is_live=path == self._live)
+                except OSError as exc:  # a directory opened fine but cannot be read (EISDIR)
+                    yield from self._report_once(path, f"{path}: cannot read: {exc.strerror or exc}")
+        # Forget deleted files: their inode numbers may be reused by new files.
+        self._positions = {key: value for key, value in self._positions.items() if key in seen}
+
+    @staticmethod
+    def _identity(handle: BinaryIO) -> tuple[FileIdentity, int]:
+        status = os.fstat(handle.fileno())
+        return (status.st_dev, status.st_ino), status.st_size
+
+    def _position(self, identity: FileIdentity, path: Path, size: int) -> _Position:
+        position = self._positions.get(identity)
+        # A known file that shrank was truncated or replaced; a rotated file never becomes the
+        # live one again, so an identity seen rotated and now live is a new file (inode reuse).
+        if position is None or size < position.offset or (path == self._live and position.path != self._live):
+            position = _Position(path)
+            self._positions[identity] = position
+        position.path = path
+        return position
+
+    def _read_from(self, handle: BinaryIO, position: _Position, *, is_live: bool) -> Iterator[StoreRecord]:
+        handle.seek(position.offset)
+        data = handle.read()
+        complete = data.rfind(b"\n") + 1
+        rest = data[complete:]
+        for raw in data[:complete].split(b"\n")[:-1]:
+            position.lines += 1
+            if raw.strip():
+                yield self._record(position.path, position.lines, raw)
+        position.offset += complete
+        # Only the live file is still being written; a rotated file ending mid-line was cut short.
+        if rest.strip() and not is_live and not position.truncation_reported:
+            position.truncation_reported = True
+            line = position.lines + 1
+            yield StoreRecord(position.path, line, None, f"{position.path}:{line}: truncated last line")
+
+    def _record(self, path: Path, line: int, raw: bytes) -> StoreRecord:
+        try:
+            return StoreRecord(path, line, parse_json_line(raw.decode("utf-8", errors="replace"), self.signal))
+        except (ValueError, RecursionError) as exc:  # RecursionError: absurdly nested JSON
+            return StoreRecord(path, line, None, f"{path}:{line}: {exc}")
+
+    def _report_once(self, path: Path, problem: str) -> Iterator[StoreRecord]:
+        if problem not in self._reported:
+            self._reported.add(problem)
+            yield StoreRecord(path, 0, None, problem)
