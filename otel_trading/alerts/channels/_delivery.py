@@ -25,6 +25,7 @@ from otel_trading.alerts.channels._base import Channel
 from otel_trading.alerts.channels._deadletter import DeadLetterFile
 from otel_trading.alerts.channels._pacing import Backoff
 from otel_trading.alerts.channels._worker import ChannelWorker, DeliveryPolicy
+from otel_trading.tracing._operation import report_instrumentation_failure
 
 
 class Dispatcher:
@@ -73,12 +74,16 @@ class Dispatcher:
         worker = self._workers.get(channel_name)
         if worker is None:
             raise KeyError(f"no alert channel named {channel_name!r}")
-        if not worker.channel.send_resolved:
-            firing = tuple(alert for alert in notification.alerts if alert.status == "firing")
-            if not firing:
-                return False
-            notification = dataclasses.replace(notification, alerts=firing)
-        return worker.submit(notification)
+        try:
+            if not worker.channel.send_resolved:
+                firing = tuple(alert for alert in notification.alerts if alert.status == "firing")
+                if not firing:
+                    return False
+                notification = dataclasses.replace(notification, alerts=firing)
+            return worker.submit(notification)
+        except Exception:  # noqa: BLE001 - whoever raised the alert must never see our failure
+            report_instrumentation_failure("alert notification submit")
+            return False
 
     def close(self, timeout_s: float = 5.0) -> bool:
         """Delivers what it can within ``timeout_s``; True when every queue was emptied in time."""

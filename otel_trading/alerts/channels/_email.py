@@ -64,7 +64,7 @@ class EmailChannel(Channel):
         message["From"] = self.sender
         message["To"] = ", ".join(self.to)
         message["Date"] = formatdate(localtime=False)
-        message["Message-ID"] = make_msgid(domain=self.sender.rpartition("@")[2] or None)
+        message["Message-ID"] = make_msgid(domain=self.sender.rpartition("@")[2] or "localhost")  # never a DNS lookup
         message.set_content(email_body(notification))
         return message
 

@@ -18,6 +18,7 @@ from otel_trading.alerts.channels._base import Channel, DeliveryError
 from otel_trading.alerts.channels._deadletter import DeadLetterFile
 from otel_trading.alerts.channels._metrics import Outcome, count_notification, record_attempt_duration
 from otel_trading.alerts.channels._pacing import Backoff, TokenBucket
+from otel_trading.tracing._operation import report_instrumentation_failure
 
 _LOG = logging.getLogger("otel_trading.alerts")
 
@@ -89,34 +90,39 @@ class ChannelWorker:
                 if not self._pending or self._abort.is_set():
                     return
                 notification = self._pending.popleft()
-            self._deliver(notification)
+            try:
+                self._deliver(notification)
+            except Exception:  # noqa: BLE001 - an internal bug must not stop this channel's deliveries
+                report_instrumentation_failure(f"alert delivery to {self.channel.kind} channel {self.channel.name!r}")
 
     def _deliver(self, notification: Notification) -> None:
-        channel, attempts = self.channel, 0
-        while True:
-            if not self._wait_for_budget():
-                self._give_up(notification, "dropped", f"{self._label()}: closed before delivery", attempts)
-                return
+        attempts = 0
+        while self._wait_for_budget():
             attempts += 1
             error = self._attempt(notification)
             if error is None:
-                count_notification(channel.name, "delivered")
+                count_notification(self.channel.name, "delivered")
                 return
-            wait = error.retry_after_s
-            if error.permanent or attempts > channel.retries:
-                self._give_up(notification, "failed", error.reason, attempts)
+            if (final := self._no_retry_reason(error, attempts)) is not None:
+                self._give_up(notification, "failed", final, attempts)
                 return
-            if wait is not None and wait > self._policy.max_retry_after_s:
-                reason = f"{error.reason} (asked to wait {wait:g}s, over {self._policy.max_retry_after_s:g}s)"
-                self._give_up(notification, "failed", reason, attempts)
-                return
-            count_notification(channel.name, "retried")
-            delay = self._policy.backoff.delay(attempts, wait)
+            count_notification(self.channel.name, "retried")
+            delay = self._policy.backoff.delay(attempts, error.retry_after_s)
             _LOG.info("alert notification not delivered (attempt %d), retrying in %.1fs: %s",
                       attempts, delay, error.reason)
             if not self._pause(delay):
                 self._give_up(notification, "dropped", f"{error.reason} (closed before retry)", attempts)
                 return
+        self._give_up(notification, "dropped", f"{self._label()}: closed before delivery", attempts)
+
+    def _no_retry_reason(self, error: DeliveryError, attempts: int) -> str | None:
+        """Why no retry follows ``error`` (permanent, last attempt, too long a wait), or None."""
+        wait, bound = error.retry_after_s, self._policy.max_retry_after_s
+        if error.permanent or attempts > self.channel.retries:
+            return error.reason
+        if wait is not None and wait > bound:
+            return f"{error.reason} (asked to wait {wait:g}s, over {bound:g}s)"
+        return None
 
     def _attempt(self, notification: Notification) -> DeliveryError | None:
         started = time.perf_counter()
