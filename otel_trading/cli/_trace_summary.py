@@ -90,7 +90,7 @@ def error_of(spans: Iterable[StoredSpan], head: StoredSpan) -> str | None:
         return None
     first = head if head.is_error else failed[0]
     text = span_error_text(first)
-    if first is not head:
+    if first is not head and not text.startswith(first.name):  # "order rejected: ..." names its span already
         text = f"{first.name}: {text}"
     return text if len(text) <= _ERROR_TEXT_MAX else text[: _ERROR_TEXT_MAX - 3] + "..."
 

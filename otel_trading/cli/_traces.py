@@ -129,7 +129,8 @@ def list_traces(args: argparse.Namespace, traces: dict[str, Trace]) -> int:
     return 0
 
 
-_COLUMNS: Final = ("START", "TRACE", "ROOT", "SYMBOL", "SIDE", "DURATION", "SPANS", "STATUS", "RESULT")
+# STATUS last: an error's text is the one long, ragged cell.
+_COLUMNS: Final = ("START", "TRACE", "ROOT", "SYMBOL", "SIDE", "DURATION", "SPANS", "RESULT", "STATUS")
 
 
 def _table(summaries: list[TraceSummary], style: Style, *, header: bool = False) -> list[str]:
@@ -160,5 +161,5 @@ def _cells(summary: TraceSummary) -> tuple[str, ...]:
         format_time(summary.start_ns), summary.trace_id[:_SHOWN_ID_LENGTH],
         summary.head.name + (" [partial]" if summary.partial else ""), summary.symbol or "-",
         str(side) if side is not None else "-", format_duration(summary.duration_s), str(summary.span_count),
-        f"error: {summary.error}" if summary.error else "ok", trade_result(summary) or "-",
+        trade_result(summary) or "-", f"error: {summary.error}" if summary.error else "ok",
     )
