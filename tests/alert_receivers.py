@@ -179,10 +179,13 @@ class Mail:
 
 
 class SmtpServer:
-    """aiosmtpd on 127.0.0.1: ``security`` none | starttls | ssl; AUTH when ``credentials`` given."""
+    """aiosmtpd on 127.0.0.1: ``security`` none | starttls | ssl; AUTH when ``credentials`` given.
+
+    ``data_reply`` is the answer to each message (``451 ...`` / ``550 ...`` to refuse it).
+    """
 
     def __init__(self, security: str = "none", *, certificate: tuple[Path, Path] | None = None,
-                 credentials: tuple[str, str] | None = None) -> None:
+                 credentials: tuple[str, str] | None = None, data_reply: str = "250 OK") -> None:
         from aiosmtpd.controller import Controller
         from aiosmtpd.smtp import AuthResult, LoginPassword
 
@@ -205,7 +208,7 @@ class SmtpServer:
                 tls = session.ssl is not None or server.transport.get_extra_info("ssl_object") is not None
                 outer.mails.append(Mail(envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content,
                                         tls, session.auth_data))
-                return "250 OK"
+                return data_reply
 
         options: dict[str, Any] = {"hostname": LOOPBACK, "port": self.port}
         if security == "starttls":

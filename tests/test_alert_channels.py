@@ -461,6 +461,18 @@ def test_email_implicit_tls(tmp_path: Path) -> None:
     assert mail.tls and parse_mail(mail.content)["Subject"] == "[RESOLVED:1] HighDrawdown (critical)"
 
 
+@pytest.mark.parametrize(("reply", "permanent"), [("451 4.3.0 try again later", False),
+                                                 ("550 5.7.1 message refused", True)])
+def test_email_smtp_refusals_are_classified_by_code(reply: str, permanent: bool) -> None:
+    with SmtpServer("none", data_reply=reply) as smtp:
+        channel = EmailChannel("mail", host="127.0.0.1", port=smtp.port, security="none", sender="a@b.c",
+                               to=["d@e.f"])
+        with pytest.raises(DeliveryError) as caught:
+            channel.send(make_notification(), timeout_s=5)
+    assert caught.value.permanent is permanent
+    assert f"SMTP {reply[:3]}" in str(caught.value)
+
+
 def test_email_unreachable_server_is_retryable() -> None:
     channel = EmailChannel("mail", host="127.0.0.1", port=closed_port(), security="none", sender="a@b.c", to=["d@e.f"])
     with pytest.raises(DeliveryError) as caught:
@@ -501,7 +513,13 @@ def test_retry_after_accepts_an_http_date() -> None:
     assert retry_after_seconds(format_datetime(dt.datetime.fromtimestamp(T0, tz=dt.timezone.utc)), now=T0 + 5) == 0
 
 
-def test_timeouts_and_closed_ports_are_retryable(black_hole: BlackHoleServer) -> None:
+def test_timeouts_and_closed_ports_are_retryable(black_hole: BlackHoleServer, server: RecordingHttpServer) -> None:
+    server.script(Reply(200, delay_s=3))
+    started = time.monotonic()
+    with pytest.raises(DeliveryError) as slow:
+        WebhookChannel("hook", url=server.url()).send(make_notification(), timeout_s=0.3)
+    assert time.monotonic() - started < 2
+    assert not slow.value.permanent and "TimeoutError" in str(slow.value)
     started = time.monotonic()
     with pytest.raises(DeliveryError) as hung:
         WebhookChannel("hook", url=black_hole.endpoint).send(make_notification(), timeout_s=0.5)

@@ -22,7 +22,7 @@ from test_alert_channels import CANARY, make_alert, make_notification
 
 from otel_trading._state import STATE
 from otel_trading.alerts._model import Notification
-from otel_trading.alerts.channels import Channel, DeliveryError, Dispatcher, WebhookChannel
+from otel_trading.alerts.channels import Channel, DeliveryError, Dispatcher, RateLimit, WebhookChannel
 from otel_trading.alerts.channels._metrics import DELIVERY_DURATION, NOTIFICATIONS
 from otel_trading.alerts.channels._payload import webhook_payload
 from otel_trading.metrics import DURATION_BUCKETS_SECONDS
@@ -343,6 +343,19 @@ def test_credentials_never_reach_logs_dead_letters_or_metrics(name: str, tmp_pat
     assert "HTTP 500" in caplog.text
     for text in everything:
         assert CANARY not in text
+
+
+@pytest.mark.parametrize(("text", "count", "period_s"), [
+    ("20/min", 20, 60), ("1/s", 1, 1), ("100/hour", 100, 3600), ("5/30s", 5, 30), (" 3 / 2 minutes ", 3, 120),
+    ("10/day", 10, 86400)])
+def test_rate_limits_parse(text: str, count: int, period_s: float) -> None:
+    assert RateLimit.parse(text) == RateLimit(count, period_s)
+
+
+@pytest.mark.parametrize("text", ["0/min", "fast", "20/fortnight", "20/0s", "-1/s", ""])
+def test_bad_rate_limits_say_the_expected_form(text: str) -> None:
+    with pytest.raises(ValueError, match="expected a rate like 20/min"):
+        RateLimit.parse(text)
 
 
 def test_delivery_error_keeps_its_fields() -> None:
