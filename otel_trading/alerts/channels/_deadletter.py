@@ -1,4 +1,4 @@
-"""The dead-letter file: JSON lines of the notifications that could not be delivered.
+"""The dead-letter file (JSON lines of the notifications that could not be delivered), and giving up.
 
 Each line: ``time`` (RFC 3339), ``channel``, ``kind``, ``outcome`` (``failed`` or
 ``dropped``), ``reason`` (already scrubbed by the channel), ``attempts`` and
@@ -18,6 +18,7 @@ from pathlib import Path
 
 from otel_trading.alerts._model import Notification
 from otel_trading.alerts.channels._base import Channel
+from otel_trading.alerts.channels._metrics import Outcome, count_notification
 from otel_trading.alerts.channels._payload import webhook_payload
 from otel_trading.alerts.channels._text import rfc3339
 
@@ -52,3 +53,13 @@ class DeadLetterFile:
             _LOG.error("cannot write the alert dead-letter file %s: %s", self.path, exc.strerror or exc)
             return False
         return True
+
+
+def give_up(channel: Channel, notification: Notification, *, outcome: Outcome, reason: str, attempts: int,
+            dead_letters: DeadLetterFile | None) -> None:
+    """A notification that will not be delivered: counted, logged (scrubbed), dead-lettered if there is a file."""
+    count_notification(channel.name, outcome)
+    _LOG.warning("alert notification %s after %d attempt(s): %s", outcome, attempts, channel.scrub(reason))
+    if dead_letters is not None and dead_letters.write(channel, notification, outcome=outcome, reason=reason,
+                                                       attempts=attempts):
+        count_notification(channel.name, "dead_lettered")

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from otel_trading.alerts._model import Notification
 from otel_trading.alerts.channels._base import Channel, DeliveryError
-from otel_trading.alerts.channels._deadletter import DeadLetterFile
+from otel_trading.alerts.channels._deadletter import DeadLetterFile, give_up
 from otel_trading.alerts.channels._metrics import Outcome, count_notification, record_attempt_duration
 from otel_trading.alerts.channels._pacing import Backoff, TokenBucket
 from otel_trading.tracing._operation import report_instrumentation_failure
@@ -150,13 +150,8 @@ class ChannelWorker:
         return not self._abort.wait(seconds)
 
     def _give_up(self, notification: Notification, outcome: Outcome, reason: str, attempts: int) -> None:
-        channel = self.channel
-        count_notification(channel.name, outcome)
-        _LOG.warning("alert notification %s after %d attempt(s): %s", outcome, attempts, channel.scrub(reason))
-        dead_letters = self._policy.dead_letters
-        if dead_letters is not None and dead_letters.write(channel, notification, outcome=outcome,
-                                                           reason=reason, attempts=attempts):
-            count_notification(channel.name, "dead_lettered")
+        give_up(self.channel, notification, outcome=outcome, reason=reason, attempts=attempts,
+                dead_letters=self._policy.dead_letters)
 
     def _label(self) -> str:
         return f"{self.channel.kind} channel {self.channel.name!r}"
