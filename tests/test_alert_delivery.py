@@ -230,7 +230,9 @@ def test_submit_returns_at_once_while_the_server_hangs(black_hole: BlackHoleServ
     assert outcomes(name).get("dropped") == 49  # one is in flight to the black hole
 
 
-def test_a_full_queue_drops_to_the_dead_letter_file(server: RecordingHttpServer, name: str, tmp_path: Path) -> None:
+def test_a_full_queue_drops_to_the_dead_letter_file(server: RecordingHttpServer, name: str, tmp_path: Path,
+                                                    caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="otel_trading.alerts")
     server.default = Reply(200, delay_s=3)
     dead = tmp_path / "dead.jsonl"
     dispatcher = Dispatcher([WebhookChannel(name, url=server.url(), timeout_s=1, retries=0)], queue_size=3,
@@ -254,6 +256,11 @@ def test_a_full_queue_drops_to_the_dead_letter_file(server: RecordingHttpServer,
     assert reasons.count(f"webhook channel {name!r}: still queued at close") == 3
     assert any("TimeoutError" in reason for reason in reasons)
     assert outcomes(name) == {"dropped": 10, "failed": 1, "dead_lettered": 11}
+    # Bursts are logged once each; every notification is still counted and dead-lettered.
+    messages = [record.getMessage() for record in caplog.records if name in record.getMessage()]
+    assert sum("queue full" in message for message in messages) == 1
+    assert sum("3 alert notification(s)" in message and "still queued at close" in message
+               for message in messages) == 1
 
 
 def test_close_drains_what_is_queued(server: RecordingHttpServer, name: str) -> None:

@@ -56,10 +56,14 @@ class DeadLetterFile:
 
 
 def give_up(channel: Channel, notification: Notification, *, outcome: Outcome, reason: str, attempts: int,
-            dead_letters: DeadLetterFile | None) -> None:
-    """A notification that will not be delivered: counted, logged (scrubbed), dead-lettered if there is a file."""
+            dead_letters: DeadLetterFile | None, log: bool = True) -> None:
+    """A notification that will not be delivered: counted, logged (scrubbed), dead-lettered if there is a file.
+
+    ``log=False`` for the 2nd..nth of a burst (queue overflow, close) that the caller logs once.
+    """
     count_notification(channel.name, outcome)
-    _LOG.warning("alert notification %s after %d attempt(s): %s", outcome, attempts, channel.scrub(reason))
+    if log:
+        _LOG.warning("alert notification %s after %d attempt(s): %s", outcome, attempts, channel.scrub(reason))
     if dead_letters is not None and dead_letters.write(channel, notification, outcome=outcome, reason=reason,
                                                        attempts=attempts):
         count_notification(channel.name, "dead_lettered")

@@ -43,6 +43,7 @@ class ChannelWorker:
         self._pending: deque[Notification] = deque()
         self._changed = threading.Condition()
         self._closing = False
+        self._dropping = False
         self._abort = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -50,6 +51,8 @@ class ChannelWorker:
         """Queues ``notification`` (never waits); False when it was dropped instead."""
         with self._changed:
             accepted = not self._closing and len(self._pending) < self._policy.queue_size
+            first_drop = accepted or not self._dropping
+            self._dropping = not accepted  # an overflow is logged once, at its first drop
             if accepted:
                 self._pending.append(notification)
                 if self._thread is None:
@@ -58,7 +61,7 @@ class ChannelWorker:
                 self._changed.notify()
         if not accepted:
             reason = "dispatcher closed" if self._closing else f"queue full ({self._policy.queue_size} pending)"
-            self._give_up(notification, "dropped", f"{self._label()}: {reason}", attempts=0)
+            self._give_up(notification, "dropped", f"{self._label()}: {reason}", attempts=0, log=first_drop)
         return accepted
 
     def close(self) -> None:
@@ -79,8 +82,10 @@ class ChannelWorker:
         with self._changed:
             left, self._pending = list(self._pending), deque()
             self._changed.notify_all()
+        if left:
+            _LOG.warning("%d alert notification(s) to %s dropped: still queued at close", len(left), self._label())
         for notification in left:
-            self._give_up(notification, "dropped", f"{self._label()}: still queued at close", attempts=0)
+            self._give_up(notification, "dropped", f"{self._label()}: still queued at close", attempts=0, log=False)
 
     def _run(self) -> None:
         while True:
@@ -149,9 +154,10 @@ class ChannelWorker:
             return not self._abort.is_set()
         return not self._abort.wait(seconds)
 
-    def _give_up(self, notification: Notification, outcome: Outcome, reason: str, attempts: int) -> None:
+    def _give_up(self, notification: Notification, outcome: Outcome, reason: str, attempts: int,
+                 log: bool = True) -> None:
         give_up(self.channel, notification, outcome=outcome, reason=reason, attempts=attempts,
-                dead_letters=self._policy.dead_letters)
+                dead_letters=self._policy.dead_letters, log=log)
 
     def _label(self) -> str:
         return f"{self.channel.kind} channel {self.channel.name!r}"
