@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -18,6 +17,7 @@ from otel_trading.alerts.channels._base import Channel, DeliveryError
 from otel_trading.alerts.channels._deadletter import DeadLetterFile, give_up
 from otel_trading.alerts.channels._metrics import Outcome, count_notification, record_attempt_duration
 from otel_trading.alerts.channels._pacing import Backoff, TokenBucket
+from otel_trading.alerts.channels._queue import NotificationQueue
 from otel_trading.tracing._operation import report_instrumentation_failure
 
 _LOG = logging.getLogger("otel_trading.alerts")
@@ -40,35 +40,28 @@ class ChannelWorker:
         self.channel = channel
         self._policy = policy
         self._bucket = TokenBucket(channel.rate_limit, clock=policy.clock) if channel.rate_limit else None
-        self._pending: deque[Notification] = deque()
-        self._changed = threading.Condition()
-        self._closing = False
-        self._dropping = False
+        self._queue = NotificationQueue(policy.queue_size)
+        self._dropping = False  # an overflow is logged once, at its first drop
         self._abort = threading.Event()
         self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
 
     def submit(self, notification: Notification) -> bool:
         """Queues ``notification`` (never waits); False when it was dropped instead."""
-        with self._changed:
-            accepted = not self._closing and len(self._pending) < self._policy.queue_size
-            first_drop = accepted or not self._dropping
-            self._dropping = not accepted  # an overflow is logged once, at its first drop
-            if accepted:
-                self._pending.append(notification)
-                if self._thread is None:
-                    self._thread = threading.Thread(target=self._run, name=f"alerts-{self.channel.name}", daemon=True)
-                    self._thread.start()
-                self._changed.notify()
-        if not accepted:
-            reason = "dispatcher closed" if self._closing else f"queue full ({self._policy.queue_size} pending)"
-            self._give_up(notification, "dropped", f"{self._label()}: {reason}", attempts=0, log=first_drop)
-        return accepted
+        refusal = self._queue.put(notification)
+        first_drop, self._dropping = not self._dropping, refusal is not None
+        if refusal is not None:
+            self._give_up(notification, "dropped", f"{self._label()}: {refusal}", attempts=0, log=first_drop)
+            return False
+        with self._start_lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name=f"alerts-{self.channel.name}", daemon=True)
+                self._thread.start()
+        return True
 
     def close(self) -> None:
         """No new notifications; the thread delivers what is queued, then ends."""
-        with self._changed:
-            self._closing = True
-            self._changed.notify_all()
+        self._queue.close()
 
     def join(self, timeout_s: float) -> bool:
         thread = self._thread
@@ -79,26 +72,18 @@ class ChannelWorker:
     def abort(self) -> None:
         """Stops waiting (backoff, rate limit) and drops what is still queued."""
         self._abort.set()
-        with self._changed:
-            left, self._pending = list(self._pending), deque()
-            self._changed.notify_all()
+        left = self._queue.drain()
         if left:
             _LOG.warning("%d alert notification(s) to %s dropped: still queued at close", len(left), self._label())
         for notification in left:
             self._give_up(notification, "dropped", f"{self._label()}: still queued at close", attempts=0, log=False)
 
     def _run(self) -> None:
-        while True:
-            with self._changed:
-                while not self._pending and not self._closing:
-                    self._changed.wait()
-                if not self._pending or self._abort.is_set():
-                    return
-                notification = self._pending.popleft()
+        while (notification := self._queue.take()) is not None:
             try:
                 self._deliver(notification)
             except Exception:  # noqa: BLE001 - an internal bug must not stop this channel's deliveries
-                report_instrumentation_failure(f"alert delivery to {self.channel.kind} channel {self.channel.name!r}")
+                report_instrumentation_failure(f"alert delivery to {self._label()}")
 
     def _deliver(self, notification: Notification) -> None:
         attempts = 0
