@@ -341,3 +341,13 @@ def test_follower_rereads_a_truncated_file_and_reports_an_unreadable_one_once(st
     first = follower.poll()
     assert [problem.split(": ", 1)[1] for problem in first.problems] == ["cannot read: Is a directory"]
     assert follower.poll().problems == []
+
+
+def test_follower_can_parse_only_the_lines_mentioning_an_id(store: Path) -> None:
+    from otel_trading.export import StoreFollower
+
+    everything = StoreFollower(store, "logs").poll().logs
+    trace_id = next(log.trace_id for log in everything if log.body == "webhook received")
+    assert trace_id is not None
+    only = StoreFollower(store, "logs", containing=trace_id[:10].upper()).poll().logs
+    assert 0 < len(only) < len(everything) and trace_id in {log.trace_id for log in only}

@@ -245,7 +245,7 @@ def test_trace_id_resolution(store: Path, tmp_path: Path) -> None:
     trace_id = trace_of(store, "trade-win-1")
     assert traces(store, trace_id.upper()).returncode == 0
     missing = traces(store, "ffffffffffff")
-    assert missing.returncode == 1 and "no trace ffffffffffff in the store" in missing.stderr
+    assert missing.returncode == 1 and f"no trace ffffffffffff in {store}" in missing.stderr
     for bad in ("1234567", "not-hex-at-all", "0" * 33):
         result = traces(store, bad)
         assert result.returncode == 2 and "expected 8 to 32 hex digits" in result.stderr, bad

@@ -7,6 +7,7 @@ import json
 import re
 import shutil
 import sys
+from pathlib import Path
 from typing import Final
 
 from otel_trading.cli._common import (
@@ -16,6 +17,7 @@ from otel_trading.cli._common import (
     format_duration,
     format_time,
     open_store,
+    report_problems,
     store_dir,
     time_range,
     warn,
@@ -23,6 +25,7 @@ from otel_trading.cli._common import (
 from otel_trading.cli._log_format import HOW_TO_RECORD, Style, no_telemetry_message, tolerate_unencodable_output
 from otel_trading.cli._trace_summary import Trace, TraceSummary, group_traces, summarize
 from otel_trading.cli._waterfall import build_tree, document, render, trade_result
+from otel_trading.export import StoreFollower
 
 DEFAULT_LIMIT: Final = 20
 MIN_PREFIX: Final = 8
@@ -72,20 +75,34 @@ def run(args: argparse.Namespace) -> int:
     directory = store_dir(args)
     if not directory.exists():
         raise CliError(no_telemetry_message(directory), 1)
-    wanted_id = None
-    if args.trace_id is not None:
-        wanted_id = args.trace_id.strip().lower()
-        if not _TRACE_ID.match(wanted_id):
-            raise CliError(f"trace id {args.trace_id!r}: expected {MIN_PREFIX} to 32 hex digits")
-    contents = open_store(args, logs=wanted_id is not None)
-    if not any(path.name.startswith("traces") for path in contents.files):
+    if args.trace_id is None:
+        contents = open_store(args, logs=False)
+        _require_traces(contents.files, directory)
+        return list_traces(args, group_traces(contents.spans))
+    return show_trace(args, directory)
+
+
+def _require_traces(files: list[Path], directory: Path) -> None:
+    if not any(path.name.startswith("traces") for path in files):
         raise CliError(f"no traces in {directory} yet: {HOW_TO_RECORD}", 1)
-    traces = group_traces(contents.spans)
-    if wanted_id is None:
-        return list_traces(args, traces)
-    trace = traces[resolve_trace_id(wanted_id, traces)]
-    logs = sorted((log for log in contents.logs if log.trace_id == trace.trace_id), key=lambda log: log.time_ns)
-    tree = build_tree(trace, logs)
+
+
+def show_trace(args: argparse.Namespace, directory: Path) -> int:
+    prefix = args.trace_id.strip().lower()
+    if not _TRACE_ID.match(prefix):
+        raise CliError(f"trace id {args.trace_id!r}: expected {MIN_PREFIX} to 32 hex digits")
+    if not directory.is_dir():
+        raise CliError(f"--store {directory}: not a directory")
+    # Only the lines that mention the id are parsed: one trace out of a large store in a blink.
+    spans = StoreFollower(directory, "traces", containing=prefix).poll()
+    report_problems(spans.problems)
+    _require_traces(spans.files, directory)
+    traces = group_traces(spans.spans)
+    trace = traces[resolve_trace_id(prefix, traces, directory)]
+    logs = StoreFollower(directory, "logs", containing=trace.trace_id).poll()
+    report_problems(logs.problems)
+    tree = build_tree(trace, sorted((log for log in logs.logs if log.trace_id == trace.trace_id),
+                                    key=lambda log: log.time_ns))
     if args.json:
         print(json.dumps(document(tree), ensure_ascii=False, default=str))
     else:
@@ -94,12 +111,12 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def resolve_trace_id(prefix: str, traces: dict[str, Trace]) -> str:
+def resolve_trace_id(prefix: str, traces: dict[str, Trace], directory: Path) -> str:
     candidates = sorted(trace_id for trace_id in traces if trace_id.startswith(prefix))
     if len(candidates) == 1:
         return candidates[0]
     if not candidates:
-        raise CliError(f"no trace {prefix} in the store ({len(traces)} traces; `otel-trading traces` lists them)", 1)
+        raise CliError(f"no trace {prefix} in {directory} (`otel-trading traces` lists the recent ones)", 1)
     listed = "\n".join(f"  {line}" for line in _table([summarize(traces[c]) for c in candidates[:10]], Style(
         colour=False)))
     more = f"\n  ... and {len(candidates) - 10} more" if len(candidates) > 10 else ""
