@@ -117,7 +117,7 @@ def test_limit_and_time_range(store: Path) -> None:
     assert bodies(store, "--limit", "0", "--since", "1h") == ALL_BODIES
     nothing = logs(store, "--to", "2001-01-01T00:00:00")
     assert nothing.returncode == 1 and nothing.stdout == ""
-    assert f"no log records match (of {len(ALL_BODIES)} in {store})" in nothing.stderr
+    assert f"no log records match in {store}" in nothing.stderr
 
 
 def test_colours_only_on_a_terminal_without_no_color(store: Path) -> None:

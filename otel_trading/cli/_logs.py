@@ -9,14 +9,12 @@ import sys
 import time
 from collections import deque
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Final
 
 from otel_trading.cli._common import (
     CliError,
     add_store_argument,
     add_time_range_arguments,
-    open_store,
     report_problems,
     store_dir,
     time_range,
@@ -112,14 +110,18 @@ def run(args: argparse.Namespace) -> int:
     wanted = log_filter(args)
     limit = DEFAULT_LIMIT if args.limit is None else args.limit
     printer = LogPrinter(args.format)
+    directory = store_dir(args)
+    if directory.exists() and not directory.is_dir():
+        raise CliError(f"--store {directory}: not a directory")
+    follower = StoreFollower(directory, "logs", containing=required_text(wanted))
     if args.follow:
         if args.time_to:
             raise CliError("--follow and --to cannot be combined: following has no end")
-        return follow(store_dir(args), wanted, limit, printer)
-    directory = store_dir(args)
+        return follow(follower, wanted, limit, printer)
     if not directory.exists():
         raise CliError(no_telemetry_message(directory), 1)
-    contents = open_store(args, traces=False)
+    contents = follower.poll()
+    report_problems(contents.problems)
     if not contents.files:
         raise CliError(f"no logs in {directory} yet: {HOW_TO_RECORD}", 1)
     matches = sorted((log for log in contents.logs if wanted.matches(log)), key=lambda log: log.time_ns)
@@ -127,18 +129,26 @@ def run(args: argparse.Namespace) -> int:
     if limit and len(matches) > limit:
         warn(f"showed the last {limit} of {len(matches)} matching records (--limit 0 shows all)")
     if not matches:
-        warn(f"no log records match (of {len(contents.logs)} in {directory})")
+        warn(f"no log records match in {directory}")
         return 1
     return 0
 
 
-def follow(directory: Path, wanted: LogFilter, limit: int, printer: LogPrinter) -> int:
+def required_text(wanted: LogFilter) -> str | None:
+    """Text that every matching record's line contains as is: the others need not be parsed.
+
+    A trace id or trade id is written verbatim in the OTLP/JSON line unless JSON escapes it.
+    """
+    for text in (wanted.trace_prefix, wanted.trade_id):
+        if text and json.dumps(text, ensure_ascii=False)[1:-1] == text:
+            return text
+    return None
+
+
+def follow(follower: StoreFollower, wanted: LogFilter, limit: int, printer: LogPrinter) -> int:
     """Prints the last ``limit`` matches, then new matches every ``POLL_INTERVAL_S``, until Ctrl-C."""
-    if directory.exists() and not directory.is_dir():
-        raise CliError(f"--store {directory}: not a directory")
-    if not directory.exists():
-        warn(f"waiting for telemetry at {directory} (Ctrl-C to stop)")
-    follower = StoreFollower(directory, "logs")
+    if not follower.directory.exists():
+        warn(f"waiting for telemetry at {follower.directory} (Ctrl-C to stop)")
     backlog = follower.poll()
     report_problems(backlog.problems)
     last: deque[StoredLog] = deque(maxlen=limit or None)
