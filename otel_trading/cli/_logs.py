@@ -48,7 +48,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("filters", nargs="*", type=parse_field_filter, metavar="FIELD=VALUE",
                         help="keep records whose attribute, resource attribute or field (body, logger, level, "
                         "trace_id, span_id, service) equals VALUE; FIELD!=VALUE excludes, FIELD~=TEXT "
-                        "matches a substring (any case)")
+                        "matches a substring (any case). Give them together, before or after the options")
     add_store_argument(parser)
     add_time_range_arguments(parser)
     parser.add_argument("--level", choices=sorted(LEVELS, key=lambda name: (LEVELS[name], name)), type=str.lower,
