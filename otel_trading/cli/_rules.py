@@ -18,12 +18,17 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                                description="Load each FILE as otel_trading.alerts.start() would, channels "
                                "included (${ENV} references must be set), and report errors by file, line and field.")
     check.add_argument("files", nargs="+", type=Path, metavar="FILE")
-    export = actions.add_parser("export", help="write the rules of FILE for Prometheus",
+    export = actions.add_parser("export", help="write the rules of FILE for Prometheus, or its routing for "
+                                "Alertmanager",
                                 description="Print FILE's rules (default pack included when enabled) as a "
-                                "Prometheus rule file; check it with `promtool check rules`.")
+                                "Prometheus rule file; check it with `promtool check rules`. With --format "
+                                "alertmanager, print FILE's routes, channels and inhibit rules as an Alertmanager "
+                                "0.25 configuration instead (no secret is written: stderr lists the files and "
+                                "placeholders to fill in); check it with `amtool check-config`.")
     export.add_argument("file", type=Path, metavar="FILE", nargs="?",
                         help="alerting file (omit with --default-pack to export the default pack alone)")
-    export.add_argument("--format", choices=["prometheus"], default="prometheus", help="output format")
+    export.add_argument("--format", choices=["prometheus", "alertmanager"], default="prometheus",
+                        help="prometheus: a rule file (default); alertmanager: an alertmanager.yml")
     export.add_argument("--default-pack", action="store_true", help="export the default trading rule pack")
     export.add_argument("--group", default="otel-trading", help="rule group name (default: otel-trading)")
     export.add_argument("-o", "--output", type=Path, metavar="OUT", help="write to OUT instead of stdout")
@@ -49,6 +54,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"✓ {path}: {len(config.rules)} rules, {len(config.channels)} channels, "
                   f"{len(config.routes)} routes, {len(config.silences)} silences")
         return 1 if failed else 0
+    if args.format == "alertmanager":
+        return _export_alertmanager(args)
     if args.file is None and not args.default_pack:
         raise CliError("give an alerting FILE, or --default-pack")
     try:
@@ -65,4 +72,26 @@ def run(args: argparse.Namespace) -> int:
     else:
         args.output.write_text(text, encoding="utf-8")
         print(f"wrote {len(rules)} rules to {args.output}", file=sys.stderr)
+    return 0
+
+
+def _export_alertmanager(args: argparse.Namespace) -> int:
+    from otel_trading.alerts import RulesError, load_config
+    from otel_trading.alerts._alertmanager_config import alertmanager_config
+    from otel_trading.cli._common import CliError
+
+    if args.file is None:
+        raise CliError("--format alertmanager exports the routing of an alerting FILE: give one")
+    try:
+        exported = alertmanager_config(load_config(args.file))
+    except RulesError as exc:
+        raise CliError(str(exc), code=1) from None
+    for warning in exported.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    if args.output is None:
+        sys.stdout.write(exported.text)
+    else:
+        args.output.write_text(exported.text, encoding="utf-8")
+        print(f"wrote an Alertmanager configuration ({len(exported.receivers)} receivers) to {args.output}",
+              file=sys.stderr)
     return 0

@@ -1,0 +1,360 @@
+"""An alerting file's routing as an Alertmanager 0.25 configuration (``rules export --format alertmanager``).
+
+What maps, and how:
+
+- ``routes:`` become the child routes of a root route, in order, each with its ``matchers``,
+  ``group_by``, timings and ``continue``. The root route's receiver has no integrations:
+  an alert no route matches is sent nowhere, by Alertmanager as by the engine.
+- The channels of a route become one receiver (named after the channel, or ``a+b`` for
+  several) holding each channel's ``*_configs`` entry: webhook, slack, discord, telegram,
+  email, pagerduty. ``console``, ``file`` and ``alertmanager`` channels have no
+  Alertmanager integration: their receivers are empty, with a comment saying why.
+- ``inhibit:`` becomes ``inhibit_rules``; ``silences:`` and ``escalate:`` are comments
+  (silences are API objects, made with ``amtool silence add``; there is no escalation).
+
+Secrets (every channel field the channel kinds mark secret) are never read, let alone
+written: a field Alertmanager 0.25 can read from a file becomes ``*_file`` under
+``secrets_dir``; the others (webhook and Discord URLs, the Telegram token) get a
+``REPLACE_ME`` placeholder that still passes ``amtool check-config``. ``warnings`` lists
+every file to create and placeholder to replace, and what could not be carried over.
+Non-secret fields are read as the engine reads them (``${VAR}`` expanded).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import shlex
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import yaml
+
+from otel_trading.alerts._config import AlertConfig
+from otel_trading.alerts._duration import format_duration
+from otel_trading.alerts._routing import Matcher, Route
+from otel_trading.alerts._yaml import LocatedDict, RulesError, substitute_environment
+from otel_trading.alerts.channels._email import DEFAULT_PORTS
+from otel_trading.alerts.channels._kinds import COMMON, KINDS
+
+SECRETS_DIR: Final = "/etc/alertmanager/secrets"
+PLACEHOLDER: Final = "REPLACE_ME"
+UNROUTED: Final = "unrouted"
+_ENV_REFERENCE: Final = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-[^}]*)?\}")
+_FILE_NAME_UNSAFE: Final = re.compile(r"[^A-Za-z0-9._-]")
+_NO_INTEGRATION: Final = {
+    "console": "prints to the bot's stderr; Alertmanager has no such integration",
+    "file": "appends JSON lines to a file of the bot; Alertmanager has no file integration "
+            "(a webhook to a small collector can write them)",
+    "alertmanager": "pushes to an Alertmanager, this one presumably: the alerts are already here, "
+                    "nothing more to send",
+}
+
+
+@dataclass(frozen=True)
+class AlertmanagerExport:
+    """``text``: the alertmanager.yml; ``warnings``: what to fill in, and what was left out."""
+
+    text: str
+    warnings: tuple[str, ...]
+    receivers: tuple[str, ...] = ()
+
+
+def alertmanager_config(config: AlertConfig, *, secrets_dir: str = SECRETS_DIR,
+                        environ: Mapping[str, str] | None = None) -> AlertmanagerExport:
+    """The Alertmanager 0.25 configuration routing like ``config``; RulesError for a bad channel."""
+    return _Exporter(config, secrets_dir.rstrip("/"), dict(environ) if environ is not None else None).run()
+
+
+def matcher_strings(matcher: Matcher) -> list[str]:
+    """``label="value"`` / ``label=~"regex"``, quoted as Alertmanager's matcher parser reads them."""
+    return [f'{name}="{_quote(value)}"' for name, value in matcher.equal.items()] + \
+        [f'{name}=~"{_quote(pattern.pattern)}"' for name, pattern in matcher.regex.items()]
+
+
+def _quote(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _rfc3339(timestamp: float) -> str:
+    return dt.datetime.fromtimestamp(timestamp, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _comment(text: str, indent: str = "") -> str:
+    return "".join(f"{indent}# {line}".rstrip() + "\n" for line in text.splitlines() or [""])
+
+
+@dataclass
+class _Receiver:
+    name: str
+    configs: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    comments: list[str] = field(default_factory=list)
+
+
+class _Exporter:
+    def __init__(self, config: AlertConfig, secrets_dir: str, environ: dict[str, str] | None) -> None:
+        self.config = config
+        self.secrets_dir = secrets_dir
+        self.environ = environ
+        self.warnings: list[str] = []
+        self.receivers: dict[tuple[str, ...], _Receiver] = {}
+        self.names: set[str] = set()
+
+    def run(self) -> AlertmanagerExport:
+        root = _Receiver(self._unique(UNROUTED), comments=[
+            "no route matched: the engine sends such an alert nowhere, and neither does this receiver"])
+        routes = [self._route(route) for route in self.config.routes]
+        receivers = [root, *self.receivers.values()]
+        document = ("route:\n" + _indented(yaml.safe_dump(
+            {"receiver": root.name, "group_by": ["alertname"], "routes": routes}, sort_keys=False,
+            allow_unicode=True, width=1000), "  "))
+        document += "receivers:\n" + "".join(_receiver_text(r) for r in receivers)
+        inhibit_rules = [self._inhibit_rule(rule.source, rule.target, rule.equal) for rule in self.config.inhibitions]
+        if inhibit_rules:
+            document += yaml.safe_dump({"inhibit_rules": inhibit_rules}, sort_keys=False, allow_unicode=True,
+                                       width=1000)
+        trailer = self._silences() + self._escalations()
+        self.warnings = list(dict.fromkeys(self.warnings))  # a channel in several receivers: said once
+        text = self._header() + document + trailer
+        return AlertmanagerExport(text, tuple(self.warnings), tuple(r.name for r in receivers))
+
+    # -- routing ------------------------------------------------------------------------------
+
+    def _route(self, route: Route) -> dict[str, Any]:
+        exported: dict[str, Any] = {"receiver": self._receiver(route.channels).name}
+        matchers = matcher_strings(route.matcher)
+        if matchers:
+            exported["matchers"] = matchers
+        exported["group_by"] = list(route.group_by)
+        exported["group_wait"] = format_duration(route.group_wait_s)
+        exported["group_interval"] = format_duration(route.group_interval_s)
+        exported["repeat_interval"] = format_duration(route.repeat_interval_s)
+        exported["continue"] = route.continue_
+        return exported
+
+    def _inhibit_rule(self, source: Matcher, target: Matcher, equal: Sequence[str]) -> dict[str, Any]:
+        rule: dict[str, Any] = {}
+        if matcher_strings(source):
+            rule["source_matchers"] = matcher_strings(source)
+        if matcher_strings(target):
+            rule["target_matchers"] = matcher_strings(target)
+        if equal:
+            rule["equal"] = list(equal)
+        return rule
+
+    def _unique(self, name: str) -> str:
+        candidate, number = name, 1
+        while candidate in self.names:
+            number += 1
+            candidate = f"{name}~{number}"
+        self.names.add(candidate)
+        return candidate
+
+    def _receiver(self, channels: tuple[str, ...]) -> _Receiver:
+        if channels not in self.receivers:
+            receiver = self.receivers[channels] = _Receiver(self._unique("+".join(channels)))
+            for channel in channels:
+                self._channel(receiver, channel)
+        return self.receivers[channels]
+
+    # -- channels -----------------------------------------------------------------------------
+
+    def _channel(self, receiver: _Receiver, name: str) -> None:
+        spec = self.config.channels.get(name)
+        if spec is None:  # a route may name "console" without defining it
+            spec = LocatedDict({"type": "console"})
+        values, secrets = self._read(name, spec)
+        kind = str(spec["type"])
+        receiver.comments.append(f"channel {name} ({kind})")
+        if kind in _NO_INTEGRATION:
+            receiver.comments.append(f"  {_NO_INTEGRATION[kind]}")
+            return
+        renderers: dict[str, Callable[[_Channel], tuple[str, dict[str, Any]]]] = {
+            "webhook": self._webhook, "slack": self._slack, "discord": self._discord,
+            "telegram": self._telegram, "email": self._email, "pagerduty": self._pagerduty,
+        }
+        key, entry = renderers[kind](_Channel(name, receiver, values, secrets))
+        entry["send_resolved"] = bool(values.get("send_resolved", True))
+        receiver.configs.setdefault(key, []).append(entry)
+        ignored = [k for k in ("timeout", "retries", "rate_limit") if k in spec]
+        if ignored:
+            receiver.comments.append(f"  {', '.join(ignored)}: delivery settings of the engine; Alertmanager "
+                                     "has its own")
+
+    def _read(self, name: str, spec: Any) -> tuple[dict[str, Any], dict[str, str]]:
+        """Non-secret fields expanded and converted; secret fields by name, unread and unexpanded."""
+        source = self.config.source
+        if not isinstance(spec, dict) or spec.get("type") not in KINDS:
+            line = spec.line_of("type") if isinstance(spec, LocatedDict) else None
+            raise RulesError(f"channel {name!r}: unknown channel type (expected one of {', '.join(KINDS)})",
+                             source=source, line=line, field=name)
+        fields = {**COMMON, **KINDS[str(spec["type"])][1]}
+        values: dict[str, Any] = {}
+        secrets: dict[str, str] = {}
+        for key, raw in spec.items():
+            if key == "type":
+                continue
+            line = spec.line_of(key) if isinstance(spec, LocatedDict) else None
+            kind_field = fields.get(key)
+            if kind_field is None:
+                raise RulesError(f"channel {name!r}: unknown field for a {spec['type']} channel "
+                                 f"(known: {', '.join(sorted(fields))})", source=source, line=line, field=key)
+            if kind_field.secret:
+                secrets[key] = _secret_origin(raw, self.config.source)
+                continue
+            try:
+                values[key] = kind_field.convert(self._expand(raw, line, key))
+            except ValueError as exc:
+                raise RulesError(f"channel {name!r}: {exc}", source=source, line=line, field=key) from None
+        return values, secrets
+
+    def _expand(self, value: Any, line: int | None, key: str) -> Any:
+        if isinstance(value, str):
+            return substitute_environment(value, source=self.config.source, line=line, field=key,
+                                          environ=self.environ)
+        if isinstance(value, list):
+            return [self._expand(item, line, key) for item in value]
+        return value
+
+    def _secret_file(self, channel: _Channel, key: str, am_field: str) -> str:
+        path = f"{self.secrets_dir}/{_FILE_NAME_UNSAFE.sub('_', channel.name)}.{key}"
+        self.warnings.append(f"channel {channel.name}: create {path} holding {channel.secrets[key]} "
+                             f"(field {key}, read through {am_field})")
+        return path
+
+    def _placeholder(self, channel: _Channel, key: str, am_field: str, value: str) -> str:
+        self.warnings.append(f"channel {channel.name}: replace {am_field} {value} with {channel.secrets[key]} "
+                             f"(field {key}; Alertmanager 0.25 has no {am_field}_file)")
+        return value
+
+    def _webhook(self, channel: _Channel) -> tuple[str, dict[str, Any]]:
+        entry: dict[str, Any] = {"url": self._placeholder(channel, "url", "url",
+                                                          f"https://webhook.invalid/{PLACEHOLDER}")}
+        if channel.values.get("max_alerts"):
+            entry["max_alerts"] = channel.values["max_alerts"]
+        if "bearer_token" in channel.secrets:
+            path = self._secret_file(channel, "bearer_token", "http_config.authorization.credentials_file")
+            entry["http_config"] = {"authorization": {"type": "Bearer", "credentials_file": path}}
+        if "headers" in channel.secrets:
+            self.warnings.append(f"channel {channel.name}: headers left out (Alertmanager 0.25 webhooks cannot "
+                                 "send custom headers)")
+        if channel.values.get("external_url"):
+            channel.receiver.comments.append("  external_url: Alertmanager sets externalURL from its "
+                                             "--web.external-url flag")
+        return "webhook_configs", entry
+
+    def _slack(self, channel: _Channel) -> tuple[str, dict[str, Any]]:
+        return "slack_configs", {"api_url_file": self._secret_file(channel, "url", "api_url_file")}
+
+    def _discord(self, channel: _Channel) -> tuple[str, dict[str, Any]]:
+        url = self._placeholder(channel, "url", "webhook_url", f"https://discord.invalid/api/webhooks/{PLACEHOLDER}")
+        if channel.values.get("username"):
+            channel.receiver.comments.append("  username: Alertmanager 0.25 Discord messages use the "
+                                             "webhook's own name")
+        return "discord_configs", {"webhook_url": url}
+
+    def _telegram(self, channel: _Channel) -> tuple[str, dict[str, Any]]:
+        entry: dict[str, Any] = {"bot_token": self._placeholder(channel, "token", "bot_token", PLACEHOLDER)}
+        chat = channel.values["chat_id"]
+        if isinstance(chat, str):  # @channelname: Alertmanager 0.25 takes only the numeric id
+            self.warnings.append(f"channel {channel.name}: replace chat_id -1 with the numeric id of {chat} "
+                                 "(Alertmanager 0.25 takes only numeric chat ids)")
+            chat = -1
+        entry["chat_id"] = chat
+        if channel.values.get("api_url"):
+            entry["api_url"] = channel.values["api_url"]
+        entry["parse_mode"] = "HTML"
+        if channel.values.get("disable_notification"):
+            entry["disable_notifications"] = True
+        return "telegram_configs", entry
+
+    def _email(self, channel: _Channel) -> tuple[str, dict[str, Any]]:
+        values = channel.values
+        security = values.get("security", "starttls")
+        port = values.get("port") or DEFAULT_PORTS[security]
+        entry: dict[str, Any] = {"to": ", ".join(values["to"]), "from": values["from"],
+                                 "smarthost": f"{values['host']}:{port}", "require_tls": security == "starttls"}
+        if security == "ssl" and port != DEFAULT_PORTS["ssl"]:
+            self.warnings.append(f"channel {channel.name}: TLS from the first byte on port {port}: Alertmanager "
+                                 "does that only on port 465")
+        if values.get("username"):
+            entry["auth_username"] = values["username"]
+        if "password" in channel.secrets:
+            entry["auth_password_file"] = self._secret_file(channel, "password", "auth_password_file")
+        if values.get("ca_file"):
+            entry["tls_config"] = {"ca_file": values["ca_file"]}
+        return "email_configs", entry
+
+    def _pagerduty(self, channel: _Channel) -> tuple[str, dict[str, Any]]:
+        entry: dict[str, Any] = {"routing_key_file": self._secret_file(channel, "routing_key", "routing_key_file")}
+        for key in ("url", "client_url", "source", "component", "group", "class"):
+            if channel.values.get(key):
+                entry[key] = channel.values[key]
+        return "pagerduty_configs", entry
+
+    # -- comments -----------------------------------------------------------------------------
+
+    def _header(self) -> str:
+        lines = [
+            f"Alertmanager 0.25 configuration generated by `otel-trading rules export --format alertmanager` "
+            f"from {self.config.source}:",
+            "its routes (in order), grouping, timings, receivers and inhibit rules. "
+            "Check it with `amtool check-config`.",
+            "Notifications use Alertmanager's own message templates. No secret is written here.",
+        ]
+        if self.warnings:
+            lines += ["", "Before use:", *(f"  - {warning}" for warning in self.warnings)]
+        return _comment("\n".join(lines)) + "\n"
+
+    def _silences(self) -> str:
+        if not self.config.silences:
+            return ""
+        lines = ["", "Silences are Alertmanager API objects, not configuration: create them with", ""]
+        for silence in self.config.silences:
+            command = ["amtool", "silence", "add", "--alertmanager.url=http://localhost:9093"]
+            if silence.starts_at:
+                command.append(f"--start={_rfc3339(silence.starts_at)}")
+            command.append(f"--end={_rfc3339(silence.ends_at)}")
+            if silence.created_by:
+                command.append(f"--author={silence.created_by}")
+            command.append(f"--comment={silence.comment or 'from ' + self.config.source}")
+            command += matcher_strings(silence.matcher)
+            lines.append("  " + " ".join(shlex.quote(part.replace("\n", " ")) for part in command))
+        return _comment("\n".join(lines))
+
+    def _escalations(self) -> str:
+        if not self.config.escalations:
+            return ""
+        lines = ["", "Not carried over: Alertmanager has no escalation. The engine's escalate: rules were"]
+        for escalation in self.config.escalations:
+            lines.append(f"  after {format_duration(escalation.after_s)} firing unacknowledged: once more, one "
+                         f"severity up, to {', '.join(escalation.channels)}")
+            self.warnings.append(f"escalation after {format_duration(escalation.after_s)} to "
+                                 f"{', '.join(escalation.channels)} is left out (Alertmanager has no escalation)")
+        return _comment("\n".join(lines))
+
+
+@dataclass
+class _Channel:
+    name: str
+    receiver: _Receiver
+    values: dict[str, Any]
+    secrets: dict[str, str]  # field -> where its value comes from (never the value)
+
+
+def _secret_origin(raw: Any, source: str) -> str:
+    names = sorted({match.group(1) for match in _ENV_REFERENCE.finditer(str(raw))}) if isinstance(raw, str) else []
+    if names:
+        return "the value of " + " and ".join(f"${{{name}}}" for name in names)
+    return f"the value written in {source}"
+
+
+def _indented(text: str, indent: str) -> str:
+    return "".join(indent + line if line.strip() else line for line in text.splitlines(keepends=True))
+
+
+def _receiver_text(receiver: _Receiver) -> str:
+    body: dict[str, Any] = {"name": receiver.name, **receiver.configs}
+    dumped = yaml.safe_dump([body], sort_keys=False, allow_unicode=True, width=1000)
+    return (_comment("\n".join(receiver.comments)) if receiver.comments else "") + dumped
