@@ -33,7 +33,8 @@ class AlertTelemetry:
         with bound(correlation_id=alert.fingerprint):
             getattr(self._log, _LEVELS[transition.after])(
                 f"alert {state}", alertname=alert.name, alert_state=state, severity=alert.severity.value,
-                value=alert.value, labels=dict(alert.labels), summary=alert.annotations.get("summary", ""),
+                value=alert.value,
+                labels=",".join(f"{k}={v}" for k, v in sorted(alert.labels.items())), summary=alert.annotations.get("summary", ""),
             )
 
     def evaluated(self, duration_s: float, states: Iterable[RuleState]) -> None:
