@@ -34,7 +34,8 @@ class AlertTelemetry:
             getattr(self._log, _LEVELS[transition.after])(
                 f"alert {state}", alertname=alert.name, alert_state=state, severity=alert.severity.value,
                 value=alert.value,
-                labels=",".join(f"{k}={v}" for k, v in sorted(alert.labels.items())), summary=alert.annotations.get("summary", ""),
+                labels=",".join(f"{k}={v}" for k, v in sorted(alert.labels.items())),
+                summary=alert.annotations.get("summary", ""),
             )
 
     def evaluated(self, duration_s: float, states: Iterable[RuleState]) -> None:
