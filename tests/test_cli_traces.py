@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 import textwrap
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -173,14 +174,11 @@ def test_waterfall_nests_spans_with_events_and_logs_in_time_order(store: Path) -
     lines = result.stdout.splitlines()
     assert lines[0] == f"trace {trace_id}  service scenario-bot"
     assert "trade  BTC/USDT  buy" in lines[1] and "4 spans" in lines[1] and "win +" in lines[1]
-    body = lines[lines.index(next(line for line in lines if "OFFSET" in line)) + 1:]
-    offsets = [float(re.sub(r"[^\d.]", "", line.split()[0])) * _unit(line.split()[0]) for line in body]
-    assert offsets == sorted(offsets), "rows are in time order"
-    text = [line[line.index("  ", 30):].rstrip() for line in body]  # the tree column, after the timeline
+    rows = waterfall_rows(result.stdout)
+    assert_tree_order(rows)
 
     def depth_of(fragment: str) -> int:
-        row = next(t for t in text if fragment in t)
-        return len(row) - len(row.lstrip())
+        return next(row.depth for row in rows if fragment in row.text)
 
     assert depth_of("trade  ok") < depth_of("◆ signal") == depth_of("decide  ok") == depth_of("order  ok")
     assert depth_of("features ready") > depth_of("decide  ok")  # the log under the span it was written in
@@ -188,12 +186,50 @@ def test_waterfall_nests_spans_with_events_and_logs_in_time_order(store: Path) -
     assert depth_of("trade closed") == depth_of("◆ signal")
     assert "order.type=limit" in result.stdout and "order.slippage_bps=" in result.stdout
     assert "pnl.realized=" in result.stdout and "exit_reason=take_profit" in result.stdout
-    bars = [line for line in body if "█" in line]
-    assert len(bars) == 4 and len({len(line.split("█")[0]) for line in bars}) > 1  # bars start at their offsets
+    bars = [row.timeline for row in rows if "█" in row.timeline]
+    assert len(bars) == 4 and len({bar.index("█") for bar in bars}) > 1  # bars start at their offsets
+
+
+@dataclass(frozen=True)
+class Row:
+    offset_s: float
+    timeline: str
+    depth: int
+    text: str
+
+
+def waterfall_rows(output: str) -> list[Row]:
+    """The rows below the column header, split into offset, timeline, tree depth and text."""
+    lines = output.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.lstrip().startswith("OFFSET"))
+    text_column = lines[header].index("SPAN")
+    timeline_column = lines[header].index("TIMELINE")
+    rows = []
+    for line in lines[header + 1:]:
+        offset = line.split()[0]
+        text = line[text_column:]
+        rows.append(Row(float(re.sub(r"[^\d.]", "", offset)) * _unit(offset), line[timeline_column:text_column],
+                        (len(text) - len(text.lstrip())) // 2, text.strip()))
+    return rows
 
 
 def _unit(offset: str) -> float:
     return {"µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}[re.sub(r"[\d.+]", "", offset)]
+
+
+def assert_tree_order(rows: list[Row]) -> None:
+    """Each row comes after the span it is under, and the items under one span in time order."""
+    open_spans: list[Row] = []
+    last_offset_at_depth: dict[int, float] = {}
+    for row in rows:
+        while open_spans and open_spans[-1].depth >= row.depth:
+            open_spans.pop()
+        last_offset_at_depth = {d: o for d, o in last_offset_at_depth.items() if d <= row.depth}
+        assert row.offset_s >= last_offset_at_depth.get(row.depth, 0.0), row
+        assert not open_spans or row.offset_s >= open_spans[-1].offset_s, row
+        last_offset_at_depth[row.depth] = row.offset_s
+        if "█" in row.timeline or "#" in row.timeline:
+            open_spans.append(row)
 
 
 def test_waterfall_attributes_option_shows_every_attribute(store: Path) -> None:
