@@ -20,7 +20,7 @@ from __future__ import annotations
 import importlib
 import logging
 from collections.abc import Callable, Collection
-from types import FunctionType
+from types import FunctionType, ModuleType
 from typing import Any, Final
 
 # The module opts out of type checking (a file-level ``# type: ignore``), so mypy sees no names in it.
@@ -74,4 +74,34 @@ class CcxtInstrumentor(BaseInstrumentor):  # type: ignore[misc]  # BaseInstrumen
         return len(self.__dict__.get("_patches", []))
 
 
-__all__ = ["ERROR_CLASSES", "METHODS", "OTHER", "CcxtInstrumentor"]
+def instrument_class(cls: type, errors: ModuleType) -> Callable[[], None]:
+    """Instruments a ccxt-shaped exchange class that is not ccxt's own; returns the undo.
+
+    For a simulated venue or an in-house client that mimics ccxt: async or sync methods with
+    ccxt's unified names and signatures (``create_order(symbol, type, side, amount, price=None,
+    params={})``, ``fetch_ticker(symbol, params={})``, ... see ``METHODS``), an ``id`` attribute,
+    and exceptions named like ccxt's (``RateLimitExceeded``, ``NetworkError``, ``InsufficientFunds``,
+    ... see ``ERROR_CLASSES``) in the module ``errors``. Its calls then make the same
+    ``ccxt.<method>`` CLIENT spans and ``trading.exchange.*`` metrics as a real ccxt exchange's,
+    with ``error.type`` classified by those exception classes (anything else is ``other``).
+
+    Only the methods ``cls`` defines itself are wrapped (inherited ones are left alone, as they
+    belong to other classes too). Instrumenting an instrumented class again wraps nothing.
+    Calling the returned function puts the original methods back. ccxt need not be installed.
+    """
+    if not isinstance(cls, type):
+        raise TypeError(f"instrument_class: expected a class, got {type(cls).__name__}")
+    try:
+        classify = ErrorClassifier(errors)
+
+        def wrap(original: FunctionType, spec: MethodSpec, is_async: bool) -> Callable[..., Any]:
+            return (async_wrapper if is_async else sync_wrapper)(original, spec, classify)
+
+        patches = patch([cls], METHODS, wrap)
+    except Exception:  # noqa: BLE001 - a class we cannot patch runs uninstrumented, like ccxt's
+        report_instrumentation_failure(f"instrument_class({cls.__qualname__})")
+        patches = []
+    return lambda: unpatch(patches)
+
+
+__all__ = ["ERROR_CLASSES", "METHODS", "OTHER", "CcxtInstrumentor", "instrument_class"]
