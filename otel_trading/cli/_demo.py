@@ -1,14 +1,159 @@
-"""``otel-trading demo``: (being built)."""
+"""``otel-trading demo``: the instrumented paper-trading bot on a simulated market (see docs/cli.md)."""
 
 from __future__ import annotations
 
 import argparse
+import math
+import os
+import sys
+from typing import TYPE_CHECKING, Any
+
+from otel_trading.cli._common import CliError, add_store_argument, parse_duration
+
+if TYPE_CHECKING:
+    from otel_trading.config import Telemetry
+    from otel_trading.config._settings import Signal
+    from otel_trading.demo import DemoOptions
+
+_DEFAULT_SYMBOLS = "BTC/USDT,ETH/USDT,SOL/USDT"  # the same as otel_trading.demo's, without importing it for --help
+_DEFAULT_TRADES = 16
+_RATES = (("reject_rate", 0.08, "share of entry orders the venue rejects (insufficient funds, invalid order)"),
+          ("error_rate", 0.02, "chance an exchange call fails (rate limit, timeout, network error)"),
+          ("gap_rate", 0.004, "chance per symbol and simulated second that its market-data feed stalls"),
+          ("partial_fill_rate", 0.3, "chance an entry order fills only in part at first"))
+_SIGNALS: tuple[Signal, ...] = ("traces", "metrics", "logs")
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = commands.add_parser("demo", help="(being built)")
+    parser = commands.add_parser(
+        "demo", help="run the instrumented paper-trading bot on a simulated market",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="Paper-trade a seeded simulated market (price regimes, a scripted crash, an exchange "
+        "error burst, rejects, partial fills, feed gaps) through a ccxt-shaped exchange, with every trade "
+        "a trace, trading and exchange metrics, and correlated logs. Same --seed and --trades: same trades, "
+        "PnL and errors. By default telemetry goes to the local store and a Prometheus endpoint.",
+        epilog="Afterwards: otel-trading traces, otel-trading logs --level warn, otel-trading report.",
+    )
+    parser.add_argument("--trades", type=int, default=None, metavar="N",
+                        help=f"stop after N round trips (default {_DEFAULT_TRADES}, or none with --duration)")
+    parser.add_argument("--duration", metavar="DURATION",
+                        help="stop after this much wall-clock time (30s, 2m); open positions are flattened")
+    parser.add_argument("--seed", type=int, default=7, help="seed of the market, the exchange and the strategy")
+    parser.add_argument("--speed", type=float, default=20.0,
+                        help="simulated seconds per real second (exchange latencies stay real)")
+    parser.add_argument("--symbols", default=_DEFAULT_SYMBOLS, help="comma-separated BASE/USDT symbols (1 to 8)")
+    add_store_argument(parser)
+    parser.add_argument("--prometheus-port", type=int, default=None, metavar="PORT",
+                        help="port of the /metrics endpoint, 0 for a free one (default: 9464 or "
+                        "$OTEL_EXPORTER_PROMETHEUS_PORT)")
+    parser.add_argument("--otlp-endpoint", metavar="URL",
+                        help="send traces, metrics and logs over OTLP to this collector instead (default: "
+                        "$OTEL_EXPORTER_OTLP_ENDPOINT, else the local store and Prometheus)")
+    parser.add_argument("--otlp-protocol", choices=("grpc", "http/protobuf"), default=None,
+                        help="OTLP transport (default: $OTEL_EXPORTER_OTLP_PROTOCOL or grpc)")
+    parser.add_argument("--service-name", default="demo-bot", help="service.name of the telemetry")
+    parser.add_argument("--no-progress", action="store_true", help="print only the summary, no live progress")
+    parser.add_argument("--log-console", choices=("off", "pretty", "json"), default="off",
+                        help="also print the bot's logs on stderr (they always go to the telemetry)")
+    for name, default, meaning in _RATES:
+        parser.add_argument(f"--{name.replace('_', '-')}", type=float, default=default, metavar="P", help=meaning)
     parser.set_defaults(run=run)
 
 
+def demo_options(args: argparse.Namespace) -> DemoOptions:
+    """The demo's options from the command line; CliError naming the option on a bad value."""
+    from otel_trading.demo import DemoOptions
+
+    if args.trades is not None and args.trades < 1:
+        raise CliError(f"--trades {args.trades}: expected at least 1")
+    duration = None if args.duration is None else parse_duration(args.duration, "--duration")
+    if duration is not None and duration <= 0:
+        raise CliError(f"--duration {args.duration}: expected more than 0 seconds")
+    if not (args.speed > 0 and math.isfinite(args.speed)):
+        raise CliError(f"--speed {args.speed}: expected simulated seconds per second > 0")
+    for name, _, _ in _RATES:
+        value = getattr(args, name)
+        if not 0.0 <= value <= 1.0:
+            raise CliError(f"--{name.replace('_', '-')} {value}: expected a probability between 0 and 1")
+    if args.prometheus_port is not None and not 0 <= args.prometheus_port <= 65535:
+        raise CliError(f"--prometheus-port {args.prometheus_port}: expected 0 to 65535")
+    symbols = tuple(symbol.strip().upper() for symbol in args.symbols.split(",") if symbol.strip())
+    trades = args.trades if args.trades is not None or duration is not None else _DEFAULT_TRADES
+    try:
+        return DemoOptions(trades=trades, duration_s=duration, seed=args.seed, speed=args.speed, symbols=symbols,
+                           progress=not args.no_progress, **{name: getattr(args, name) for name, _, _ in _RATES})
+    except ValueError as exc:  # only the symbols are left to check here
+        raise CliError(f"--symbols {args.symbols!r}: {str(exc).removeprefix('symbols: ')}") from None
+
+
 def run(args: argparse.Namespace) -> int:
-    raise NotImplementedError
+    options = demo_options(args)
+    import otel_trading
+    from otel_trading.demo import run_demo, summary
+
+    settings: dict[str, Any] = {"service_name": args.service_name, "log_console": args.log_console}
+    if args.store is not None:
+        settings["store_dir"] = args.store
+    for option in ("prometheus_port", "otlp_endpoint", "otlp_protocol"):
+        if getattr(args, option) is not None:
+            settings[option] = getattr(args, option)
+    try:
+        telemetry = otel_trading.configure(**settings)
+    except otel_trading.ConfigurationError as exc:
+        raise CliError(str(exc)) from None
+    limits = [f"{options.trades} trades"] if options.trades is not None else []
+    limits += [args.duration] if args.duration is not None else []
+    print(f"otel-trading demo: paper trading {', '.join(options.symbols)} on a simulated exchange\n"
+          f"  seed {options.seed}, until {' or '.join(limits)}, {options.speed:g}x market speed; Ctrl-C stops\n"
+          + "".join(f"  {line}\n" for line in destinations(telemetry, running=True)), flush=True)
+    try:
+        result = run_demo(options)
+    except KeyboardInterrupt:  # a second Ctrl-C: no summary, but what was recorded is still flushed
+        telemetry.shutdown()
+        print("\notel-trading demo: interrupted", file=sys.stderr)
+        return 130
+    print(f"\n{summary(result)}\n")
+    flushed = telemetry.shutdown()
+    print("Telemetry:\n" + "".join(f"  {line}\n" for line in destinations(telemetry, running=False)))
+    if not flushed:
+        print("  (not everything could be exported before the shutdown timeout)")
+    if telemetry.store_dir is not None:
+        store = f" --store {args.store}" if args.store is not None else ""
+        print(f"Next:\n  otel-trading traces{store}\n  otel-trading logs --level warn{store}\n"
+              f"  otel-trading report{store}")
+    return 130 if result.interrupted else 0
+
+
+def destinations(telemetry: Telemetry, *, running: bool) -> list[str]:
+    """Where each signal goes, one line per destination: ``traces, logs -> ./.otel-trading``."""
+    from otel_trading.redaction import Redactor
+
+    settings = telemetry.settings
+    redactor = Redactor(settings.redact_key_patterns, settings.redact_value_patterns)
+    where: dict[str, list[str]] = {}
+    for signal in _SIGNALS:
+        for exporter in settings.exporters[signal]:
+            if exporter == "local":
+                place = f"{settings.store_dir.resolve()} (local store)"
+            elif exporter == "prometheus":
+                url = telemetry.prometheus_url
+                place = ("not served: the Prometheus port was busy (--prometheus-port)" if url is None and running
+                         else f"{url or 'Prometheus'} ({'scrape it now' if running else 'served while the demo ran'})")
+            elif exporter == "otlp":
+                place = redactor.scrub_text(_otlp_endpoint(telemetry, signal))
+            else:
+                place = exporter
+            where.setdefault(place, []).append(signal)
+    return [f"{', '.join(signals)} -> {place}" for place, signals in where.items()] or ["nothing (all exporters off)"]
+
+
+def _otlp_endpoint(telemetry: Telemetry, signal: Signal) -> str:
+    otlp = telemetry.settings.otlp[signal]
+    protocol = otlp.protocol or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL") or "grpc"
+    endpoint = (otlp.endpoint or os.environ.get(f"OTEL_EXPORTER_OTLP_{signal.upper()}_ENDPOINT")
+                or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+                or ("http://localhost:4317" if protocol == "grpc" else "http://localhost:4318"))
+    return f"{endpoint} (OTLP {protocol})"
+
+
+__all__ = ["add_parser", "demo_options", "destinations", "run"]

@@ -1,0 +1,464 @@
+"""``otel-trading demo``: the instrumented paper-trading bot on its simulated market.
+
+End to end through the console script (as a user runs it: pipes, a real terminal, a real
+OTLP receiver, Ctrl-C), and in-process for the pieces (market, strategy, risk, the ccxt
+wrapping of the simulated exchange) where many seeds or exact values are wanted.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import os
+import pty
+import re
+import signal
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+from cli_runner import DEMO_ARGS, SCRIPT, clean_environment, run_cli
+from otlp_receiver import HttpOtlpReceiver
+
+import otel_trading
+from otel_trading import TradingState
+from otel_trading.cli._demo import demo_options
+from otel_trading.cli._main import build_parser
+from otel_trading.demo import DemoOptions, DemoResult, Scenario, SimulatedExchange, run_demo
+from otel_trading.demo import _errors as demo_errors
+from otel_trading.demo._market import SimulatedMarket
+from otel_trading.demo._risk import RiskLimits, RiskManager
+from otel_trading.demo._scenario import MARKET_START
+from otel_trading.demo._strategy import EmaCrossover
+from otel_trading.export import load_store
+from otel_trading.instrumentation.ccxt import instrument_class
+from otel_trading.testing import TelemetryCapture, capture
+
+# Summary lines that depend on wall-clock time, not on the seed.
+TIMING_LINES = ("order latency", "time ")
+
+
+@pytest.fixture(autouse=True)
+def _active_trading_state() -> Iterator[None]:
+    """The trading state is process-wide: each test starts and ends ``active``."""
+    otel_trading.set_trading_state(TradingState.ACTIVE)
+    yield
+    otel_trading.set_trading_state(TradingState.ACTIVE)
+
+
+def summary_numbers(stdout: str) -> list[str]:
+    """The summary lines that must not change between runs with the same seed."""
+    summary = stdout[stdout.index("Summary"):stdout.index("Telemetry:")]
+    return [line for line in summary.splitlines()[1:] if line.strip() and not line.strip().startswith(TIMING_LINES)]
+
+
+def quick(seed: int, trades: int = 16, **overrides: object) -> DemoOptions:
+    """In-process options: no real latency and no pacing; the outcome is the same as at any speed."""
+    return DemoOptions(trades=trades, seed=seed, speed=1e9, latency_scale=0.0, progress=False,
+                       **overrides)  # type: ignore[arg-type]
+
+
+# --- the demo's store: trades are traces ----------------------------------------------------------
+
+
+def test_each_trade_is_a_trace_with_orders_and_ccxt_client_spans(demo_store: Path) -> None:
+    contents = load_store(demo_store)
+    assert contents.problems == []
+    spans = contents.spans
+    by_id = {s.span_id: s for s in spans}
+    trades = [s for s in spans if s.name == "trade"]
+    assert trades and all(s.parent_span_id is None for s in trades)
+    closed = [s for s in trades if "trading.trade.outcome" in s.attributes]
+    assert len(closed) == 16  # --trades 16: sixteen round trips, each with its PnL and the equity after it
+    assert all(isinstance(s.attributes["trading.portfolio.equity"], float) for s in closed)
+    assert {s.attributes["trading.exchange"] for s in trades} == {"simulated"}
+    assert {s.attributes["trading.strategy"] for s in trades} == {"ema-crossover"}
+
+    ccxt_spans = [s for s in spans if s.name.startswith("ccxt.")]
+    assert {s.kind for s in ccxt_spans} == {"client"}
+    assert {"ccxt.create_order", "ccxt.fetch_ticker", "ccxt.fetch_balance"} <= {s.name for s in ccxt_spans}
+    in_trades = [s for s in ccxt_spans if s.parent_span_id in by_id and by_id[s.parent_span_id].name == "trade"]
+    assert {s.name for s in in_trades} >= {"ccxt.create_order", "ccxt.fetch_ticker"}
+    for span in in_trades:  # the client spans of a trade carry its correlation id, in its trace
+        parent = by_id[span.parent_span_id or ""]
+        assert span.trace_id == parent.trace_id
+        assert span.attributes["correlation_id"] == parent.attributes["trading.trade_id"]
+        assert span.attributes["trading.exchange"] == "simulated"
+    created = [s for s in in_trades if s.name == "ccxt.create_order" and not s.is_error]
+    assert all(s.attributes["trading.order.venue_id"] and s.attributes["trading.symbol"] for s in created)
+
+    errors = Counter(s.attributes["error.type"] for s in ccxt_spans if s.is_error)
+    assert errors["RateLimitExceeded"] > 0 and errors["RequestTimeout"] + errors["NetworkError"] > 0
+
+    orders = [s for s in spans if s.name == "order"]
+    statuses = Counter(s.attributes["trading.order.status"] for s in orders)
+    assert statuses["filled"] >= 16 and statuses["rejected"] > 0  # every exit fills, in the end
+    for order in orders:
+        assert by_id[order.parent_span_id or ""].name == "trade"
+    rejected = [s for s in orders if s.attributes["trading.order.status"] == "rejected"]
+    assert all(s.is_error and s.attributes["trading.order.reason"] for s in rejected)
+
+
+def test_logs_are_correlated_and_tell_the_breaker_story(demo_store: Path) -> None:
+    logs = load_store(demo_store).logs
+    bodies = Counter(record.body for record in logs)
+    assert bodies["position opened"] == bodies["position closed"] == 16
+    assert bodies["exchange call failed"] > 0 and bodies["order filled"] > 0
+    closed = [r for r in logs if r.body == "position closed"]
+    assert all(r.trace_id and r.attributes["trade_id"] == r.attributes["correlation_id"] for r in closed)
+    changes = [r for r in logs if r.body == "trading state changed"]
+    states = [r.attributes["state"] for r in changes]
+    assert states[:2] == ["halted", "active"], states  # the crash trips the breaker, which later resets
+    assert all(r.severity_text == "WARNING" for r in changes)
+
+
+# --- determinism --------------------------------------------------------------------------------
+
+
+def test_same_seed_same_outcome_through_real_latencies(tmp_path: Path) -> None:
+    first = run_cli(*DEMO_ARGS, "--no-progress", "--store", str(tmp_path / "a"), cwd=tmp_path)
+    second = run_cli(*DEMO_ARGS, "--no-progress", "--store", str(tmp_path / "b"), cwd=tmp_path)
+    assert first.returncode == second.returncode == 0, first.stderr + second.stderr
+    assert summary_numbers(first.stdout) == summary_numbers(second.stdout)
+    assert any(line.strip().startswith("trades") and "16 closed" in line for line in summary_numbers(first.stdout))
+
+    def journal(store: Path) -> list[tuple[object, ...]]:
+        trades = [s for s in load_store(store).spans if s.name == "trade" and "trading.trade.outcome" in s.attributes]
+        trades.sort(key=lambda s: s.start_ns)
+        return [(s.attributes["trading.symbol"], s.attributes["trading.exit_reason"],
+                 round(s.attributes["trading.pnl.realized"], 6)) for s in trades]
+
+    assert journal(tmp_path / "a") == journal(tmp_path / "b")
+
+
+def test_in_process_runs_repeat_exactly_and_seeds_differ() -> None:
+    def fingerprint(result: DemoResult) -> tuple[object, ...]:
+        stats = dataclasses.replace(result.stats, order_latencies_s=[])
+        return (stats, round(result.equity, 9), result.ticks, result.max_drawdown)
+
+    with capture(system_metrics=False):
+        first, again, other = run_demo(quick(3)), run_demo(quick(3)), run_demo(quick(4))
+    assert fingerprint(first) == fingerprint(again)
+    assert fingerprint(first) != fingerprint(other)
+    assert first.stats.trades_closed == other.stats.trades_closed == 16
+
+
+def test_every_seed_goes_through_the_scripted_crash_and_error_burst() -> None:
+    with capture(system_metrics=False):
+        for seed in range(8):
+            result = run_demo(quick(seed))
+            stats = result.stats
+            assert sum(stats.breaker_trips.values()) >= 1, seed
+            assert stats.breaker_resumes == sum(stats.breaker_trips.values()), seed
+            assert stats.exchange_errors["RateLimitExceeded"] > 0, seed
+            assert stats.exchange_errors["RequestTimeout"] + stats.exchange_errors["NetworkError"] > 0, seed
+            assert stats.feed_gaps >= 1 and sum(stats.rejects.values()) >= 1, seed
+            assert stats.trades_closed == 16 and result.open_positions == 0, seed
+
+
+def test_rates_change_the_venue_but_not_the_market() -> None:
+    quiet = DemoOptions(reject_rate=0.0, error_rate=0.0, gap_rate=0.0)
+    loud = DemoOptions(reject_rate=1.0, error_rate=0.5, gap_rate=0.05)
+    paths = []
+    for options in (quiet, loud):
+        market = SimulatedMarket(options.symbols, 5, options.scenario, options.gap_rate)
+        for _ in range(200):
+            market.advance()
+        paths.append(market.prices)
+    assert paths[0] == paths[1]
+
+    with capture(system_metrics=False):
+        result = run_demo(quick(5, trades=4, reject_rate=0.0, error_rate=0.0, gap_rate=0.0))
+    # Left: what the script does on its own (the burst, the feed gap of the last symbol).
+    assert set(result.stats.rejects) <= {"rate_limited", "network_error"}
+    assert result.stats.feed_gaps <= 1
+
+
+# --- the pieces -------------------------------------------------------------------------------
+
+
+def test_price_paths_are_seeded_and_each_symbol_keeps_its_own() -> None:
+    def path(symbols: tuple[str, ...], seed: int, ticks: int = 300) -> list[float]:
+        market = SimulatedMarket(symbols, seed, Scenario(), 0.0)
+        prices = []
+        for _ in range(ticks):
+            market.advance()
+            prices.append(market.prices["BTC/USDT"])
+        return prices
+
+    btc = path(("BTC/USDT", "ETH/USDT"), 9)
+    assert btc == path(("BTC/USDT", "ETH/USDT"), 9)
+    assert btc == path(("BTC/USDT",), 9)  # adding a symbol leaves the others' paths alone
+    assert btc != path(("BTC/USDT", "ETH/USDT"), 10)
+    scenario = Scenario()
+    before_crash, after_crash = btc[scenario.crash.start - 2], btc[scenario.crash.start]
+    assert after_crash < before_crash * 0.93  # the scripted crash opens with a gap
+
+
+def test_feed_gaps_hide_a_symbol_but_not_its_price() -> None:
+    scenario = Scenario()
+    market = SimulatedMarket(("BTC/USDT", "SOL/USDT"), 1, scenario, 0.0)
+    seen = []
+    while market.tick < scenario.feed_gap.end + 1:
+        market.advance()
+        seen.append((market.tick, market.has_data("BTC/USDT"), market.has_data("SOL/USDT")))
+    assert all(btc for _, btc, _ in seen)
+    assert [tick for tick, _, sol in seen if not sol] == list(range(scenario.feed_gap.start, scenario.feed_gap.end))
+
+
+def test_crossover_signal_confidence_follows_the_trend() -> None:
+    strategy = EmaCrossover()
+    signals = [strategy.update("X/USDT", 100.0 * (1.0 + 0.001 * ((-1) ** i))) for i in range(30)]
+    noise = [s for s in signals if s is not None]
+    assert noise and max(s.confidence for s in noise if s.direction == "long") < 0.9
+    rally = [strategy.update("X/USDT", 100.0 * 1.003**i) for i in range(1, 15)]
+    assert all(s is not None and s.direction == "long" for s in rally[3:])
+    assert rally[-1] is not None and rally[-1].confidence > 0.99 and rally[-1].zscore > 3
+    assert sum(1 for s in rally if s is not None and s.fresh) == 1  # one new crossover, one fresh signal
+    selloff = [strategy.update("X/USDT", 104.0 * 0.996**i) for i in range(1, 15)]
+    assert selloff[-1] is not None and selloff[-1].direction == "flat" and not selloff[-1].tradable
+
+
+def test_breaker_trips_on_a_loss_streak_and_resets_after_its_cooldown(otel_capture: TelemetryCapture) -> None:
+    risk = RiskManager(RiskLimits(max_consecutive_losses=3, cooldown_ticks=10))
+    start = MARKET_START + 3600  # well inside a market day
+    assert risk.evaluate(1, start, 10_000.0) is None
+    for pnl in (-5.0, -3.0, 2.0, -1.0, -1.0):
+        risk.trade_closed(pnl)
+    assert risk.evaluate(2, start + 1, 10_000.0) is None  # two losses in a row since the win
+    risk.trade_closed(-4.0)
+    change = risk.evaluate(3, start + 2, 10_000.0)
+    assert change is not None and change.state is TradingState.HALTED and change.reason == "consecutive_losses"
+    assert otel_trading.trading_state() is TradingState.HALTED
+    assert risk.check_entry(100.0, _snapshot()) == (False, "trading_halted")
+    risk.trade_closed(-9.0)  # the breaker's own flattening does not extend the halt
+    assert risk.evaluate(12, start + 11, 10_000.0) is None
+    change = risk.evaluate(13, start + 12, 10_000.0)
+    assert change is not None and change.state is TradingState.ACTIVE and change.reason == "cooldown_elapsed"
+    assert otel_trading.trading_state() is TradingState.ACTIVE
+    assert otel_capture.value("trading.circuit_breaker.trips", **{"trading.state.reason": "consecutive_losses"}) == 1
+
+
+def test_daily_loss_limit_halts_until_the_market_midnight(otel_capture: TelemetryCapture) -> None:
+    risk = RiskManager(RiskLimits(daily_loss_limit=0.02, max_daily_halt_ticks=500))
+    assert risk.evaluate(1, MARKET_START + 1, 10_000.0) is None
+    change = risk.evaluate(2, MARKET_START + 2, 9_790.0)
+    assert change is not None and change.reason == "daily_loss_limit"
+    midnight_tick = 120  # the market opens two minutes before midnight
+    assert change.until_tick == midnight_tick
+    assert risk.evaluate(midnight_tick - 1, MARKET_START + midnight_tick - 1, 9_790.0) is None
+    change = risk.evaluate(midnight_tick, MARKET_START + midnight_tick, 9_790.0)
+    assert change is not None and change.state is TradingState.ACTIVE and change.reason == "new_trading_day"
+    # A new day: the loss counts from today's equity, so the same equity is no loss at all.
+    assert risk.evaluate(midnight_tick + 1, MARKET_START + midnight_tick + 1, 9_790.0) is None
+
+    capped = RiskManager(RiskLimits(daily_loss_limit=0.02, max_daily_halt_ticks=30))
+    capped.evaluate(1, MARKET_START + 1, 10_000.0)
+    change = capped.evaluate(2, MARKET_START + 2, 9_700.0)
+    assert change is not None and change.until_tick == 32
+    change = capped.evaluate(32, MARKET_START + 32, 9_700.0)
+    assert change is not None and change.reason == "cooldown_elapsed"
+    assert capped.evaluate(33, MARKET_START + 33, 9_700.0) is None  # the loss counts from here now
+
+
+def test_a_crash_trips_the_breaker_and_exposure_is_limited(otel_capture: TelemetryCapture) -> None:
+    risk = RiskManager(RiskLimits(crash_move=0.05, crash_lookback=5, cooldown_ticks=3))
+    start = MARKET_START + 3600
+    for tick, price in enumerate((100.0, 101.0, 99.0, 97.0), start=1):
+        risk.observe("BTC/USDT", price)
+        assert risk.evaluate(tick, start + tick, 10_000.0) is None
+    risk.observe("BTC/USDT", 95.5)  # 5.4% below the high of the last five ticks
+    change = risk.evaluate(5, start + 5, 10_000.0)
+    assert change is not None and change.reason == "market_crash" and change.until_tick == 8
+
+    otel_trading.set_trading_state(TradingState.ACTIVE)  # the state is process-wide, the check reads it too
+    calm = RiskManager(RiskLimits(max_exposure_fraction=0.5))
+    assert calm.check_entry(2_000.0, _snapshot(exposure=2_500.0)) == (True, None)
+    assert calm.check_entry(2_000.0, _snapshot(exposure=3_500.0)) == (False, "exposure_limit")
+
+
+def _snapshot(exposure: float = 0.0) -> otel_trading.trading.PortfolioSnapshot:
+    book = otel_trading.Portfolio("risk-test", cash=10_000.0)
+    if exposure:
+        book.apply_fill("BTC/USDT", "buy", exposure / 100.0, 100.0)
+    return book.snapshot()
+
+
+# --- the simulated exchange is instrumented like a ccxt exchange ---------------------------------
+
+
+class _TinyVenue:
+    """The least a class needs for ``instrument_class``: ccxt's method names and an ``id``."""
+
+    id = "tiny"
+
+    async def fetch_ticker(self, symbol: str, params: dict[str, object] | None = None) -> dict[str, object]:  # noqa: ARG002
+        if symbol == "BAD/USDT":
+            raise demo_errors.BadSymbol("tiny does not have market symbol BAD/USDT")
+        return {"symbol": symbol, "last": 1.0}
+
+    def fetch_balance(self, params: dict[str, object] | None = None) -> dict[str, object]:  # noqa: ARG002
+        raise demo_errors.RateLimitExceeded("tiny 429")
+
+
+def test_instrument_class_gives_ccxt_spans_and_metrics_and_undoes(otel_capture: TelemetryCapture) -> None:
+    original = _TinyVenue.__dict__["fetch_ticker"]
+    undo = instrument_class(_TinyVenue, demo_errors)
+    assert instrument_class(_TinyVenue, demo_errors)() is None  # a second time wraps nothing
+    venue = _TinyVenue()
+    import asyncio
+
+    assert asyncio.run(venue.fetch_ticker("ETH/USDT")) == {"symbol": "ETH/USDT", "last": 1.0}
+    with pytest.raises(demo_errors.BadSymbol):
+        asyncio.run(venue.fetch_ticker("BAD/USDT"))
+    with pytest.raises(demo_errors.RateLimitExceeded):
+        venue.fetch_balance()
+    spans = [s for s in otel_capture.spans if s.name.startswith("ccxt.")]
+    assert [(s.name, s.attributes["trading.exchange"], s.attributes.get("error.type")) for s in spans] == [
+        ("ccxt.fetch_ticker", "tiny", None), ("ccxt.fetch_ticker", "tiny", "ExchangeError"),
+        ("ccxt.fetch_balance", "tiny", "RateLimitExceeded"),
+    ]
+    assert spans[0].attributes["trading.symbol"] == "ETH/USDT"
+    assert otel_capture.value("trading.exchange.errors", **{"error.type": "RateLimitExceeded"}) == 1
+    undo()
+    assert _TinyVenue.__dict__["fetch_ticker"] is original
+    with pytest.raises(TypeError, match="expected a class"):
+        instrument_class(_TinyVenue(), demo_errors)  # type: ignore[arg-type]
+
+
+def test_simulated_exchange_errors_are_classified_like_ccxt_ones() -> None:
+    ccxt_errors = importlib.import_module("ccxt.base.errors")
+    from otel_trading.instrumentation.ccxt import ERROR_CLASSES
+    from otel_trading.instrumentation.ccxt._errors import ErrorClassifier
+
+    ours, theirs = ErrorClassifier(demo_errors), ErrorClassifier(ccxt_errors)
+    for name in (*ERROR_CLASSES, "BadSymbol", "OperationFailed", "BaseError"):
+        ours_type, ccxt_type = getattr(demo_errors, name), getattr(ccxt_errors, name)
+        assert ours(ours_type("x")) == theirs(ccxt_type("x")), name
+    assert isinstance(SimulatedExchange.id, str) and SimulatedExchange.id == "simulated"
+    assert isinstance(demo_errors, ModuleType)
+
+
+# --- the command ----------------------------------------------------------------------------
+
+
+def test_progress_is_plain_lines_when_stdout_is_not_a_terminal(tmp_path: Path) -> None:
+    result = run_cli("demo", "--trades", "12", "--seed", "2", "--speed", "1000", "--prometheus-port", "0",
+                     "--store", str(tmp_path / "store"), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "\r" not in result.stdout and "\x1b[" not in result.stdout
+    lines = result.stdout.splitlines()
+    status = [line for line in lines if re.search(r"^\d\d:\d\d:\d\d  trades \d+ \(\d+W/\d+L\)  PnL ", line)]
+    assert status, result.stdout  # at least one every 10 trades
+    assert any("circuit breaker tripped" in line for line in lines)
+    assert any("scenario: market crash" in line for line in lines)
+    assert f"traces, logs -> {(tmp_path / 'store').resolve()} (local store)" in result.stdout
+    assert f"otel-trading logs --level warn --store {tmp_path / 'store'}" in result.stdout
+
+
+def test_progress_redraws_one_line_on_a_terminal(tmp_path: Path) -> None:
+    controller, terminal = pty.openpty()
+    with (tmp_path / "stderr").open("w") as stderr:
+        process = subprocess.Popen(
+            [str(SCRIPT), "demo", "--trades", "6", "--seed", "2", "--speed", "1000", "--prometheus-port", "0"],
+            stdin=subprocess.DEVNULL, stdout=terminal, stderr=stderr, cwd=tmp_path, env=clean_environment(),
+        )
+    os.close(terminal)
+    chunks = []
+    while True:
+        try:
+            data = os.read(controller, 65536)
+        except OSError:  # EIO: the demo exited and closed its terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(controller)
+    assert process.wait(timeout=60) == 0, (tmp_path / "stderr").read_text()
+    output = b"".join(chunks).decode()
+    assert output.count("\r\x1b[K") >= 2  # the status line, redrawn in place
+    assert "Summary" in output and "otel-trading traces\r\n" in output  # default store: no --store hint
+
+
+def test_otlp_endpoint_sends_everything_to_the_collector(tmp_path: Path, http_receiver: HttpOtlpReceiver) -> None:
+    result = run_cli("demo", "--trades", "3", "--seed", "4", "--speed", "2000", "--otlp-endpoint",
+                     http_receiver.endpoint, "--otlp-protocol", "http/protobuf", "--no-progress", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    names = Counter(span.name for span in http_receiver.spans())
+    assert names["trade"] >= 3 and names["order"] >= 6 and names["ccxt.create_order"] >= 6
+    assert {"trading.exchange.requests", "trading.orders", "trading.equity"} <= http_receiver.metric_names()
+    assert any(r.body.string_value == "position closed" for r in http_receiver.log_records())
+    services = {resource.get("service.name") for resource in http_receiver.resources()}
+    assert services == {"demo-bot"}
+    assert f"traces, metrics, logs -> {http_receiver.endpoint} (OTLP http/protobuf)" in result.stdout
+    assert not (tmp_path / ".otel-trading").exists() and "otel-trading traces" not in result.stdout
+
+
+def test_ctrl_c_prints_the_summary_so_far_and_flushes(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    process = subprocess.Popen(
+        [str(SCRIPT), "demo", "--duration", "60s", "--speed", "50", "--prometheus-port", "0", "--store", str(store)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=clean_environment(),
+    )
+    assert process.stdout is not None
+    for line in process.stdout:  # the first scenario event: the bot has been trading for a while
+        if "scenario:" in line:
+            break
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=30)
+    assert process.returncode == 130, stderr
+    assert "Summary (interrupted)" in stdout and "Telemetry:" in stdout
+    assert load_store(store).spans  # flushed before exiting
+
+
+def test_help_lists_every_option_with_its_default() -> None:
+    result = run_cli("demo", "--help")
+    assert result.returncode == 0
+    text = " ".join(result.stdout.split())
+    for option in ("--trades", "--duration", "--seed", "--speed", "--symbols", "--store", "--prometheus-port",
+                   "--otlp-endpoint", "--otlp-protocol", "--service-name", "--no-progress", "--log-console",
+                   "--reject-rate", "--error-rate", "--gap-rate", "--partial-fill-rate"):
+        assert option in text, option
+    assert "(default: 7)" in text and "(default: demo-bot)" in text and "(default: 20.0)" in text
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (("--reject-rate", "1.5"), "--reject-rate 1.5: expected a probability between 0 and 1"),
+        (("--gap-rate", "-0.1"), "--gap-rate -0.1: expected a probability between 0 and 1"),
+        (("--duration", "soon"), "--duration 'soon': expected a duration like 30s"),
+        (("--trades", "0"), "--trades 0: expected at least 1"),
+        (("--speed", "0"), "--speed 0.0: expected simulated seconds per second > 0"),
+        (("--symbols", "BTC/EUR"), "--symbols 'BTC/EUR': 'BTC/EUR' is not of the form BASE/USDT"),
+        (("--symbols", "BTC/USDT,btc/usdt"), "lists a symbol twice"),
+        (("--prometheus-port", "70000"), "--prometheus-port 70000: expected 0 to 65535"),
+        (("--error-rate", "lots"), "argument --error-rate: invalid float value: 'lots'"),
+    ],
+)
+def test_bad_arguments_exit_2_naming_the_option(arguments: tuple[str, ...], message: str) -> None:
+    result = run_cli("demo", *arguments)
+    assert result.returncode == 2
+    assert message in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_cli_defaults_are_the_demo_defaults() -> None:
+    args = build_parser().parse_args(["demo"])
+    assert demo_options(args) == DemoOptions()
+    assert demo_options(build_parser().parse_args(["demo", "--duration", "2m"])).trades is None
+
+
+def test_options_are_checked_in_process_too() -> None:
+    with pytest.raises(ValueError, match="trades or duration_s"):
+        DemoOptions(trades=None)
+    with pytest.raises(ValueError, match="error_rate: expected a probability"):
+        DemoOptions(error_rate=2.0)
+
+
+if sys.platform == "win32":  # pragma: no cover - pty and SIGINT semantics are POSIX
+    pytestmark = pytest.mark.skip("POSIX terminal and signals")
