@@ -19,6 +19,7 @@ _STOP_VOLATILITIES: Final = 3.0
 _MIN_STOP: Final = 0.003
 _MAX_HOLD_TICKS: Final = 12
 _REENTRY_TICKS: Final = 2  # after a trade ends, before the next on the symbol
+_FULL_BOOK_TICKS: Final = 10  # after a denial for exposure: the book will not have room sooner
 _LOG = get_logger("demo.bot")
 
 
@@ -85,7 +86,7 @@ class SymbolTrader:
             trade.risk_check(approved, reason)
             if reason is not None:
                 desk.stats.risk_denials[reason] += 1
-                self._end(tick)
+                self._end(tick, wait=_FULL_BOOK_TICKS if reason == "exposure_limit" else _REENTRY_TICKS)
                 return
             try:
                 ticker = await desk.calls("fetch_ticker", lambda: desk.exchange.fetch_ticker(self.symbol))
@@ -139,11 +140,11 @@ class SymbolTrader:
             desk.risk.trade_closed(pnl)
         self._end(tick)
 
-    def _end(self, tick: int, error: BaseException | None = None) -> None:
+    def _end(self, tick: int, error: BaseException | None = None, *, wait: int = _REENTRY_TICKS) -> None:
         if self.trade is not None:
             self.trade.close(error)
         self.trade, self.entry, self._position = None, None, 0.0
-        self._next_entry_tick = tick + _REENTRY_TICKS
+        self._next_entry_tick = tick + wait
 
     def abandon(self) -> None:
         """Ends the trade's trace as it stands, without orders (the run was interrupted)."""
