@@ -1,6 +1,6 @@
 """``otel-trading doctor`` against real endpoints: a loopback OTLP receiver, a refused port, a
 collector that never answers, a port held by a plain HTTP server, real Prometheus endpoints,
-and healthy, missing and damaged stores."""
+and the demo's store, a missing one and a damaged one."""
 
 from __future__ import annotations
 
@@ -28,19 +28,15 @@ QUIET = {"OTEL_METRICS_EXPORTER": "none"}
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A small store written by the SDK: one closed trade and its logs."""
+def store(demo_store: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the demo's store: the doctor's write probe must not touch the shared one."""
     directory = tmp_path_factory.mktemp("doctor") / "store"
-    with pytest.MonkeyPatch.context() as env:
-        for name in [n for n in os.environ if n.startswith("OTEL_")]:
-            env.delenv(name)
-        telemetry = otel_trading.configure(service_name="doctor-bot", store_dir=directory, metrics_exporter="none",
-                                           log_console="off", install_signal_handlers=False, system_metrics=False)
-        with otel_trading.trade("BTC/USDT", "buy", strategy="s") as t:
-            t.submit_order(1.0).fill(1.0, 100.0)
-            t.position_closed(1.0, exit_reason="take_profit")
-        telemetry.shutdown()
+    shutil.copytree(demo_store, directory)
     return directory
+
+
+def lines_of(path: Path) -> int:
+    return sum(1 for text in path.read_text().splitlines() if text.strip())
 
 
 def doctor(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -71,10 +67,12 @@ def test_healthy_setup_passes_and_shows_one_line_per_check(tmp_path: Path, store
     assert "traces: local" in line(output, "configuration")
     assert line(output, "otlp").startswith("· ") and "not used" in output
     assert line(output, "prometheus").startswith("· ")
-    assert line(output, "store").startswith("✓ ") and "2 files" in line(output, "store")
+    files = len(list(store.glob("*.jsonl")))
+    assert line(output, "store").startswith("✓ ") and f": {files} files, " in line(output, "store")
     assert "bound 512.0 MiB per signal" in line(output, "store")
     records = line(output, "store records")
-    assert records.startswith("✓ ") and "traces 1 line, logs " in records and "newest record" in records
+    traces, logs = lines_of(store / "traces.jsonl"), lines_of(store / "logs.jsonl")
+    assert records.startswith("✓ ") and f"traces {traces} lines, logs {logs} lines; newest record " in records
     assert line(output, "store integrity").startswith("✓ ")
     assert line(output, "store writable").startswith("✓ ")
     assert output.rstrip().splitlines()[-1] == "✓ all 5 checks passed"
@@ -184,17 +182,20 @@ def test_prometheus_port_free_or_serving_otel_trading_or_another_exporter(tmp_pa
 def test_damaged_store_fails_naming_file_and_line(tmp_path: Path, store: Path) -> None:
     damaged = tmp_path / "damaged"
     shutil.copytree(store, damaged)
+    good = lines_of(damaged / "traces.jsonl")
     with (damaged / "traces.jsonl").open("a") as traces:
         traces.write("{not json\n\x00\x01 garbage\n")
     result = doctor(tmp_path, "--store", str(damaged))
     assert result.returncode == 1
     integrity = line(result.stdout, "store integrity")
-    assert integrity.endswith("  2 unreadable lines: traces.jsonl:2, traces.jsonl:3") and integrity[0] == "✗"
-    assert f"{damaged / 'traces.jsonl'}:2: " in result.stdout  # the details: full path and the reason
+    assert integrity.endswith(f"  2 unreadable lines: traces.jsonl:{good + 1}, traces.jsonl:{good + 2}")
+    assert integrity[0] == "✗"
+    assert f"{damaged / 'traces.jsonl'}:{good + 1}: " in result.stdout  # the details: full path and the reason
     code, document = doctor_json(tmp_path, "--store", str(damaged))
     assert code == 1 and document["ok"] is False and document["failed"] == ["store integrity"]
     assert check(document, "store integrity")["data"]["unreadable"] == 2
-    assert check(document, "store records")["data"]["lines"] == {"traces": 3, "logs": 1}
+    lines = check(document, "store records")["data"]["lines"]
+    assert lines == {"traces": good + 2, "logs": lines_of(damaged / "logs.jsonl")}
 
 
 def test_missing_store_warns_and_a_file_in_its_place_fails(tmp_path: Path) -> None:
