@@ -14,7 +14,6 @@ import pty
 import re
 import signal
 import subprocess
-import sys
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -56,10 +55,9 @@ def summary_numbers(stdout: str) -> list[str]:
     return [line for line in summary.splitlines()[1:] if line.strip() and not line.strip().startswith(TIMING_LINES)]
 
 
-def quick(seed: int, trades: int = 16, **overrides: object) -> DemoOptions:
+def quick(seed: int, trades: int = 16, **rates: float) -> DemoOptions:
     """In-process options: no real latency and no pacing; the outcome is the same as at any speed."""
-    return DemoOptions(trades=trades, seed=seed, speed=1e9, latency_scale=0.0, progress=False,
-                       **overrides)  # type: ignore[arg-type]
+    return DemoOptions(trades=trades, seed=seed, speed=1e9, latency_scale=0.0, progress=False, **rates)
 
 
 # --- the demo's store: trades are traces ----------------------------------------------------------
@@ -458,7 +456,3 @@ def test_options_are_checked_in_process_too() -> None:
         DemoOptions(trades=None)
     with pytest.raises(ValueError, match="error_rate: expected a probability"):
         DemoOptions(error_rate=2.0)
-
-
-if sys.platform == "win32":  # pragma: no cover - pty and SIGINT semantics are POSIX
-    pytestmark = pytest.mark.skip("POSIX terminal and signals")
