@@ -1,6 +1,6 @@
 """A paper-trading bot on the local defaults: every trade one trace, a portfolio, logs, metrics.
 
-Run: `make demo` (or `python examples/paper_bot.py [--trades N] [--seed S]`). Afterwards:
+Run: `python examples/paper_bot.py [--trades N] [--seed S]` (the full demo is `otel-trading demo`). Afterwards:
   - traces and logs: ./.otel-trading/traces.jsonl and logs.jsonl (OTLP/JSON lines)
   - metrics: a few series are printed, scraped from the Prometheus endpoint while the bot ran
 """
