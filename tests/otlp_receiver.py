@@ -30,9 +30,10 @@ from google.protobuf.message import Message
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2, logs_service_pb2_grpc
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2, metrics_service_pb2_grpc
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
+
+from otel_trading.export._query import attributes_of, value_of
 
 LOOPBACK = "127.0.0.1"
 
@@ -45,21 +46,9 @@ _MESSAGES: dict[str, tuple[type[Message], type[Message]]] = {
 _HTTP_PATHS = {"/v1/traces": "traces", "/v1/metrics": "metrics", "/v1/logs": "logs"}
 
 
-def any_value(value: AnyValue) -> Any:
-    """The Python value of an OTLP AnyValue (lists and kvlists converted recursively)."""
-    kind = value.WhichOneof("value")
-    if kind is None:
-        return None
-    if kind == "array_value":
-        return [any_value(v) for v in value.array_value.values]
-    if kind == "kvlist_value":
-        return attributes(value.kvlist_value.values)
-    return getattr(value, kind)
-
-
-def attributes(key_values: Iterable[KeyValue]) -> dict[str, Any]:
-    """OTLP ``repeated KeyValue`` as a dict."""
-    return {kv.key: any_value(kv.value) for kv in key_values}
+# The SDK's own store reader converts OTLP values the same way the tests want them.
+any_value = value_of
+attributes = attributes_of
 
 
 @dataclass
