@@ -456,3 +456,14 @@ def test_options_are_checked_in_process_too() -> None:
         DemoOptions(trades=None)
     with pytest.raises(ValueError, match="error_rate: expected a probability"):
         DemoOptions(error_rate=2.0)
+
+
+def test_the_default_rule_pack_fires_and_resolves_the_scenario_alerts(tmp_path: Path) -> None:
+    result = run_cli("demo", "--trades", "12", "--seed", "7", "--prometheus-port", "0", "--store", str(tmp_path / "s"),
+                     cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    [tally] = [line for line in result.stdout.splitlines() if "alerts fired:" in line]
+    fired, resolved = tally.split("alerts fired: ")[1].split("; resolved: ")
+    for name in ("DailyLossLimit", "TradingHalted", "ExchangeErrorStreak"):
+        assert name in fired and name in resolved, tally
+    assert "alert firing: TradingHalted (critical)" in result.stdout

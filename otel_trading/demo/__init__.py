@@ -23,7 +23,9 @@ import sys
 import threading
 from typing import TextIO
 
+from otel_trading import alerts
 from otel_trading.demo import _errors
+from otel_trading.demo._alerting import start_alerts
 from otel_trading.demo._bot import DemoBot
 from otel_trading.demo._exchange import SimulatedExchange
 from otel_trading.demo._progress import Progress, summary
@@ -52,9 +54,13 @@ async def _run(options: DemoOptions, out: TextIO) -> DemoResult:
     if interruptible:
         loop.add_signal_handler(signal.SIGINT, interrupt)
     progress = Progress(out, enabled=options.progress)
+    bot = DemoBot(options, progress)
+    alerting = start_alerts(progress, lambda: bot.market.time)
     try:
-        return await DemoBot(options, progress).run(stop)
+        return await bot.run(stop)
     finally:
+        alerts.stop(timeout=2.0)
+        progress.event(bot.market.time, alerting.tally())
         progress.finish()
         if interruptible:
             loop.remove_signal_handler(signal.SIGINT)
