@@ -351,3 +351,52 @@ def test_follower_can_parse_only_the_lines_mentioning_an_id(store: Path) -> None
     assert trace_id is not None
     only = StoreFollower(store, "logs", containing=trace_id[:10].upper()).poll().logs
     assert 0 < len(only) < len(everything) and trace_id in {log.trace_id for log in only}
+
+
+# -- on the demo's store -------------------------------------------------------------------
+
+
+def demo_records(demo_store: Path, *args: str) -> list[dict[str, Any]]:
+    result = logs(demo_store, "--format", "json", "--limit", "0", *args)
+    assert result.returncode in (0, 1), result.stderr
+    return [json.loads(line) for line in result.stdout.splitlines()]
+
+
+def test_demo_store_pretty_and_json_show_the_same_records(demo_store: Path) -> None:
+    pretty = logs(demo_store, "--limit", "0")
+    assert pretty.returncode == 0, pretty.stderr
+    lines = [line for line in pretty.stdout.splitlines() if not line.startswith("    ")]
+    records = demo_records(demo_store)
+    assert len(lines) == len(records) > 20
+    for line, record in zip(lines, records, strict=True):
+        match = PRETTY_LINE.match(line)
+        assert match, line
+        assert (match[1].strip(), match[2]) == (record["level"], record["logger"])
+        assert match[3].startswith(record["body"])
+        assert line.endswith(f" trace={record['trace_id'][:8]}") if record["trace_id"] else " trace=" not in line
+    assert [r["time_unix_nano"] for r in records] == sorted(r["time_unix_nano"] for r in records)
+    assert len({r["service.name"] for r in records}) == 1
+    default = [line for line in logs(demo_store).stdout.splitlines() if not line.startswith("    ")]
+    assert len(default) == min(200, len(records))
+
+
+def test_demo_store_filters_select_what_they_say(demo_store: Path) -> None:
+    records = demo_records(demo_store)
+    warnings = demo_records(demo_store, "--level", "warn")
+    assert warnings and {r["level"] for r in warnings} <= {"WARN", "ERROR", "FATAL"}
+    assert len(warnings) == sum(1 for r in records if r["severity_number"] >= 13)
+    traded = next(r for r in records if "trade_id" in r["attributes"])
+    trade_id = traded["attributes"]["trade_id"]
+    of_trade = demo_records(demo_store, "--trade-id", trade_id)
+    assert of_trade == [r for r in records if trade_id in (r["attributes"].get("trade_id"),
+                                                           r["attributes"].get("correlation_id"))]
+    of_trace = demo_records(demo_store, "--trace-id", traded["trace_id"][:12])
+    assert of_trace == [r for r in records if r["trace_id"] == traded["trace_id"]]
+    symbol = traded["attributes"]["symbol"]
+    assert demo_records(demo_store, f"symbol={symbol}") == [r for r in records
+                                                             if r["attributes"].get("symbol") == symbol]
+    text = traded["body"].upper()
+    found = demo_records(demo_store, "--grep", text)
+    assert all(text.lower() in json.dumps(r, ensure_ascii=False).lower() for r in found)
+    assert [r for r in records if text.lower() in r["body"].lower()] == [
+        r for r in found if text.lower() in r["body"].lower()]

@@ -9,6 +9,7 @@ import sys
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cli_runner import clean_environment, run_cli
@@ -347,3 +348,61 @@ def test_damaged_store_is_read_as_far_as_it_can_be(store: Path, tmp_path: Path) 
         "-20260101T000000000000.jsonl", "").replace("-20260101T000000000001.jsonl", "")
     one = traces(damaged, trace_of(store, "trade-win-1"))
     assert one.returncode == 0 and "logs.jsonl: cannot read" in one.stderr and "Traceback" not in one.stderr
+
+
+# -- on the demo's store -------------------------------------------------------------------
+
+
+def test_demo_store_list(demo_store: Path) -> None:
+    result = traces(demo_store)
+    assert result.returncode == 0, result.stderr
+    header, *rows = result.stdout.splitlines()
+    assert header.split() == ["START", "TRACE", "ROOT", "SYMBOL", "SIDE", "DURATION", "SPANS", "RESULT", "STATUS"]
+    assert 0 < len(rows) <= 20
+    assert [row[:23] for row in rows] == sorted((row[:23] for row in rows), reverse=True)
+    everything = listed(demo_store, "--limit", "0")
+    assert len(everything) > 20 and "most recent of" in result.stderr
+    assert {s["root"] for s in everything} >= {"trade"}
+    trades = [s for s in everything if s["root"] == "trade"]
+    assert all(s["symbol"] and s["side"] in ("buy", "sell") and s["trade_id"] for s in trades)
+    closed = [s for s in trades if s["outcome"] is not None]
+    assert closed and all(s["outcome"] in ("win", "loss", "breakeven") and isinstance(s["pnl"], float)
+                          and s["exit_reason"] for s in closed)
+    failed = listed(demo_store, "--errors", "--limit", "0")
+    assert failed and all(s["status"] == "error" and s["error"] for s in failed)
+    assert len(failed) == sum(1 for s in everything if s["status"] == "error")
+    assert {s["root"] for s in listed(demo_store, "--name", "trade", "--limit", "0")} == {"trade"}
+    symbol = str(trades[0]["symbol"])
+    assert {s["symbol"] for s in listed(demo_store, "--symbol", symbol, "--limit", "0")} == {symbol}
+    [one] = listed(demo_store, "--trade-id", str(trades[0]["trade_id"]))
+    assert one["trace_id"] == trades[0]["trace_id"]
+
+
+def test_demo_store_waterfall_and_its_json_agree(demo_store: Path) -> None:
+    closed = next(s for s in listed(demo_store, "--name", "trade", "--limit", "0") if s["outcome"] is not None)
+    trace_id = str(closed["trace_id"])
+    result = traces(demo_store, trace_id[:10])
+    assert result.returncode == 0, result.stderr
+    rows = waterfall_rows(result.stdout)
+    assert_tree_order(rows)
+    spans = [row for row in rows if "█" in row.timeline]
+    assert spans[0].depth == 0 and spans[0].text.startswith("trade  ok") and spans[0].offset_s == 0
+    assert len(spans) == closed["span_count"]
+    assert all(row.depth >= 1 for row in rows[1:])
+    assert any(row.text.startswith("◆ order.fill") for row in rows)
+    assert any(row.text.startswith("◆ position.closed") for row in rows)
+    logs = [row for row in rows if row.text.startswith("▸ ")]
+    assert logs and all(re.match(r"▸ (DEBUG|INFO|WARN|ERROR|FATAL) \S+ ", row.text) for row in logs)
+
+    document = json.loads(traces(demo_store, trace_id, "--json").stdout)
+    assert document["trace_id"] == trace_id and document["outcome"] == closed["outcome"]
+
+    def walk(node: dict[str, Any]) -> list[dict[str, Any]]:
+        return [node, *(n for child in node["children"] for n in walk(child))]
+
+    nodes = [n for root in document["spans"] for n in walk(root)]
+    assert len(nodes) == closed["span_count"] and document["spans"][0]["name"] == "trade"
+    assert all(log["span_id"] == node["span_id"] and log["trace_id"] == trace_id
+               for node in nodes for log in node["logs"])
+    assert sum(len(node["logs"]) for node in nodes) + len(document["logs"]) == len(logs)
+    assert sum(len(node["events"]) for node in nodes) == sum(1 for row in rows if row.text.startswith("◆ "))
