@@ -144,7 +144,7 @@ def _output_on_a_terminal(store: Path, **env: str) -> str:
     return b"".join(chunks).decode()
 
 
-def test_help_and_bad_arguments() -> None:
+def test_help_and_bad_arguments(tmp_path: Path) -> None:
     result = run_cli("logs", "--help")
     assert result.returncode == 0
     for option in ("--since", "--from", "--to", "--level", "--trace-id", "--trade-id", "--correlation-id",
@@ -153,7 +153,7 @@ def test_help_and_bad_arguments() -> None:
     for args, named in ((["--level", "loud"], "--level"), (["--limit", "-1"], "--limit"),
                         (["--format", "xml"], "--format"), (["--since", "tomorrow"], "--since"),
                         (["--from", "1h", "--since", "2h"], "--since"), (["-f", "--to", "1m"], "--to")):
-        bad = run_cli("logs", *args)
+        bad = run_cli("logs", *args, "--store", str(tmp_path / "none"))  # arguments checked first
         assert bad.returncode == 2 and named in bad.stderr, (args, bad.stderr)
         assert "Traceback" not in bad.stderr
 

@@ -303,7 +303,7 @@ def test_trace_id_resolution(store: Path, tmp_path: Path) -> None:
 # -- usage and damaged stores --------------------------------------------------------------
 
 
-def test_help_and_bad_arguments() -> None:
+def test_help_and_bad_arguments(tmp_path: Path) -> None:
     result = run_cli("traces", "--help")
     assert result.returncode == 0
     for option in ("--limit", "--since", "--from", "--to", "--errors", "--name", "--symbol", "--trade-id",
@@ -312,7 +312,7 @@ def test_help_and_bad_arguments() -> None:
     for args, named in ((["--limit", "-3"], "--limit"), (["--limit", "x"], "--limit"),
                         (["--since", "yesterday"], "--since"), (["--from", "soon"], "--from"),
                         (["--bogus"], "--bogus")):
-        bad = run_cli("traces", *args)
+        bad = run_cli("traces", *args, "--store", str(tmp_path / "none"))  # arguments checked first
         assert bad.returncode == 2 and named in bad.stderr, (args, bad.stderr)
         assert "Traceback" not in bad.stderr
 
@@ -336,7 +336,8 @@ def test_damaged_store_is_read_as_far_as_it_can_be(store: Path, tmp_path: Path) 
     good = (store / "traces.jsonl").read_text()
     rotated = damaged / "traces-20260101T000000000000.jsonl"
     rotated.write_text("this is not json\n" + good)
-    (damaged / "traces-20260101T000000000001.jsonl").write_bytes(b"\x00\xff\xfe binary \x00\n")
+    (damaged / "traces-20260101T000000000001.jsonl").write_bytes(b"\x00\xff\xfe binary \x00\n"
+                                                                 + b"[" * 100_000 + b"]" * 100_000 + b"\n")
     (damaged / "traces.jsonl").write_text(good + '{"resourceSpans":[{"scopeSp')  # a write in progress
     (damaged / "logs.jsonl").mkdir()  # a directory where a file should be
     result = traces(damaged, "--json", "--limit", "0")
@@ -344,6 +345,7 @@ def test_damaged_store_is_read_as_far_as_it_can_be(store: Path, tmp_path: Path) 
     assert len(result.stdout.splitlines()) == 5  # every good span read (twice: counted once)
     assert f"skipped {rotated}:1: not an OTLP/JSON traces line" in result.stderr
     assert "traces-20260101T000000000001.jsonl:1:" in result.stderr
+    assert "traces-20260101T000000000001.jsonl:2: maximum recursion depth exceeded" in result.stderr
     assert "Traceback" not in result.stderr and "traces.jsonl:" not in result.stderr.replace(
         "-20260101T000000000000.jsonl", "").replace("-20260101T000000000001.jsonl", "")
     one = traces(damaged, trace_of(store, "trade-win-1"))

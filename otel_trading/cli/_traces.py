@@ -16,7 +16,6 @@ from otel_trading.cli._common import (
     add_time_range_arguments,
     format_duration,
     format_time,
-    open_store,
     report_problems,
     store_dir,
     time_range,
@@ -72,27 +71,37 @@ def _non_negative(text: str) -> int:
 
 def run(args: argparse.Namespace) -> int:
     tolerate_unencodable_output()
+    prefix = _trace_id_prefix(args.trace_id)
+    start, end = time_range(args)  # bad arguments first, before any reading
     directory = store_dir(args)
+    if directory.exists() and not directory.is_dir():
+        raise CliError(f"--store {directory}: not a directory")
     if not directory.exists():
         raise CliError(no_telemetry_message(directory), 1)
-    if args.trace_id is None:
-        contents = open_store(args, logs=False)
-        _require_traces(contents.files, directory)
-        return list_traces(args, group_traces(contents.spans))
-    return show_trace(args, directory)
+    if prefix is not None:
+        return show_trace(args, prefix, directory)
+    # The same reader as `logs`: a damaged line is one problem reported, never a traceback.
+    contents = StoreFollower(directory, "traces").poll()
+    report_problems(contents.problems)
+    _require_traces(contents.files, directory)
+    return list_traces(args, group_traces(contents.spans), start, end)
+
+
+def _trace_id_prefix(text: str | None) -> str | None:
+    if text is None:
+        return None
+    prefix = text.strip().lower()
+    if not _TRACE_ID.match(prefix):
+        raise CliError(f"trace id {text!r}: expected {MIN_PREFIX} to 32 hex digits")
+    return prefix
 
 
 def _require_traces(files: list[Path], directory: Path) -> None:
-    if not any(path.name.startswith("traces") for path in files):
+    if not files:
         raise CliError(f"no traces in {directory} yet: {HOW_TO_RECORD}", 1)
 
 
-def show_trace(args: argparse.Namespace, directory: Path) -> int:
-    prefix = args.trace_id.strip().lower()
-    if not _TRACE_ID.match(prefix):
-        raise CliError(f"trace id {args.trace_id!r}: expected {MIN_PREFIX} to 32 hex digits")
-    if not directory.is_dir():
-        raise CliError(f"--store {directory}: not a directory")
+def show_trace(args: argparse.Namespace, prefix: str, directory: Path) -> int:
     # Only the lines that mention the id are parsed: one trace out of a large store in a blink.
     spans = StoreFollower(directory, "traces", containing=prefix).poll()
     report_problems(spans.problems)
@@ -124,8 +133,7 @@ def resolve_trace_id(prefix: str, traces: dict[str, Trace], directory: Path) -> 
                    f"{listed}{more}", 2)
 
 
-def list_traces(args: argparse.Namespace, traces: dict[str, Trace]) -> int:
-    start, end = time_range(args)
+def list_traces(args: argparse.Namespace, traces: dict[str, Trace], start: int | None, end: int | None) -> int:
     summaries = [summary for summary in map(summarize, traces.values())
                  if (start is None or summary.start_ns >= start) and (end is None or summary.start_ns <= end)
                  and (not args.errors or summary.error) and (args.name is None or summary.head.name == args.name)
