@@ -66,6 +66,6 @@ def parse_json_line(line: str, signal: Signal) -> ExportTraceServiceRequest | Ex
         _walk_ids(document, _hex_to_b64)
         target: Message = ExportTraceServiceRequest() if signal == "traces" else ExportLogsServiceRequest()
         json_format.ParseDict(document, target)
-    except (json.JSONDecodeError, json_format.ParseError, ValueError, TypeError) as exc:
+    except (json.JSONDecodeError, json_format.ParseError, ValueError, TypeError, RecursionError) as exc:
         raise ValueError(f"not an OTLP/JSON {signal} line: {exc}") from exc
     return target  # type: ignore[return-value]  # chosen by signal above
