@@ -120,3 +120,14 @@ def format_duration(seconds: float) -> str:
     if seconds < 120:
         return f"{seconds:.2f}s"
     return f"{seconds / 60:.1f}m"
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type: a whole number ≥ 0 (``--limit 0`` means no limit)."""
+    try:
+        number = int(text)
+    except ValueError:
+        number = -1
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a whole number >= 0")
+    return number

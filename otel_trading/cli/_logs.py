@@ -15,6 +15,7 @@ from otel_trading.cli._common import (
     CliError,
     add_store_argument,
     add_time_range_arguments,
+    non_negative_int,
     report_problems,
     store_dir,
     time_range,
@@ -58,7 +59,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                         help="only records whose trade_id or correlation_id attribute is ID")
     parser.add_argument("--grep", metavar="TEXT",
                         help="only records containing TEXT (any case) in the message, logger or attributes")
-    parser.add_argument("--limit", type=_non_negative, default=None, metavar="N",
+    parser.add_argument("--limit", type=non_negative_int, default=None, metavar="N",
                         help=f"show the last N matches (default {DEFAULT_LIMIT}; 0 for all)")
     parser.add_argument("-f", "--follow", action="store_true",
                         help="after the matches so far, keep printing new matching records as they are "
@@ -67,16 +68,6 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                         help="pretty: time LEVEL logger message key=value ... trace=<id>; json: one object "
                         "per line (default pretty)")
     parser.set_defaults(run=run)
-
-
-def _non_negative(text: str) -> int:
-    try:
-        number = int(text)
-    except ValueError:
-        number = -1
-    if number < 0:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected a whole number >= 0")
-    return number
 
 
 def log_filter(args: argparse.Namespace) -> LogFilter:

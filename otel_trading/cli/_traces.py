@@ -16,6 +16,7 @@ from otel_trading.cli._common import (
     add_time_range_arguments,
     format_duration,
     format_time,
+    non_negative_int,
     report_problems,
     store_dir,
     time_range,
@@ -43,7 +44,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("trace_id", nargs="?", metavar="TRACE_ID",
                         help=f"show this trace (32 hex digits, or a unique prefix of at least {MIN_PREFIX})")
     add_store_argument(parser)
-    parser.add_argument("--limit", type=_non_negative, default=DEFAULT_LIMIT, metavar="N",
+    parser.add_argument("--limit", type=non_negative_int, default=DEFAULT_LIMIT, metavar="N",
                         help=f"show the N most recent matching traces (default {DEFAULT_LIMIT}; 0 for all)")
     add_time_range_arguments(parser)
     parser.add_argument("--errors", action="store_true", help="only traces with a failed span")
@@ -57,16 +58,6 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                         help="JSON: one object per trace when listing; the whole trace (span tree with events "
                         "and logs) as one document with TRACE_ID")
     parser.set_defaults(run=run)
-
-
-def _non_negative(text: str) -> int:
-    try:
-        number = int(text)
-    except ValueError:
-        number = -1
-    if number < 0:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected a whole number >= 0")
-    return number
 
 
 def run(args: argparse.Namespace) -> int:
