@@ -345,7 +345,8 @@ def test_damaged_store_is_read_as_far_as_it_can_be(store: Path, tmp_path: Path) 
     assert len(result.stdout.splitlines()) == 5  # every good span read (twice: counted once)
     assert f"skipped {rotated}:1: not an OTLP/JSON traces line" in result.stderr
     assert "traces-20260101T000000000001.jsonl:1:" in result.stderr
-    assert "traces-20260101T000000000001.jsonl:2: not an OTLP/JSON traces line: maximum recursion depth" in result.stderr
+    assert ("traces-20260101T000000000001.jsonl:2: not an OTLP/JSON traces line: maximum recursion depth"
+            in result.stderr)
     assert "Traceback" not in result.stderr and "traces.jsonl:" not in result.stderr.replace(
         "-20260101T000000000000.jsonl", "").replace("-20260101T000000000001.jsonl", "")
     one = traces(damaged, trace_of(store, "trade-win-1"))
