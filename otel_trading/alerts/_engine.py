@@ -9,6 +9,7 @@ trading thread and nothing raises out of the loop.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
@@ -19,7 +20,7 @@ from opentelemetry.sdk.metrics.export import MetricsData
 
 from otel_trading.alerts import _persist
 from otel_trading.alerts._actions import Action, ActionRunner
-from otel_trading.alerts._model import Alert, Severity
+from otel_trading.alerts._model import Alert, Severity, Status
 from otel_trading.alerts._routing import Router
 from otel_trading.alerts._rules import Rule
 from otel_trading.alerts._series import SeriesStore, samples_from_metrics
@@ -118,24 +119,26 @@ class AlertEngine:
         now = self.clock()
         labels = {"alertname": "AlertActionFailed", "severity": Severity.CRITICAL.value, "action": action,
                   "source_alertname": alert.name}
-        status = "firing" if error is not None else "resolved"
+        status: Status = "firing" if error is not None else "resolved"
         if error is None and not any(labels.items() <= a.labels.items() for g in self.router.groups.values()
                                      for a in g.alerts.values()):
             return
         summary = f"alert action {action} for {alert.name} failed: {type(error).__name__}" if error else ""
         with self._lock:
-            self.router.update(Alert(labels, {"summary": summary}, status, 1.0, now,  # type: ignore[arg-type]
-                                     None if error else now), now)
+            self.router.update(Alert(labels, {"summary": summary}, status, 1.0, now, None if error else now), now)
             self._flush(now)
 
     # -- user controls ------------------------------------------------------------------------
 
-    def on_fire(self, callback: Callable[[Alert], object], *, rule: str | None = None, **options: object) -> None:
-        """Runs ``callback(alert)`` when an alert (of ``rule``, or any) starts firing."""
-        self.actions.actions.append(Action(callback, "firing", rule, **options))  # type: ignore[arg-type]
+    def on_fire(self, callback: Callable[[Alert], object], *, rule: str | None = None,
+                loop: asyncio.AbstractEventLoop | None = None, timeout_s: float = 10.0) -> None:
+        """Runs ``callback(alert)`` when an alert (of ``rule``, or any) starts firing (async: on ``loop``)."""
+        self.actions.actions.append(Action(callback, "firing", rule, loop, timeout_s))
 
-    def on_resolve(self, callback: Callable[[Alert], object], *, rule: str | None = None, **options: object) -> None:
-        self.actions.actions.append(Action(callback, "resolved", rule, **options))  # type: ignore[arg-type]
+    def on_resolve(self, callback: Callable[[Alert], object], *, rule: str | None = None,
+                   loop: asyncio.AbstractEventLoop | None = None, timeout_s: float = 10.0) -> None:
+        """Runs ``callback(alert)`` when an alert (of ``rule``, or any) resolves."""
+        self.actions.actions.append(Action(callback, "resolved", rule, loop, timeout_s))
 
     def firing(self) -> list[Alert]:
         with self._lock:

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Final
 
 from opentelemetry.exporter.prometheus._mapping import map_unit, sanitize_attribute, sanitize_full_name
-from opentelemetry.sdk.metrics.export import Gauge, Histogram, MetricsData, Sum
+from opentelemetry.sdk.metrics.export import HistogramDataPoint, MetricsData, NumberDataPoint, Sum
 
 LabelSet = tuple[tuple[str, str], ...]
 Sample = tuple[float, float]  # (Unix seconds, value)
@@ -58,16 +58,16 @@ def samples_from_metrics(data: MetricsData | None) -> Iterator[tuple[str, LabelS
                 name = series_name(metric.name, metric.unit or "", counter=counter)
                 for point in points.data_points:
                     labels = {sanitize_attribute(k): _label_value(v) for k, v in (point.attributes or {}).items()}
-                    if isinstance(points, (Sum, Gauge)):
-                        yield name, label_set(labels), float(point.value)  # type: ignore[union-attr]
-                    elif isinstance(points, Histogram):
+                    if isinstance(point, NumberDataPoint):
+                        yield name, label_set(labels), float(point.value)
+                    elif isinstance(point, HistogramDataPoint):
                         cumulative = 0
-                        bounds = [*point.explicit_bounds, math.inf]  # type: ignore[union-attr]
-                        for bound, count in zip(bounds, point.bucket_counts, strict=False):  # type: ignore[union-attr]
+                        bounds = [*point.explicit_bounds, math.inf]
+                        for bound, count in zip(bounds, point.bucket_counts, strict=False):
                             cumulative += count
                             yield f"{name}_bucket", label_set({**labels, "le": _le(bound)}), float(cumulative)
-                        yield f"{name}_sum", label_set(labels), float(point.sum)  # type: ignore[union-attr]
-                        yield f"{name}_count", label_set(labels), float(point.count)  # type: ignore[union-attr]
+                        yield f"{name}_sum", label_set(labels), float(point.sum)
+                        yield f"{name}_count", label_set(labels), float(point.count)
 
 
 class SeriesStore:
