@@ -42,6 +42,8 @@ def error_of(tmp_path: Path, text: str) -> RulesError:
     ("default_pack:\n  overrides:\n    NoSuchRule: {below: 1}\n", 3, "default_pack.overrides.NoSuchRule",
      "no rule 'NoSuchRule' in the default pack"),
     ("routes:\n  - channels: [pager]\n", 2, "routes[0].channels", "no channel 'pager'"),
+    ("rules:\n  - name: P\n    rate: trading.orders\n    per_where: {trading.side: buy}\n    above: 1\n", 4,
+     "rules[P].per_where", "add per:"),
 ])
 def test_errors_name_file_line_and_field(tmp_path: Path, text: str, line: int, field: str | None,
                                          words: str) -> None:
@@ -98,6 +100,12 @@ def test_python_rules_check_the_same_way() -> None:
     assert built.expression.promql() == (
         "sum by (trading_exchange) (rate(trading_order_rejects_total[5m])) / "
         "sum by (trading_exchange) (rate(trading_orders_total[5m])) > 0.2"
+    )
+    submitted = rule("Rejects", rate="trading.order.rejects", per="trading.orders", where={"trading.symbol": "X"},
+                     per_where={"trading.order.status": "submitted"}, above=0.2)
+    assert submitted.expression.promql() == (
+        'sum(rate(trading_order_rejects_total{trading_symbol="X"}[5m])) / '
+        'sum(rate(trading_orders_total{trading_order_status="submitted",trading_symbol="X"}[5m])) > 0.2'
     )
 
 

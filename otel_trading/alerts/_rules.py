@@ -37,7 +37,7 @@ AGGREGATES: Final = ("sum", "min", "max", "avg", "count")
 _COMMON: Final = ("name", "for", "keep_firing_for", "severity", "labels", "annotations", "where", "by", "enabled",
                    "require")
 _EXTRA: Final[dict[str, tuple[str, ...]]] = {
-    "gauge": ("aggregate",), "rate": ("window", "per"), "increase": ("window", "per"),
+    "gauge": ("aggregate",), "rate": ("window", "per", "per_where"), "increase": ("window", "per", "per_where"),
     "histogram": ("quantile", "window"), "absent": (), "age": (), "zscore": ("window",),
     "consecutive_failures": (),
 }
@@ -202,7 +202,11 @@ def _query(reader: _Spec, kind: str, selector: Selector, by: tuple[str, ...]) ->
         per = None
         if "per" in reader.spec:
             per_info = reader.metric("per", (Kind.COUNTER,))
-            per = Selector(per_info.name, per_info.prometheus_name, selector.where)
+            per_where = {sanitize_attribute(k): v for k, v in reader.get("per_where", _text_map, {}).items()}
+            where = tuple(sorted((dict(selector.where) | per_where).items()))
+            per = Selector(per_info.name, per_info.prometheus_name, where)
+        elif "per_where" in reader.spec:
+            raise reader.error("per_where", "per_where filters the 'per' counter; add per: (the denominator)")
         window = reader.get("window", _positive_duration, 300.0)
         return RateQuery(selector, window, kind, per, by)
     if kind == "histogram":
