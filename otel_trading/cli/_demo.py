@@ -6,6 +6,7 @@ import argparse
 import math
 import os
 import sys
+import time
 from typing import TYPE_CHECKING, Any
 
 from otel_trading.cli._common import CliError, add_store_argument, parse_duration
@@ -52,6 +53,9 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--otlp-protocol", choices=("grpc", "http/protobuf"), default=None,
                         help="OTLP transport (default: $OTEL_EXPORTER_OTLP_PROTOCOL or grpc)")
     parser.add_argument("--service-name", default="demo-bot", help="service.name of the telemetry")
+    parser.add_argument("--linger", metavar="DURATION",
+                        help="after the run, keep the process and its /metrics endpoint up this long (30s, 5m) "
+                        "so Prometheus scrapes the final values; Ctrl-C ends it early")
     parser.add_argument("--no-progress", action="store_true", help="print only the summary, no live progress")
     parser.add_argument("--log-console", choices=("off", "pretty", "json"), default="off",
                         help="also print the bot's logs on stderr (they always go to the telemetry)")
@@ -78,12 +82,23 @@ def demo_options(args: argparse.Namespace) -> DemoOptions:
     if args.prometheus_port is not None and not 0 <= args.prometheus_port <= 65535:
         raise CliError(f"--prometheus-port {args.prometheus_port}: expected 0 to 65535")
     symbols = tuple(symbol.strip().upper() for symbol in args.symbols.split(",") if symbol.strip())
+    linger_seconds(args)
     trades = args.trades if args.trades is not None or duration is not None else _DEFAULT_TRADES
     try:
         return DemoOptions(trades=trades, duration_s=duration, seed=args.seed, speed=args.speed, symbols=symbols,
                            progress=not args.no_progress, **{name: getattr(args, name) for name, _, _ in _RATES})
     except ValueError as exc:  # only the symbols are left to check here
         raise CliError(f"--symbols {args.symbols!r}: {str(exc).removeprefix('symbols: ')}") from None
+
+
+def linger_seconds(args: argparse.Namespace) -> float | None:
+    """``--linger`` in seconds, None without it; CliError unless it is a positive duration."""
+    if args.linger is None:
+        return None
+    seconds = parse_duration(args.linger, "--linger")
+    if seconds <= 0:
+        raise CliError(f"--linger {args.linger}: expected more than 0 seconds")
+    return seconds
 
 
 def run(args: argparse.Namespace) -> int:
@@ -113,6 +128,9 @@ def run(args: argparse.Namespace) -> int:
         print("\notel-trading demo: interrupted", file=sys.stderr)
         return 130
     print(f"\n{summary(result)}\n")
+    linger = linger_seconds(args)
+    if linger is not None and not result.interrupted:
+        _linger(telemetry, linger)
     flushed = telemetry.shutdown()
     print("Telemetry:\n" + "".join(f"  {line}\n" for line in destinations(telemetry, running=False)))
     if not flushed:
@@ -122,6 +140,17 @@ def run(args: argparse.Namespace) -> int:
         print(f"Next:\n  otel-trading traces{store}\n  otel-trading logs --level warn{store}\n"
               f"  otel-trading report{store}")
     return 130 if result.interrupted else 0
+
+
+def _linger(telemetry: Telemetry, seconds: float) -> None:
+    """Keeps the process up after the run: a scrape that comes after the last trade still sees
+    the final equity, PnL and counters, where the endpoint would otherwise vanish with it."""
+    where = telemetry.prometheus_url or "the exporters"
+    print(f"Lingering {seconds:g}s for {where} (Ctrl-C to stop now)", flush=True)
+    try:
+        time.sleep(seconds)
+    except KeyboardInterrupt:
+        print("stopped lingering", flush=True)
 
 
 def destinations(telemetry: Telemetry, *, running: bool) -> list[str]:
