@@ -1,4 +1,4 @@
-"""Real loopback servers for the alert channels' tests: HTTP, SMTP (aiosmtpd) and Alertmanager.
+"""Real loopback servers for the alert channels' tests: HTTP and SMTP (aiosmtpd); Alertmanager is in daemons.
 
     with RecordingHttpServer() as server:
         server.script(Reply(429, headers={"Retry-After": "3"}), Reply(200))
@@ -11,10 +11,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import ssl
-import subprocess
 import threading
 import time
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -230,56 +228,3 @@ class SmtpServer:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.close()
-
-
-# --- Alertmanager -------------------------------------------------------------------------------
-
-
-class AlertmanagerProcess:
-    """The real Alertmanager binary on loopback, routing everything to ``webhook_url`` within ~1s."""
-
-    def __init__(self, binary: str, directory: Path, webhook_url: str) -> None:
-        self.port = closed_port()
-        self.url = f"http://{LOOPBACK}:{self.port}"
-        config = directory / "alertmanager.yml"
-        config.write_text(
-            "route:\n  receiver: hook\n  group_by: [alertname]\n  group_wait: 1s\n  group_interval: 1s\n"
-            "  repeat_interval: 1h\n"
-            "receivers:\n  - name: hook\n    webhook_configs:\n"
-            f"      - url: {webhook_url}\n        send_resolved: true\n",
-            encoding="utf-8",
-        )
-        self.log = directory / "alertmanager.log"
-        with self.log.open("wb") as log:
-            self._process = subprocess.Popen(
-                [binary, f"--config.file={config}", f"--storage.path={directory / 'data'}",
-                 f"--web.listen-address={LOOPBACK}:{self.port}", "--cluster.listen-address="],
-                stdout=log, stderr=subprocess.STDOUT,
-            )
-        if not self._wait_ready(20):
-            self.close()
-            raise RuntimeError(f"alertmanager did not become ready:\n{self.log.read_text(errors='replace')}")
-
-    def _wait_ready(self, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and self._process.poll() is None:
-            try:
-                with urllib.request.urlopen(f"{self.url}/-/ready", timeout=1) as response:  # noqa: S310 - loopback
-                    if response.status == 200:
-                        return True
-            except OSError:
-                time.sleep(0.1)
-        return False
-
-    def alerts(self) -> list[dict[str, Any]]:
-        with urllib.request.urlopen(f"{self.url}/api/v2/alerts", timeout=5) as response:  # noqa: S310 - loopback
-            return list(json.loads(response.read()))
-
-    def close(self) -> None:
-        if self._process.poll() is None:
-            self._process.terminate()
-            try:
-                self._process.wait(10)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait(5)

@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from alert_receivers import AlertmanagerProcess, RecordingHttpServer, Reply, SmtpServer, self_signed_certificate
+from alert_receivers import RecordingHttpServer, Reply, SmtpServer, self_signed_certificate
 from binaries import require
+from daemons import AlertmanagerProcess
 from otlp_receiver import BlackHoleServer, closed_port
 
 from otel_trading.alerts._model import Alert, Notification

@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from alert_receivers import AlertmanagerProcess, RecordingHttpServer
+from alert_receivers import RecordingHttpServer
 from binaries import require
+from daemons import AlertmanagerProcess
 
 import otel_trading
 from otel_trading import TradingState, set_trading_state
