@@ -34,7 +34,7 @@ def test_traces_and_logs_parse_back_as_otlp(tmp_path: Path) -> None:
     assert record.body.string_value == "filled"
     assert record.trace_id == span_pb.trace_id and record.span_id == span_pb.span_id
 
-    # The on-disk form is OTLP/JSON: hex ids, camelCase keys - what otlpjsonfile reads.
+    # The on-disk form is OTLP/JSON: hex ids, camelCase keys - what otlp_json_file reads.
     line = json.loads((tmp_path / "traces.jsonl").read_text().splitlines()[0])
     json_span = line["resourceSpans"][0]["scopeSpans"][0]["spans"][0]
     assert json_span["traceId"] == span_pb.trace_id.hex() and len(json_span["spanId"]) == 16

@@ -8,7 +8,7 @@ Layout of the store directory (default ``./.otel-trading``)::
 
 The size bounds apply to each signal separately.
 
-Point a Collector's ``otlpjsonfile`` receiver at ``include: [".otel-trading/*.jsonl"]`` to
+Point a Collector's ``otlp_json_file`` receiver at ``include: [".otel-trading/*.jsonl"]`` to
 replay a store into any backend.
 """
 

@@ -1,5 +1,5 @@
 """OTLP/JSON encoding: the line format the Collector's file exporter writes and its
-``otlpjsonfile`` receiver reads (one Export*ServiceRequest per line).
+``otlp_json_file`` receiver reads (one Export*ServiceRequest per line).
 
 OTLP/JSON differs from protobuf's canonical JSON mapping in two ways we handle here:
 trace and span ids are lowercase hex (not base64) and enums are integers.
