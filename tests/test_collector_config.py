@@ -8,6 +8,7 @@ has a negative test: a deliberately broken copy of the config must be reported.
 from __future__ import annotations
 
 import copy
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -426,3 +427,16 @@ def test_port_on_every_interface_is_reported() -> None:
     compose["services"]["loki"]["ports"] = [{"target": 3100, "published": 3100}]
     problems = check_published_ports(compose, "docker-compose.yaml")
     assert len(problems) == 3, problems
+
+
+def published_host_ports(compose: dict[str, Any]) -> dict[int, str]:
+    """Host port -> service, from '${BIND:-127.0.0.1}:HOST:CONTAINER' entries."""
+    return {int(str(port).rsplit(":", 2)[-2]): service
+            for service, body in compose["services"].items() for port in (body or {}).get("ports") or []}
+
+
+def test_deploy_docs_list_every_published_port() -> None:
+    documented = {int(row.group(1)): row.group(2) for row in
+                  re.finditer(r"^\| (\d+) \| ([\w-]+) \|", (CONFIG_DIR.parent / "docs" / "deploy.md").read_text(),
+                              re.MULTILINE)}
+    assert documented == published_host_ports(load_yaml(CONFIG_DIR / "docker-compose.yaml"))
