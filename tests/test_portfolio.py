@@ -119,6 +119,12 @@ def test_portfolio_gauges(otel_capture: TelemetryCapture) -> None:
     assert otel_capture.value("trading.exposure", **main) == pytest.approx(310.0)
     assert otel_capture.value("trading.balance", **main, **{"trading.asset": "BTC"}) == 0.01
     assert otel_capture.value("trading.drawdown.max", **main) == pytest.approx(0.3 / 1_000)
+    book.apply_fill("BTC/USDT", "sell", 0.01, 31_000.0)
+    btc = {**main, "trading.symbol": "BTC/USDT"}
+    assert otel_capture.value("trading.position.size", **btc) == 0.0  # closed: 0, not gone
+    assert otel_capture.value("trading.exposure", **btc) == 0.0
+    assert otel_capture.value("trading.positions.open", **main) == 0
+    assert otel_capture.points("trading.exposure", **main, **{"trading.symbol": "ETH/USDT"}) == []  # never held
     del book
     assert otel_capture.points("trading.equity", **main) == []  # a dropped portfolio stops reporting
 

@@ -61,6 +61,8 @@ class PortfolioSnapshot:
     balances: Mapping[str, float]
     period_returns: tuple[float, ...]
     periods_per_year: int
+    flat_symbols: tuple[str, ...] = ()
+    """Symbols held at some point and flat now: their position and exposure gauges read 0."""
 
 
 def _base_asset(symbol: str) -> str:
@@ -93,6 +95,7 @@ class Portfolio:
         self._quantity: dict[str, float] = {}
         self._average: dict[str, float] = {}
         self._mark: dict[str, float] = {}
+        self._held: set[str] = set()
         self._position_value = 0.0
         self._realized = 0.0
         self._peak = self._cash
@@ -143,6 +146,7 @@ class Portfolio:
             self._mark.setdefault(symbol, price)
             if new_quantity:
                 self._quantity[symbol], self._average[symbol] = new_quantity, average
+                self._held.add(symbol)
             else:
                 self._quantity.pop(symbol, None)
                 self._average.pop(symbol, None)
@@ -210,6 +214,7 @@ class Portfolio:
                 balances=balances,
                 period_returns=tuple(returns_from_equity(list(self._period_equity))),
                 periods_per_year=self.periods_per_year,
+                flat_symbols=tuple(sorted(self._held.difference(self._quantity))),
             )
 
     @property
@@ -249,10 +254,14 @@ def _per_portfolio(read: Callable[[PortfolioSnapshot], float | None]) -> _Observ
 
 
 def _per_symbol(read: Callable[[Position], float]) -> _Observer:
+    # A position that closes reads 0 from then on instead of vanishing: a dashboard draws the
+    # close, and Prometheus does not mark the series stale as if the bot had gone.
     def observe() -> Iterator[tuple[Attributes, float]]:
         for snap in _snapshots():
             for position in snap.positions.values():
                 yield {n.PORTFOLIO: snap.name, n.SYMBOL: position.symbol}, read(position)
+            for symbol in snap.flat_symbols:
+                yield {n.PORTFOLIO: snap.name, n.SYMBOL: symbol}, 0.0
 
     return observe
 
