@@ -23,7 +23,7 @@ import sys
 import threading
 from typing import TextIO
 
-from otel_trading import alerts
+from otel_trading import alerts, health
 from otel_trading.demo import _errors
 from otel_trading.demo._alerting import start_alerts
 from otel_trading.demo._bot import DemoBot
@@ -32,6 +32,9 @@ from otel_trading.demo._progress import Progress, summary
 from otel_trading.demo._scenario import DemoOptions, Scenario, Window
 from otel_trading.demo._stats import DemoResult, DemoStats
 from otel_trading.instrumentation.ccxt import instrument_class
+
+_FEED_CHECK = "market_data"
+_FEED_MAX_AGE_S = 5.0  # wall-clock seconds: the feed delivers every tick, far more often
 
 
 def run_demo(options: DemoOptions, out: TextIO | None = None) -> DemoResult:
@@ -56,9 +59,11 @@ async def _run(options: DemoOptions, out: TextIO) -> DemoResult:
     progress = Progress(out, enabled=options.progress)
     bot = DemoBot(options, progress)
     alerting = start_alerts(progress, lambda: bot.market.time)
+    health.add_check(_FEED_CHECK, health.market_data_fresh(_FEED_MAX_AGE_S), interval=1.0)
     try:
         return await bot.run(stop)
     finally:
+        health.remove_check(_FEED_CHECK)
         alerts.stop(timeout=2.0)
         progress.event(bot.market.time, alerting.tally())
         progress.finish()

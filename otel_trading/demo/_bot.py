@@ -33,6 +33,10 @@ _MAX_CLOSING_TICKS: Final = 300  # flattening at the end gives up after this man
 _LOG = get_logger("demo.bot")
 
 
+class ReconcileFailed(Exception):
+    """The balance could not be fetched to check the book against the venue."""
+
+
 class DemoBot:
     def __init__(self, options: DemoOptions, progress: Progress) -> None:
         self.options = options
@@ -106,7 +110,10 @@ class DemoBot:
             await trader.step(market.tick, prices.get(symbol), signals.get(symbol),
                               may_enter=closing is None and self._may_enter(), flatten=flatten)
         if market.tick % _RECONCILE_TICKS == 0:
-            await self._reconcile()
+            try:
+                await self._reconcile()
+            except ReconcileFailed as exc:  # recorded on its span and in the function metrics
+                _LOG.warning("reconcile skipped", reason=str(exc))
         otel_trading.heartbeat()
         self.progress.update(self._status())
 
@@ -119,16 +126,18 @@ class DemoBot:
             self.stats.breaker_resumes += 1
             self.progress.event(self.market.time, f"circuit breaker reset ({reason}): trading again")
 
+    @otel_trading.traced(name="reconcile", record_metrics=True)
     async def _reconcile(self) -> None:
         """Balance and open orders, fetched together. No retries here: each call draws its
         failure when it starts, in the order of the gather, so the outcome stays deterministic."""
         exchange = self.exchange
-        with otel_trading.span("reconcile"):
-            balance, _ = await asyncio.gather(
-                self.calls("fetch_balance", exchange.fetch_balance, retries=0),
-                self.calls("fetch_open_orders", exchange.fetch_open_orders, retries=0),
-                return_exceptions=True,
-            )
+        balance, _ = await asyncio.gather(
+            self.calls("fetch_balance", exchange.fetch_balance, retries=0),
+            self.calls("fetch_open_orders", exchange.fetch_open_orders, retries=0),
+            return_exceptions=True,
+        )
+        if isinstance(balance, BaseException):
+            raise ReconcileFailed(f"fetch_balance failed: {type(balance).__name__}") from balance
         if isinstance(balance, dict):
             venue_cash, book_cash = balance["total"][QUOTE_CURRENCY], self.book.snapshot().cash
             if abs(venue_cash - book_cash) > 0.01:
