@@ -27,6 +27,7 @@ class TradeRegistry:
         self._trades: dict[str, Trade] = {}
         self._orders: dict[str, Order] = {}
         self._lock = threading.Lock()
+        self._strategies: set[str] = set()  # seen by the gauge; a handful per bot
         observe_process_gauge(n.TRADES_OPEN, self._open_by_strategy, "{trade}", "Trades started and not closed")
 
     def add(self, trade: Trade) -> Trade | None:
@@ -63,8 +64,10 @@ class TradeRegistry:
 
     def _open_by_strategy(self) -> Iterator[tuple[Attributes, float]]:
         counts = Counter(trade.strategy or "" for trade in self.open_trades())
-        for strategy, count in counts.items():
-            yield ({n.STRATEGY: strategy} if strategy else {}), count
+        self._strategies.update(counts)
+        # A strategy with no open trade reads 0 rather than vanishing, as a closed position does.
+        for strategy in self._strategies:
+            yield ({n.STRATEGY: strategy} if strategy else {}), counts.get(strategy, 0)
 
 
 REGISTRY: Final = TradeRegistry()
