@@ -119,6 +119,14 @@ class PrometheusProcess(LoopbackDaemon):
         data = answer["data"]
         return list(data["result"]) if data["resultType"] in ("vector", "matrix") else [data]
 
+    def query_range(self, expr: str, start: float, end: float, step: float = 1.0) -> list[dict[str, Any]]:
+        """The series ``expr`` gives between ``start`` and ``end`` (Unix seconds), as a graph panel asks."""
+        answer = self.get_json("/api/v1/query_range", query=expr, start=f"{start:.3f}", end=f"{end:.3f}",
+                               step=f"{step:g}")
+        if answer.get("status") != "success":
+            raise PromQLError(f"{answer.get('errorType')}: {answer.get('error')}")
+        return list(answer["data"]["result"])
+
     def rules(self) -> list[dict[str, Any]]:
         return [rule for group in self.get_json("/api/v1/rules")["data"]["groups"] for rule in group["rules"]]
 

@@ -1,0 +1,225 @@
+"""The real-stack proof of collector-config/: a seeded demo bot serves its metrics, the real
+Prometheus scrapes it and loads the exported alert rules, and every PromQL expression of
+every Grafana dashboard panel, every dashboard variable and every rule is asked of
+Prometheus' HTTP API. A renamed metric or label leaves a panel empty and fails here.
+
+Prometheus scrapes under the job name the Collector path gives the same bot (its
+``service.name``), so the dashboards' ``job`` filter means the same on both paths.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.util
+import json
+import re
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+import yaml
+from binaries import require
+from cli_runner import DEMO_ARGS, SCRIPT, clean_environment, run_cli
+from daemons import PrometheusProcess
+from otlp_receiver import LOOPBACK, closed_port
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "collector-config"
+RULES = CONFIG_DIR / "prometheus" / "rules" / "otel-trading.rules.yaml"
+DASHBOARDS = sorted((CONFIG_DIR / "grafana" / "dashboards").glob("*.json"))
+SERVICE = "demo-bot"
+
+# Metrics the short demo may leave without a series, and why: a panel query naming one may
+# come back empty, but it must still evaluate.
+MAY_BE_EMPTY: dict[str, str] = {
+    "otel_trading_metric_overflow_total": "needs 2000 series in one instrument (test_local_metrics)",
+    "otel_trading_alerts_evaluation_failures_total": "appears with the first failing rule (test_alert_engine)",
+    "trading_exchange_rate_limit_queued": "the simulated exchange has no ccxt throttler (test_ccxt_instrumentation)",
+    "otel_trading_alerts_active": "the demo's alerts fire for under a second at --speed 500 (test_demo)",
+}
+# Always firing, so that the panels of Prometheus' own ALERTS series have one to show.
+SYNTHETIC_ALERT = {"alert": "StackTestAlwaysFiring", "expr": "vector(1)", "labels": {"severity": "info"}}
+
+
+def dashboard_tools() -> ModuleType:
+    """collector-config/grafana/generate_dashboards.py (a script, not a package module)."""
+    path = CONFIG_DIR / "grafana" / "generate_dashboards.py"
+    spec = importlib.util.spec_from_file_location("generate_dashboards", path)
+    assert spec is not None and spec.loader is not None, path
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+TOOLS = dashboard_tools()
+PANELS: list[tuple[str, str, str]] = [
+    query for path in DASHBOARDS for query in TOOLS.panel_queries(json.loads(path.read_text()))
+]
+
+
+def dashboard_variables() -> list[tuple[str, str, str]]:
+    """(dashboard, variable, query) of every query variable."""
+    found = []
+    for path in DASHBOARDS:
+        board = json.loads(path.read_text())
+        for variable in board.get("templating", {}).get("list", []):
+            if variable.get("type") == "query":
+                query = variable["query"]
+                found.append((board["title"], variable["name"], query["query"] if isinstance(query, dict) else query))
+    return found
+
+
+_LABEL_VALUES = re.compile(r"^label_values\((?:(?P<selector>.+),\s*)?(?P<label>\w+)\)$")
+
+
+def as_promql(variable_query: str) -> str:
+    """Grafana's ``label_values(selector, label)`` as the PromQL Grafana itself runs for it."""
+    match = _LABEL_VALUES.match(variable_query.strip())
+    assert match, f"not a label_values() query: {variable_query}"
+    selector = match.group("selector") or f'{{{match.group("label")}!=""}}'
+    return f"group by ({match.group('label')}) ({TOOLS.substitute_variables(selector)})"
+
+
+def scrape_config(target: str) -> tuple[str, str]:
+    """Prometheus' configuration scraping ``target`` every second, and the committed rules
+    evaluated every second (their expressions untouched), as YAML texts."""
+    rules = yaml.safe_load(RULES.read_text())
+    for group in rules["groups"]:
+        group["interval"] = "1s"
+    rules["groups"].append({"name": "stack-test", "interval": "1s", "rules": [SYNTHETIC_ALERT]})
+    config = {
+        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+        "rule_files": ["rules.yaml"],
+        "scrape_configs": [{"job_name": SERVICE, "static_configs": [{"targets": [target]}]}],
+    }
+    return yaml.safe_dump(config), yaml.safe_dump(rules)
+
+
+class LineWatcher:
+    """Reads a child's stdout in the background and says when a line starting with ``prefix`` came."""
+
+    def __init__(self, process: subprocess.Popen[str], prefix: str) -> None:
+        self.lines: list[str] = []
+        self.seen = threading.Event()
+        self._thread = threading.Thread(target=self._read, args=(process, prefix), daemon=True)
+        self._thread.start()
+
+    def _read(self, process: subprocess.Popen[str], prefix: str) -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            self.lines.append(line)
+            if line.startswith(prefix):
+                self.seen.set()
+
+
+def wait_for_rule_evaluations(prometheus: PrometheusProcess, after: float, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        rules = prometheus.rules()
+        if rules and all(rule.get("lastEvaluation", "0001")[:4] != "0001" and
+                         _iso_seconds(rule["lastEvaluation"]) > after for rule in rules):
+            return
+        time.sleep(0.25)
+    raise AssertionError(f"rules not evaluated after the demo's run: {prometheus.rules()}")
+
+
+def _iso_seconds(text: str) -> float:
+    trimmed = re.sub(r"(\.\d{6})\d*", r"\1", text).replace("Z", "+00:00")
+    return dt.datetime.fromisoformat(trimmed).timestamp()
+
+
+@dataclass(frozen=True)
+class Stack:
+    prometheus: PrometheusProcess
+    started: float  # Unix seconds, just before the demo started
+
+    def graph(self, expr: str) -> list[dict[str, Any]]:
+        """What a graph panel over the demo's run shows for ``expr``: its series, by the second."""
+        return self.prometheus.query_range(expr, self.started, time.time())
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """The real Prometheus, after it scraped a whole seeded demo run and its final values."""
+    directory = tmp_path_factory.mktemp("stack")
+    port = closed_port()
+    config, rules = scrape_config(f"{LOOPBACK}:{port}")
+    (directory / "rules.yaml").write_text(rules)
+    args = [arg for arg in DEMO_ARGS if arg not in ("--prometheus-port", "0")]
+    with PrometheusProcess(require("prometheus"), directory, config) as server:
+        # Prometheus applies discovered targets a few seconds after it starts: wait until it
+        # scrapes the (not yet listening) target, so the whole run is recorded.
+        server.wait_for(f'up{{job="{SERVICE}"}} == 0')
+        started = time.time()
+        demo = subprocess.Popen(
+            [str(SCRIPT), *args, "--prometheus-port", str(port), "--store", str(directory / "store"),
+             "--service-name", SERVICE, "--linger", "120s", "--no-progress"],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=clean_environment(),
+        )
+        try:
+            watcher = LineWatcher(demo, "Lingering")
+            assert watcher.seen.wait(90), "demo never finished:\n" + "".join(watcher.lines)
+            finished = time.time()
+            server.wait_for(f'timestamp(process_uptime_seconds{{job="{SERVICE}"}}) > {finished + 1}')
+            wait_for_rule_evaluations(server, after=finished + 1)
+            yield Stack(server, started)
+        finally:
+            demo.send_signal(signal.SIGINT)
+            try:
+                demo.wait(30)
+            except subprocess.TimeoutExpired:
+                demo.kill()
+
+
+@pytest.mark.parametrize(("dashboard", "panel", "expr"), PANELS, ids=[f"{d}/{p}" for d, p, _ in PANELS])
+def test_every_dashboard_panel_query_returns_data(stack: Stack, dashboard: str, panel: str, expr: str) -> None:
+    result = stack.graph(TOOLS.substitute_variables(expr))
+    if not any(re.search(rf"\b{metric}\b", expr) for metric in MAY_BE_EMPTY):
+        assert result, f"{dashboard} / {panel}: no data for {expr}"
+
+
+@pytest.mark.parametrize(("dashboard", "variable", "query"), dashboard_variables(),
+                         ids=[f"{d}/{v}" for d, v, _ in dashboard_variables()])
+def test_every_dashboard_variable_has_values(stack: Stack, dashboard: str, variable: str, query: str) -> None:
+    assert stack.graph(as_promql(query)), f"{dashboard}: variable {variable} has no values ({query})"
+
+
+def test_every_exported_rule_loads_and_evaluates(stack: Stack) -> None:
+    prometheus = stack.prometheus
+    exported = [rule["alert"] for group in yaml.safe_load(RULES.read_text())["groups"] for rule in group["rules"]]
+    loaded = [rule for rule in prometheus.rules() if rule["name"] != SYNTHETIC_ALERT["alert"]]
+    assert [rule["name"] for rule in loaded] == exported
+    for rule in loaded:
+        assert rule["health"] == "ok" and not rule.get("lastError"), rule
+        prometheus.query(rule["query"])  # raises PromQLError on an evaluation error
+
+
+_THRESHOLD = re.compile(r"\s(?:[<>]=?|==|!=)\s-?[\d.]+(?:e[-+]?\d+)?")
+
+
+def test_every_rule_watches_series_the_demo_emits(stack: Stack) -> None:
+    """Each rule's expression without its thresholds returns series: it watches real metrics."""
+    for rule in stack.prometheus.rules():
+        if rule["name"] == SYNTHETIC_ALERT["alert"]:
+            continue
+        watched = _THRESHOLD.sub("", rule["query"])
+        assert stack.graph(watched), f"{rule['name']}: no data for {watched}"
+
+
+def test_may_be_empty_names_metrics_of_real_panels() -> None:
+    assert all(any(metric in expr for _, _, expr in PANELS) for metric in MAY_BE_EMPTY)
+    assert PANELS, f"no dashboard panels found under {CONFIG_DIR / 'grafana' / 'dashboards'}"
+
+
+def test_committed_rules_are_the_default_pack_export() -> None:
+    exported = run_cli("rules", "export", "--default-pack")
+    assert exported.returncode == 0, exported.stderr
+    assert RULES.read_text() == exported.stdout, (
+        f"{RULES} is stale: otel-trading rules export --default-pack -o {RULES.relative_to(CONFIG_DIR.parent)}"
+    )
