@@ -9,7 +9,7 @@ STAMP   = $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 # Real Prometheus tools the alert tests run (promtool, alertmanager): Debian packages.
 APT_TOOLS = prometheus prometheus-alertmanager
 
-.PHONY: demo test lint typecheck unit bench clean system-packages
+.PHONY: demo test lint typecheck unit bench clean system-packages dashboards
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,9 +30,13 @@ system-packages:
 	fi
 
 test: $(STAMP) system-packages
-	$(BIN)/ruff check otel_trading tests examples benchmarks
-	$(BIN)/mypy --strict otel_trading
+	$(BIN)/ruff check otel_trading tests examples benchmarks collector-config
+	$(BIN)/mypy --strict otel_trading collector-config/grafana/generate_dashboards.py
 	$(BIN)/pytest
+
+# The Grafana dashboards are generated: edit collector-config/grafana/generate_dashboards.py, run this.
+dashboards:
+	$(PYTHON) collector-config/grafana/generate_dashboards.py
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
