@@ -27,13 +27,14 @@ class TradeRegistry:
         self._trades: dict[str, Trade] = {}
         self._orders: dict[str, Order] = {}
         self._lock = threading.Lock()
-        self._strategies: set[str] = set()  # seen by the gauge; a handful per bot
+        self._strategies: set[str] = set()  # of every trade so far: a handful per bot
         observe_process_gauge(n.TRADES_OPEN, self._open_by_strategy, "{trade}", "Trades started and not closed")
 
     def add(self, trade: Trade) -> Trade | None:
         """Registers ``trade``; returns the oldest open trade when one must be evicted."""
         with self._lock:
             self._trades[trade.trade_id] = trade
+            self._strategies.add(trade.strategy or "")
             if len(self._trades) <= self.max_open:
                 return None
             return next(iter(self._trades.values()))
@@ -64,9 +65,10 @@ class TradeRegistry:
 
     def _open_by_strategy(self) -> Iterator[tuple[Attributes, float]]:
         counts = Counter(trade.strategy or "" for trade in self.open_trades())
-        self._strategies.update(counts)
+        with self._lock:
+            strategies = tuple(self._strategies)
         # A strategy with no open trade reads 0 rather than vanishing, as a closed position does.
-        for strategy in self._strategies:
+        for strategy in strategies:
             yield ({n.STRATEGY: strategy} if strategy else {}), counts.get(strategy, 0)
 
 
