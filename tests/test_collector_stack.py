@@ -63,6 +63,10 @@ PANELS: list[tuple[str, str, str]] = [
 ]
 
 
+def mentions(expr: str, metric: str) -> bool:
+    return re.search(rf"\b{metric}\b", expr) is not None
+
+
 def dashboard_variables() -> list[tuple[str, str, str]]:
     """(dashboard, variable, query) of every query variable."""
     found = []
@@ -75,6 +79,7 @@ def dashboard_variables() -> list[tuple[str, str, str]]:
     return found
 
 
+VARIABLES = dashboard_variables()
 _LABEL_VALUES = re.compile(r"^label_values\((?:(?P<selector>.+),\s*)?(?P<label>\w+)\)$")
 
 
@@ -110,6 +115,10 @@ class LineWatcher:
         self._thread = threading.Thread(target=self._read, args=(process, prefix), daemon=True)
         self._thread.start()
 
+    def join(self, timeout: float) -> None:
+        """Waits for the child's output to end (it has exited), so ``lines`` is complete."""
+        self._thread.join(timeout)
+
     def _read(self, process: subprocess.Popen[str], prefix: str) -> None:
         assert process.stdout is not None
         for line in process.stdout:
@@ -122,8 +131,8 @@ def wait_for_rule_evaluations(prometheus: PrometheusProcess, after: float, timeo
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         rules = prometheus.rules()
-        if rules and all(rule.get("lastEvaluation", "0001")[:4] != "0001" and
-                         _iso_seconds(rule["lastEvaluation"]) > after for rule in rules):
+        # A rule not evaluated yet says 0001-01-01: far before ``after``.
+        if rules and all(_iso_seconds(rule["lastEvaluation"]) > after for rule in rules):
             return
         time.sleep(0.25)
     raise AssertionError(f"rules not evaluated after the demo's run: {prometheus.rules()}")
@@ -175,17 +184,20 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 demo.wait(30)
             except subprocess.TimeoutExpired:
                 demo.kill()
+        # Ctrl-C while lingering ends the linger only: the demo still flushes and exits 0.
+        watcher.join(10)
+        assert demo.returncode == 0, "".join(watcher.lines)
+        assert any(line.startswith("stopped lingering") for line in watcher.lines)
 
 
 @pytest.mark.parametrize(("dashboard", "panel", "expr"), PANELS, ids=[f"{d}/{p}" for d, p, _ in PANELS])
 def test_every_dashboard_panel_query_returns_data(stack: Stack, dashboard: str, panel: str, expr: str) -> None:
     result = stack.graph(TOOLS.substitute_variables(expr))
-    if not any(re.search(rf"\b{metric}\b", expr) for metric in MAY_BE_EMPTY):
+    if not any(mentions(expr, metric) for metric in MAY_BE_EMPTY):
         assert result, f"{dashboard} / {panel}: no data for {expr}"
 
 
-@pytest.mark.parametrize(("dashboard", "variable", "query"), dashboard_variables(),
-                         ids=[f"{d}/{v}" for d, v, _ in dashboard_variables()])
+@pytest.mark.parametrize(("dashboard", "variable", "query"), VARIABLES, ids=[f"{d}/{v}" for d, v, _ in VARIABLES])
 def test_every_dashboard_variable_has_values(stack: Stack, dashboard: str, variable: str, query: str) -> None:
     assert stack.graph(as_promql(query)), f"{dashboard}: variable {variable} has no values ({query})"
 
@@ -213,7 +225,7 @@ def test_every_rule_watches_series_the_demo_emits(stack: Stack) -> None:
 
 
 def test_may_be_empty_names_metrics_of_real_panels() -> None:
-    assert all(any(metric in expr for _, _, expr in PANELS) for metric in MAY_BE_EMPTY)
+    assert all(any(mentions(expr, metric) for _, _, expr in PANELS) for metric in MAY_BE_EMPTY)
     assert PANELS, f"no dashboard panels found under {CONFIG_DIR / 'grafana' / 'dashboards'}"
 
 

@@ -418,7 +418,7 @@ def test_help_lists_every_option_with_its_default() -> None:
     assert result.returncode == 0
     text = " ".join(result.stdout.split())
     for option in ("--trades", "--duration", "--seed", "--speed", "--symbols", "--store", "--prometheus-port",
-                   "--otlp-endpoint", "--otlp-protocol", "--service-name", "--no-progress", "--log-console",
+                   "--otlp-endpoint", "--otlp-protocol", "--service-name", "--linger", "--no-progress", "--log-console",
                    "--reject-rate", "--error-rate", "--gap-rate", "--partial-fill-rate"):
         assert option in text, option
     assert "(default: 7)" in text and "(default: demo-bot)" in text and "(default: 20.0)" in text
@@ -436,6 +436,8 @@ def test_help_lists_every_option_with_its_default() -> None:
         (("--symbols", "BTC/USDT,btc/usdt"), "lists a symbol twice"),
         (("--prometheus-port", "70000"), "--prometheus-port 70000: expected 0 to 65535"),
         (("--error-rate", "lots"), "argument --error-rate: invalid float value: 'lots'"),
+        (("--linger", "0s"), "--linger 0s: expected more than 0 seconds"),
+        (("--linger", "later"), "--linger 'later': expected a duration like 30s"),
     ],
 )
 def test_bad_arguments_exit_2_naming_the_option(arguments: tuple[str, ...], message: str) -> None:
