@@ -13,6 +13,7 @@ import os
 import pty
 import re
 import signal
+import socket
 import subprocess
 from collections import Counter
 from collections.abc import Iterator
@@ -422,6 +423,61 @@ def test_help_lists_every_option_with_its_default() -> None:
                    "--reject-rate", "--error-rate", "--gap-rate", "--partial-fill-rate"):
         assert option in text, option
     assert "(default: 7)" in text and "(default: demo-bot)" in text and "(default: 20.0)" in text
+    assert "(default: None)" not in text and "(default: False)" not in text
+    options = result.stdout[result.stdout.index("options:"):result.stdout.index("Afterwards:")]
+    for block in re.split(r"\n(?=  -)", options):  # one option and its help each
+        assert block.count("default") <= 1, block  # said once, not by the help and again by argparse
+
+
+def test_next_commands_work_as_typed_without_the_venv_on_path(tmp_path: Path) -> None:
+    """After `make demo` the script is only in .venv/bin: the hints must say so, and run as shown."""
+    store = tmp_path / "my store"
+    path_without_venv = os.pathsep.join(p for p in os.environ.get("PATH", "").split(os.pathsep)
+                                        if Path(p).resolve() != SCRIPT.parent.resolve())
+    result = run_cli("demo", "--trades", "3", "--seed", "4", "--speed", "2000", "--prometheus-port", "0",
+                     "--no-progress", "--store", str(store), cwd=tmp_path, PATH=path_without_venv)
+    assert result.returncode == 0, result.stderr
+    hints = result.stdout[result.stdout.index("Next:"):].splitlines()[1:]
+    assert [hint.split(" --store")[0].strip() for hint in hints] == [
+        f"{SCRIPT} traces", f"{SCRIPT} logs --level warn", f"{SCRIPT} report"]
+    for hint in hints:
+        typed = subprocess.run(hint.strip(), shell=True, cwd=tmp_path, capture_output=True, text=True,  # noqa: S602
+                               env=clean_environment(PATH=path_without_venv), timeout=60, check=False)
+        # 1: it ran and found nothing to show (no warnings in 3 trades); a shell's "not found" is 127
+        assert typed.returncode in (0, 1) and (typed.stdout or "otel-trading: " in typed.stderr), (hint, typed)
+
+
+def test_next_commands_name_the_script_as_it_can_be_typed(tmp_path: Path) -> None:
+    from otel_trading.cli._invocation import typed_command
+
+    venv_bin = tmp_path / ".venv" / "bin"
+    venv_bin.mkdir(parents=True)
+    script = venv_bin / "otel-trading"
+    script.write_text("#!/bin/sh\n")
+    script.chmod(0o755)
+    assert typed_command(str(script), cwd=tmp_path, search_path="/usr/bin") == ".venv/bin/otel-trading"
+    assert typed_command(str(script), cwd=tmp_path / ".venv" / "bin", search_path="/usr/bin") == "./otel-trading"
+    assert typed_command(str(script), cwd=Path("/a/b/c/d"), search_path="/usr/bin") == str(script)
+    assert typed_command(str(script), cwd=tmp_path, search_path=str(venv_bin)) == "otel-trading"
+    assert typed_command("-c", cwd=tmp_path, search_path="/usr/bin") == "otel-trading"  # in-process: no script
+
+
+def test_a_busy_prometheus_port_is_reported_the_same_everywhere(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = run_cli("demo", "--trades", "2", "--seed", "4", "--speed", "2000", "--no-progress",
+                         "--prometheus-port", str(port), "--store", str(tmp_path / "store"), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    not_served = (f"metrics -> not served: could not listen on 127.0.0.1:{port} (port in use?); "
+                  "--prometheus-port picks another, 0 a free one")
+    header, footer = result.stdout.split("Telemetry:")
+    assert not_served in header and not_served in footer, result.stdout
+    assert "served while the demo ran" not in result.stdout and "http://" not in result.stdout
+    assert f"Prometheus endpoint not started on 127.0.0.1:{port}" in result.stderr
+    assert "other exporters" not in result.stderr
+    assert "No other metrics exporter is configured, so this process's metrics are not exported." in result.stderr
 
 
 @pytest.mark.parametrize(

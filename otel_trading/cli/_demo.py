@@ -5,11 +5,14 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import shlex
 import sys
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from otel_trading.cli._common import CliError, add_store_argument, parse_duration
+from otel_trading.cli._invocation import typed_command
 
 if TYPE_CHECKING:
     from otel_trading.config import Telemetry
@@ -25,15 +28,26 @@ _RATES = (("reject_rate", 0.08, "share of entry orders the venue rejects (insuff
 _SIGNALS: tuple[Signal, ...] = ("traces", "metrics", "logs")
 
 
+class _DefaultsHelpFormatter(argparse.HelpFormatter):
+    """Appends ``(default: X)`` to an option's help unless the help already says its default
+    (an environment variable, a computed one) or there is none to show (None, a flag's False)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if "default" in text or action.default in (None, False, argparse.SUPPRESS) or not action.option_strings:
+            return text
+        return f"{text} (default: %(default)s)"
+
+
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser(
         "demo", help="run the instrumented paper-trading bot on a simulated market",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_DefaultsHelpFormatter,
         description="Paper-trade a seeded simulated market (price regimes, a scripted crash, an exchange "
         "error burst, rejects, partial fills, feed gaps) through a ccxt-shaped exchange, with every trade "
         "a trace, trading and exchange metrics, and correlated logs. Same --seed and --trades: same trades, "
         "PnL and errors. By default telemetry goes to the local store and a Prometheus endpoint.",
-        epilog="Afterwards: otel-trading traces, otel-trading logs --level warn, otel-trading report.",
+        epilog="Afterwards: " + ", ".join(next_commands(None)) + ".",
     )
     parser.add_argument("--trades", type=int, default=None, metavar="N",
                         help=f"stop after N round trips (default {_DEFAULT_TRADES}, or none with --duration)")
@@ -136,10 +150,14 @@ def run(args: argparse.Namespace) -> int:
     if not flushed:
         print("  (not everything could be exported before the shutdown timeout)")
     if telemetry.store_dir is not None:
-        store = f" --store {args.store}" if args.store is not None else ""
-        print(f"Next:\n  otel-trading traces{store}\n  otel-trading logs --level warn{store}\n"
-              f"  otel-trading report{store}")
+        print("Next:\n" + "".join(f"  {command}\n" for command in next_commands(args.store)), end="")
     return 130 if result.interrupted else 0
+
+
+def next_commands(store: Path | None) -> list[str]:
+    """The commands that look at the run, as they can be typed here (see ``typed_command``)."""
+    command, option = typed_command(), "" if store is None else f" --store {shlex.quote(str(store))}"
+    return [f"{command} traces{option}", f"{command} logs --level warn{option}", f"{command} report{option}"]
 
 
 def _linger(telemetry: Telemetry, seconds: float) -> None:
@@ -166,8 +184,9 @@ def destinations(telemetry: Telemetry, *, running: bool) -> list[str]:
                 place = f"{settings.store_dir.resolve()} (local store)"
             elif exporter == "prometheus":
                 url = telemetry.prometheus_url
-                place = ("not served: the Prometheus port was busy (--prometheus-port)" if url is None and running
-                         else f"{url or 'Prometheus'} ({'scrape it now' if running else 'served while the demo ran'})")
+                place = (f"{url} ({'scrape it now' if running else 'served while the demo ran'})" if url is not None
+                         else f"not served: could not listen on {settings.prometheus_host}:{settings.prometheus_port}"
+                         " (port in use?); --prometheus-port picks another, 0 a free one")
             elif exporter == "otlp":
                 place = redactor.scrub_text(_otlp_endpoint(telemetry, signal))
             else:
@@ -185,4 +204,4 @@ def _otlp_endpoint(telemetry: Telemetry, signal: Signal) -> str:
     return f"{endpoint} (OTLP {protocol})"
 
 
-__all__ = ["add_parser", "demo_options", "destinations", "run"]
+__all__ = ["add_parser", "demo_options", "destinations", "next_commands", "run"]

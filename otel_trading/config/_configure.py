@@ -265,7 +265,9 @@ def _build(
 
     readers: list[MetricReader] = list(extra_metric_readers)
     if "prometheus" in settings.exporters["metrics"]:
-        telemetry.prometheus = PrometheusEndpoint.start(settings.prometheus_host, settings.prometheus_port)
+        elsewhere = [e for e in settings.exporters["metrics"] if e != "prometheus"]
+        elsewhere += ["the extra metric readers"] if extra_metric_readers else []
+        telemetry.prometheus = PrometheusEndpoint.start(settings.prometheus_host, settings.prometheus_port, elsewhere)
         if telemetry.prometheus is not None:
             readers.append(telemetry.prometheus.reader)
     telemetry._push_readers = [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
@@ -24,18 +25,21 @@ class PrometheusEndpoint:
         return f"http://{host}:{self.port}/metrics"
 
     @classmethod
-    def start(cls, host: str, port: int) -> PrometheusEndpoint | None:
-        """Serves ``/metrics`` on host:port (port 0 picks a free one); None if it cannot bind."""
+    def start(cls, host: str, port: int, elsewhere: Sequence[str] = ()) -> PrometheusEndpoint | None:
+        """Serves ``/metrics`` on host:port (port 0 picks a free one); None if it cannot bind, with a
+        warning that says where the metrics still go (``elsewhere``: the other metrics exporters)."""
         # A registry of our own: reconfiguring (or a test) never collides with the global one.
         registry = CollectorRegistry(auto_describe=True)
         reader = PrometheusMetricReader(registry=registry)
         try:
             server, _thread = start_http_server(port, addr=host, registry=registry)
         except OSError as exc:
+            still = (f"Metrics still go to {', '.join(elsewhere)}." if elsewhere
+                     else "No other metrics exporter is configured, so this process's metrics are not exported.")
             _LOG.warning(
                 "Prometheus endpoint not started on %s:%s (%s); set prometheus_port or "
-                "OTEL_EXPORTER_PROMETHEUS_PORT to a free port. Metrics still go to other exporters.",
-                host, port, exc.strerror or exc,
+                "OTEL_EXPORTER_PROMETHEUS_PORT to a free port (0 picks one). %s",
+                host, port, exc.strerror or exc, still,
             )
             return None
         return cls(reader, server, host)
