@@ -22,6 +22,7 @@ from otlp_receiver import GrpcOtlpReceiver, HttpOtlpReceiver, otlp_options, rece
 
 import otel_trading
 from otel_trading import ConfigurationError, get_logger, span, traced
+from otel_trading.redaction import Redactor
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -241,3 +242,78 @@ def test_configuration_errors_never_echo_secrets(
     assert [t for t in texts if canaries_in(t)] == []  # ...without quoting the secret
     out, err = capfd.readouterr()
     assert canaries_in(out + err) == set()
+
+
+# --- the redactor itself: recognised token shapes, known values, and what must pass ---
+
+SLACK_WEBHOOK = "https://hooks.slack.com/services/T0CANARY1/B0CANARY2/" + CANARY + "-slack-webhook"
+DISCORD_WEBHOOK = "https://discord.com/api/webhooks/112233445566778899/" + CANARY + "-discord-webhook"
+TELEGRAM_TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsawX"
+JWT = ("eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4ifQ"
+       ".SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c")
+AWS_ACCESS_KEY = "AKIAIOSFODNN7EXAMPLE"
+PEM_KEY = "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA7bq\nx9Yq/Q==\n-----END RSA PRIVATE KEY-----"
+
+SHAPES = [
+    pytest.param(f"alert post to {SLACK_WEBHOOK} failed: 404", SLACK_WEBHOOK.split("/services/")[1],
+                 "hooks.slack.com/services/[REDACTED] failed: 404", id="slack-webhook"),
+    pytest.param(f"POST {DISCORD_WEBHOOK}?wait=true -> 401", DISCORD_WEBHOOK.split("/webhooks/")[1],
+                 "discord.com/api/webhooks/[REDACTED]?wait=true -> 401", id="discord-webhook"),
+    pytest.param(f"telegram bot {TELEGRAM_TOKEN} rejected", TELEGRAM_TOKEN,
+                 "telegram bot [REDACTED] rejected", id="telegram-bare"),
+    pytest.param(f"token {TELEGRAM_TOKEN}", TELEGRAM_TOKEN.split(":")[1], "token [REDACTED]",
+                 id="telegram-after-token"),
+    pytest.param(f"session {JWT} expired", JWT, "session [REDACTED] expired", id="jwt"),
+    pytest.param(f"Authorization: Bearer {JWT}", JWT, "Authorization: Bearer [REDACTED]", id="bearer-jwt"),
+    pytest.param(f"using {AWS_ACCESS_KEY} for s3", AWS_ACCESS_KEY, "using [REDACTED] for s3", id="aws-access-key"),
+    pytest.param(f"bad key file:\n{PEM_KEY}\nend", "MIIEowIBAAKCAQEA7bq", "bad key file:\n[REDACTED]\nend",
+                 id="pem-private-key"),
+    pytest.param(f"config dump {PEM_KEY[:60]}", "MIIEowIBAAKCAQEA7bq", "config dump [REDACTED]",
+                 id="pem-private-key-cut-short"),
+    pytest.param('{"apiKey": "k-live-9f8e7d", "secret":"s-9f8e7d", "symbol": "BTC/USDT"}', "9f8e7d",
+                 '{"apiKey": "[REDACTED]", "secret":"[REDACTED]", "symbol": "BTC/USDT"}', id="json-pairs"),
+]
+
+
+@pytest.mark.parametrize(("text", "secret", "expected"), SHAPES)
+def test_well_known_token_shapes_are_redacted_in_free_text(text: str, secret: str, expected: str) -> None:
+    scrubbed = Redactor().scrub_text(text)
+    assert secret not in scrubbed
+    assert expected in scrubbed
+    assert not Redactor().is_clean_text(text)
+
+
+ORDINARY_TEXT = [
+    "BTC/USDT", "BTC/USDT:USDT", "ETH-PERP", "order 1234567890123 filled at 42150.25",
+    "trace 4bf92f3577b34da6a3ce929d0e0e4736 span 00f067aa0ba902b7",
+    "client order id 123e4567-e89b-12d3-a456-426614174000",
+    "2026-12-07T00:47:12.123456+00:00 tick", "12:30:45 heartbeat", "price=42000.5 amount=0.25",
+    "1700000000:5m candle closed", "tokenizer ready", "basic strategy", "Token Transfers", "side=buy type=limit",
+    "https://api.binance.com/api/v3/ticker/price?symbol=BTCUSDT",
+]
+
+
+@pytest.mark.parametrize("text", ORDINARY_TEXT)
+def test_ordinary_trading_text_is_left_alone(text: str) -> None:
+    redactor = Redactor(secret_values=["hunter22"])
+    assert redactor.scrub_text(text) == text
+    assert redactor.is_clean_text(text)
+
+
+def test_known_secret_values_are_cut_out_whatever_their_key_or_spelling() -> None:
+    redactor = Redactor(secret_values=["Kx9/q+short"])
+    redactor.add_secret_values(["abc", 42, "MyApiSecret99"])  # type: ignore[list-item]  # junk is ignored
+    assert redactor.secret_values == {"Kx9/q+short", "MyApiSecret99"}
+    assert redactor.scrub_text("venue said: invalid key MyApiSecret99.") == "venue said: invalid key [REDACTED]."
+    assert redactor.scrub_text("GET /x?k=1&v=Kx9%2Fq%2Bshort") == "GET /x?k=1&v=[REDACTED]"
+    assert redactor.scrub_text("abc stays, too short to be a secret") == "abc stays, too short to be a secret"
+    assert redactor.scrub_mapping({"note": "MyApiSecret99", "n": 1}) == {"note": "[REDACTED]", "n": 1}
+
+
+def test_registering_a_secret_invalidates_the_clean_text_cache() -> None:
+    redactor = Redactor()
+    assert redactor.is_clean_text("Secret42value")
+    assert redactor.scrub_if_needed({"label": "Secret42value"}) is None  # now cached as clean
+    redactor.add_secret_values(["Secret42value"])
+    assert not redactor.is_clean_text("Secret42value")
+    assert redactor.scrub_if_needed({"label": "Secret42value"}) == {"label": "[REDACTED]"}

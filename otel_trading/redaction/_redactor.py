@@ -1,17 +1,23 @@
-"""Key- and value-based secret scrubbing.
+"""Key-, shape- and value-based secret scrubbing.
 
 Keys are judged once and cached, so the per-call cost on a hot path is a dict lookup.
-Values are only run through the regexes when a cheap substring pre-check says a secret
-could be inside (``=``, ``@``, ``bearer``, a Telegram ``/bot`` path).
+Values are only run through the shape regexes when a cheap substring pre-check says a
+secret could be inside (``=``, ``@``, ``bearer``, ``hooks.slack.com``, ``eyJ``, ...). Secret
+values the SDK was told about (``configure(secrets=...)``, exchange credentials, OTLP header
+values, alert channel tokens) are cut out by one combined regex, whatever their key.
 """
 
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
+from urllib.parse import quote, quote_plus
 
 REDACTED: Final = "[REDACTED]"
+# Shorter known values would cut ordinary words and numbers out of every message.
+MIN_SECRET_LENGTH: Final = 4
 
 # Matches attribute/argument names that carry credentials. ``key`` only counts as a whole
 # word part (``api_key``, ``x-api-key``, ``apiKey``) so ``monkey`` or ``keyboard`` pass.
@@ -33,19 +39,55 @@ _QUOTED_SECRET = re.compile(
     r"""(?P=q)\s*:\s*)(?P<v>['"])(?:\\.|(?!(?P=v))[^\\])*(?P=v)""",
     re.IGNORECASE,
 )
-_BEARER = re.compile(r"(?P<name>\b(?:bearer|basic|token)\s+)[A-Za-z0-9\-._~+/]{8,}=*", re.IGNORECASE)
+# A plain word after it ("basic strategy", "token transfers") is prose, not a credential.
+_BEARER = re.compile(
+    r"(?P<name>\b(?:bearer|basic|token)\s+)(?!(?-i:[A-Za-z][a-z]*|[A-Z]+)(?![\w\-.~+/]))"
+    r"[A-Za-z0-9\-._~+/]{8,}=*",
+    re.IGNORECASE,
+)
 _TELEGRAM_BOT = re.compile(r"(?P<name>/bot)\d+:[A-Za-z0-9_\-]+")
+# A bare bot token: the bot's numeric id, a colon and a secret that always starts with "AA".
+_TELEGRAM_TOKEN = re.compile(r"(?<![\w\-])\d{5,}:AA[A-Za-z0-9_\-]{30,}")
+# Webhook URLs carry their credential in the path, so the whole path after the fixed prefix goes.
+_SLACK_WEBHOOK = re.compile(r"(?P<name>hooks\.slack\.com/(?:services|workflows|triggers)/)[A-Za-z0-9_\-/]+",
+                            re.IGNORECASE)
+_DISCORD_WEBHOOK = re.compile(
+    r"(?P<name>discord(?:app)?\.com/api(?:/v\d+)?/webhooks/)[A-Za-z0-9_\-/]+", re.IGNORECASE
+)
+# header.payload.signature, base64url; the header and payload are JSON objects, so both start "eyJ".
+_JWT = re.compile(r"\beyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]*")
+_AWS_ACCESS_KEY = re.compile(r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b")
+# To the END line, or to the end of the text when it was cut short.
+_PEM_PRIVATE_KEY = re.compile(
+    r"-----BEGIN[A-Z ]*PRIVATE KEY-----.*?(?:-----END[A-Z ]*PRIVATE KEY-----|\Z)", re.DOTALL
+)
 _VALUE_PATTERNS: Final = (
+    (_PEM_PRIVATE_KEY, REDACTED),
+    (_SLACK_WEBHOOK, r"\g<name>" + REDACTED),
+    (_DISCORD_WEBHOOK, r"\g<name>" + REDACTED),
     (_URL_CREDENTIALS, r"\g<scheme>" + REDACTED + "@"),
     (_SECRET_QUERY, r"\g<name>" + REDACTED),
     (_QUOTED_SECRET, r"\g<name>\g<v>" + REDACTED + r"\g<v>"),
-    (_BEARER, r"\g<name>" + REDACTED),
     (_TELEGRAM_BOT, r"\g<name>" + REDACTED),
+    (_TELEGRAM_TOKEN, REDACTED),  # before _BEARER, which would take "token <bot id>" and leave the secret
+    (_BEARER, r"\g<name>" + REDACTED),
+    (_JWT, REDACTED),
+    (_AWS_ACCESS_KEY, REDACTED),
 )
+# Cheap membership tests first: one of these substrings is in every text a pattern above can
+# match (URL credentials need "@", secret query parameters "=", quoted mappings "':" or '":',
+# ...). "Bearer <token>"-style values are checked case-insensitively, and only when a space is
+# in the text.
+_TRIGGERS: Final = ("=", "@", "':", '":', "/bot", ":AA", "eyJ", "AKIA", "ASIA", "PRIVATE KEY",
+                    "hooks.slack.com", "/webhooks/")
+_SPACED_TRIGGERS: Final = ("bearer", "basic", "token", "hooks.slack.com", "/webhooks/")
 _MAX_CACHED_KEYS = 4096
 _NUMBERS: Final = (int, float, bool)
-# Cheap membership tests first: URL credentials need "@", secret query parameters "=",
-# Telegram tokens "/bot", quoted mappings "':" or '":', and "Bearer <token>"-style values a space.
+
+
+def _spellings(value: str) -> set[str]:
+    """``value`` as it may appear in text: as is, and percent-encoded in a URL or form body."""
+    return {value, quote(value, safe=""), quote_plus(value, safe="")}
 
 
 class Redactor:
@@ -53,20 +95,55 @@ class Redactor:
 
     ``extra_key_patterns`` and ``extra_value_patterns`` are regular expressions added to the
     built-in ones; a value pattern's whole match is replaced by ``[REDACTED]``.
+    ``secret_values`` are literal secrets cut out of every text wherever they appear (see
+    :meth:`add_secret_values`).
     """
 
-    __slots__ = ("_clean", "_extra_keys", "_extra_values", "_key_cache")
+    __slots__ = ("_clean", "_extra_keys", "_extra_values", "_key_cache", "_known", "_known_lock",
+                 "_known_pattern")
 
     def __init__(
         self,
         extra_key_patterns: Iterable[str] = (),
         extra_value_patterns: Iterable[str] = (),
+        secret_values: Iterable[str] = (),
     ) -> None:
         self._extra_keys = tuple(re.compile(p, re.IGNORECASE) for p in extra_key_patterns)
         self._extra_values = tuple(re.compile(p) for p in extra_value_patterns)
         self._key_cache: dict[str, bool] = {}
         # Strings already found clean (span names, function names, symbols recur endlessly).
         self._clean: set[str] = set()
+        self._known: frozenset[str] = frozenset()
+        self._known_pattern: re.Pattern[str] | None = None
+        self._known_lock = threading.Lock()
+        self.add_secret_values(secret_values)
+
+    @property
+    def secret_values(self) -> frozenset[str]:
+        """The literal secrets registered so far (as given, without their encoded spellings)."""
+        return self._known
+
+    def add_secret_values(self, values: Iterable[str]) -> None:
+        """Registers literal secrets: each is replaced by ``[REDACTED]`` wherever it appears.
+
+        For credentials the SDK learns at run time (an exchange's API key, an alert channel's
+        token or webhook URL). Also matched percent-encoded. Values that are not strings or are
+        shorter than ``MIN_SECRET_LENGTH`` characters are ignored, as they would cut ordinary
+        words out of every message. Thread-safe; cheap when the values are already known.
+        """
+        fresh = {v for v in values if isinstance(v, str) and len(v) >= MIN_SECRET_LENGTH} - self._known
+        if not fresh:
+            return
+        with self._known_lock:
+            known = self._known | fresh
+            spellings = set().union(*(_spellings(v) for v in known))
+            # Longest first, so a secret that contains another is removed whole.
+            alternatives = sorted(spellings, key=len, reverse=True)
+            self._known_pattern = re.compile("|".join(re.escape(v) for v in alternatives))
+            self._known = known
+            # After the pattern: a text found clean by the old pattern may hold the new secret.
+            # A check racing with this adds to the old set, which is dropped here.
+            self._clean = set()
 
     def is_secret_key(self, key: str) -> bool:
         cached = self._key_cache.get(key)
@@ -78,25 +155,31 @@ class Redactor:
 
     def is_clean_text(self, text: str) -> bool:
         """True when ``text`` holds nothing to scrub; fast for the values seen again and again."""
-        # Alphanumeric text cannot hold a built-in pattern (they need "=", "@", "/" or " ").
-        if (text.isalnum() and not self._extra_values) or text in self._clean:
+        clean = self._clean
+        if text in clean:
+            return True
+        # Alphanumeric text cannot hold a built-in pattern (they need "=", "@", "/", ":" or " ").
+        if text.isalnum() and not self._extra_values and self._known_pattern is None:
             return True
         if self.scrub_text(text) is not text:
             return False
-        if len(self._clean) < _MAX_CACHED_KEYS:
-            self._clean.add(text)
+        if len(clean) < _MAX_CACHED_KEYS:
+            clean.add(text)
         return True
 
     def scrub_text(self, text: str) -> str:
         """Returns ``text`` with embedded credentials replaced by ``[REDACTED]``."""
+        known = self._known_pattern
+        if known is not None:
+            text = known.sub(REDACTED, text)
         if self._extra_values:
             for pattern in self._extra_values:
                 text = pattern.sub(REDACTED, text)
-        if "=" not in text and "@" not in text and "/bot" not in text and "':" not in text and '":' not in text:
+        if not any(trigger in text for trigger in _TRIGGERS):
             if " " not in text:
                 return text
             lowered = text.lower()
-            if "bearer" not in lowered and "basic" not in lowered and "token" not in lowered:
+            if not any(trigger in lowered for trigger in _SPACED_TRIGGERS):
                 return text
         for pattern, replacement in _VALUE_PATTERNS:
             text = pattern.sub(replacement, text)
