@@ -42,9 +42,32 @@ def test_quickstart_makes_one_trade_trace(tmp_path: Path) -> None:
     run_example("quickstart.py", tmp_path)
     (spans,) = spans_by_trace(tmp_path / ".otel-trading").values()
     names = sorted(span["name"] for span in spans)
-    assert names == ["order", "trade"]
-    order = next(s for s in spans if s["name"] == "order")
-    assert attributes(order)["trading.order.status"] == "filled"
+    assert names == ["order", "order", "trade"]  # the entry and the exit
+    assert {attributes(s)["trading.order.status"] for s in spans if s["name"] == "order"} == {"filled"}
+    (trade,) = [s for s in spans if s["name"] == "trade"]
+    assert attributes(trade)["trading.trade.outcome"] == "win"
+
+
+def readme_quickstart() -> str:
+    readme = (EXAMPLES.parent / "README.md").read_text()
+    section = readme[readme.index("## Quickstart"):]
+    return section[section.index("```python\n") + len("```python\n"):section.index("```\n", 10)]
+
+
+@pytest.mark.parametrize("source", ["examples/quickstart.py", "README.md"])
+def test_the_quickstart_is_a_round_trip_the_report_shows(source: str, tmp_path: Path) -> None:
+    """A new user's first run: the quickstart, then `otel-trading report` in the same directory."""
+    from cli_runner import run_cli
+
+    if source == "README.md":
+        (tmp_path / "quickstart.py").write_text(readme_quickstart())
+        run_example(str(tmp_path / "quickstart.py"), tmp_path)
+    else:
+        run_example("quickstart.py", tmp_path)
+    report = run_cli("report", cwd=tmp_path)
+    assert report.returncode == 0, report.stdout + report.stderr
+    assert "closed trades        1 (1 win, 0 losses, 0 breakeven)" in report.stdout
+    assert "not closed           0" in report.stdout
 
 
 def test_paper_bot_trades_are_traces_with_orders_and_no_secrets(tmp_path: Path) -> None:
