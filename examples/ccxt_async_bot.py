@@ -16,6 +16,7 @@ import asyncio
 import json
 import os
 import random
+import sys
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -61,7 +62,9 @@ async def trade_once(exchange: Any, book: otel_trading.Portfolio, symbol: str, l
 
 async def main(args: argparse.Namespace) -> None:
     telemetry = otel_trading.configure(service_name="ccxt-bot", instrument=["ccxt"], log_console=args.log_console)
-    exchange_class = getattr(ccxt_async, args.exchange)
+    exchange_class = getattr(ccxt_async, args.exchange, None)
+    if not isinstance(exchange_class, type) or not issubclass(exchange_class, ccxt_async.Exchange):
+        raise SystemExit(f"ccxt_async_bot: --exchange {args.exchange!r}: not a ccxt exchange id (binance, kraken, ...)")
     credentials = {"apiKey": os.environ.get("EXCHANGE_API_KEY"), "secret": os.environ.get("EXCHANGE_SECRET")}
     config = {k: v for k, v in credentials.items() if v} | {"enableRateLimit": True}
     if args.options:
@@ -84,6 +87,24 @@ async def main(args: argparse.Namespace) -> None:
           f"open position {snap.positions.get(args.symbol)}")
 
 
+def run(args: argparse.Namespace) -> int:
+    """Runs the bot; an exchange that cannot be reached or refuses is one line on stderr, exit 1.
+    The line names the exchange and the host, not ccxt's message: that holds the request URL,
+    whose query string carries the signature of a signed request."""
+    where = urlsplit(args.api_url).netloc if args.api_url else "its API"
+    try:
+        asyncio.run(main(args))
+    except ccxt_async.NetworkError as exc:
+        print(f"ccxt_async_bot: {args.exchange} is unreachable at {where} ({type(exc).__name__}); "
+              "check the network, or point --api-url at a reachable host", file=sys.stderr)
+        return 1
+    except ccxt_async.ExchangeError as exc:
+        print(f"ccxt_async_bot: {args.exchange} refused the request ({type(exc).__name__}); "
+              "check the credentials, --options and --api-url", file=sys.stderr)
+        return 1
+    return 0
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--exchange", default="binance", help="ccxt exchange id (default binance)")
@@ -94,4 +115,4 @@ if __name__ == "__main__":
     parser.add_argument("--live", action="store_true", help="send real orders (default: paper fills)")
     parser.add_argument("--seed", type=int, default=11, help="random seed (default 11)")
     parser.add_argument("--log-console", default="pretty", choices=["pretty", "json", "off"])
-    asyncio.run(main(parser.parse_args()))
+    sys.exit(run(parser.parse_args()))

@@ -116,3 +116,16 @@ def test_ccxt_async_bot_traces_real_ccxt_calls_inside_each_trade(tmp_path: Path)
         assert {"trade", "order", "ccxt.fetch_ticker"} <= names
         (ticker,) = [s for s in spans if s["name"] == "ccxt.fetch_ticker"]
         assert attributes(ticker)["trading.exchange"] == "binance"
+
+
+def test_ccxt_async_bot_says_in_one_line_that_the_exchange_is_unreachable(tmp_path: Path) -> None:
+    from otlp_receiver import closed_port
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")} | {"OTEL_EXPORTER_PROMETHEUS_PORT": "0"}
+    result = subprocess.run([sys.executable, str(EXAMPLES / "ccxt_async_bot.py"), "--api-url",
+                             f"http://127.0.0.1:{closed_port()}", "--log-console", "off"],
+                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"ccxt_async_bot: binance is unreachable at {result.args[3].removeprefix('http://')} (ExchangeNotAvailable); "
+        "check the network, or point --api-url at a reachable host"], result.stderr
