@@ -400,9 +400,12 @@ def test_file_appends_one_v4_object_per_notification(tmp_path: Path) -> None:
     first, second = (json.loads(line) for line in (tmp_path / "sub" / "alerts.jsonl").read_text().splitlines())
     assert first["version"] == "4" and len(first["alerts"]) == 2
     assert second["status"] == "resolved"
+    later = FileChannel("file", path=tmp_path / "dir.jsonl")
     (tmp_path / "dir.jsonl").mkdir()
+    with pytest.raises(ValueError, match="path: expected the path of a file, got the directory"):
+        FileChannel("file", path=tmp_path / "dir.jsonl")  # refused where configured, not at the first alert
     with pytest.raises(DeliveryError) as caught:
-        FileChannel("file", path=tmp_path / "dir.jsonl").send(make_notification(), timeout_s=1)
+        later.send(make_notification(), timeout_s=1)  # a directory made since: a permanent failure
     assert caught.value.permanent
 
 
@@ -634,7 +637,8 @@ def test_build_channel_rate_limit_and_common_fields() -> None:
      "expected one of starttls, ssl, none, got 'tls'"),
     ("type: telegram\ntoken: ${NOT_SET}\nchat_id: 1\n", 2, "token", "environment variable NOT_SET is not set"),
     ("type: telegram\ntoken: t\nchat_id: [1]\n", 3, "chat_id", "expected a chat id like -1001234567890"),
-    ("type: webhook\nurl: ftp://h/x\n", 1, None, "url must be an http:// or https:// URL"),
+    ("type: webhook\nurl: ftp://h/x\n", 2, "url", "url must be an http:// or https:// URL"),
+    ("type: file\npath: /\n", 2, "path", "path: expected the path of a file, got the directory '/'"),
 ])
 def test_build_channel_errors_name_source_line_and_field(text: str, line: int | None, field: str | None,
                                                          message: str) -> None:

@@ -245,8 +245,12 @@ def test_cli_errors(alerting: Path) -> None:
     assert missing.returncode == 0, "secrets are not read, so they need not be set"
     assert "TELEGRAM_CHAT_ID" not in missing.stderr and "chat_id: -1001234567890" in missing.stdout
     unset = run_cli("rules", "export", str(alerting), "--format", "alertmanager")
-    assert unset.returncode == 1 and "environment variable TELEGRAM_CHAT_ID is not set" in unset.stderr
+    assert unset.returncode == 2 and "environment variable TELEGRAM_CHAT_ID is not set" in unset.stderr
     bad = alerting.with_name("bad.yaml")
     bad.write_text("channels:\n  x: {type: email, host: h, from: a@b, to: c@d, prot: 25}\n", encoding="utf-8")
     wrong = run_cli("rules", "export", str(bad), "--format", "alertmanager")
-    assert wrong.returncode == 1 and f"{bad}:2: prot: channel 'x': unknown field for a email channel" in wrong.stderr
+    assert wrong.returncode == 2 and f"{bad}:2: prot: channel 'x': unknown field for a email channel" in wrong.stderr
+    bad.write_text("channels:\n  hook:\n    type: webhook\n", encoding="utf-8")
+    no_url = run_cli("rules", "export", str(bad), "--format", "alertmanager")
+    assert no_url.returncode == 2 and "Traceback" not in no_url.stderr, no_url.stderr
+    assert f"{bad}:3: url: channel 'hook': a webhook channel needs url" in no_url.stderr

@@ -44,6 +44,44 @@ def error_of(tmp_path: Path, text: str) -> RulesError:
     ("routes:\n  - channels: [pager]\n", 2, "routes[0].channels", "no channel 'pager'"),
     ("rules:\n  - name: P\n    rate: trading.orders\n    per_where: {trading.side: buy}\n    above: 1\n", 4,
      "rules[P].per_where", "add per:"),
+    # Hostile or careless input: each a clear error where it was written, never a traceback or a silent pass.
+    ("rules: " + "[" * 5000 + "]" * 5000 + "\n", 1, None, "nested more than 64 levels deep"),
+    ("a:\n" + "".join("  " * depth + "- \n" for depth in range(1, 3000)), 65, None, "nested more than 64 levels"),
+    ("rules:\n  - name: A\n    gauge: trading.equity\n    below: " + "9" * 5000 + "\n", 4, None,
+     "a number of 5000 characters is too long"),
+    ("rules:\n  - name: A\x00\n", 2, None, "character #x0000 is not allowed"),
+    ("default_pack: maybe\n", 1, "default_pack", "expected true, false or {overrides:"),
+    ("default_pack: {overides: {}}\n", 1, "default_pack.overides", "unknown field; expected one of overrides"),
+    ("default_pack:\n  overrides: [DailyLossLimit]\n", 2, "default_pack.overrides", "expected a mapping, got a list"),
+    ("default_pack:\n  overrides:\n    DailyLossLimit: -0.03\n", 3, "default_pack.overrides.DailyLossLimit",
+     "expected a mapping of the rule's fields to new values, got a number"),
+    ("default_pack:\n  overrides:\n    DailyLossLimit: {below: low}\n", 3,
+     "default_pack.overrides.DailyLossLimit.below", "expected a number, got 'low'"),
+    ("default_pack:\n  overrides:\n    DailyLossLimit:\n      for: 1m\n      severity: urgent\n", 5,
+     "default_pack.overrides.DailyLossLimit.severity", "'urgent' is not a valid Severity"),
+    ("rules:\n  - name: N\n    gauge: trading.equity\n    below: .nan\n", 4, "rules[N].below",
+     "expected a finite number, got nan"),
+    ("rules:\n  - name: N\n    gauge: trading.equity\n    above: -.inf\n", 4, "rules[N].above",
+     "expected a finite number, got -inf"),
+    ("rules:\n  - name: F\n    gauge: trading.equity\n    below: 1\n    for: 99999999999999999999d\n", 5,
+     "rules[F].for", "expected a duration of at most 10y"),
+    ("rules:\n  - name: F\n    gauge: trading.equity\n    below: 1\n    keep_firing_for: .inf\n", 5,
+     "rules[F].keep_firing_for", "expected a duration ≥ 0"),
+    ("routes:\n  - channels: [console]\n    repeat_interval: 11y\n", 3, "routes[0].repeat_interval",
+     "at most 10y"),
+    ("rules:\n  - name: L\n    gauge: trading.equity\n    below: 1\n    labels: {team-name: quant}\n", 5,
+     "rules[L].labels", "'team-name' is not a Prometheus label name"),
+    ("rules:\n  - name: L\n    gauge: trading.equity\n    below: 1\n    labels: {__name__: x}\n", 5,
+     "rules[L].labels", "'__name__' is not a Prometheus label name"),
+    ("rules:\n  - name: L\n    gauge: trading.equity\n    below: 1\n    annotations: {2nd: x}\n", 5,
+     "rules[L].annotations", "'2nd' is not a Prometheus label name"),
+    ("rules:\n  - name: L\n    gauge: trading.equity\n    below: 1\n    labels: [team]\n", 5,
+     "rules[L].labels", "expected a mapping of names to values, got a list"),
+    ("channels: [ops]\n", 1, "channels", "expected a mapping, got a list"),
+    ("channels:\n  ops:\nroutes:\n  - channels: [ops]\n", 2, "channels.ops",
+     "expected a mapping with a type: field, got nothing"),
+    ("state_file: /\n", 1, "state_file", "expected the path of a file, got the directory '/'"),
+    ("dead_letter_file: [a]\n", 1, "dead_letter_file", "expected the path of a file, got a list"),
 ])
 def test_errors_name_file_line_and_field(tmp_path: Path, text: str, line: int, field: str | None,
                                          words: str) -> None:
@@ -51,6 +89,17 @@ def test_errors_name_file_line_and_field(tmp_path: Path, text: str, line: int, f
     assert error.line == line, str(error)
     assert error.field == field, str(error)
     assert words in str(error)
+    assert "Located" not in str(error), "internal type names are not the user's words"
+
+
+def test_python_overrides_name_the_override() -> None:
+    with pytest.raises(RulesError) as caught:
+        default_rules({"DailyLossLimit": {"below": float("nan")}})
+    assert caught.value.field == "overrides.DailyLossLimit.below" and caught.value.source == "<python>"
+    with pytest.raises(RulesError, match=r"overrides\.DailyLossLimit: expected a mapping"):
+        default_rules({"DailyLossLimit": -0.03})  # type: ignore[dict-item]
+    loss = next(r for r in default_rules({"DailyLossLimit": {"at_most": -0.05}}) if r.name == "DailyLossLimit")
+    assert (loss.expression.operator, loss.expression.threshold) == ("<=", -0.05), "a threshold replaces the pack's"
 
 
 def test_a_full_file_loads_with_the_pack_overridden(tmp_path: Path) -> None:
@@ -126,6 +175,16 @@ def test_rules_cli_checks_and_exports_for_promtool(tmp_path: Path) -> None:
     missing = run_cli("rules", "check", str(good))
     assert missing.returncode == 1 and "TG_TOKEN is not set" in missing.stderr
     assert "CANARY" not in result.stdout + result.stderr
+    nowhere = tmp_path / "nonexistent.yaml"
+    unreadable = run_cli("rules", "check", str(good), str(nowhere), TG_TOKEN="x")
+    assert unreadable.returncode == 2, "a file that cannot be read is bad input (docs/cli.md: exit 2)"
+    assert f"{nowhere}: cannot read: No such file or directory" in unreadable.stderr
+    deep = tmp_path / "deep.yaml"
+    deep.write_text("rules: " + "[" * 5000 + "]" * 5000 + "\n")
+    for action in (("check",), ("export",), ("export", "--format", "alertmanager")):
+        refused = run_cli("rules", *action, str(deep))
+        assert refused.returncode == 2 and "Traceback" not in refused.stderr, refused.stderr
+        assert f"{deep}:1: nested more than 64 levels deep" in refused.stderr
 
     exported = tmp_path / "rules.yml"
     assert run_cli("rules", "export", str(good), "-o", str(exported)).returncode == 0

@@ -207,6 +207,12 @@ class _Exporter:
                 values[key] = kind_field.convert(self._expand(raw, line, key))
             except ValueError as exc:
                 raise RulesError(f"channel {name!r}: {exc}", source=source, line=line, field=key) from None
+        missing = [key for key, kind_field in KINDS[str(spec["type"])][1].items()
+                   if kind_field.required and key not in spec]
+        if missing:  # as build_channel says it, so check and export agree
+            line = spec.line_of("type") if isinstance(spec, LocatedDict) else None
+            raise RulesError(f"channel {name!r}: a {spec['type']} channel needs {', '.join(missing)}",
+                             source=source, line=line, field=missing[0])
         return values, secrets
 
     def _expand(self, value: Any, line: int | None, key: str) -> Any:

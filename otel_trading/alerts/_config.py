@@ -29,9 +29,10 @@ from typing import Any, Final
 from opentelemetry.exporter.prometheus._mapping import sanitize_attribute
 
 from otel_trading.alerts._duration import parse_duration
+from otel_trading.alerts._paths import file_path
 from otel_trading.alerts._routing import Escalation, Inhibition, Matcher, Route, Silence
-from otel_trading.alerts._rules import Rule, parse_rule
-from otel_trading.alerts._yaml import LocatedDict, RulesError, load_yaml, load_yaml_file
+from otel_trading.alerts._rules import COMPARISON_KEYS, Rule, parse_rule
+from otel_trading.alerts._yaml import LocatedDict, Origin, RulesError, kind_of, load_yaml, load_yaml_file
 from otel_trading.metrics._catalog import CATALOG, Kind, MetricInfo
 
 TOP_LEVEL: Final = ("interval", "state_file", "dead_letter_file", "default_pack", "metrics", "rules", "channels",
@@ -66,7 +67,7 @@ class _Reader:
         if value is None:
             return LocatedDict()
         if not isinstance(value, LocatedDict):
-            raise self.error(node, key, where, f"expected a mapping, got {type(value).__name__}")
+            raise self.error(node, key, where, f"expected a mapping, got {kind_of(value)}")
         return value
 
     def items(self, node: Any, key: str, where: str) -> list[Any]:
@@ -74,7 +75,7 @@ class _Reader:
         if value is None:
             return []
         if not isinstance(value, list):
-            raise self.error(node, key, where, f"expected a list, got {type(value).__name__}")
+            raise self.error(node, key, where, f"expected a list, got {kind_of(value)}")
         return value
 
     def duration(self, node: LocatedDict, key: str, where: str, default: float) -> float:
@@ -116,7 +117,10 @@ def load_config(path: str | os.PathLike[str] | None = None, *, text: str | None 
         raise reader.error(document, "interval", "interval", "expected a duration > 0")
     for key in ("state_file", "dead_letter_file"):
         if document.get(key) is not None:
-            setattr(config, key, Path(str(document[key])))
+            try:
+                setattr(config, key, file_path(document[key]))
+            except ValueError as exc:
+                raise reader.error(document, key, key, str(exc)) from None
     catalog = {**CATALOG, **_custom_metrics(reader, document)}
     seen: dict[str, int | None] = {}
     pack = _default_pack(reader, document, catalog)
@@ -152,36 +156,69 @@ def _default_pack(reader: _Reader, document: LocatedDict, catalog: Mapping[str, 
     setting = document.get("default_pack", False)
     if setting is False or setting is None:
         return []
-    overrides = reader.mapping(document, "default_pack", "default_pack").get("overrides") \
-        if isinstance(setting, LocatedDict) else None
-    return default_rules(overrides if isinstance(overrides, Mapping) else {}, catalog=catalog, origin=reader)
+    if setting is True:
+        return default_rules(catalog=catalog, origin=reader)
+    if not isinstance(setting, LocatedDict):
+        raise reader.error(document, "default_pack", "default_pack",
+                           f"expected true, false or {{overrides: {{RULE: {{field: value}}}}}}, got {kind_of(setting)}"
+                           + (f" {setting!r}" if isinstance(setting, str) else ""))
+    reader.known_keys(setting, ("overrides",), "default_pack")
+    overrides = reader.mapping(setting, "overrides", "default_pack.overrides")
+    return default_rules(overrides, catalog=catalog, origin=reader)
 
 
 def default_rules(overrides: Mapping[str, Mapping[str, Any]] | None = None, *,
                   catalog: Mapping[str, MetricInfo] = CATALOG, origin: _Reader | None = None) -> list[Rule]:
-    """The shipped trading rule pack, with per-rule field overrides (``{"enabled": False}`` drops one)."""
+    """The shipped trading rule pack, with per-rule field overrides (``{"enabled": False}`` drops one).
+
+    A threshold in an override (``above``, ``below``...) replaces the rule's own. An error in an
+    override names the file and line that set it (``origin``), or ``overrides.RULE.field``.
+    """
     source = f"otel_trading/alerts/{DEFAULT_PACK}"
     text = resources.files("otel_trading.alerts").joinpath(DEFAULT_PACK).read_text(encoding="utf-8")
     pack = load_yaml(text, source)["rules"]
     by_name = {spec["name"]: spec for spec in pack}
-    rules = []
-    for name, fields in (overrides or {}).items():
+    origins: dict[str, Origin] = {}
+    for name, given in (overrides or {}).items():
+        fields: object = given  # checked here: overrides come from YAML or from the caller's code
+        field_path = f"default_pack.overrides.{name}" if origin is not None else f"overrides.{name}"
+        where = Origin(origin.source if origin else "<python>", _line_of(overrides, name), field_path)
+        problem = None
         if name not in by_name:
-            message = f"no rule {name!r} in the default pack; it has {', '.join(by_name)}"
-            if origin is not None:
-                raise RulesError(message, source=origin.source, line=getattr(fields, "line", None),
-                                 field=f"default_pack.overrides.{name}")
-            raise RulesError(message, field=f"overrides.{name}")
+            problem = f"no rule {name!r} in the default pack; it has {', '.join(by_name)}"
+        elif not isinstance(fields, Mapping):
+            problem = f"expected a mapping of the rule's fields to new values, got {kind_of(fields)}"
+        elif "name" in fields:
+            problem = "a default rule cannot be renamed: copy it under 'rules:' instead"
+        if problem is not None:
+            raise RulesError(problem, source=where.source, line=where.line, field=field_path)
+        origins[name] = where
+    rules = []
     for spec in pack:
-        merged = LocatedDict({**spec, **(overrides or {}).get(spec["name"], {})})
+        name = spec["name"]
+        fields = (overrides or {}).get(name, {})
+        own = {k: v for k, v in spec.items() if not (k in COMPARISON_KEYS and COMPARISON_KEYS.keys() & fields)}
+        merged = LocatedDict({**own, **fields})
         merged.line, merged.lines = spec.line, spec.lines
+        if name in origins:
+            merged.origins = {key: Origin(origins[name].source, _line_of(fields, key) or origins[name].line,
+                                          origins[name].field) for key in fields}
         if merged.get("enabled", True) is not False:
             rules.append(parse_rule(merged, source=source, catalog=catalog))
     return rules
 
 
+def _line_of(node: object, key: str) -> int | None:
+    return node.line_of(key) if isinstance(node, LocatedDict) else None
+
+
 def _routing(reader: _Reader, document: LocatedDict, config: AlertConfig) -> None:
-    config.channels = dict(reader.mapping(document, "channels", "channels"))
+    defined = reader.mapping(document, "channels", "channels")
+    for name, spec in defined.items():
+        if not isinstance(spec, LocatedDict):  # the channel's own checks need its lines
+            raise reader.error(defined, name, f"channels.{name}",
+                               f"expected a mapping with a type: field, got {kind_of(spec)}")
+    config.channels = dict(defined)
     route_keys = ("match", "match_re", "channels", "group_by", "group_wait", "group_interval", "repeat_interval",
                   "continue")
     for index, spec in enumerate(reader.items(document, "routes", "routes")):

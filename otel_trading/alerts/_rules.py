@@ -7,6 +7,7 @@ naming the metric: ``gauge``, ``rate``, ``increase``, ``histogram`` (with ``quan
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -28,7 +29,7 @@ from otel_trading.alerts._expr import (
 )
 from otel_trading.alerts._model import Severity
 from otel_trading.alerts._template import check_template
-from otel_trading.alerts._yaml import LocatedDict, RulesError
+from otel_trading.alerts._yaml import LocatedDict, RulesError, kind_of
 from otel_trading.metrics._catalog import CATALOG, Kind, MetricInfo, nearest
 
 KINDS: Final = ("gauge", "rate", "increase", "histogram", "absent", "age", "zscore", "consecutive_failures")
@@ -42,6 +43,8 @@ _EXTRA: Final[dict[str, tuple[str, ...]]] = {
     "consecutive_failures": (),
 }
 _NAME: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Prometheus label (and annotation) names; "__" starts the names Prometheus reserves for itself.
+_LABEL_NAME: Final = re.compile(r"^(?!__)[A-Za-z_][A-Za-z0-9_]*$")
 _ALLOWED_KINDS: Final[dict[str, tuple[Kind, ...]]] = {
     "rate": (Kind.COUNTER,), "increase": (Kind.COUNTER,), "histogram": (Kind.HISTOGRAM,),
     "gauge": (Kind.GAUGE, Kind.UP_DOWN_COUNTER, Kind.COUNTER), "age": (Kind.GAUGE,),
@@ -81,6 +84,9 @@ class _Spec:
         return None
 
     def error(self, key: str | None, message: str) -> RulesError:
+        origin = self.spec.origin_of(key) if key and isinstance(self.spec, LocatedDict) else None
+        if origin is not None:  # an override: reported in the file and at the line that set it
+            return RulesError(message, source=origin.source, line=origin.line, field=f"{origin.field}.{key}")
         where = f"rules[{self.name}].{key}" if key else f"rules[{self.name}]"
         return RulesError(message, source=self.source, line=self.line(key), field=where)
 
@@ -107,8 +113,18 @@ class _Spec:
 
 def _text_map(value: Any) -> dict[str, str]:
     if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
-        raise TypeError(f"expected a mapping of names to values, got {value!r}")
+        raise TypeError(f"expected a mapping of names to values, got {kind_of(value)}")
     return {k: str(v) for k, v in value.items()}
+
+
+def _label_map(value: Any) -> dict[str, str]:
+    """Labels or annotations: names Prometheus accepts, so the export loads and the names route alike."""
+    labels = _text_map(value)
+    for name in labels:
+        if not _LABEL_NAME.match(name):
+            raise ValueError(f"{name!r} is not a Prometheus label name: expected letters, digits and _, "
+                             "not starting with a digit or __")
+    return labels
 
 
 def _names(value: Any) -> tuple[str, ...]:
@@ -121,6 +137,8 @@ def _names(value: Any) -> tuple[str, ...]:
 def _number(value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"expected a number, got {value!r}")
+    if not math.isfinite(value):  # NaN compares false with everything: a rule that could never fire
+        raise ValueError(f"expected a finite number, got {value!r}")
     return float(value)
 
 
@@ -160,7 +178,7 @@ def parse_rule(spec: Mapping[str, Any], *, source: str = "<python>",
     query = _query(reader, kind, selector, by)
     operator, threshold = _comparison(reader, kind)
     severity = reader.get("severity", Severity, Severity.WARNING)
-    annotations = reader.get("annotations", _text_map, {})
+    annotations = reader.get("annotations", _label_map, {})
     for key, text in annotations.items():
         problem = check_template(text)
         if problem:
@@ -174,7 +192,7 @@ def parse_rule(spec: Mapping[str, Any], *, source: str = "<python>",
         name=name, expression=expression,
         for_s=reader.get("for", parse_duration, 0.0),
         keep_firing_for_s=reader.get("keep_firing_for", parse_duration, 0.0),
-        severity=severity, labels=reader.get("labels", _text_map, {}), annotations=annotations,
+        severity=severity, labels=reader.get("labels", _label_map, {}), annotations=annotations,
         metrics=metrics, source=source, line=reader.line(),
     )
 

@@ -7,11 +7,11 @@ import os
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 from otel_trading.alerts._config import AlertConfig, default_rules, load_config
 from otel_trading.alerts._engine import AlertEngine, Collect, collect_current
+from otel_trading.alerts._paths import file_path
 from otel_trading.alerts._routing import Route, Router
 from otel_trading.alerts._rules import Rule
 from otel_trading.alerts.channels import Channel, ConsoleChannel, Dispatcher, build_channel
@@ -73,7 +73,10 @@ def start(config: str | os.PathLike[str] | AlertConfig | None = None, *, rules: 
     if interval is not None:
         resolved.interval_s = interval
     if state_file is not None:
-        resolved.state_file = Path(state_file)
+        try:
+            resolved.state_file = file_path(state_file)
+        except ValueError as exc:
+            raise ValueError(f"state_file: {exc}") from None
     engine, dispatcher = build_engine(resolved, channels=channels)
     with _LOCK:
         _RUNNING.append((engine, dispatcher))

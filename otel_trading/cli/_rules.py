@@ -14,7 +14,8 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "as Prometheus alerting-rule groups using the metric names the SDK has in Prometheus.",
     )
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-    check = actions.add_parser("check", help="validate alerting files (exit 1 on the first error in each)",
+    check = actions.add_parser("check", help="validate alerting files (exit 1 if one has an error, 2 if one "
+                               "cannot be read)",
                                description="Load each FILE as otel_trading.alerts.start() would, channels "
                                "included (${ENV} references must be set), and report errors by file, line and field.")
     check.add_argument("files", nargs="+", type=Path, metavar="FILE")
@@ -41,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     from otel_trading.cli._common import CliError
 
     if args.action == "check":
-        failed = 0
+        failed = unreadable = 0
         for path in args.files:
             try:
                 config = load_config(path)
@@ -50,18 +51,20 @@ def run(args: argparse.Namespace) -> int:
             except RulesError as exc:
                 print(f"✗ {exc}", file=sys.stderr)
                 failed += 1
+                unreadable += exc.unreadable
                 continue
             print(f"✓ {path}: {len(config.rules)} rules, {len(config.channels)} channels, "
                   f"{len(config.routes)} routes, {len(config.silences)} silences")
-        return 1 if failed else 0
+        # A file that could not be read (missing, not YAML) is bad input; one with wrong rules was checked.
+        return 2 if unreadable else 1 if failed else 0
     if args.format == "alertmanager":
         return _export_alertmanager(args)
     if args.file is None and not args.default_pack:
         raise CliError("give an alerting FILE, or --default-pack")
     try:
         config = load_config(args.file) if args.file is not None else AlertConfig()
-    except RulesError as exc:
-        raise CliError(str(exc), code=1) from None
+    except RulesError as exc:  # the file to export is this command's input: bad input, exit 2
+        raise CliError(str(exc)) from None
     rules = config.rules
     if args.default_pack:
         names = {r.name for r in rules}
@@ -84,8 +87,8 @@ def _export_alertmanager(args: argparse.Namespace) -> int:
         raise CliError("--format alertmanager exports the routing of an alerting FILE: give one")
     try:
         exported = alertmanager_config(load_config(args.file))
-    except RulesError as exc:
-        raise CliError(str(exc), code=1) from None
+    except RulesError as exc:  # the file to export is this command's input: bad input, exit 2
+        raise CliError(str(exc)) from None
     for warning in exported.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     if args.output is None:

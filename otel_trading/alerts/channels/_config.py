@@ -79,4 +79,7 @@ def build_channel(name: str, spec: LocatedDict, *, source: str, environ: Environ
     try:
         return cls(name, **arguments)
     except ValueError as exc:  # constructor checks (http(s) URL, empty token...) say no value either
-        raise RulesError(f"channel {name!r}: {exc}", source=source, line=getattr(spec, "line", None)) from None
+        # Their messages start with the field they are about ("url must be..."): point at its line.
+        culprit = next((key for key in spec if str(exc).startswith((f"{key} ", f"{key}:"))), None)
+        raise RulesError(f"channel {name!r}: {exc}", source=source, field=culprit,
+                         line=line_of(culprit) if culprit else getattr(spec, "line", None)) from None

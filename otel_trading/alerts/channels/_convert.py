@@ -10,23 +10,10 @@ from collections.abc import Callable
 from typing import Any
 
 from otel_trading.alerts._duration import parse_duration
+from otel_trading.alerts._yaml import kind_of
 from otel_trading.alerts.channels._base import RateLimit
 
 Converter = Callable[[Any], Any]
-
-
-def kind_of(value: object) -> str:
-    if value is None:
-        return "nothing"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, dict):
-        return "a mapping"
-    return "a list" if isinstance(value, list) else type(value).__name__
 
 
 def text(example: str) -> Converter:

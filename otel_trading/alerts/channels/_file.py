@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import os
 import threading
-from pathlib import Path
 from typing import Any
 
 from otel_trading.alerts._model import Notification
+from otel_trading.alerts._paths import file_path
 from otel_trading.alerts.channels._base import Channel
 from otel_trading.alerts.channels._payload import webhook_payload
 
@@ -28,7 +28,10 @@ class FileChannel(Channel):
 
     def __init__(self, name: str, *, path: str | os.PathLike[str], external_url: str = "", **options: Any) -> None:
         super().__init__(name, **options)
-        self.path = Path(path)
+        try:
+            self.path = file_path(path)
+        except ValueError as exc:
+            raise ValueError(f"path: {exc}") from None
         self.external_url = external_url
 
     def send(self, notification: Notification, timeout_s: float) -> None:  # noqa: ARG002 - a local append has no network to wait on
