@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import subprocess
+import sys
+from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -114,3 +119,42 @@ def test_internal_loggers_are_not_exported_back(otel_capture: TelemetryCapture) 
     logging.getLogger("opentelemetry.exporter.otlp").warning("Failed to export batch")
     logging.getLogger("otel_trading.export").warning("dropped")
     assert otel_capture.logs == []
+
+
+_FIVE_TRADE_BOT = """
+import otel_trading
+
+otel_trading.configure(service_name="five-trade-bot")
+log = otel_trading.get_logger("bot")
+book = otel_trading.Portfolio("paper", cash=10_000.0)
+for number in range(5):
+    with otel_trading.trade("BTC/USDT", "buy", portfolio=book) as t:
+        t.submit_order(0.01, reference_price=50_000.0).fill(0.01, 50_000.0, fee=0.05)
+        t.position_opened(0.01, 50_000.0)
+        if number == 2:
+            t.submit_order(0.01, side="sell").rejected("insufficient_funds")
+        t.submit_order(0.01, side="sell").fill(0.01, 50_100.0, fee=0.05)
+        t.position_closed(exit_reason="take_profit")
+        log.info("trade done", number=number)
+"""
+
+
+@pytest.mark.parametrize("level", ["info", "debug"])
+def test_the_sdk_lifecycle_lines_go_to_the_store_not_the_console(level: str, tmp_path: Path) -> None:
+    """At info a bot's console has its own lines and the warnings; the SDK's "order filled" and
+    "position closed" are in the store, and on the console only at debug."""
+    from otel_trading.export import load_store
+
+    (tmp_path / "bot.py").write_text(_FIVE_TRADE_BOT)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    env |= {"OTEL_EXPORTER_PROMETHEUS_PORT": "0", "OTEL_TRADING_LOG_LEVEL": level}
+    result = subprocess.run([sys.executable, "bot.py"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                            timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    console = [(line["logger"], line["event"]) for line in map(json.loads, result.stderr.splitlines())]
+    sdk_info = [("otel_trading.trading", "order filled")] * 10 + [("otel_trading.trading", "position closed")] * 5
+    user_and_warnings = [("bot", "trade done")] * 5 + [("otel_trading.trading", "order rejected")]
+    assert sorted(console) == sorted(user_and_warnings + (sdk_info if level == "debug" else []))
+    stored = Counter(record.body for record in load_store(tmp_path / ".otel-trading").logs)
+    assert stored["order filled"] == 10 and stored["position closed"] == 5 and stored["trade done"] == 5
+    assert stored["order rejected"] == 1

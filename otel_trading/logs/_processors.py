@@ -1,7 +1,8 @@
 """The structlog processor chain shared by ``get_logger()`` loggers and stdlib records.
 
 Order: level filter -> enrich (timestamp, trace/span ids, correlation id, bound context,
-exception) -> redact -> hand to the OTel log pipeline -> render for the console.
+exception) -> redact -> hand to the OTel log pipeline -> render for the console (the SDK's own
+info lines stop there: exported, not printed).
 Each step reads ``STATE`` at call time, so loggers created before ``configure()`` follow it.
 """
 
@@ -165,8 +166,22 @@ def to_otel(_logger: Any, _method_name: str, event_dict: EventDict) -> EventDict
     return event_dict
 
 
+# The SDK's own loggers (``otel_trading.trading``: "order filled", "position closed", ...).
+SDK_LOGGER: Final = "otel_trading"
+_WARNING: Final = 30
+
+
+def is_sdk_chatter(event_dict: EventDict) -> bool:
+    """An event of the SDK's own loggers below warning: the lifecycle the SDK records for every
+    order and trade. It belongs in the telemetry (the store, the collector), not among the user's
+    own lines on the console, where it would outnumber them; ``log_level="debug"`` shows it."""
+    logger = event_dict.get("logger")
+    return (isinstance(logger, str) and (logger == SDK_LOGGER or logger.startswith(SDK_LOGGER + "."))
+            and LEVELS.get(str(event_dict.get("level", "info")), 20) < _WARNING and CONSOLE.min_level > LEVELS["debug"])
+
+
 def render(_logger: Any, _method_name: str, event_dict: EventDict) -> str:
-    if CONSOLE.mode == "off":
+    if CONSOLE.mode == "off" or is_sdk_chatter(event_dict):
         raise structlog.DropEvent
     return CONSOLE.render(event_dict)
 
