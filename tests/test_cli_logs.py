@@ -181,7 +181,7 @@ def test_damaged_store_shows_the_good_records(store: Path, tmp_path: Path) -> No
     assert result.returncode == 0, result.stderr
     shown = [json.loads(line)["body"] for line in result.stdout.splitlines()]
     assert sorted(shown) == sorted(ALL_BODIES * 2)  # each good record, from both copies
-    assert f"skipped {rotated}:1: not an OTLP/JSON logs line" in result.stderr
+    assert f"skipped {rotated}:1: not an OTLP/JSON record: not JSON" in result.stderr
     assert "truncated last line" in result.stderr and "logs-20260101T000000000001.jsonl:1:" in result.stderr
     assert "Traceback" not in result.stderr
     unreadable = damaged / "logs-20260101T000000000002.jsonl"
@@ -287,7 +287,7 @@ def test_follow_reads_appends_rotation_and_partial_lines(store: Path, tmp_path: 
         follower.kill()
     assert follower.seen == ["old-2", "appended-1", "last-of-old-file", "first-of-new-file", "written-in-two-parts",
                              "after-garbage"]
-    assert f"skipped {live}:3: not an OTLP/JSON logs line" in stderr
+    assert f"skipped {live}:3: not an OTLP/JSON record: not JSON" in stderr
 
 
 WRITER = textwrap.dedent("""

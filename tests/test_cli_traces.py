@@ -343,9 +343,9 @@ def test_damaged_store_is_read_as_far_as_it_can_be(store: Path, tmp_path: Path) 
     result = traces(damaged, "--json", "--limit", "0")
     assert result.returncode == 0, result.stderr
     assert len(result.stdout.splitlines()) == 5  # every good span read (twice: counted once)
-    assert f"skipped {rotated}:1: not an OTLP/JSON traces line" in result.stderr
+    assert f"skipped {rotated}:1: not an OTLP/JSON record: not JSON" in result.stderr
     assert "traces-20260101T000000000001.jsonl:1:" in result.stderr
-    assert ("traces-20260101T000000000001.jsonl:2: not an OTLP/JSON traces line: maximum recursion depth"
+    assert ("traces-20260101T000000000001.jsonl:2: not an OTLP/JSON record: nested too deeply"
             in result.stderr)
     assert "Traceback" not in result.stderr and "traces.jsonl:" not in result.stderr.replace(
         "-20260101T000000000000.jsonl", "").replace("-20260101T000000000001.jsonl", "")

@@ -73,6 +73,6 @@ def test_damaged_lines_are_reported_with_file_and_line(tmp_path: Path) -> None:
     records = list(read_store(tmp_path, "traces"))
     errors = [r.error for r in records if r.error]
     assert len(errors) == 2
-    assert errors[0].startswith(f"{rotated}:1: not an OTLP/JSON traces line")
+    assert errors[0].startswith(f"{rotated}:1: not an OTLP/JSON record: resourceSpans: wrong type or value")
     assert errors[1].startswith(f"{rotated}:2:")
     assert sum(1 for r in records if r.request is not None) == 2  # the partial last line is skipped

@@ -21,9 +21,8 @@ from pathlib import Path
 from typing import BinaryIO, Literal
 
 from otel_trading.export._local_store import store_files
-from otel_trading.export._otlp_json import parse_json_line
 from otel_trading.export._query import StoreContents, records_of
-from otel_trading.export._reader import StoreRecord
+from otel_trading.export._reader import StoreRecord, parse_line, unfinished_line
 
 FileIdentity = tuple[int, int]
 
@@ -113,17 +112,15 @@ class StoreFollower:
             if raw.strip() and (self._wanted is None or self._wanted.search(raw)):
                 yield self._record(position.path, position.lines, raw)
         position.offset += complete
-        # Only the live file is still being written; a rotated file ending mid-line was cut short.
-        if rest.strip() and not is_live and not position.truncation_reported:
-            position.truncation_reported = True
-            line = position.lines + 1
-            yield StoreRecord(position.path, line, None, f"{position.path}:{line}: truncated last line")
+        if rest.strip() and not position.truncation_reported:
+            last = unfinished_line(position.path, position.lines + 1, rest.decode("utf-8", errors="replace"),
+                                   self.signal, live=is_live)
+            if last is not None:
+                position.truncation_reported = True
+                yield last
 
     def _record(self, path: Path, line: int, raw: bytes) -> StoreRecord:
-        try:
-            return StoreRecord(path, line, parse_json_line(raw.decode("utf-8", errors="replace"), self.signal))
-        except (ValueError, RecursionError) as exc:  # RecursionError: absurdly nested JSON
-            return StoreRecord(path, line, None, f"{path}:{line}: {exc}")
+        return parse_line(path, line, raw.decode("utf-8", errors="replace"), self.signal)
 
     def _report_once(self, path: Path, problem: str) -> Iterator[StoreRecord]:
         if problem not in self._reported:

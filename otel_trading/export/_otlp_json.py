@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from google.protobuf import json_format
 from google.protobuf.message import Message
@@ -29,7 +30,10 @@ def _walk_ids(node: Any, convert: Any) -> None:
     if isinstance(node, dict):
         for key, value in node.items():
             if key in _ID_FIELDS and isinstance(value, str):
-                node[key] = convert(value)
+                try:
+                    node[key] = convert(value)
+                except ValueError:
+                    raise ValueError(key) from None  # which id field could not be converted
             else:
                 _walk_ids(value, convert)
     elif isinstance(node, list):
@@ -59,13 +63,50 @@ def logs_to_json_line(records: Sequence[ReadableLogRecord]) -> str:
     return message_to_json_line(encode_logs(records))
 
 
+_TOP_LEVEL: Final = {"traces": "resourceSpans", "logs": "resourceLogs"}
+_FIELD_IN_PATH: Final = re.compile(r"Failed to parse (\w+) field")
+_UNKNOWN_FIELD: Final = re.compile(r'has no field named "([^"]*)"')
+
+
 def parse_json_line(line: str, signal: Signal) -> ExportTraceServiceRequest | ExportLogsServiceRequest:
-    """Parses one OTLP/JSON line back into its protobuf request. Raises ValueError if malformed."""
+    """Parses one OTLP/JSON line back into its protobuf request.
+
+    Raises ValueError ``not an OTLP/JSON record: <reason>``, the reason in our words (a stored
+    line is read by people who never met protobuf's error messages)."""
     try:
         document = json.loads(line)
+    except RecursionError:
+        raise ValueError(_not_a_record("nested too deeply")) from None
+    except json.JSONDecodeError as exc:
+        reason = "binary data (NUL bytes)" if "\x00" in line else f"not JSON ({exc.msg} at column {exc.colno})"
+        raise ValueError(_not_a_record(reason)) from None
+    if not isinstance(document, dict):
+        kind = {list: "array", str: "string", bool: "boolean", type(None): "null"}.get(type(document), "number")
+        raise ValueError(_not_a_record(f"a JSON {kind}, not an object with {_TOP_LEVEL[signal]}"))
+    try:
         _walk_ids(document, _hex_to_b64)
-        target: Message = ExportTraceServiceRequest() if signal == "traces" else ExportLogsServiceRequest()
+    except ValueError as exc:
+        raise ValueError(_not_a_record(f"{exc}: not hex")) from None
+    except RecursionError:
+        raise ValueError(_not_a_record("nested too deeply")) from None
+    target: Message = ExportTraceServiceRequest() if signal == "traces" else ExportLogsServiceRequest()
+    try:
         json_format.ParseDict(document, target)
-    except (json.JSONDecodeError, json_format.ParseError, ValueError, TypeError, RecursionError) as exc:
-        raise ValueError(f"not an OTLP/JSON {signal} line: {exc}") from exc
+    except (json_format.ParseError, ValueError, TypeError, RecursionError) as exc:
+        raise ValueError(_not_a_record(_schema_problem(str(exc)))) from None
     return target  # type: ignore[return-value]  # chosen by signal above
+
+
+def _not_a_record(reason: str) -> str:
+    return f"not an OTLP/JSON record: {reason}"
+
+
+def _schema_problem(message: str) -> str:
+    """Protobuf's ``Failed to parse a field: Failed to parse b field: ...`` as ``a.b: wrong type or value``."""
+    path = ".".join(_FIELD_IN_PATH.findall(message))
+    unknown = _UNKNOWN_FIELD.search(message)
+    if unknown:
+        return f'unknown field "{unknown.group(1)}"' + (f" in {path}" if path else "")
+    if "recursion" in message.lower() or "nest" in message.lower():
+        return "nested too deeply"
+    return f"{path or 'a field'}: wrong type or value"

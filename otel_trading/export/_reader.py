@@ -40,13 +40,32 @@ def read_store(directory: str | Path, signal: Literal["traces", "logs"]) -> Iter
             yield StoreRecord(path, 0, None, f"{path}: cannot read: {exc.strerror or exc}")
             continue
         lines = text.split("\n")
-        in_progress = lines[-1] if lines else ""
         for number, line in enumerate(lines[:-1], start=1):
-            if not line.strip():
-                continue
-            try:
-                yield StoreRecord(path, number, parse_json_line(line, signal))
-            except ValueError as exc:
-                yield StoreRecord(path, number, None, f"{path}:{number}: {exc}")
-        if in_progress.strip() and path != files[-1]:
-            yield StoreRecord(path, len(lines), None, f"{path}:{len(lines)}: truncated last line")
+            if line.strip():
+                yield parse_line(path, number, line, signal)
+        last = unfinished_line(path, len(lines), lines[-1], signal, live=path == files[-1])
+        if last is not None:
+            yield last
+
+
+def parse_line(path: Path, number: int, text: str, signal: Literal["traces", "logs"]) -> StoreRecord:
+    """Line ``number`` of ``path`` as a record; malformed, with the reason after ``file:line:``."""
+    try:
+        return StoreRecord(path, number, parse_json_line(text, signal))
+    except ValueError as exc:
+        return StoreRecord(path, number, None, f"{path}:{number}: {exc}")
+
+
+def unfinished_line(path: Path, number: int, text: str, signal: Literal["traces", "logs"], *,
+                    live: bool) -> StoreRecord | None:
+    """The record for the text after a file's last newline; None when there is none to report.
+
+    In the live file it is a write in progress, unless it holds a NUL byte: JSON escapes NUL, so no
+    writer leaves one; NULs are what a crash leaves in a file's preallocated blocks. In a rotated
+    file, which nothing writes any more, it is a line cut short.
+    """
+    if not text.strip():
+        return None
+    if "\x00" in text:
+        return parse_line(path, number, text, signal)
+    return None if live else StoreRecord(path, number, None, f"{path}:{number}: truncated last line")
