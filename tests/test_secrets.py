@@ -1,11 +1,10 @@
 """Canary secrets: credentials handed to the SDK in every usual way never leave the process.
 
-Every canary starts with ``CANARY-SECRET-1234`` and ends with the channel it went through,
-so a failure names the channel that leaked. The sinks checked are everything the SDK
+The harness (canaries, ``Sinks``) is in canary.py. The sinks checked are everything the SDK
 writes: the bodies of every OTLP request (traces, metrics, logs; the header carrying the
 Authorization value legitimately reaches the receiver as a transport header and is not a
 body), the local store files, the console (stdout/stderr at the file-descriptor level),
-and the text of configuration errors.
+and the text of configuration errors. test_secret_canary.py adds the other outputs.
 """
 
 from __future__ import annotations
@@ -13,21 +12,18 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from otlp_receiver import GrpcOtlpReceiver, HttpOtlpReceiver, otlp_options, receiver_for
+from canary import CANARY, Sinks, canaries_in
+from otlp_receiver import otlp_options, receiver_for
 
 import otel_trading
 from otel_trading import ConfigurationError, get_logger, span, traced
 from otel_trading.redaction import Redactor
 
 pytestmark = pytest.mark.timeout(30)
-
-CANARY = "CANARY-SECRET-1234"
-_FOUND = re.compile(re.escape(CANARY) + r"[\w\-]*")
 
 API_KEY = f"{CANARY}-api-key-arg"
 FIELD_SECRET = f"{CANARY}-field-secret"
@@ -49,11 +45,6 @@ NESTED_URL_LIST = f"https://trader:{CANARY}-url-in-list@api.example.com"
 CAPTURED_MAPPING = f"{CANARY}-captured-mapping-arg"
 
 
-def canaries_in(data: bytes | str) -> set[str]:
-    text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
-    return set(_FOUND.findall(text))
-
-
 class ExchangeError(Exception):
     pass
 
@@ -72,37 +63,6 @@ def fetch_balance(url: str) -> float:
 @traced(capture=["symbol", "params"])
 def signed_request(symbol: str, params: dict[str, Any]) -> None:
     return None
-
-
-@dataclass
-class Sinks:
-    """Everything the SDK wrote during a test, gathered after shutdown."""
-
-    receiver: HttpOtlpReceiver | GrpcOtlpReceiver
-    store_dir: Path
-    capfd: pytest.CaptureFixture[str]
-    console: str = ""
-
-    def finish(self, telemetry: otel_trading.Telemetry) -> None:
-        assert telemetry.shutdown(timeout=10)
-        out, err = self.capfd.readouterr()
-        self.console = out + err
-
-    def store_files(self) -> list[Path]:
-        return sorted(p for p in self.store_dir.rglob("*") if p.is_file())
-
-    def leaks(self) -> dict[str, set[str]]:
-        """{sink: canaries found there}; empty when nothing leaked."""
-        found: dict[str, set[str]] = {}
-        for index, chunk in enumerate(self.receiver.wire_bytes()):
-            if hits := canaries_in(chunk):
-                found.setdefault(f"otlp body #{index}", set()).update(hits)
-        for path in self.store_files():
-            if hits := canaries_in(path.read_bytes()):
-                found[f"store {path.name}"] = hits
-        if hits := canaries_in(self.console):
-            found["console"] = hits
-        return found
 
 
 @pytest.fixture(params=["grpc", "http/protobuf"])
@@ -217,6 +177,9 @@ BAD_CONFIGURATIONS = [
                  id="resource-attributes-with-token"),
     pytest.param({}, {"OTEL_EXPORTER_OTLP_HEADERS": f"authorization=Bearer%20{CANARY}-cfg-env-header",
                       "OTEL_TRACES_EXPORTER": "jaeger"}, id="env-headers+bad-exporter"),
+    pytest.param({"secrets": f"{CANARY}-cfg-secrets-as-one-string"}, {}, id="secrets-not-a-list"),
+    pytest.param({"secrets": [f"{CANARY}-cfg-secret-ok", "pw"]}, {}, id="secrets-too-short"),
+    pytest.param({"secrets": [f"{CANARY}-cfg-secret-ok", 1234]}, {}, id="secrets-not-a-string"),
     pytest.param({"sampler": "parentbased_traceidratio", "sampler_arg": "often",
                   "otlp_headers": {"Authorization": f"Bearer {CANARY}-cfg-header"}}, {}, id="headers+bad-sampler"),
 ]
@@ -317,3 +280,13 @@ def test_registering_a_secret_invalidates_the_clean_text_cache() -> None:
     redactor.add_secret_values(["Secret42value"])
     assert not redactor.is_clean_text("Secret42value")
     assert redactor.scrub_if_needed({"label": "Secret42value"}) == {"label": "[REDACTED]"}
+
+
+@pytest.mark.parametrize(("secrets", "message"), [
+    ("hunter22-secret", "secrets: expected a list of strings, got a str"),
+    (["long-enough", "pw"], "secrets[1]: expected at least 4 characters, got 2"),
+    (["long-enough", b"bytes-secret"], "secrets[1]: expected a string, got a bytes"),
+])
+def test_bad_secrets_option_is_named_in_the_error(secrets: Any, message: str, tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match=re.escape(message)):
+        otel_trading.configure(log_console="off", install_signal_handlers=False, store_dir=tmp_path, secrets=secrets)

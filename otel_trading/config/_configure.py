@@ -25,6 +25,7 @@ from otel_trading._version import __version__
 from otel_trading.config._globals import install_globals
 from otel_trading.config._lifecycle import ExitHooks, run_bounded
 from otel_trading.config._resource import build_resource
+from otel_trading.config._secrets import build_redactor
 from otel_trading.config._settings import ConfigurationError, ConfigureOptions, Settings, resolve_settings
 from otel_trading.context._propagation import install_propagator
 from otel_trading.export._batch import BatchExporter
@@ -45,7 +46,6 @@ from otel_trading.metrics._local import LocalMetrics
 from otel_trading.metrics._names import METRIC_OVERFLOW, TELEMETRY_QUEUE_SIZE
 from otel_trading.metrics._prometheus import PrometheusEndpoint
 from otel_trading.metrics._system import register_process_metrics, start_system_metrics
-from otel_trading.redaction import Redactor
 
 _LOG = logging.getLogger("otel_trading")
 _lock = threading.RLock()
@@ -223,18 +223,19 @@ def _build(
     extra_log_exporters: Sequence[LogRecordExporter],
     extra_metric_readers: Sequence[MetricReader],
 ) -> Telemetry:
-    redactor = Redactor(settings.redact_key_patterns, settings.redact_value_patterns)
+    # Secrets learnt at run time (exchange credentials, channel tokens) stay secret after reconfiguring.
+    redactor = build_redactor(settings, inherited=STATE.redactor.secret_values)
     CONSOLE.mode = settings.log_console
     CONSOLE.min_level = LEVELS[settings.log_level]
     CONSOLE.pretty = None
-    local = LocalMetrics()
+    local = LocalMetrics(redactor)
     if not settings.enabled:
         STATE.reset(enabled=False, tracer=STATE.tracer, redactor=redactor,
                     max_attribute_length=settings.max_attribute_length, local_metrics=local)
         STATE.log_sink = None
         return Telemetry(settings)
 
-    resource = build_resource(settings)
+    resource = build_resource(settings, redactor)
     telemetry = Telemetry(settings, resource)
     local.overflow_counter = local.counter(METRIC_OVERFLOW, "{series}", "Series folded into the overflow series")
 

@@ -12,9 +12,11 @@ from opentelemetry.sdk.resources import Resource
 
 from otel_trading._version import __version__
 from otel_trading.config._settings import Settings
+from otel_trading.redaction import Redactor
 
 
-def build_resource(settings: Settings) -> Resource:
+def build_resource(settings: Settings, redactor: Redactor) -> Resource:
+    """The process's Resource, scrubbed once here: it is repeated in every export and store file."""
     attributes: dict[str, str | int] = {
         "service.instance.id": str(uuid.uuid4()),
         "host.name": socket.gethostname(),
@@ -36,4 +38,6 @@ def build_resource(settings: Settings) -> Resource:
         attributes["deployment.environment.name"] = settings.environment
     # Resource.create adds telemetry.sdk.* and honours OTEL_RESOURCE_ATTRIBUTES, which our
     # explicit values (already merged above) then override.
-    return Resource.create(attributes)
+    resource = Resource.create(attributes)
+    scrubbed = redactor.scrub_if_needed(resource.attributes)
+    return resource if scrubbed is None else Resource(scrubbed, resource.schema_url)

@@ -10,13 +10,14 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final, Literal, TypedDict
 from urllib.parse import unquote
 
 from otel_trading.export._local_store import DEFAULT_MAX_FILE_BYTES, DEFAULT_MAX_TOTAL_BYTES
 from otel_trading.instrumentation._registry import INSTRUMENTATIONS
+from otel_trading.redaction import MIN_SECRET_LENGTH
 
 Signal = Literal["traces", "metrics", "logs"]
 SIGNALS: Final[tuple[Signal, ...]] = ("traces", "metrics", "logs")
@@ -67,6 +68,7 @@ class ConfigureOptions(TypedDict, total=False):
     capture_stdlib_logging: bool
     redact_key_patterns: Sequence[str]
     redact_value_patterns: Sequence[str]
+    secrets: Sequence[str]
     max_queue_size: int
     max_export_batch_size: int
     schedule_delay: float
@@ -112,6 +114,8 @@ class Settings:
     capture_stdlib_logging: bool
     redact_key_patterns: tuple[str, ...]
     redact_value_patterns: tuple[str, ...]
+    # Kept out of repr(): the values themselves are the secrets.
+    secrets: tuple[str, ...] = field(repr=False)
     max_queue_size: int
     max_export_batch_size: int
     schedule_delay_s: float
@@ -287,6 +291,22 @@ def _instrumentations(options: ConfigureOptions, environ: Mapping[str, str]) -> 
     return names
 
 
+def _secrets(options: ConfigureOptions) -> tuple[str, ...]:
+    """The literal secret values to scrub, checked without ever echoing one in an error."""
+    raw = options.get("secrets", ())
+    if isinstance(raw, (str, bytes)) or not isinstance(raw, Sequence):
+        raise ConfigurationError(f"secrets: expected a list of strings, got a {type(raw).__name__}")
+    for index, value in enumerate(raw):
+        if not isinstance(value, str):
+            raise ConfigurationError(f"secrets[{index}]: expected a string, got a {type(value).__name__}")
+        if len(value) < MIN_SECRET_LENGTH:
+            raise ConfigurationError(
+                f"secrets[{index}]: expected at least {MIN_SECRET_LENGTH} characters, got {len(value)} "
+                "(a shorter value would cut ordinary words out of every message)"
+            )
+    return tuple(raw)
+
+
 def resolve_settings(options: ConfigureOptions, environ: Mapping[str, str] | None = None) -> Settings:
     environ = os.environ if environ is None else environ
     unknown = set(options) - set(ConfigureOptions.__annotations__)
@@ -374,6 +394,7 @@ def resolve_settings(options: ConfigureOptions, environ: Mapping[str, str] | Non
                                      "OTEL_TRADING_CAPTURE_STDLIB_LOGGING"),
         redact_key_patterns=tuple(options.get("redact_key_patterns", ())),
         redact_value_patterns=tuple(options.get("redact_value_patterns", ())),
+        secrets=_secrets(options),
         max_queue_size=queue,
         max_export_batch_size=batch,
         schedule_delay_s=schedule_delay,

@@ -5,6 +5,10 @@ call), twenty times a prometheus_client bound child. Hot paths (every traced cal
 order or tick) instead update a bound handle - a lock and an addition - and the aggregate
 is turned into ordinary OTel metric points when a reader collects (see ``hook_reader``), so
 OTLP, Prometheus and in-memory readers export it unchanged.
+
+Every label set is scrubbed by the redactor once, when its series is first bound (and
+observed gauges' at each collection): a secret passed as a strategy name or a reject reason
+becomes ``[REDACTED]`` on ``/metrics`` as it does on spans.
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ from opentelemetry.sdk.metrics.export import (
     Sum,
 )
 from opentelemetry.util.types import AttributeValue
+
+from otel_trading.redaction import Redactor
 
 _LOG = logging.getLogger("otel_trading.metrics")
 Attributes = Mapping[str, AttributeValue]
@@ -105,6 +111,7 @@ class LocalInstrument(Generic[H]):
         factory: Callable[[], H],
         max_series: int,
         on_overflow: Callable[[str], None] | None,
+        redactor: Redactor | None = None,
     ) -> None:
         self.name = name
         self.unit = unit
@@ -112,25 +119,40 @@ class LocalInstrument(Generic[H]):
         self._factory: Callable[[], H] = factory
         self._max_series = max_series
         self._on_overflow = on_overflow
+        self._redactor = redactor
         self._series: dict[SeriesKey, H] = {}
+        # Label sets that needed scrubbing -> the handle of their scrubbed series, so the
+        # redactor runs once per distinct label set, not on every update.
+        self._scrubbed: dict[SeriesKey, H] = {}
         self._lock = threading.Lock()
 
     def bind(self, attributes: Attributes | None = None) -> H:
         key = series_key(attributes) if attributes else ()
         handle = self._series.get(key)
-        if handle is not None:
-            return handle
+        if handle is None:
+            handle = self._scrubbed.get(key)
+            if handle is None:
+                handle = self._bind_new(key, attributes)
+        return handle
+
+    def _bind_new(self, key: SeriesKey, attributes: Attributes | None) -> H:
+        scrubbed = self._redactor.scrub_if_needed(attributes) if attributes and self._redactor else None
+        exported = series_key(scrubbed) if scrubbed is not None else key
         with self._lock:
-            handle = self._series.get(key)
+            handle = self._series.get(exported)
             if handle is None:
                 if len(self._series) >= self._max_series:
+                    # Not remembered: every update of an overflowing label set is counted.
                     if self._on_overflow is not None:
                         self._on_overflow(self.name)
-                    key = series_key(OVERFLOW_ATTRIBUTES)
-                    handle = self._series.get(key)
-                if handle is None:
-                    handle = self._factory()
-                    self._series[key] = handle
+                    overflow = series_key(OVERFLOW_ATTRIBUTES)
+                    handle = self._series.get(overflow)
+                    if handle is None:
+                        handle = self._series[overflow] = self._factory()
+                    return handle
+                handle = self._series[exported] = self._factory()
+            if exported != key and len(self._scrubbed) < self._max_series:
+                self._scrubbed[key] = handle
         return handle
 
     def series(self) -> list[tuple[SeriesKey, H]]:
@@ -181,7 +203,8 @@ def observe_process_gauge(name: str, callback: ObservationCallback, unit: str = 
 class LocalMetrics:
     """The registry of local instruments; ``collect()`` turns them into OTel metric points."""
 
-    def __init__(self) -> None:
+    def __init__(self, redactor: Redactor | None = None) -> None:
+        self.redactor = redactor if redactor is not None else Redactor()
         self.start_time_ns = time.time_ns()
         self._instruments: dict[str, LocalInstrument[Any]] = {}
         self._observed: dict[str, tuple[str, str, ObservationCallback]] = {}
@@ -201,7 +224,7 @@ class LocalMetrics:
                         f"not {kind.__name__}"
                     )
                 return existing
-            instrument = kind(name=name, on_overflow=self._count_overflow, **kwargs)
+            instrument = kind(name=name, on_overflow=self._count_overflow, redactor=self.redactor, **kwargs)
             self._instruments[name] = instrument
             return instrument
 
@@ -275,7 +298,8 @@ class LocalMetrics:
             except Exception:  # noqa: BLE001 - a failing gauge callback must not break collection
                 _LOG.exception("callback of gauge %s failed", name)
                 continue
-            points = [NumberDataPoint(dict(attrs), start, now, value) for attrs, value in observations]
+            scrub = self.redactor.scrub_if_needed
+            points = [NumberDataPoint(scrub(attrs) or dict(attrs), start, now, value) for attrs, value in observations]
             if points:
                 metrics.append(Metric(name, description, unit, Gauge(points)))
         return metrics

@@ -1,5 +1,5 @@
 """Secret redaction applied to every attribute, log field and exception text we export."""
 
-from otel_trading.redaction._redactor import REDACTED, Redactor
+from otel_trading.redaction._redactor import MIN_SECRET_LENGTH, REDACTED, Redactor
 
-__all__ = ["REDACTED", "Redactor"]
+__all__ = ["MIN_SECRET_LENGTH", "REDACTED", "Redactor"]

@@ -22,6 +22,7 @@ from otel_trading.instrumentation._names import ERROR_TYPE, EXCHANGE, METHOD
 from otel_trading.instrumentation.ccxt._errors import ErrorClassifier, describe
 from otel_trading.instrumentation.ccxt._methods import MethodSpec
 from otel_trading.instrumentation.ccxt._metrics import METRICS, TRACKER, exchange_id
+from otel_trading.instrumentation.ccxt._secrets import REGISTRY as CREDENTIALS
 from otel_trading.tracing._operation import Operation, is_error, report_instrumentation_failure
 
 # True while an instrumented ccxt call runs in this context (thread, task, or a task it spawned).
@@ -38,6 +39,7 @@ class ExchangeCall:
         attributes: dict[str, AttributeValue] = {EXCHANGE: key, METHOD: spec.name}
         spec.attributes(args, kwargs, attributes)
         TRACKER.track(exchange)
+        CREDENTIALS.register(exchange)
         self.exchange = exchange
         self.exchange_id = key
         self.spec = spec

@@ -1,7 +1,9 @@
-"""Keeping an exchange's credentials out of what is recorded about its calls.
+"""Keeping an exchange's credentials out of everything recorded, not only its calls.
 
-Two layers: the exchange's own credential values are cut out literally (a venue may echo
-them in free text, which no pattern recognises), then the SDK's redactor removes
+The credentials of an exchange are registered with the SDK's redactor when the exchange is
+first called (and again when an error or a ccxt log record is scrubbed), so the redactor cuts
+them out literally wherever they appear afterwards: a venue echoing them in free text, the
+bot logging them by mistake, an exception message. The redactor's patterns then remove
 secret-looking ``key=value`` pairs, quoted ``'key': 'value'`` pairs (ccxt's DEBUG log of
 request headers), ``Bearer`` tokens and URL user info.
 """
@@ -9,32 +11,60 @@ request headers), ``Bearer`` tokens and URL user info.
 from __future__ import annotations
 
 import logging
+import threading
+import weakref
 from collections.abc import Callable, Iterable
 from typing import Any, Final
 
 from otel_trading._state import STATE
-from otel_trading.redaction import REDACTED
+from otel_trading.redaction import MIN_SECRET_LENGTH, Redactor
 from otel_trading.tracing._operation import report_instrumentation_failure
 
 # Attributes of a ccxt exchange that hold credentials (ccxt's ``requiredCredentials`` keys,
 # less the public wallet address).
 _CREDENTIAL_ATTRIBUTES: Final = ("apiKey", "secret", "password", "uid", "login", "privateKey", "token", "twofa")
-_MIN_CREDENTIAL_LENGTH: Final = 4  # shorter values would cut ordinary words out of messages
+_PRUNE_AT: Final = 256
 
 
 def credentials(exchange: Any) -> list[str]:
     values = []
     for attribute in _CREDENTIAL_ATTRIBUTES:
         value = getattr(exchange, attribute, None)
-        if isinstance(value, str) and len(value) >= _MIN_CREDENTIAL_LENGTH:
+        if isinstance(value, str) and len(value) >= MIN_SECRET_LENGTH:
             values.append(value)
-    # Longest first, so a credential that contains another is removed whole.
-    return sorted(values, key=len, reverse=True)
+    return values
+
+
+class CredentialRegistry:
+    """Registers each called exchange's credentials with the redactor in force, once per
+    exchange and redactor: the hot path is a dict lookup and a weakref call."""
+
+    def __init__(self) -> None:
+        self._seen: dict[int, tuple[weakref.ref[Any], Redactor]] = {}
+        self._lock = threading.Lock()
+
+    def register(self, exchange: Any) -> None:
+        redactor = STATE.redactor
+        seen = self._seen.get(id(exchange))
+        if seen is not None and seen[1] is redactor and seen[0]() is exchange:
+            return
+        redactor.add_secret_values(credentials(exchange))
+        try:
+            ref = weakref.ref(exchange)
+        except TypeError:  # not weak-referenceable: registered again on each call (a set lookup)
+            return
+        with self._lock:
+            if len(self._seen) >= _PRUNE_AT:
+                self._seen = {key: entry for key, entry in self._seen.items() if entry[0]() is not None}
+            self._seen[id(exchange)] = (ref, redactor)
+
+
+REGISTRY: Final = CredentialRegistry()
 
 
 def scrub(text: str, exchange: Any) -> str:
-    for value in credentials(exchange):
-        text = text.replace(value, REDACTED)
+    # Registered again: credentials set after the exchange's first call are covered too.
+    STATE.redactor.add_secret_values(credentials(exchange))
     return STATE.redactor.scrub_text(text)
 
 
@@ -51,14 +81,12 @@ class CredentialFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         try:
-            values = sorted({v for e in self._exchanges() for v in credentials(e)}, key=len, reverse=True)
-            if values:
-                message = record.getMessage()
-                cleaned = message
-                for value in values:
-                    cleaned = cleaned.replace(value, REDACTED)
-                if cleaned != message:
-                    record.msg, record.args = cleaned, ()
+            redactor = STATE.redactor
+            redactor.add_secret_values(v for e in self._exchanges() for v in credentials(e))
+            message = record.getMessage()
+            cleaned = redactor.scrub_text(message)
+            if cleaned != message:
+                record.msg, record.args = cleaned, ()
         except Exception:  # noqa: BLE001 - the record is still logged, and pattern-scrubbed at export
             report_instrumentation_failure("ccxt log filter")
         return True
