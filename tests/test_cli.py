@@ -42,3 +42,24 @@ def test_config_masks_secrets_and_reports_bad_values() -> None:
 def test_unknown_command_is_a_usage_error() -> None:
     result = run("frobnicate")
     assert result.returncode == 2 and "invalid choice" in result.stderr
+
+
+def test_an_unknown_option_shows_the_commands_usage() -> None:
+    for command in ("traces", "logs", "report", "doctor"):
+        result = run(command, "--bogus")
+        assert result.returncode == 2, command
+        assert result.stderr.startswith(f"usage: otel-trading {command} "), result.stderr
+        assert f"otel-trading {command}: error: unrecognized arguments: --bogus" in result.stderr
+
+
+def test_time_options_take_a_duration_ago_with_a_minus(demo_store: Path) -> None:
+    store = ("--store", str(demo_store))
+    ago = run("logs", "--since", "-1d", "--format", "json", "--limit", "0", *store)
+    assert ago.returncode == 0, ago.stderr
+    assert ago.stdout == run("logs", "--since", "1d", "--format", "json", "--limit", "0", *store).stdout
+    before = run("logs", "--to", "-1d", *store)
+    assert before.returncode == 1 and "no log records match" in before.stderr
+    assert run("traces", "--from", "-1d", "--to", "-0s", *store).returncode == 0
+    assert run("report", "--since=-1d", *store).returncode == 0
+    bad = run("logs", "--since", "-5x", *store)
+    assert bad.returncode == 2 and "--since '-5x': expected an ISO time" in bad.stderr

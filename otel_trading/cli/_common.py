@@ -71,10 +71,13 @@ def parse_duration(text: str, option: str) -> float:
 
 
 def parse_time(text: str, option: str, *, now: float | None = None) -> int:
-    """An absolute time (ISO 8601; naive means local time) or a duration ago, as Unix ns."""
-    if _DURATION.match(text):
+    """An absolute time (ISO 8601; naive means local time) or a duration ago, as Unix ns.
+
+    A duration ago may carry a minus, ``-5m``: how people write "5 minutes ago"."""
+    ago = text.strip().removeprefix("-")
+    if _DURATION.match(ago):
         current = time.time() if now is None else now
-        return int((current - parse_duration(text, option)) * 1e9)
+        return int((current - parse_duration(ago, option)) * 1e9)
     try:
         moment = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:

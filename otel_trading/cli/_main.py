@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
 import sys
 from collections.abc import Callable, Sequence
 from typing import Final
@@ -35,9 +36,39 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Options whose value may start with "-": a duration ago written "-5m". argparse would take
+# "-5m" for an unknown option (it only knows -5 and -1.5 as negative numbers).
+DASH_VALUE_OPTIONS: Final = frozenset({"--since", "--from", "--to"})
+_DASH_VALUE: Final = re.compile(r"^-\.?\d")
+
+
+def join_dash_values(argv: Sequence[str]) -> list[str]:
+    """``--since -5m`` as ``--since=-5m``, which argparse reads as the option's value."""
+    joined: list[str] = []
+    for index, arg in enumerate(argv):
+        if arg == "--":  # the rest is positional, as is
+            return [*joined, *argv[index:]]
+        if joined and joined[-1] in DASH_VALUE_OPTIONS and _DASH_VALUE.match(arg):
+            joined[-1] = f"{joined[-1]}={arg}"
+        else:
+            joined.append(arg)
+    return joined
+
+
+def parse_arguments(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Namespace:
+    """Like ``parse_args``, but an unknown option is reported by the command's own parser,
+    with its usage, rather than by the top level's (which knows no command options)."""
+    args, unknown = parser.parse_known_args(join_dash_values(argv))
+    if unknown:
+        commands = next(action for action in parser._actions if isinstance(action, argparse._SubParsersAction))
+        command_parser = commands.choices.get(args.command) if args.command else None
+        (command_parser or parser).error(f"unrecognized arguments: {' '.join(unknown)}")
+    return args
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse_arguments(parser, sys.argv[1:] if argv is None else argv)
     run: Runner | None = getattr(args, "run", None)
     if run is None:
         parser.print_help(sys.stdout)
