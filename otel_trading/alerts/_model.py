@@ -8,6 +8,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from otel_trading._state import STATE
+
 Status = Literal["firing", "resolved"]
 
 
@@ -28,6 +30,17 @@ class Severity(str, enum.Enum):
         return members[min(self.rank + 1, len(members) - 1)]
 
 
+def scrubbed(mapping: Mapping[str, str]) -> dict[str, str]:
+    """Labels or annotations with secrets redacted, as every alert holds them from the start.
+
+    A value under a secret-looking name (``api_key``) is replaced; credentials inside values
+    (``token=...``, ``https://user:pw@``, the channels' own tokens and URLs) are cut out. So
+    the log lines, channels, dead letters and state file, which all read the alert, carry none.
+    """
+    cleaned = STATE.redactor.scrub_if_needed(mapping)
+    return dict(mapping) if cleaned is None else {key: str(value) for key, value in cleaned.items()}
+
+
 def fingerprint(labels: Mapping[str, str]) -> str:
     """Stable id of an alert: a hash of its sorted labels (``alertname`` included)."""
     text = "\x1f".join(f"{k}\x1e{v}" for k, v in sorted(labels.items()))
@@ -40,7 +53,7 @@ class Alert:
 
     ``labels`` hold ``alertname`` and ``severity`` plus the rule's labels and those of the
     series that matched; ``starts_at`` / ``ends_at`` are Unix seconds (``ends_at`` is set
-    once resolved).
+    once resolved). Labels and annotations are :func:`scrubbed` on creation.
     """
 
     labels: Mapping[str, str]
@@ -50,6 +63,10 @@ class Alert:
     starts_at: float
     ends_at: float | None = None
     generator_url: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "labels", scrubbed(self.labels))
+        object.__setattr__(self, "annotations", scrubbed(self.annotations))
 
     @property
     def name(self) -> str:

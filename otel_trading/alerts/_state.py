@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from otel_trading.alerts._model import Alert, Status, fingerprint
+from otel_trading.alerts._model import Alert, Status, fingerprint, scrubbed
 from otel_trading.alerts._promql import Vector
 from otel_trading.alerts._rules import Rule
 from otel_trading.alerts._template import render
@@ -66,10 +66,10 @@ class RuleState:
         before = {key: alert.state for key, alert in self.active.items()}
         matched: set[str] = set()
         for series, value in vector:
-            labels = alert_labels(self.rule, dict(series))
+            labels = scrubbed(alert_labels(self.rule, dict(series)))
             key = fingerprint(labels)
             matched.add(key)
-            annotations = {k: render(v, labels, value) for k, v in self.rule.annotations.items()}
+            annotations = scrubbed({k: render(v, labels, value) for k, v in self.rule.annotations.items()})
             alert = self.active.get(key)
             if alert is not None and alert.state != "inactive":
                 alert.value, alert.annotations = value, annotations

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 from otel_trading.alerts._model import Alert, Notification
-from otel_trading.alerts.channels._http import HttpChannel, check_http_url, url_secrets
+from otel_trading.alerts.channels._http import HttpChannel, check_http_url
 from otel_trading.alerts.channels._text import rfc3339
 
 _INVALID_LABEL_CHARACTERS: Final = re.compile(r"[^a-zA-Z0-9_]")
@@ -58,8 +58,8 @@ class AlertmanagerChannel(HttpChannel):
         self.resolve_timeout_s = resolve_timeout_s
         self._clock = clock
 
-    def secrets(self) -> tuple[str, ...]:
-        return (*super().secrets(), *url_secrets(self._url))
+    def credential_urls(self) -> tuple[str, ...]:
+        return (self._url,)
 
     def alerts(self, notification: Notification) -> list[dict[str, Any]]:
         now = self._clock()

@@ -81,12 +81,17 @@ class Channel(ABC):
         """Delivers ``notification`` once within about ``timeout_s``; raises DeliveryError."""
 
     def secrets(self) -> tuple[str, ...]:
-        """The credential strings this channel holds (scrubbed from every text it produces)."""
+        """The credential strings this channel holds: see :func:`register_secrets`."""
+        return ()
+
+    def secret_fragments(self) -> tuple[str, ...]:
+        """Pieces of the credentials (a URL's path segments) too common to cut out of every text:
+        only this channel's own messages are scrubbed of them."""
         return ()
 
     def scrub(self, text: str) -> str:
         """``text`` without this channel's credentials or anything the redactor knows as secret."""
-        for secret in sorted(self.secrets(), key=len, reverse=True):
+        for secret in sorted((*self.secrets(), *self.secret_fragments()), key=len, reverse=True):
             if len(secret) >= 4:  # shorter "secrets" would blank out ordinary words
                 text = text.replace(secret, REDACTED)
         return STATE.redactor.scrub_text(text)
@@ -98,3 +103,12 @@ class Channel(ABC):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name!r} kind={self.kind!r}>"
+
+
+def register_secrets(channel: Channel) -> None:
+    """Tells the redactor ``channel``'s credentials, so that no span, log line or alert carries them.
+
+    An annotation quoting a webhook URL, or a library logging the Telegram endpoint, is then
+    scrubbed like any known secret, wherever the text goes.
+    """
+    STATE.redactor.add_secret_values(channel.secrets())

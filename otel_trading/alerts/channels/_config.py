@@ -19,7 +19,7 @@ import os
 from typing import Any
 
 from otel_trading.alerts._yaml import LocatedDict, RulesError, substitute_environment
-from otel_trading.alerts.channels._base import Channel
+from otel_trading.alerts.channels._base import Channel, register_secrets
 from otel_trading.alerts.channels._kinds import COMMON, KINDS, Field
 
 Environ = os._Environ[str] | dict[str, str]
@@ -77,9 +77,11 @@ def build_channel(name: str, spec: LocatedDict, *, source: str, environ: Environ
         raise RulesError(f"channel {name!r}: a {kind} channel needs {', '.join(missing)}",
                          source=source, line=line_of("type"), field=missing[0])
     try:
-        return cls(name, **arguments)
+        channel = cls(name, **arguments)
     except ValueError as exc:  # constructor checks (http(s) URL, empty token...) say no value either
         # Their messages start with the field they are about ("url must be..."): point at its line.
         culprit = next((key for key in spec if str(exc).startswith((f"{key} ", f"{key}:"))), None)
         raise RulesError(f"channel {name!r}: {exc}", source=source, field=culprit,
                          line=line_of(culprit) if culprit else getattr(spec, "line", None)) from None
+    register_secrets(channel)
+    return channel

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
 
 from otel_trading.alerts._model import Notification
-from otel_trading.alerts.channels._base import Channel
+from otel_trading.alerts.channels._base import Channel, register_secrets
 from otel_trading.alerts.channels._deadletter import DeadLetterFile
 from otel_trading.alerts.channels._pacing import Backoff
 from otel_trading.alerts.channels._worker import ChannelWorker, DeliveryPolicy
@@ -63,6 +63,7 @@ class Dispatcher:
         with self._lock:
             if channel.name in self._workers:
                 raise ValueError(f"a channel named {channel.name!r} is already registered")
+            register_secrets(channel)
             self._workers[channel.name] = ChannelWorker(channel, self._policy)
 
     def submit(self, channel_name: str, notification: Notification) -> bool:

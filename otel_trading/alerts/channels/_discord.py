@@ -11,7 +11,7 @@ import json
 from typing import Any, Final
 
 from otel_trading.alerts._model import Alert, Notification
-from otel_trading.alerts.channels._http import HttpChannel, check_http_url, url_secrets
+from otel_trading.alerts.channels._http import HttpChannel, check_http_url
 from otel_trading.alerts.channels._text import colour_of, label_text, rfc3339, summary, title, truncate, utf16_len
 
 CONTENT_LIMIT: Final = 2000
@@ -67,8 +67,8 @@ class DiscordChannel(HttpChannel):
         self._url = check_http_url(url)
         self.username = username
 
-    def secrets(self) -> tuple[str, ...]:
-        return (*super().secrets(), *url_secrets(self._url))
+    def credential_urls(self) -> tuple[str, ...]:
+        return (self._url,)
 
     def retry_after_from_body(self, body: bytes) -> float | None:
         """Discord's 429 body: ``{"retry_after": 1.5, ...}`` in seconds."""

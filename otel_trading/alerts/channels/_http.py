@@ -20,12 +20,14 @@ import urllib.request
 from collections.abc import Mapping
 from typing import Any
 
+from otel_trading._state import STATE
 from otel_trading._version import __version__
 from otel_trading.alerts.channels._base import Channel, DeliveryError
 
 USER_AGENT = f"otel-trading/{__version__}"
 _RETRYABLE_STATUSES = frozenset({408, 429})
 _BODY_IN_REASON = 200  # characters of an error answer kept in the reason (scrubbed)
+_TOKEN_LENGTH = 16  # a path segment this long is an id or a token (Slack's are 24, Discord's 68)
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -64,12 +66,24 @@ def split_userinfo(url: str) -> tuple[str, str | None]:
 
 
 def url_secrets(url: str) -> tuple[str, ...]:
-    """The parts of a URL that may carry a credential: all of it, its path, query and long segments."""
+    """The parts of a URL that may carry a credential: all of it, its user info, password, query, and
+    its path when a segment is long enough to be a token (``/services/T0/B0/XXXX``, ``/bot123:AA…``).
+
+    All are registered with the redactor (every text is cut of them): ``/api/v1/alerts`` is not.
+    """
     parts = urllib.parse.urlsplit(url)
-    pieces = [url, parts.netloc.rpartition("@")[0], parts.path, parts.query, split_userinfo(url)[1] or ""]
-    pieces += [segment for segment in parts.path.split("/") if len(segment) >= 6]
+    userinfo = parts.netloc.rpartition("@")[0]
+    basic = split_userinfo(url)[1] or ""
+    tokenish = any(len(segment) >= _TOKEN_LENGTH for segment in parts.path.split("/"))
+    pieces = [url, userinfo, userinfo.partition(":")[2], parts.path if tokenish else "", parts.query,
+              basic, basic.removeprefix("Basic ")]
     pieces += [value for _, value in urllib.parse.parse_qsl(parts.query)]
     return tuple(piece for piece in pieces if piece)
+
+
+def url_fragments(url: str) -> tuple[str, ...]:
+    """A URL's long path segments (a webhook's id or token), which a service may echo alone."""
+    return tuple(segment for segment in urllib.parse.urlsplit(url).path.split("/") if len(segment) >= 6)
 
 
 class HttpChannel(Channel):
@@ -82,8 +96,20 @@ class HttpChannel(Channel):
         if bearer_token:
             self._headers["Authorization"] = f"Bearer {bearer_token}"
 
+    def credential_urls(self) -> tuple[str, ...]:
+        """The URLs that are credentials themselves (a webhook URL, a bot token's endpoint)."""
+        return ()
+
     def secrets(self) -> tuple[str, ...]:
-        return tuple(value for value in self._headers.values() if value)
+        # A credential header's value and its last word: "Bearer <token>" is echoed as the token alone too.
+        headers = [piece for name, value in self._headers.items() if value and STATE.redactor.is_secret_key(name)
+                   for piece in (value, value.split()[-1])]
+        return (*headers, *(piece for url in self.credential_urls() for piece in url_secrets(url)))
+
+    def secret_fragments(self) -> tuple[str, ...]:
+        # Other headers (X-Team: quant) are scrubbed from this channel's messages, not from every text.
+        headers = [value for name, value in self._headers.items() if value and not STATE.redactor.is_secret_key(name)]
+        return (*headers, *(piece for url in self.credential_urls() for piece in url_fragments(url)))
 
     def retry_after_from_body(self, body: bytes) -> float | None:  # noqa: ARG002 - overridden by services that say it in the body
         """A service's own "wait this long" in an error body (Discord, Telegram); None by default."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from otel_trading.alerts._model import Alert, Notification
-from otel_trading.alerts.channels._http import HttpChannel, check_http_url, url_secrets
+from otel_trading.alerts.channels._http import HttpChannel, check_http_url
 from otel_trading.alerts.channels._text import colour, label_text, summary, title, truncate
 
 TEXT_LIMIT: Final = 40_000
@@ -63,8 +63,8 @@ class SlackChannel(HttpChannel):
         super().__init__(name, **options)
         self._url = check_http_url(url)
 
-    def secrets(self) -> tuple[str, ...]:
-        return (*super().secrets(), *url_secrets(self._url))
+    def credential_urls(self) -> tuple[str, ...]:
+        return (self._url,)
 
     def send(self, notification: Notification, timeout_s: float) -> None:
         self.post_json(self._url, slack_message(notification), timeout_s)

@@ -14,7 +14,7 @@ import json
 from typing import Any, Final
 
 from otel_trading.alerts._model import Alert, Notification
-from otel_trading.alerts.channels._http import HttpChannel, check_http_url, url_secrets
+from otel_trading.alerts.channels._http import HttpChannel, check_http_url
 from otel_trading.alerts.channels._text import ELLIPSIS, label_text, summary, title, utf16_len
 
 TEXT_LIMIT: Final = 4096
@@ -84,7 +84,10 @@ class TelegramChannel(HttpChannel):
         self.disable_notification = disable_notification
 
     def secrets(self) -> tuple[str, ...]:
-        return (*super().secrets(), self._token, *url_secrets(self._endpoint()))
+        return (*super().secrets(), self._token)
+
+    def credential_urls(self) -> tuple[str, ...]:
+        return (self._endpoint(),)
 
     def _endpoint(self) -> str:
         return f"{self.api_url}/bot{self._token}/sendMessage"

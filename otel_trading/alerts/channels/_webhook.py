@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from otel_trading.alerts._model import Notification
-from otel_trading.alerts.channels._http import HttpChannel, check_http_url, url_secrets
+from otel_trading.alerts.channels._http import HttpChannel, check_http_url
 from otel_trading.alerts.channels._payload import webhook_payload
 
 
@@ -29,8 +29,8 @@ class WebhookChannel(HttpChannel):
         self.max_alerts = max_alerts
         self.external_url = external_url
 
-    def secrets(self) -> tuple[str, ...]:
-        return (*super().secrets(), *url_secrets(self._url))
+    def credential_urls(self) -> tuple[str, ...]:
+        return (self._url,)
 
     def payload(self, notification: Notification) -> dict[str, Any]:
         return webhook_payload(notification, external_url=self.external_url, max_alerts=self.max_alerts)
