@@ -525,3 +525,21 @@ def test_the_default_rule_pack_fires_and_resolves_the_scenario_alerts(tmp_path: 
     for name in ("DailyLossLimit", "TradingHalted", "ExchangeErrorStreak"):
         assert name in fired and name in resolved, tally
     assert "alert firing: TradingHalted (critical)" in result.stdout
+
+
+def test_the_summary_and_the_report_agree_on_equity_and_drawdown(tmp_path: Path) -> None:
+    """The summary's marked-to-market equity differs from the report's per-trade curve (positions
+    still open between closes move it); the summary labels both, and its per-trade line is the report's."""
+    store = tmp_path / "store"
+    demo = run_cli(*DEMO_ARGS, "--no-progress", "--store", str(store), cwd=tmp_path)
+    assert demo.returncode == 0, demo.stderr
+    summary = dict(line.strip().split(maxsplit=1) for line in demo.stdout.splitlines()
+                   if line.startswith("  ") and line.strip().split(maxsplit=1)[0] in ("equity", "per"))
+    assert summary["equity"].endswith(": marked to market every tick"), summary
+    per_trade = re.fullmatch(r"trade +([\d,.]+) USDT, max drawdown ([\d.]+%): at each close, from the closed "
+                             r"trades' returns alone, as otel-trading report computes it", summary["per"])
+    assert per_trade, summary
+    report = run_cli("report", "--store", str(store), cwd=tmp_path)
+    assert report.returncode == 0, report.stderr
+    assert re.search(rf"max drawdown +[\d,.]+ \({re.escape(per_trade[2])}\)", report.stdout), report.stdout
+    assert re.search(rf"equity +10,000.00 -> {re.escape(per_trade[1])}\n", report.stdout), report.stdout

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from typing import Final, TextIO
 
-from otel_trading.demo._stats import DemoResult
+from otel_trading.demo._stats import DemoResult, DemoStats
 
 _CLEAR_LINE: Final = "\r\x1b[K"
 _REDRAW_S: Final = 0.1
@@ -103,6 +103,16 @@ def _plural(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
+def _per_trade(stats: DemoStats) -> list[str]:
+    """The equity line as ``otel-trading report`` computes it: at each close, from the closed
+    trades' returns alone (the drift of positions still open in between is not in it)."""
+    risk = stats.per_trade_risk()
+    if risk.end_equity is None or risk.max_drawdown_relative is None:
+        return []
+    return [f"  per trade        {risk.end_equity:,.2f} USDT, max drawdown {risk.max_drawdown_relative:.2%}: "
+            "at each close, from the closed trades' returns alone, as otel-trading report computes it"]
+
+
 def summary(result: DemoResult) -> str:
     """The final summary. Every line but ``order latency`` and ``time`` is determined by the
     seed and options."""
@@ -118,7 +128,8 @@ def summary(result: DemoResult) -> str:
         f"(win rate {win_rate}), {result.open_positions} still open",
         f"  PnL              {stats.realized_pnl:+,.2f} USDT realized, fees {stats.fees:,.2f} USDT",
         f"  equity           {result.equity:,.2f} USDT ({result.return_ratio:+.2%}), "
-        f"max drawdown {result.max_drawdown:.2%}",
+        f"max drawdown {result.max_drawdown:.2%}: marked to market every tick",
+        *_per_trade(stats),
         f"  orders           {orders} done: {_counts(dict(stats.orders))}; {stats.partial_fills} partially filled",
         f"  rejects          {rejects}" + (f": {_counts(dict(stats.rejects))}" if rejects else ""),
         f"  risk denials     {sum(stats.risk_denials.values())}"

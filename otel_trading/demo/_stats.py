@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
+from otel_trading.analytics import ClosedTrade, Journal, RiskStats, report_from_journal
+
 
 def percentile(values: list[float], fraction: float) -> float | None:
     """Nearest-rank percentile (``fraction`` 0..1), None without values."""
@@ -37,10 +39,18 @@ class DemoStats:
     breaker_resumes: int = 0
     feed_gaps: int = 0
     order_latencies_s: list[float] = field(default_factory=list)
+    closed: list[ClosedTrade] = field(default_factory=list, compare=False)
+    """Each round trip as ``otel-trading report`` reads it back from its trace: PnL and the equity
+    after it (with wall-clock times and trade ids, so not part of a run's seeded outcome)."""
 
     @property
     def trades_closed(self) -> int:
         return self.wins + self.losses
+
+    def per_trade_risk(self) -> RiskStats:
+        """Equity and drawdown at the trade closes, computed by the report's own code from the same
+        records, so that the summary and ``otel-trading report`` show the same figures."""
+        return report_from_journal(Journal(trades=tuple(self.closed))).risk
 
     def latency_ms(self, fraction: float) -> float | None:
         value = percentile(self.order_latencies_s, fraction)

@@ -4,10 +4,12 @@ it (so the exchange calls and logs join it), ended with ``close()``."""
 
 from __future__ import annotations
 
+import time
 from typing import Final
 
 import otel_trading
 from otel_trading import Order, Trade, get_logger
+from otel_trading.analytics import ClosedTrade
 from otel_trading.demo import _errors as errors
 from otel_trading.demo._desk import Desk
 from otel_trading.demo._strategy import MIN_CONFIDENCE, MODEL, STRATEGY, Signal
@@ -35,6 +37,7 @@ class SymbolTrader:
         self._stop = 0.0  # distance below the peak, as a fraction
         self._peak = 0.0
         self._opened_tick = 0
+        self._opened_ns = 0
         self._next_entry_tick = 0
 
     @property
@@ -115,6 +118,7 @@ class SymbolTrader:
             self._end(tick)
             return
         self._position, self._entry_price, self._opened_tick = order.filled_amount, order.average_price, tick
+        self._opened_ns = time.time_ns()
         self._peak = self._entry_price
         trade.position_opened(self._position, self._entry_price)
         self.desk.stats.trades_opened += 1
@@ -132,6 +136,11 @@ class SymbolTrader:
                 return  # the position is still open: tried again next tick
             trade.position_closed(exit_reason=reason, exit_price=order.average_price)
             pnl = trade.realized_pnl
+            desk.stats.closed.append(ClosedTrade(
+                trace_id=trade.trade_id, symbol=symbol, side=trade.side, strategy=STRATEGY, service=None,
+                portfolio=desk.book.name, opened_ns=self._opened_ns, closed_ns=time.time_ns(), pnl=pnl,
+                outcome="win" if pnl > 0 else "loss" if pnl < 0 else "breakeven", exit_reason=reason,
+                equity=desk.book.equity))
             desk.stats.realized_pnl += pnl
             if pnl > 0:
                 desk.stats.wins += 1
