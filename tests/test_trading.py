@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import math
 import threading
+import urllib.request
 from collections.abc import Iterator
 
 import pytest
@@ -364,3 +367,80 @@ def test_order_outcome_logs_belong_to_the_order_span(otel_capture: TelemetryCapt
         "reason": "invalid_order", "client_order_id": "c-log", "symbol": "BTC/USDT", "trade_id": t.trade_id,
     }.items()
     assert "strategy" not in (record.attributes or {})
+
+
+def _sdk_warnings(caplog: pytest.LogCaptureFixture, needle: str) -> list[str]:
+    return [r.getMessage() for r in caplog.records
+            if r.levelno == logging.WARNING and r.name.startswith("otel_trading") and needle in r.getMessage()]
+
+
+def test_an_unknown_side_is_recorded_as_unknown_and_logged_once_per_value(
+        otel_capture: TelemetryCapture, caplog: pytest.LogCaptureFixture) -> None:
+    book = otel_trading.Portfolio("sides", cash=1_000.0)
+    for side in ("foo", "foo", "bar"):
+        with otel_trading.trade("BTC/USDT", side, portfolio=book) as t:
+            t.submit_order(1.0, reference_price=10.0).fill(1.0, 10.0)
+            t.position_closed(exit_reason="signal")
+    assert t.side == "unknown"
+    assert {(s.attributes or {}).get("trading.side") for s in otel_capture.spans} == {"unknown"}
+    unknown = {"trading.side": "unknown"}
+    assert otel_capture.value("trading.orders", **unknown, **{"trading.order.status": "filled"}) == 3
+    assert otel_capture.value("trading.fills", **unknown) == 3
+    assert otel_capture.points("trading.orders", **{"trading.side": "foo"}) == []
+    assert otel_capture.points("trading.slippage.bps") == []  # no direction, no slippage sign
+    assert book.snapshot().positions == {} and book.equity == 1_000.0  # a fill of no direction is not applied
+    foo = _sdk_warnings(caplog, "side 'foo' is not 'buy' or 'sell'")
+    assert len(foo) == 1 and foo[0].startswith("trade(): ")
+    assert len(_sdk_warnings(caplog, "side 'bar'")) == 1
+
+
+def test_side_spellings_are_folded_to_buy_and_sell(otel_capture: TelemetryCapture) -> None:
+    with otel_trading.trade("BTC/USDT", "LONG") as t:
+        t.submit_order(1.0, side="Short").fill(1.0, 10.0)
+    assert (otel_capture.span("trade").attributes or {})["trading.side"] == "buy"
+    assert (otel_capture.span("order").attributes or {})["trading.side"] == "sell"
+    assert otel_capture.value("trading.fills", **{"trading.side": "sell"}) == 1
+
+
+def test_bad_amounts_and_prices_are_logged_and_kept_out_of_the_numbers(
+        otel_capture: TelemetryCapture, caplog: pytest.LogCaptureFixture) -> None:
+    book = otel_trading.Portfolio("amounts", cash=1_000.0)
+    with otel_trading.trade("ETH/USDT", "buy", portfolio=book) as t:
+        unsized = t.submit_order(-2.0, price=-1.0, reference_price=math.nan)
+        assert unsized.amount == 0.0 and unsized.price is None and unsized.reference_price is None
+        for amount, price in ((-1.0, 100.0), (1.0, -100.0), (math.inf, 100.0), (1.0, "100")):
+            unsized.fill(amount, price)  # type: ignore[arg-type]
+        assert unsized.filled_amount == 0.0 and unsized.status == "submitted"
+        unsized.fill(1.0, 100.0)  # an order of unknown size is complete at its first fill
+        assert unsized.status == "filled"
+        t.position_closed(math.nan, exit_reason="signal")  # falls back to the fills' realized PnL
+    order = otel_capture.span("order").attributes or {}
+    assert "trading.order.amount" not in order and "trading.order.price" not in order
+    assert otel_capture.value("trading.fills") == 1 and otel_capture.value("trading.fill.notional") == 100.0
+    assert book.positions["ETH/USDT"].quantity == 1.0
+    assert otel_capture.value("trading.trades", **{"trading.trade.outcome": "breakeven"}) == 1
+    for needle in ("Trade.submit_order: amount must be a finite number > 0, got -2.0",
+                   "Trade.submit_order: price must be a finite number > 0, got -1.0",
+                   "Trade.submit_order: reference_price must be a finite number > 0, got nan",
+                   "Order.fill: amount must be a finite number > 0, got -1.0; the fill is ignored",
+                   "Order.fill: price must be a finite number > 0, got -100.0",
+                   "Order.fill: amount must be a finite number > 0, got inf",
+                   "Order.fill: price must be a finite number > 0, got '100'",
+                   "Trade.position_closed: pnl must be a finite number, got nan"):
+        assert len(_sdk_warnings(caplog, needle)) == 1, needle
+
+
+def test_an_infinite_profit_factor_is_exported_as_plus_inf_to_prometheus() -> None:
+    telemetry = otel_trading.configure(prometheus_port=0, log_console="off", install_signal_handlers=False,
+                                       traces_exporter="none", logs_exporter="none")
+    try:
+        for pnl in (10.0, 5.0):  # profits, no losses
+            with otel_trading.trade("BTC/USDT", "buy", strategy="no-losses") as t:
+                t.position_closed(pnl, exit_reason="take_profit")
+        assert telemetry.prometheus_url is not None
+        body = urllib.request.urlopen(telemetry.prometheus_url, timeout=5).read().decode()  # noqa: S310
+    finally:
+        telemetry.shutdown()
+    (line,) = [row for row in body.splitlines()
+               if row.startswith("trading_performance_profit_factor{") and 'strategy="no-losses"' in row]
+    assert line.endswith(" +Inf")

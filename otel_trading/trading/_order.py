@@ -14,6 +14,7 @@ from opentelemetry.trace import Span, Status, StatusCode
 
 from otel_trading.trading import _names as n
 from otel_trading.trading._guard import never_raises
+from otel_trading.trading._inputs import UNKNOWN_SIDE, finite_or_zero, positive_number
 from otel_trading.trading._metrics import slippage_bps
 
 if TYPE_CHECKING:
@@ -31,12 +32,16 @@ class Order:
 
     def __init__(self, trade: Trade, *, amount: float, side: str, order_type: str, price: float | None,
                  reference_price: float | None, client_order_id: str | None, attributes: dict[str, Any]) -> None:
+        where = "Trade.submit_order"
+        checked_amount = positive_number(amount, "amount", where, "the order is complete at its first fill")
         self.trade = trade
-        self.amount = float(amount)
+        self.amount = checked_amount or 0.0
+        """The ordered amount; 0.0 when the one given was not a finite number > 0 (unknown size)."""
         self.side = side
         self.order_type = order_type
-        self.price = price
-        self.reference_price = reference_price
+        self.price = None if price is None else positive_number(price, "price", where, "it is left out")
+        self.reference_price = None if reference_price is None else positive_number(
+            reference_price, "reference_price", where, "the order gets no slippage")
         self.client_order_id = client_order_id
         self.venue_order_id: str | None = None
         self.status = "submitted"
@@ -47,14 +52,16 @@ class Order:
         self._accepted = False
         span_attributes: dict[str, Any] = {
             n.TRADE_ID: trade.trade_id, n.SYMBOL: trade.symbol, n.SIDE: side, n.ORDER_TYPE: order_type,
-            n.ORDER_AMOUNT: self.amount, n.ORDER_STATUS: "submitted", **attributes,
+            n.ORDER_STATUS: "submitted", **attributes,
         }
+        if checked_amount is not None:
+            span_attributes[n.ORDER_AMOUNT] = checked_amount
         if client_order_id is not None:
             span_attributes[n.ORDER_CLIENT_ID] = client_order_id
-        if price is not None:
-            span_attributes[n.ORDER_PRICE] = price
-        if reference_price is not None:
-            span_attributes[n.ORDER_REFERENCE_PRICE] = reference_price
+        if self.price is not None:
+            span_attributes[n.ORDER_PRICE] = self.price
+        if self.reference_price is not None:
+            span_attributes[n.ORDER_REFERENCE_PRICE] = self.reference_price
         self.span: Span = trade.start_child_span(n.ORDER_SPAN, span_attributes)
         trade.metrics.order("submitted", side=side, order_type=order_type)
 
@@ -106,7 +113,15 @@ class Order:
 
         A fill before any acknowledgement counts as the acknowledgement (venues answer market
         orders with their fills). With the trade's ``portfolio``, the fill is applied to it.
+        A fill whose amount or price is not a finite number > 0 is logged once and ignored.
         """
+        ignored = "the fill is ignored"
+        checked_amount = positive_number(amount, "amount", "Order.fill", ignored)
+        checked_price = positive_number(price, "price", "Order.fill", ignored)
+        if checked_amount is None or checked_price is None:
+            return
+        amount, price = checked_amount, checked_price
+        fee = finite_or_zero(fee, "fee", "Order.fill")
         with self.trade.lock:
             if not self._accepted and self.is_open:
                 self._accept()
@@ -157,9 +172,13 @@ class Order:
     @never_raises
     def modified(self, *, amount: float | None = None, price: float | None = None) -> None:
         """The order was amended (edit/replace) to a new amount and/or price."""
+        if amount is not None:
+            amount = positive_number(amount, "amount", "Order.modified", "the amount is left unchanged")
+        if price is not None:
+            price = positive_number(price, "price", "Order.modified", "the price is left unchanged")
         with self.trade.lock:
             if amount is not None:
-                self.amount = float(amount)
+                self.amount = amount
             if price is not None:
                 self.price = price
             if self.span.is_recording():
@@ -174,14 +193,10 @@ class Order:
         metrics.order(status, side=self.side, order_type=self.order_type)
         average = self.average_price
         slippage = None
-        if average is not None and self.reference_price:
-            try:
-                slippage = slippage_bps(self.side, average, self.reference_price)
-            except ValueError:
-                slippage = None
-            if slippage is not None:
-                cost = slippage / 1e4 * self.reference_price * self.filled_amount
-                metrics.slippage(slippage, side=self.side, cost=cost)
+        if average is not None and self.reference_price is not None and self.side != UNKNOWN_SIDE:
+            slippage = slippage_bps(self.side, average, self.reference_price)
+            cost = slippage / 1e4 * self.reference_price * self.filled_amount
+            metrics.slippage(slippage, side=self.side, cost=cost)
         span = self.span
         if span.is_recording():
             attributes: dict[str, Any] = {n.ORDER_STATUS: status, n.ORDER_FILLED: self.filled_amount}

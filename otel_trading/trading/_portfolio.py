@@ -8,6 +8,7 @@ operations; everything derived (gauges, rolling ratios) is computed when a reade
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
@@ -15,15 +16,29 @@ import weakref
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
+from otel_trading._state import STATE
 from otel_trading.analytics import calmar_ratio, returns_from_equity, sharpe_ratio, sortino_ratio
 from otel_trading.analytics._performance import CRYPTO_PERIODS_PER_YEAR
 from otel_trading.metrics._local import Attributes, observe_process_gauge
+from otel_trading.metrics._names import TELEMETRY_DROPPED
 from otel_trading.trading import _names as n
-from otel_trading.trading._metrics import side_sign
+from otel_trading.trading._inputs import (
+    canonical_side,
+    finite_number,
+    finite_or_zero,
+    positive_number,
+    side_sign_or_none,
+)
 
+if TYPE_CHECKING:
+    from otel_trading.trading._trade import Trade
+
+_LOG = logging.getLogger("otel_trading.trading")
 _DAY: Final = 86_400.0
+# How many of the fills trades applied are remembered to recognise the same fill applied again by hand.
+_RECENT_TRADE_FILLS: Final = 64
 
 
 @dataclass(frozen=True)
@@ -98,6 +113,8 @@ class Portfolio:
         self._held: set[str] = set()
         self._position_value = 0.0
         self._realized = 0.0
+        self._equity = self._cash
+        """The equity after the last update: at a period or day boundary, the equity in force there."""
         self._peak = self._cash
         self._max_drawdown = 0.0
         now = clock()
@@ -107,6 +124,9 @@ class Portfolio:
         self._period = returns_period
         self._next_period = now + returns_period
         self._period_equity: deque[float] = deque([self._cash], maxlen=returns_window + 1)
+        self._feeding_trades: dict[str, weakref.WeakSet[Trade]] = {}
+        self._trade_fills: deque[tuple[str, str, float, float]] = deque(maxlen=_RECENT_TRADE_FILLS)
+        self._double_fill_warned: set[str] = set()
         _PORTFOLIOS.add(self)
 
     def _next_reset_after(self, now: float) -> float:
@@ -117,45 +137,107 @@ class Portfolio:
 
     def apply_fill(self, symbol: str, side: str, amount: float, price: float, *, fee: float = 0.0,
                    fee_currency: str | None = None) -> float:
-        """Applies one fill; returns the PnL it realized (net of a fee paid in the base currency)."""
-        signed = side_sign(side) * amount
+        """Applies one fill; returns the PnL it realized (net of a fee paid in the base currency).
+
+        Never raises: a fill with an unknown side or an amount/price that is not a finite number
+        > 0 is logged once and not applied (returns 0.0). Fills of a ``trade(portfolio=self)``
+        are applied by the trade: applying them here as well is detected and warned about once.
+        """
+        return self._apply("Portfolio.apply_fill", None, symbol, side, amount=amount, price=price, fee=fee,
+                           fee_currency=fee_currency)
+
+    def apply_trade_fill(self, trade: Trade, side: str, amount: float, price: float, *, fee: float = 0.0,
+                         fee_currency: str | None = None) -> float:
+        """Applies a fill of ``trade`` (``Order.fill`` does this for a trade given ``portfolio=``)."""
+        return self._apply("Order.fill", trade, trade.symbol, side, amount=amount, price=price, fee=fee,
+                           fee_currency=fee_currency)
+
+    def _apply(self, where: str, trade: Trade | None, symbol: str, side: str, *, amount: float, price: float,
+               fee: float, fee_currency: str | None) -> float:
+        sign = side_sign_or_none(canonical_side(side, where))
+        checked_amount = positive_number(amount, "amount", where, "the fill is not applied to the portfolio")
+        checked_price = positive_number(price, "price", where, "the fill is not applied to the portfolio")
+        if sign is None or checked_amount is None or checked_price is None:
+            return 0.0
+        fee = finite_or_zero(fee, "fee", where)
+        fill = (symbol, "buy" if sign > 0 else "sell", checked_amount, checked_price)
+        double = None
         with self._lock:
-            quantity = self._quantity.get(symbol, 0.0)
-            average = self._average.get(symbol, 0.0)
-            realized = 0.0
-            if quantity == 0 or (quantity > 0) == (signed > 0):
-                new_quantity = quantity + signed
-                average = (abs(quantity) * average + amount * price) / abs(new_quantity)
+            if trade is None:
+                double = self._double_application(fill)
             else:
-                closing = min(amount, abs(quantity))
-                realized = closing * (price - average) * (1 if quantity > 0 else -1)
-                new_quantity = quantity + signed
-                if abs(new_quantity) < 1e-12:
-                    new_quantity = 0.0
-                elif (new_quantity > 0) != (quantity > 0):
-                    average = price  # the fill crossed zero: the rest opens a new position here
-            self._cash -= signed * price
-            if fee:
-                if fee_currency in (None, self.base_currency):
-                    self._cash -= fee
-                    realized -= fee
-                else:
-                    self._other[fee_currency] = self._other.get(fee_currency, 0.0) - fee
-            self._realized += realized
-            old_value = quantity * self._mark.get(symbol, price)
-            self._mark.setdefault(symbol, price)
-            if new_quantity:
-                self._quantity[symbol], self._average[symbol] = new_quantity, average
-                self._held.add(symbol)
+                self._feeding_trades.setdefault(symbol, weakref.WeakSet()).add(trade)
+                self._trade_fills.append(fill)
+            realized = self._apply_locked(symbol, sign * checked_amount, checked_amount, checked_price,
+                                          fee=fee, fee_currency=fee_currency)
+        if double is not None:  # logged outside the lock: a log handler must not wait on the books
+            _LOG.warning(
+                "Portfolio %r: apply_fill(%r, %r, %s, %s) %s; a trade given portfolio= applies every "
+                "order.fill() to it, so applying it by hand too counts it twice (warned once per symbol)",
+                self.name, *fill, double,
+            )
+        return realized
+
+    def _double_application(self, fill: tuple[str, str, float, float]) -> str | None:
+        """Why a manual ``fill`` looks like one a trade applies too (first time per symbol), else None."""
+        symbol = fill[0]
+        if symbol in self._double_fill_warned:
+            return None
+        live = [t for t in self._feeding_trades.get(symbol, ()) if not t.closed]
+        if fill in self._trade_fills:
+            reason = "repeats a fill that a trade already applied"
+        elif live:
+            reason = f"while open trade {live[0].trade_id} applies its own fills of {symbol!r}"
+        else:
+            return None
+        self._double_fill_warned.add(symbol)
+        return reason
+
+    def _apply_locked(self, symbol: str, signed: float, amount: float, price: float, *, fee: float,
+                      fee_currency: str | None) -> float:
+        quantity = self._quantity.get(symbol, 0.0)
+        average = self._average.get(symbol, 0.0)
+        realized = 0.0
+        if quantity == 0 or (quantity > 0) == (signed > 0):
+            new_quantity = quantity + signed
+            average = (abs(quantity) * average + amount * price) / abs(new_quantity)
+        else:
+            closing = min(amount, abs(quantity))
+            realized = closing * (price - average) * (1 if quantity > 0 else -1)
+            new_quantity = quantity + signed
+            if abs(new_quantity) < 1e-12:
+                new_quantity = 0.0
+            elif (new_quantity > 0) != (quantity > 0):
+                average = price  # the fill crossed zero: the rest opens a new position here
+        self._cash -= signed * price
+        if fee:
+            if fee_currency in (None, self.base_currency):
+                self._cash -= fee
+                realized -= fee
             else:
-                self._quantity.pop(symbol, None)
-                self._average.pop(symbol, None)
-            self._position_value += new_quantity * self._mark[symbol] - old_value
-            self._update_equity()
+                self._other[fee_currency] = self._other.get(fee_currency, 0.0) - fee
+        self._realized += realized
+        old_value = quantity * self._mark.get(symbol, price)
+        self._mark.setdefault(symbol, price)
+        if new_quantity:
+            self._quantity[symbol], self._average[symbol] = new_quantity, average
+            self._held.add(symbol)
+        else:
+            self._quantity.pop(symbol, None)
+            self._average.pop(symbol, None)
+        self._position_value += new_quantity * self._mark[symbol] - old_value
+        self._update_equity()
         return realized
 
     def mark(self, symbol: str, price: float) -> None:
-        """A new market price for ``symbol`` (last trade or mid): revalues its position."""
+        """A new market price for ``symbol`` (last trade or mid): revalues its position.
+
+        A price that is not a finite number > 0 is logged once and ignored.
+        """
+        checked = positive_number(price, "price", "Portfolio.mark", "the mark is ignored")
+        if checked is None:
+            return
+        price = checked
         with self._lock:
             quantity = self._quantity.get(symbol)
             old = self._mark.get(symbol)
@@ -165,20 +247,30 @@ class Portfolio:
                 self._update_equity()
 
     def set_cash(self, amount: float) -> None:
-        """Replaces the base-currency cash (e.g. after ``fetch_balance``) without touching PnL."""
+        """Replaces the base-currency cash (e.g. after ``fetch_balance``) without touching PnL.
+
+        An amount that is not a finite number is logged once and ignored.
+        """
+        checked = finite_number(amount, "amount", "Portfolio.set_cash", "the cash is left unchanged")
+        if checked is None:
+            return
         with self._lock:
-            self._cash = float(amount)
+            self._cash = checked
             self._update_equity()
 
     def _update_equity(self) -> float:
         equity = self._cash + self._position_value
         now = self._clock()
+        # A boundary (day reset, period end) passed since the last update is credited with the
+        # equity in force at that instant - the one before this update - so a change made after
+        # the boundary counts in the day or period it happened in.
         if now >= self._next_day:
-            self._day_start_equity = equity
+            self._day_start_equity = self._equity
             self._next_day = self._next_reset_after(now)
         while now >= self._next_period:
-            self._period_equity.append(equity)
+            self._period_equity.append(self._equity)
             self._next_period += self._period
+        self._equity = equity
         if equity > self._peak:
             self._peak = equity
         elif self._peak > 0:
@@ -236,40 +328,64 @@ class Portfolio:
 _PORTFOLIOS: Final[weakref.WeakSet[Portfolio]] = weakref.WeakSet()
 
 
-def _snapshots() -> list[PortfolioSnapshot]:
-    return [portfolio.snapshot() for portfolio in list(_PORTFOLIOS)]
+_Points = Iterator[tuple[Attributes, float]]
+_Observer = Callable[[], _Points]
+_PortfolioPoints = Callable[[PortfolioSnapshot], _Points]
+_failed_gauges: set[str] = set()
 
 
-_Observer = Callable[[], Iterator[tuple[Attributes, float]]]
+def _isolated(gauge: str, points_of: _PortfolioPoints) -> _Observer:
+    """The gauge's points over every portfolio; one portfolio failing loses only its own points.
 
-
-def _per_portfolio(read: Callable[[PortfolioSnapshot], float | None]) -> _Observer:
-    def observe() -> Iterator[tuple[Attributes, float]]:
-        for snap in _snapshots():
-            value = read(snap)
-            if value is not None:
-                yield {n.PORTFOLIO: snap.name}, value
+    A failure is counted in ``otel_trading.telemetry.dropped`` (signal ``metrics``, reason
+    ``gauge_failed``, ``metric``) and logged once per gauge: the other portfolios still report.
+    """
+    def observe() -> _Points:
+        for portfolio in list(_PORTFOLIOS):
+            try:
+                points = list(points_of(portfolio.snapshot()))
+            except Exception:  # noqa: BLE001 - one portfolio's failure must not hide the others
+                _gauge_failed(gauge)
+                continue
+            yield from points
 
     return observe
 
 
-def _per_symbol(read: Callable[[Position], float]) -> _Observer:
+def _gauge_failed(gauge: str) -> None:
+    STATE.local_metrics.counter(TELEMETRY_DROPPED, "{item}", "Telemetry items lost before export").add(
+        1, {"signal": "metrics", "metric": gauge, "reason": "gauge_failed"}
+    )
+    if gauge not in _failed_gauges:
+        _failed_gauges.add(gauge)
+        _LOG.exception("reading gauge %s of a portfolio failed; its point is left out, the other "
+                       "portfolios' are exported (logged once per gauge, counted each time)", gauge)
+
+
+def _per_portfolio(read: Callable[[PortfolioSnapshot], float | None]) -> _PortfolioPoints:
+    def points(snap: PortfolioSnapshot) -> _Points:
+        value = read(snap)
+        if value is not None:
+            yield {n.PORTFOLIO: snap.name}, value
+
+    return points
+
+
+def _per_symbol(read: Callable[[Position], float]) -> _PortfolioPoints:
     # A position that closes reads 0 from then on instead of vanishing: a dashboard draws the
     # close, and Prometheus does not mark the series stale as if the bot had gone.
-    def observe() -> Iterator[tuple[Attributes, float]]:
-        for snap in _snapshots():
-            for position in snap.positions.values():
-                yield {n.PORTFOLIO: snap.name, n.SYMBOL: position.symbol}, read(position)
-            for symbol in snap.flat_symbols:
-                yield {n.PORTFOLIO: snap.name, n.SYMBOL: symbol}, 0.0
+    def points(snap: PortfolioSnapshot) -> _Points:
+        for position in snap.positions.values():
+            yield {n.PORTFOLIO: snap.name, n.SYMBOL: position.symbol}, read(position)
+        for symbol in snap.flat_symbols:
+            yield {n.PORTFOLIO: snap.name, n.SYMBOL: symbol}, 0.0
 
-    return observe
+    return points
 
 
-def _balances() -> Iterator[tuple[Attributes, float]]:
-    for snap in _snapshots():
-        for asset, amount in snap.balances.items():
-            yield {n.PORTFOLIO: snap.name, n.ASSET: asset}, amount
+def _balances(snap: PortfolioSnapshot) -> _Points:
+    for asset, amount in snap.balances.items():
+        yield {n.PORTFOLIO: snap.name, n.ASSET: asset}, amount
 
 
 def _ratio(statistic: Callable[..., float | None]) -> Callable[[PortfolioSnapshot], float | None]:
@@ -298,7 +414,7 @@ def _register_gauges() -> None:
         (n.SORTINO, _per_portfolio(_ratio(sortino_ratio)), "", "Annualised Sortino ratio of the period returns"),
         (n.CALMAR, _per_portfolio(_ratio(calmar_ratio)), "", "CAGR / max drawdown of the period returns"),
     ):
-        observe_process_gauge(name, observe, unit, description)
+        observe_process_gauge(name, _isolated(name, observe), unit, description)
 
 
 _register_gauges()

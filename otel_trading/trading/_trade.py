@@ -26,6 +26,7 @@ from otel_trading.logs import get_logger
 from otel_trading.tracing._operation import record_error, report_instrumentation_failure
 from otel_trading.trading import _names as n
 from otel_trading.trading._guard import never_raises
+from otel_trading.trading._inputs import canonical_side, finite_number
 from otel_trading.trading._metrics import TradingMetrics
 from otel_trading.trading._order import Order
 from otel_trading.trading._registry import REGISTRY
@@ -49,7 +50,8 @@ class Trade:
                  trade_id: str | None = None, portfolio: Portfolio | None = None,
                  attributes: dict[str, Any] | None = None) -> None:
         self.symbol = symbol
-        self.side = side
+        self.side = canonical_side(side, "trade()")
+        """``buy`` or ``sell`` (long/short/bid/ask folded in), ``unknown`` for anything else."""
         self.strategy = strategy
         self.exchange = exchange
         self.trade_id = trade_id or new_correlation_id()
@@ -196,11 +198,13 @@ class Trade:
         """Records an order sent to the venue and returns its handle.
 
         ``side`` defaults to the trade's (pass the opposite side for an exit order);
-        ``reference_price`` (arrival mid or decision price) enables slippage.
+        ``reference_price`` (arrival mid or decision price) enables slippage. Never raises: a bad
+        side, amount or price is logged once and recorded as docs/trading.md describes.
         """
         self.start()
         with self.lock:
-            order = Order(self, amount=amount, side=side or self.side, order_type=order_type, price=price,
+            order_side = self.side if side is None else canonical_side(side, "Trade.submit_order")
+            order = Order(self, amount=amount, side=order_side, order_type=order_type, price=price,
                           reference_price=reference_price, client_order_id=client_order_id,
                           attributes=_clean(attributes) if attributes else {})
             self._orders.append(order)
@@ -232,7 +236,9 @@ class Trade:
             if self._position_closed:
                 return
             self._position_closed = True
-            realized = self.realized_pnl if pnl is None else pnl
+            given = None if pnl is None else finite_number(
+                pnl, "pnl", "Trade.position_closed", "the PnL this trade's fills realized is used instead")
+            realized = self.realized_pnl if given is None else given
             self.realized_pnl = realized
             event: dict[str, Any] = {n.PNL_REALIZED_ATTR: realized, n.EXIT_REASON: exit_reason}
             if exit_price is not None:
@@ -267,8 +273,8 @@ class Trade:
 
     def apply_fill(self, order: Order, amount: float, price: float, fee: float, fee_currency: str | None) -> None:
         if self.portfolio is not None:
-            self.realized_pnl += self.portfolio.apply_fill(self.symbol, order.side, amount, price, fee=fee,
-                                                           fee_currency=fee_currency)
+            self.realized_pnl += self.portfolio.apply_trade_fill(self, order.side, amount, price, fee=fee,
+                                                                 fee_currency=fee_currency)
 
     def log(self, level: int, event: str, *, span: Span | None = None, **fields: Any) -> None:
         """A log line tied to this trade (or to ``span`` of it) and its correlation id, from anywhere."""

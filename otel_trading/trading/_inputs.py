@@ -1,0 +1,109 @@
+"""What the bot passes to the trading API, checked where it enters: never raises into the bot.
+
+A side is recorded as ``buy`` or ``sell`` (its accepted spellings folded), anything else as
+``unknown``; an amount or price must be a finite number > 0. A bad value is logged once on
+the SDK's logger (per distinct side; per call, field and problem for numbers) naming the call, the
+field, the value and what was expected; the caller decides what the value may still feed.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+from typing import Any, Final
+
+from otel_trading._state import STATE
+
+_LOG = logging.getLogger("otel_trading.trading")
+UNKNOWN_SIDE: Final = "unknown"
+_SIDES: Final = {"buy": "buy", "long": "buy", "bid": "buy", "sell": "sell", "short": "sell", "ask": "sell"}
+# A bot that sends a new bad value on every call must not grow this set without bound.
+_MAX_REPORTED: Final = 1000
+_reported: set[tuple[str, ...]] = set()
+_reported_lock = threading.Lock()
+
+
+def _first_time(key: tuple[str, ...]) -> bool:
+    with _reported_lock:
+        if key in _reported or len(_reported) >= _MAX_REPORTED:
+            return False
+        _reported.add(key)
+        return True
+
+
+def _shown(value: object) -> str:
+    """``repr(value)``, shortened and scrubbed: a log line must not carry a secret the bot mixed in."""
+    try:
+        text = repr(value)
+    except Exception:  # noqa: BLE001 - a user's __repr__ may raise; the type name is enough
+        text = f"<{type(value).__name__}>"
+    if len(text) > 80:
+        text = text[:77] + "..."
+    return STATE.redactor.scrub_text(text)
+
+
+def canonical_side(side: object, where: str) -> str:
+    """``buy``/``sell`` for buy/long/bid and sell/short/ask in any case; ``unknown`` otherwise, logged once."""
+    if isinstance(side, str):
+        canonical = _SIDES.get(side.strip().lower())
+        if canonical is not None:
+            return canonical
+    shown = _shown(side)
+    if _first_time(("side", shown)):
+        _LOG.warning(
+            "%s: side %s is not 'buy' or 'sell' (nor long/short/bid/ask); recorded as side 'unknown', "
+            "its fills are not applied to a portfolio and get no slippage (logged once per value)",
+            where, shown,
+        )
+    return UNKNOWN_SIDE
+
+
+def side_sign_or_none(side: str) -> int | None:
+    """+1 for a canonical ``buy``, -1 for ``sell``, None for ``unknown``."""
+    return 1 if side == "buy" else -1 if side == "sell" else None
+
+
+def _as_float(value: Any) -> float | None:
+    """A number (int, float, Decimal, numpy scalar) as a float; None for anything else, text included."""
+    if isinstance(value, (str, bytes, bool)):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _problem(number: float | None) -> str:
+    """The kind of a bad number: few kinds, so logging once per kind stays bounded however many values."""
+    if number is None:
+        return "not a number"
+    return "not finite" if not math.isfinite(number) else "not positive"
+
+
+def positive_number(value: object, field: str, where: str, consequence: str) -> float | None:
+    """``value`` as a float if it is a finite number > 0; otherwise None, logged once per call and field."""
+    number = _as_float(value)
+    if number is not None and math.isfinite(number) and number > 0:
+        return number
+    if _first_time(("number", where, field, _problem(number))):
+        _LOG.warning("%s: %s must be a finite number > 0, got %s; %s (logged once per call, field and problem)",
+                     where, field, _shown(value), consequence)
+    return None
+
+
+def finite_number(value: object, field: str, where: str, consequence: str) -> float | None:
+    """``value`` as a float if it is a finite number (of any sign); otherwise None, logged once per call and field."""
+    number = _as_float(value)
+    if number is not None and math.isfinite(number):
+        return number
+    if _first_time(("number", where, field, _problem(number))):
+        _LOG.warning("%s: %s must be a finite number, got %s; %s (logged once per call, field and problem)",
+                     where, field, _shown(value), consequence)
+    return None
+
+
+def finite_or_zero(value: object, field: str, where: str) -> float:
+    """``value`` as a float if it is a finite number (a fee may be negative: a rebate); else 0.0, logged once."""
+    number = finite_number(value, field, where, "0 is used")
+    return 0.0 if number is None else number
