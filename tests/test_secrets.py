@@ -290,3 +290,85 @@ def test_registering_a_secret_invalidates_the_clean_text_cache() -> None:
 def test_bad_secrets_option_is_named_in_the_error(secrets: Any, message: str, tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match=re.escape(message)):
         otel_trading.configure(log_console="off", install_signal_handlers=False, store_dir=tmp_path, secrets=secrets)
+
+
+# --- every path by which the SDK learns a secret value, and the metric label path ---
+
+
+class _VenueErrors:  # the ``errors`` module instrument_class classifies exceptions with
+    class ExchangeError(Exception):
+        pass
+
+
+class _KeyedVenue:
+    """A ccxt-shaped exchange holding credentials, as a bot constructs one."""
+
+    id = "keyed"
+
+    def __init__(self, api_key: str, secret: str) -> None:
+        self.apiKey = api_key
+        self.secret = secret
+
+    def fetch_ticker(self, symbol: str, params: dict[str, object] | None = None) -> dict[str, object]:  # noqa: ARG002
+        return {"symbol": symbol, "last": 1.0}
+
+
+def test_exchange_credentials_are_scrubbed_everywhere_after_its_first_call(tmp_path: Path) -> None:
+    from otel_trading.instrumentation.ccxt import instrument_class
+    from otel_trading.testing import capture
+
+    venue = _KeyedVenue(f"{CANARY}-ccxt-api-key", f"{CANARY}-ccxt-secret")
+    undo = instrument_class(_KeyedVenue, _VenueErrors)  # type: ignore[arg-type]  # a module-like namespace
+    try:
+        with capture() as otel:
+            venue.fetch_ticker("BTC/USDT")
+            get_logger("bot").info(f"signing with {venue.secret}", key_used=venue.apiKey)
+            logged = otel.logs[-1].log_record
+        with capture() as otel:  # a reconfiguration keeps what was learnt
+            get_logger("bot").info(f"still signing with {venue.secret}")
+            relogged = otel.logs[-1].log_record
+    finally:
+        undo()
+    assert logged.body == "signing with [REDACTED]"
+    assert logged.attributes is not None and logged.attributes["key_used"] == "[REDACTED]"
+    assert relogged.body == "still signing with [REDACTED]"
+
+
+def test_otlp_header_values_from_arguments_and_environment_are_known_secrets(tmp_path: Path) -> None:
+    from otel_trading.config._secrets import build_redactor
+    from otel_trading.config._settings import resolve_settings
+
+    environ = {
+        "OTEL_EXPORTER_OTLP_HEADERS": f"x-honeycomb-team={CANARY}-env-team-key,x-scope-orgid=prod",
+        "OTEL_EXPORTER_OTLP_TRACES_HEADERS": f"api-key={CANARY}-env",
+    }
+    settings = resolve_settings({"otlp_headers": {"Authorization": f"Basic {CANARY}-arg-basic"},
+                                 "store_dir": tmp_path}, environ)
+    redactor = build_redactor(settings, environ=environ)
+    text = f"{CANARY}-env-team-key {CANARY}-env {CANARY}-arg-basic in prod"
+    assert redactor.scrub_text(text) == "[REDACTED] [REDACTED] [REDACTED] in prod"
+
+
+def test_metric_labels_are_scrubbed_once_per_series_and_merge_when_they_scrub_alike() -> None:
+    from otel_trading.metrics._local import LocalMetrics
+
+    metrics = LocalMetrics(Redactor(secret_values=[f"{CANARY}-label-known"]))
+    counter = metrics.counter("trading.orders.rejected")
+    first = {"trading.order.reason": f"retry https://u:{CANARY}-one@api.example.com"}
+    second = {"trading.order.reason": f"retry https://u:{CANARY}-two@api.example.com"}
+    handle = counter.bind(first)
+    assert counter.bind(first) is handle and counter.bind(second) is handle
+    counter.add(2, second)
+    counter.add(1, {"trading.strategy": f"{CANARY}-label-known"})
+    counter.add(1, {"trading.order.reason": "insufficient_funds"})
+    metrics.observe_gauge("trading.trades.open", lambda: [({"trading.strategy": f"{CANARY}-label-known"}, 1.0)])
+    points = {
+        (metric.name, tuple(sorted(point.attributes.items())), point.value)  # type: ignore[union-attr]
+        for metric in metrics.collect() for point in metric.data.data_points
+    }
+    assert points == {
+        ("trading.orders.rejected", (("trading.order.reason", "retry https://[REDACTED]@api.example.com"),), 2),
+        ("trading.orders.rejected", (("trading.strategy", "[REDACTED]"),), 1),
+        ("trading.orders.rejected", (("trading.order.reason", "insufficient_funds"),), 1),
+        ("trading.trades.open", (("trading.strategy", "[REDACTED]"),), 1.0),
+    }
