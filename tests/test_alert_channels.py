@@ -382,6 +382,28 @@ def test_alerts_reach_a_real_alertmanager_and_its_webhook(tmp_path: Path, server
 # --- console and file ---------------------------------------------------------------------------
 
 
+def test_a_resolved_alert_says_it_resolved_in_every_text_and_keeps_its_annotations() -> None:
+    from otel_trading.alerts.channels._discord import discord_message
+    from otel_trading.alerts.channels._email import email_body
+    from otel_trading.alerts.channels._payload import webhook_payload
+    from otel_trading.alerts.channels._slack import slack_message
+    from otel_trading.alerts.channels._telegram import telegram_text
+
+    streak = "29 exchange API calls in a row failed on binance"
+    resolved = make_notification(make_alert(name="ExchangeErrorStreak", summary=streak, status="resolved"))
+    texts = {"slack": json.dumps(slack_message(resolved)), "telegram": telegram_text(resolved),
+             "discord": json.dumps(discord_message(resolved)), "email": email_body(resolved)}
+    for name, text in texts.items():
+        assert f"resolved (was: {streak})" in text, name
+        assert text.count(streak) == text.count(f"resolved (was: {streak})"), f"{name} repeats the firing text"
+        assert "ExchangeErrorStreak is resolved" not in text, f"{name}: the description is the firing story"
+    payload = webhook_payload(resolved)  # the data itself is unchanged, as Alertmanager sends it
+    assert payload["status"] == "resolved" and payload["alerts"][0]["annotations"]["summary"] == streak
+    firing = make_notification(make_alert(name="ExchangeErrorStreak", summary=streak))
+    assert "resolved" not in telegram_text(firing) and f"{streak}\n<i>ExchangeErrorStreak is firing</i>" in \
+        telegram_text(firing)
+
+
 def test_console_writes_one_stderr_line_per_alert(capsys: pytest.CaptureFixture[str]) -> None:
     alerts = (make_alert(summary="two\nlines"), make_alert(name="Stale", severity="warning", status="resolved"))
     ConsoleChannel("console").send(make_notification(*alerts), timeout_s=1)
@@ -389,7 +411,7 @@ def test_console_writes_one_stderr_line_per_alert(capsys: pytest.CaptureFixture[
     assert captured.out == ""
     assert captured.err.splitlines() == [
         "[alert] FIRING critical HighDrawdown: two lines {strategy=mean-reversion}",
-        "[alert] RESOLVED warning Stale: drawdown above 10% {strategy=mean-reversion}",
+        "[alert] RESOLVED warning Stale: resolved (was: drawdown above 10%) {strategy=mean-reversion}",
     ]
 
 

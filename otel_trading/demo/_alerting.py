@@ -14,6 +14,7 @@ from typing import Final
 from otel_trading import alerts
 from otel_trading.alerts import Notification
 from otel_trading.alerts.channels import Channel
+from otel_trading.alerts.channels._text import summary
 from otel_trading.demo._progress import Progress
 
 DEMO_OVERRIDES: Final = {name: {"for": "0s"} for name in ("DailyLossLimit", "DrawdownLimit", "MarketDataStale")}
@@ -35,9 +36,8 @@ class ProgressChannel(Channel):
     def send(self, notification: Notification, timeout_s: float) -> None:  # noqa: ARG002 - printing cannot time out
         for alert in notification.alerts:
             (self.fired if alert.status == "firing" else self.resolved)[alert.name] += 1
-            summary = alert.annotations.get("summary", "")
             self._progress.event(self._market_time(), f"alert {alert.status}: {alert.name} ({alert.severity.value})"
-                                                      + (f": {summary}" if summary else ""))
+                                                      f": {summary(alert)}")  # resolved: "resolved (was: ...)"
 
     def tally(self) -> str:
         fired = ", ".join(f"{name} {count}" for name, count in sorted(self.fired.items())) or "none"

@@ -12,7 +12,16 @@ from typing import Any, Final
 
 from otel_trading.alerts._model import Alert, Notification
 from otel_trading.alerts.channels._http import HttpChannel, check_http_url
-from otel_trading.alerts.channels._text import colour_of, label_text, rfc3339, summary, title, truncate, utf16_len
+from otel_trading.alerts.channels._text import (
+    colour_of,
+    description,
+    label_text,
+    rfc3339,
+    summary,
+    title,
+    truncate,
+    utf16_len,
+)
 
 CONTENT_LIMIT: Final = 2000
 EMBEDS_LIMIT: Final = 10
@@ -24,9 +33,8 @@ EMBEDS_TOTAL_LIMIT: Final = 6000
 def _embed(alert: Alert, budget: int) -> dict[str, Any]:
     embed_title = truncate(f"{alert.status.upper()} · {alert.severity.value} · {alert.name}", TITLE_LIMIT)
     lines = [summary(alert)]
-    description = alert.annotations.get("description")
-    if description and description != summary(alert):
-        lines.append(description)
+    if details := description(alert):
+        lines.append(details)
     if labels := label_text(alert.labels):
         lines.append(f"`{labels}`")
     room = max(1, min(DESCRIPTION_LIMIT, budget - utf16_len(embed_title)))

@@ -11,7 +11,7 @@ from typing import Any, Final
 
 from otel_trading.alerts._model import Alert, Notification
 from otel_trading.alerts.channels._http import HttpChannel, check_http_url
-from otel_trading.alerts.channels._text import colour, label_text, summary, title, truncate
+from otel_trading.alerts.channels._text import colour, description, label_text, summary, title, truncate
 
 TEXT_LIMIT: Final = 40_000
 SECTION_LIMIT: Final = 3000
@@ -29,9 +29,8 @@ def _section(text: str) -> dict[str, Any]:
 def _alert_text(alert: Alert) -> str:
     lines = [f"*{alert.status.upper()}* · {escape(alert.severity.value)} · *{escape(alert.name)}*",
              escape(summary(alert))]
-    description = alert.annotations.get("description")
-    if description and description != summary(alert):
-        lines.append(f"_{escape(description)}_")
+    if details := description(alert):
+        lines.append(f"_{escape(details)}_")
     if labels := label_text(alert.labels):
         lines.append(f"`{escape(labels)}`")
     if alert.generator_url.startswith(("http://", "https://")):

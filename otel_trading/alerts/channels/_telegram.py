@@ -15,7 +15,7 @@ from typing import Any, Final
 
 from otel_trading.alerts._model import Alert, Notification
 from otel_trading.alerts.channels._http import HttpChannel, check_http_url
-from otel_trading.alerts.channels._text import ELLIPSIS, label_text, summary, title, utf16_len
+from otel_trading.alerts.channels._text import ELLIPSIS, description, label_text, summary, title, utf16_len
 
 TEXT_LIMIT: Final = 4096
 DEFAULT_API_URL: Final = "https://api.telegram.org"
@@ -41,9 +41,8 @@ def escape_within(text: str, limit: int) -> str:
 def _alert_html(alert: Alert) -> str:
     lines = [f"<b>{alert.status.upper()}</b> {html.escape(alert.severity.value)} "
              f"<b>{escape_within(alert.name, _NAME)}</b>", escape_within(summary(alert), _SUMMARY)]
-    description = alert.annotations.get("description")
-    if description and description != summary(alert):
-        lines.append(f"<i>{escape_within(description, _DESCRIPTION)}</i>")
+    if details := description(alert):
+        lines.append(f"<i>{escape_within(details, _DESCRIPTION)}</i>")
     if labels := label_text(alert.labels):
         lines.append(f"<code>{escape_within(labels, _LABELS)}</code>")
     if alert.generator_url.startswith(("http://", "https://")) and len(alert.generator_url) <= 1024:
@@ -111,5 +110,5 @@ class TelegramChannel(HttpChannel):
         except ValueError:
             raise self.error("answer is not JSON", permanent=True) from None
         if not isinstance(answer, dict) or answer.get("ok") is not True:
-            description = answer.get("description", "") if isinstance(answer, dict) else ""
-            raise self.error(f"not accepted: {description}", permanent=True)
+            said = answer.get("description", "") if isinstance(answer, dict) else ""
+            raise self.error(f"not accepted: {said}", permanent=True)

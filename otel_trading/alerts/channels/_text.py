@@ -58,9 +58,25 @@ def title(notification: Notification) -> str:
 
 
 def summary(alert: Alert) -> str:
-    """The alert's ``summary`` annotation, else ``description``, else its name."""
+    """The alert's ``summary`` annotation, else ``description``, else its name.
+
+    A resolved alert's annotations still describe the problem as it last was ("29 exchange API
+    calls in a row failed"): its text says it is over, ``resolved (was: 29 exchange API calls
+    in a row failed)``, while the annotations themselves are sent unchanged, as Alertmanager does.
+    """
     annotations = alert.annotations
-    return annotations.get("summary") or annotations.get("description") or alert.name
+    text = annotations.get("summary") or annotations.get("description")
+    if alert.status == "resolved":
+        return f"resolved (was: {text})" if text else "resolved"
+    return text or alert.name
+
+
+def description(alert: Alert) -> str | None:
+    """The ``description`` annotation, when it adds to the summary of a firing alert (else None)."""
+    text = alert.annotations.get("description")
+    if alert.status == "resolved" or not text or text == alert.annotations.get("summary", text):
+        return None
+    return text
 
 
 def other_labels(labels: Mapping[str, str]) -> dict[str, str]:
@@ -80,9 +96,8 @@ def alert_line(alert: Alert) -> str:
 def alert_block(alert: Alert) -> str:
     """A few plain-text lines describing one alert (used by email and as a fallback text)."""
     lines = [alert_line(alert)]
-    description = alert.annotations.get("description")
-    if description and description != summary(alert):
-        lines.append(f"  {description}")
+    if details := description(alert):
+        lines.append(f"  {details}")
     if labels := label_text(alert.labels):
         lines.append(f"  labels: {labels}")
     lines.append(f"  value: {alert.value:g}, since {rfc3339(alert.starts_at)}"
