@@ -9,8 +9,11 @@ import os
 import sys
 from typing import Any
 
+from otel_trading.config._otlp_env import header_names
 from otel_trading.config._settings import ConfigurationError, resolve_settings
 from otel_trading.redaction import REDACTED, Redactor
+
+MALFORMED = "[MALFORMED]"
 
 
 def _masked(value: Any, redactor: Redactor, key: str = "") -> Any:
@@ -41,7 +44,8 @@ def effective_config() -> dict[str, Any]:
 
 
 def _header_names(value: str) -> str:
-    return ",".join(f"{item.partition('=')[0].strip()}={REDACTED}" for item in value.split(",") if item.strip())
+    # A malformed item is not shown at all: without its "=" the name cannot be told from the value.
+    return ",".join(f"{name}={REDACTED}" if name else MALFORMED for name in header_names(value))
 
 
 def show_config(*, as_json: bool) -> int:

@@ -97,12 +97,27 @@ def demo_options(args: argparse.Namespace) -> DemoOptions:
         raise CliError(f"--prometheus-port {args.prometheus_port}: expected 0 to 65535")
     symbols = tuple(symbol.strip().upper() for symbol in args.symbols.split(",") if symbol.strip())
     linger_seconds(args)
+    _check_otlp_endpoint(args)
     trades = args.trades if args.trades is not None or duration is not None else _DEFAULT_TRADES
     try:
         return DemoOptions(trades=trades, duration_s=duration, seed=args.seed, speed=args.speed, symbols=symbols,
                            progress=not args.no_progress, **{name: getattr(args, name) for name, _, _ in _RATES})
     except ValueError as exc:  # only the symbols are left to check here
         raise CliError(f"--symbols {args.symbols!r}: {str(exc).removeprefix('symbols: ')}") from None
+
+
+def _check_otlp_endpoint(args: argparse.Namespace) -> None:
+    """CliError for an ``--otlp-endpoint`` the exporter could not send to, before anything runs."""
+    if args.otlp_endpoint is None:
+        return
+    from otel_trading.config._otlp_env import check_endpoint
+    from otel_trading.config._settings import ConfigurationError
+
+    protocol = args.otlp_protocol or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL", "").strip() or "grpc"
+    try:
+        check_endpoint(args.otlp_endpoint, "--otlp-endpoint", protocol)
+    except ConfigurationError as exc:
+        raise CliError(str(exc)) from None
 
 
 def linger_seconds(args: argparse.Namespace) -> float | None:

@@ -23,7 +23,7 @@ from typing_extensions import Unpack
 from otel_trading._state import STATE
 from otel_trading._version import __version__
 from otel_trading.config._globals import install_globals
-from otel_trading.config._lifecycle import ExitHooks, run_bounded
+from otel_trading.config._lifecycle import ExitHooks, bounded_timeout, run_bounded
 from otel_trading.config._resource import build_resource
 from otel_trading.config._secrets import build_redactor
 from otel_trading.config._settings import ConfigurationError, ConfigureOptions, Settings, resolve_settings
@@ -97,7 +97,7 @@ class Telemetry:
         """Exports everything recorded so far; False if it did not finish within ``timeout`` s."""
         if not self.enabled or self._is_shutdown:
             return True
-        timeout_s = self.settings.shutdown_timeout_s if timeout is None else timeout
+        timeout_s = self.settings.shutdown_timeout_s if timeout is None else bounded_timeout(timeout)
         tasks: list[tuple[str, Any]] = [
             (f"{batch.signal}/{batch.exporter_name}", partial(batch.force_flush, timeout_s))
             for batch in self._batches()
@@ -126,7 +126,7 @@ class Telemetry:
                 STATE.log_sink = None
         if not self.enabled:
             return True
-        timeout_s = self.settings.shutdown_timeout_s if timeout is None else timeout
+        timeout_s = self.settings.shutdown_timeout_s if timeout is None else bounded_timeout(timeout)
         if self._stdlib_bridge is not None:
             root = logging.getLogger()
             root.removeHandler(self._stdlib_bridge)

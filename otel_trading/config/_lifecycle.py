@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import math
 import multiprocessing.util
 import os
 import signal
@@ -13,7 +14,18 @@ from collections.abc import Callable, Iterable
 from types import FrameType
 from typing import Any
 
+from otel_trading.config._parse import MAX_SECONDS
+
 _LOG = logging.getLogger("otel_trading")
+
+
+def bounded_timeout(timeout_s: float) -> float:
+    """A caller's timeout made safe to wait on: from 0 to MAX_SECONDS, nan as 0.
+
+    Thread waits raise OverflowError past threading.TIMEOUT_MAX (so ``shutdown(timeout=inf)``
+    would raise into the bot) and return at once on nan.
+    """
+    return 0.0 if math.isnan(timeout_s) else min(max(timeout_s, 0.0), MAX_SECONDS)
 
 
 def run_bounded(tasks: Iterable[tuple[str, Callable[[], object]]], timeout_s: float) -> bool:

@@ -13,9 +13,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final, Literal, TypedDict
-from urllib.parse import unquote
 
-from otel_trading.export._local_store import DEFAULT_MAX_FILE_BYTES, DEFAULT_MAX_TOTAL_BYTES
+from otel_trading.config._otlp_env import check_arguments, resolve_signal
+from otel_trading.config._parse import MAX_SECONDS
+
+# "x as x": re-exported for the modules that import them from here (mypy --strict needs the form).
+from otel_trading.config._parse import ConfigurationError as ConfigurationError  # noqa: PLC0414
+from otel_trading.config._parse import env as env  # noqa: PLC0414
+from otel_trading.config._parse import parse_bool as parse_bool  # noqa: PLC0414
+from otel_trading.config._parse import parse_key_values as parse_key_values  # noqa: PLC0414
+from otel_trading.config._parse import parse_number as parse_number  # noqa: PLC0414
+from otel_trading.export._local_store import DEFAULT_MAX_FILE_BYTES, DEFAULT_MAX_TOTAL_BYTES, unusable_store_dir
 from otel_trading.instrumentation._registry import INSTRUMENTATIONS
 from otel_trading.redaction import MIN_SECRET_LENGTH
 
@@ -29,10 +37,6 @@ EXPORTERS: Final[Mapping[Signal, frozenset[str]]] = {
 PROTOCOLS: Final = frozenset({"grpc", "http/protobuf"})
 LOG_CONSOLE_MODES: Final = frozenset({"json", "pretty", "off"})
 LOG_LEVELS: Final = ("debug", "info", "warning", "error", "critical")
-
-
-class ConfigurationError(ValueError):
-    """An argument or environment variable of configure() has an invalid value."""
 
 
 class ConfigureOptions(TypedDict, total=False):
@@ -53,7 +57,7 @@ class ConfigureOptions(TypedDict, total=False):
     otlp_protocol: Literal["grpc", "http/protobuf"]
     otlp_headers: Mapping[str, str]
     otlp_timeout: float
-    otlp_compression: Literal["gzip", "none"]
+    otlp_compression: Literal["gzip", "deflate", "none"]
     otlp_insecure: bool
     otlp_certificate_file: str
     sampler: str
@@ -127,46 +131,6 @@ class Settings:
     instrument: tuple[str, ...]
 
 
-def env(name: str, environ: Mapping[str, str]) -> str | None:
-    value = environ.get(name)
-    if value is None:
-        return None
-    value = value.strip()
-    return value or None
-
-
-def parse_bool(value: str, source: str) -> bool:
-    lowered = value.strip().lower()
-    if lowered in ("true", "1", "yes", "on"):
-        return True
-    if lowered in ("false", "0", "no", "off"):
-        return False
-    raise ConfigurationError(f"{source}: expected true or false, got {value!r}")
-
-
-def parse_key_values(value: str, source: str) -> dict[str, str]:
-    """Parses ``k1=v1,k2=v2`` (W3C baggage style, percent-decoded) as OTEL_* variables use."""
-    result: dict[str, str] = {}
-    for index, item in enumerate(filter(None, (p.strip() for p in value.split(","))), start=1):
-        key, sep, val = item.partition("=")
-        if not sep or not key.strip():
-            # The value may be a credential (headers): name its position, never echo it.
-            raise ConfigurationError(f"{source}: item {index} is not of the form key=value")
-        result[unquote(key.strip())] = unquote(val.strip())
-    return result
-
-
-def parse_number(value: str | float | int, source: str, *, minimum: float = 0, integer: bool = False) -> float:
-    try:
-        number = int(value) if integer else float(value)
-    except (TypeError, ValueError):
-        kind = "an integer" if integer else "a number"
-        raise ConfigurationError(f"{source}: expected {kind}, got {value!r}") from None
-    if number < minimum:
-        raise ConfigurationError(f"{source}: expected a value >= {minimum}, got {value!r}")
-    return number
-
-
 def _exporter_list(
     signal: Signal, explicit: str | Sequence[str] | None, environ: Mapping[str, str], otlp_configured: bool
 ) -> tuple[str, ...]:
@@ -214,13 +178,26 @@ def _pick(options: ConfigureOptions, key: str, environ: Mapping[str, str], *env_
 
 
 def _number(options: ConfigureOptions, key: str, environ: Mapping[str, str], default: float,
-            *env_names: str, minimum: float = 0, integer: bool = False, scale: float = 1) -> float:
+            *env_names: str, minimum: float = 0, maximum: float | None = None, integer: bool = False,
+            scale: float = 1, unit: str = "") -> float:
+    """The argument, else the first set variable, else ``default``; bounds are in the argument's unit."""
     value, source = _pick(options, key, environ, *env_names)
     if value is None:
         return default
-    number = parse_number(value, source, minimum=minimum, integer=integer)  # type: ignore[arg-type]
-    # OTEL_*_TIMEOUT and OTEL_METRIC_EXPORT_INTERVAL are milliseconds; our arguments are seconds.
-    return number / scale if source != key else number
+    if source == key:
+        return parse_number(value, source, minimum=minimum, maximum=maximum, integer=integer, unit=unit)
+    # OTEL_BSP_SCHEDULE_DELAY and OTEL_METRIC_EXPORT_INTERVAL are milliseconds; our arguments are
+    # seconds. The message states the range in the variable's own unit.
+    number = parse_number(value, source, minimum=minimum * scale, integer=integer,
+                          maximum=None if maximum is None else maximum * scale, unit="ms" if scale == 1000 else unit)
+    return number / scale
+
+
+def _duration(options: ConfigureOptions, key: str, environ: Mapping[str, str], default: float, env_name: str,
+              *, minimum: float, scale: float = 1) -> float:
+    """A setting in seconds: finite, from ``minimum`` to MAX_SECONDS."""
+    return _number(options, key, environ, default, env_name, minimum=minimum, maximum=MAX_SECONDS, scale=scale,
+                   unit="s")
 
 
 def _flag(options: ConfigureOptions, key: str, environ: Mapping[str, str], default: bool, *env_names: str) -> bool:
@@ -237,9 +214,14 @@ def _resolve_signals(
 ) -> tuple[dict[Signal, OtlpSettings], dict[Signal, tuple[str, ...]]]:
     """OTLP settings and the exporter list of each signal."""
     headers = options.get("otlp_headers")
-    compression = options.get("otlp_compression")
-    if compression is not None and compression not in ("gzip", "none"):
-        raise ConfigurationError(f"otlp_compression: expected 'gzip' or 'none', got {compression!r}")
+    explicit = OtlpSettings(
+        endpoint=options.get("otlp_endpoint"),
+        headers=dict(headers) if headers is not None else None,
+        timeout_s=options.get("otlp_timeout"),  # checked with the rest by check_arguments()
+        compression=options.get("otlp_compression"),
+        insecure=options.get("otlp_insecure"),
+        certificate_file=options.get("otlp_certificate_file"),
+    )
     otlp: dict[Signal, OtlpSettings] = {}
     exporters: dict[Signal, tuple[str, ...]] = {}
     for signal in SIGNALS:
@@ -252,20 +234,28 @@ def _resolve_signals(
             raise ConfigurationError(
                 f"{source} (OTLP protocol for {signal}): expected one of {sorted(PROTOCOLS)}, got {protocol!r}"
             )
-        otlp[signal] = OtlpSettings(
-            endpoint=options.get("otlp_endpoint"),
-            protocol=protocol,
-            headers=dict(headers) if headers is not None else None,
-            timeout_s=parse_number(options["otlp_timeout"], "otlp_timeout") if "otlp_timeout" in options else None,
-            compression=compression,
-            insecure=options.get("otlp_insecure"),
-            certificate_file=options.get("otlp_certificate_file"),
-        )
-        configured = otlp_endpoint_configured(signal, otlp[signal], environ)
+        checked = check_arguments(explicit, protocol)
+        configured = otlp_endpoint_configured(signal, checked, environ)
         exporters[signal] = _exporter_list(
             signal, options.get(f"{signal}_exporter"), environ, configured  # type: ignore[arg-type]
         )
+        # The OTLP variables of a signal exported otherwise are not read by anything: not checked.
+        otlp[signal] = resolve_signal(signal, checked, environ) if "otlp" in exporters[signal] else checked
     return otlp, exporters
+
+
+def _store_dir(options: ConfigureOptions, environ: Mapping[str, str], *, uses_store: bool) -> Path:
+    """The local store directory; when a local exporter will write there, checked to be (or to be
+    creatable as) a writable directory now, rather than failing on every batch later."""
+    raw, source = _pick(options, "store_dir", environ, "OTEL_TRADING_STORE_DIR")
+    try:
+        directory = Path(os.fspath(raw or ".otel-trading"))  # type: ignore[call-overload]
+    except TypeError:
+        raise ConfigurationError(f"{source}: expected a directory path, got {raw!r}") from None
+    problem = unusable_store_dir(directory) if uses_store else None
+    if problem is not None:
+        raise ConfigurationError(f"{source}: {problem}; expected a writable directory (created if missing)")
+    return directory
 
 
 def _instrumentations(options: ConfigureOptions, environ: Mapping[str, str]) -> tuple[str, ...]:
@@ -341,7 +331,7 @@ def resolve_settings(options: ConfigureOptions, environ: Mapping[str, str] | Non
     if log_level.lower() not in LOG_LEVELS:
         raise ConfigurationError(f"{source}: expected one of {list(LOG_LEVELS)}, got {log_level!r}")
 
-    store_dir = _pick(options, "store_dir", environ, "OTEL_TRADING_STORE_DIR")[0] or ".otel-trading"
+    store_dir = _store_dir(options, environ, uses_store=enabled and any("local" in exporters[s] for s in SIGNALS))
     sampler, _ = _pick(options, "sampler", environ, "OTEL_TRACES_SAMPLER")
     sampler_arg, _ = _pick(options, "sampler_arg", environ, "OTEL_TRACES_SAMPLER_ARG")
     max_file = int(_number(options, "store_max_file_bytes", environ, DEFAULT_MAX_FILE_BYTES,
@@ -356,15 +346,11 @@ def resolve_settings(options: ConfigureOptions, environ: Mapping[str, str] | Non
                         minimum=1, integer=True))
     batch = int(_number(options, "max_export_batch_size", environ, 512, "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
                         minimum=1, integer=True))
-    port = int(_number(options, "prometheus_port", environ, 9464, "OTEL_EXPORTER_PROMETHEUS_PORT", integer=True))
-    if port > 65535:
-        raise ConfigurationError(f"prometheus_port / OTEL_EXPORTER_PROMETHEUS_PORT: expected 0..65535, got {port}")
-    schedule_delay = _number(options, "schedule_delay", environ, 1.0, "OTEL_BSP_SCHEDULE_DELAY", scale=1000)
-    if schedule_delay < 0.001:
-        # A zero delay would make the exporter threads spin on an idle bot.
-        raise ConfigurationError(
-            f"schedule_delay / OTEL_BSP_SCHEDULE_DELAY: expected at least 1 ms, got {schedule_delay} s"
-        )
+    port = int(_number(options, "prometheus_port", environ, 9464, "OTEL_EXPORTER_PROMETHEUS_PORT",
+                       maximum=65535, integer=True))
+    # At least 1 ms: a zero delay would make the exporter threads spin on an idle bot.
+    schedule_delay = _duration(options, "schedule_delay", environ, 1.0, "OTEL_BSP_SCHEDULE_DELAY",
+                               minimum=0.001, scale=1000)
     if batch > queue:
         raise ConfigurationError(f"max_export_batch_size ({batch}) must not exceed max_queue_size ({queue})")
     return Settings(
@@ -385,7 +371,7 @@ def resolve_settings(options: ConfigureOptions, environ: Mapping[str, str] | Non
             _pick(options, "prometheus_host", environ, "OTEL_EXPORTER_PROMETHEUS_HOST")[0] or "127.0.0.1"
         ),
         prometheus_port=port,
-        store_dir=Path(os.fspath(store_dir)),  # type: ignore[call-overload]
+        store_dir=store_dir,
         store_max_file_bytes=max_file,
         store_max_total_bytes=max_total,
         log_console=log_console,
@@ -398,9 +384,10 @@ def resolve_settings(options: ConfigureOptions, environ: Mapping[str, str] | Non
         max_queue_size=queue,
         max_export_batch_size=batch,
         schedule_delay_s=schedule_delay,
-        metric_export_interval_s=_number(options, "metric_export_interval", environ, 15.0,
-                                         "OTEL_METRIC_EXPORT_INTERVAL", minimum=0.01, scale=1000),
-        shutdown_timeout_s=_number(options, "shutdown_timeout", environ, 5.0, "OTEL_TRADING_SHUTDOWN_TIMEOUT"),
+        metric_export_interval_s=_duration(options, "metric_export_interval", environ, 15.0,
+                                           "OTEL_METRIC_EXPORT_INTERVAL", minimum=0.01, scale=1000),
+        shutdown_timeout_s=_duration(options, "shutdown_timeout", environ, 5.0, "OTEL_TRADING_SHUTDOWN_TIMEOUT",
+                                     minimum=0),
         max_attribute_length=int(_number(options, "max_attribute_length", environ, 4096,
                                          "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", minimum=16, integer=True)),
         install_signal_handlers=_flag(options, "install_signal_handlers", environ, True),

@@ -42,9 +42,8 @@ def _otlp_kwargs(signal: Signal, otlp: OtlpSettings) -> dict[str, Any]:
         else:
             from opentelemetry.exporter.otlp.proto.http import Compression as HttpCompression
 
-            kwargs["compression"] = (
-                HttpCompression.Gzip if otlp.compression == "gzip" else HttpCompression.NoCompression
-            )
+            # Resolved from the argument or the variables and checked per protocol (config._otlp_env).
+            kwargs["compression"] = HttpCompression(otlp.compression)
     if otlp.insecure is not None and otlp.protocol == "grpc":
         kwargs["insecure"] = otlp.insecure
     return kwargs

@@ -37,6 +37,20 @@ def store_files(directory: Path, signal: str) -> list[Path]:
     return [*rotated_files(directory, signal), *([live] if live.exists() else [])]
 
 
+def unusable_store_dir(directory: Path) -> str | None:
+    """Why a store cannot be written in ``directory``, or None when it can: it is a writable
+    directory, or the nearest existing ancestor is one it can be created in. Creates nothing."""
+    existing = directory
+    while not (existing.exists() or existing.is_symlink()) and existing.parent != existing:
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"{str(existing)!r} is not a directory"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        where = "" if existing == directory else f" (needed to create {str(directory)!r})"
+        return f"{str(existing)!r} is not writable{where}"
+    return None
+
+
 class LocalStoreWriter(Generic[T]):
     """Appends one encoded line per batch to ``<directory>/<signal>.jsonl``."""
 
