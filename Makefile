@@ -4,7 +4,16 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
-STAMP   = $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+# One venv, two installs: `make demo` needs only the runtime dependencies (its exchange is
+# simulated: no ccxt), `make test` adds the dev toolchain. A stamp per install and version of
+# pyproject.toml; the dev install also stamps the demo one (it contains it), so `make demo`
+# after `make test` installs nothing, and `make test` after `make demo` adds only the rest.
+SUM       := $(shell cksum pyproject.toml | cut -d' ' -f1)
+STAMP      = $(VENV)/.installed-dev-$(SUM)
+DEMO_STAMP = $(VENV)/.installed-demo-$(SUM)
+# Creates the venv if needed and forgets the stamps of other pyproject.toml versions.
+VENV_READY = test -x $(BIN)/python || { $(PYTHON) -m venv $(VENV) && $(BIN)/python -m pip install --quiet --upgrade pip; }; \
+	find $(VENV) -maxdepth 1 -name '.installed-*' ! -name '*-$(SUM)' -delete
 
 # Real Prometheus tools the alert tests run (promtool, alertmanager): Debian packages.
 APT_TOOLS = prometheus prometheus-alertmanager
@@ -12,13 +21,16 @@ APT_TOOLS = prometheus prometheus-alertmanager
 .PHONY: demo test lint typecheck unit bench clean system-packages dashboards
 
 $(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+	@$(VENV_READY)
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	rm -f $(VENV)/.installed-*
+	touch $@ $(DEMO_STAMP)
+
+$(DEMO_STAMP): pyproject.toml
+	@$(VENV_READY)
+	$(BIN)/python -m pip install --quiet -e .
 	touch $@
 
-demo: $(STAMP)
+demo: $(DEMO_STAMP)
 	$(BIN)/otel-trading demo
 
 system-packages:

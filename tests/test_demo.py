@@ -12,6 +12,7 @@ import importlib
 import os
 import pty
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -543,3 +544,28 @@ def test_the_summary_and_the_report_agree_on_equity_and_drawdown(tmp_path: Path)
     assert report.returncode == 0, report.stderr
     assert re.search(rf"max drawdown +[\d,.]+ \({re.escape(per_trade[2])}\)", report.stdout), report.stdout
     assert re.search(rf"equity +10,000.00 -> {re.escape(per_trade[1])}\n", report.stdout), report.stdout
+
+
+def test_make_demo_installs_the_runtime_only_and_nothing_after_make_test(tmp_path: Path) -> None:
+    """`make demo` is a new user's first command: it must not pull the dev toolchain (mypy, ruff,
+    matplotlib, ccxt, ...), and must not reinstall into a venv `make test` already set up."""
+    root = Path(__file__).resolve().parent.parent
+    for name in ("Makefile", "pyproject.toml"):
+        (tmp_path / name).write_bytes((root / name).read_bytes())
+
+    def plan(target: str) -> list[str]:
+        make = shutil.which("make")
+        assert make is not None, "make is what the README's two commands run"
+        made = subprocess.run([make, "-n", target], cwd=tmp_path, capture_output=True, text=True, check=True)
+        return made.stdout.splitlines()
+
+    demo = plan("demo")
+    assert ".venv/bin/python -m pip install --quiet -e ." in demo and not any("[dev]" in line for line in demo)
+    test = plan("test")
+    assert ".venv/bin/python -m pip install --quiet -e '.[dev]'" in test
+    (touch,) = [line for line in test if line.startswith("touch ")]
+    for stamp in touch.split()[1:]:  # what the dev install leaves: a venv with both stamps
+        (tmp_path / stamp).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / stamp).touch()
+    assert plan("demo") == [".venv/bin/otel-trading demo"]
+    assert (root / ".ci" / "run").read_text().rstrip().endswith("\nmake test")
