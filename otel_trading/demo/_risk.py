@@ -31,6 +31,8 @@ class RiskLimits:
     max_exposure_fraction: float = 0.65
     """Notional of all positions together."""
     daily_loss_limit: float = 0.015
+    """Inside the default pack's -2 % DailyLossLimit on purpose: the breaker acts first; the alert
+    fires when the loss goes past it anyway (the crash's gap). docs/alerts.md explains the layers."""
     max_daily_halt_ticks: int = 120
     max_consecutive_losses: int = 5
     crash_move: float = 0.07
