@@ -372,3 +372,15 @@ def test_metric_labels_are_scrubbed_once_per_series_and_merge_when_they_scrub_al
         ("trading.orders.rejected", (("trading.order.reason", "insufficient_funds"),), 1),
         ("trading.trades.open", (("trading.strategy", "[REDACTED]"),), 1.0),
     }
+
+
+def test_a_metric_label_bound_before_its_value_became_a_known_secret_is_scrubbed_at_collection() -> None:
+    from otel_trading.metrics._local import LocalMetrics
+
+    redactor = Redactor()
+    metrics = LocalMetrics(redactor)
+    handle = metrics.histogram("trading.order.ack.latency", [0.1, 1.0]).bind({"trading.strategy": f"{CANARY}-late"})
+    handle.record(0.5)
+    redactor.add_secret_values([f"{CANARY}-late"])  # an exchange's key, learnt at its first call
+    [metric] = metrics.collect()
+    assert [dict(p.attributes or {}) for p in metric.data.data_points] == [{"trading.strategy": "[REDACTED]"}]

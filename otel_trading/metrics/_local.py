@@ -6,9 +6,11 @@ order or tick) instead update a bound handle - a lock and an addition - and the 
 is turned into ordinary OTel metric points when a reader collects (see ``hook_reader``), so
 OTLP, Prometheus and in-memory readers export it unchanged.
 
-Every label set is scrubbed by the redactor once, when its series is first bound (and
-observed gauges' at each collection): a secret passed as a strategy name or a reject reason
-becomes ``[REDACTED]`` on ``/metrics`` as it does on spans.
+Every label set is scrubbed by the redactor when its series is first bound, so label sets
+that scrub alike share a series, and again at each collection (a set lookup per value the
+redactor has seen clean), which catches a secret registered after the series was bound and
+observed gauges' labels: a secret passed as a strategy name or a reject reason becomes
+``[REDACTED]`` on ``/metrics`` as it does on spans.
 """
 
 from __future__ import annotations
@@ -283,13 +285,19 @@ class LocalMetrics:
             with _PROCESS_GAUGES_LOCK:
                 observed += [item for item in _PROCESS_GAUGES.items() if item[0] not in self._observed]
         metrics: list[Metric] = []
+        scrub = self.redactor.scrub_if_needed
+
+        def labels(attributes: Attributes | SeriesKey) -> dict[str, AttributeValue]:
+            plain = dict(attributes)
+            return scrub(plain) or plain
+
         for name, (histogram, unit, description) in counts:
             series = histogram.series()
             if series:
-                points = [NumberDataPoint(dict(key), start, now, handle.count) for key, handle in series]
+                points = [NumberDataPoint(labels(key), start, now, handle.count) for key, handle in series]
                 metrics.append(Metric(name, description, unit, Sum(points, _CUMULATIVE, is_monotonic=True)))
         for instrument in instruments:
-            metric = _to_metric(instrument, start, now)
+            metric = _to_metric(instrument, start, now, labels)
             if metric is not None:
                 metrics.append(metric)
         for name, (unit, description, callback) in observed:
@@ -298,24 +306,26 @@ class LocalMetrics:
             except Exception:  # noqa: BLE001 - a failing gauge callback must not break collection
                 _LOG.exception("callback of gauge %s failed", name)
                 continue
-            scrub = self.redactor.scrub_if_needed
-            points = [NumberDataPoint(scrub(attrs) or dict(attrs), start, now, value) for attrs, value in observations]
+            points = [NumberDataPoint(labels(attrs), start, now, value) for attrs, value in observations]
             if points:
                 metrics.append(Metric(name, description, unit, Gauge(points)))
         return metrics
 
 
-def _to_metric(instrument: LocalInstrument[Any], start: int, now: int) -> Metric | None:
+Labels = Callable[[SeriesKey], Attributes]
+
+
+def _to_metric(instrument: LocalInstrument[Any], start: int, now: int, labels: Labels) -> Metric | None:
     series = instrument.series()
     if not series:
         return None
     data: Sum | Gauge | Histogram
     if isinstance(instrument, LocalCounter):
-        points = [NumberDataPoint(dict(key), start, now, handle.value) for key, handle in series]
+        points = [NumberDataPoint(labels(key), start, now, handle.value) for key, handle in series]
         data = Sum(points, _CUMULATIVE, is_monotonic=instrument.monotonic)
     elif isinstance(instrument, LocalGauge):
         gauge_points = [
-            NumberDataPoint(dict(key), start, now, handle.value)
+            NumberDataPoint(labels(key), start, now, handle.value)
             for key, handle in series
             if not math.isnan(handle.value)
         ]
@@ -324,17 +334,17 @@ def _to_metric(instrument: LocalInstrument[Any], start: int, now: int) -> Metric
         data = Gauge(gauge_points)
     else:
         assert isinstance(instrument, LocalHistogram)
-        data = Histogram([_histogram_point(key, h, instrument.bounds, start, now) for key, h in series],
+        data = Histogram([_histogram_point(labels(key), h, instrument.bounds, start, now) for key, h in series],
                          _CUMULATIVE)
     return Metric(instrument.name, instrument.description, instrument.unit, data)
 
 
 def _histogram_point(
-    key: SeriesKey, handle: BoundHistogram, bounds: tuple[float, ...], start: int, now: int
+    attributes: Attributes, handle: BoundHistogram, bounds: tuple[float, ...], start: int, now: int
 ) -> HistogramDataPoint:
     with handle._lock:
         counts = list(handle.counts)
         count, total, low, high = handle.count, handle.sum, handle.min, handle.max
     if not count:
         low = high = 0.0
-    return HistogramDataPoint(dict(key), start, now, count, total, counts, bounds, low, high)
+    return HistogramDataPoint(attributes, start, now, count, total, counts, bounds, low, high)
