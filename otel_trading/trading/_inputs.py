@@ -46,7 +46,7 @@ def _shown(value: object) -> str:
 def canonical_side(side: object, where: str) -> str:
     """``buy``/``sell`` for buy/long/bid and sell/short/ask in any case; ``unknown`` otherwise, logged once."""
     if isinstance(side, str):
-        canonical = _SIDES.get(side.strip().lower())
+        canonical = _SIDES.get(side) or _SIDES.get(side.strip().lower())
         if canonical is not None:
             return canonical
     shown = _shown(side)
@@ -82,7 +82,9 @@ def _problem(number: float | None) -> str:
 
 
 def positive_number(value: object, field: str, where: str, consequence: str) -> float | None:
-    """``value`` as a float if it is a finite number > 0; otherwise None, logged once per call and field."""
+    """``value`` as a float if it is a finite number > 0; otherwise None, logged once per call, field, problem."""
+    if type(value) is float and 0 < value < math.inf:  # the hot path: a plain valid float
+        return value
     number = _as_float(value)
     if number is not None and math.isfinite(number) and number > 0:
         return number
@@ -93,7 +95,9 @@ def positive_number(value: object, field: str, where: str, consequence: str) -> 
 
 
 def finite_number(value: object, field: str, where: str, consequence: str) -> float | None:
-    """``value`` as a float if it is a finite number (of any sign); otherwise None, logged once per call and field."""
+    """``value`` as a float if it is a finite number (of any sign); otherwise None, logged once."""
+    if type(value) is float and math.isfinite(value):  # the hot path: a plain valid float
+        return value
     number = _as_float(value)
     if number is not None and math.isfinite(number):
         return number

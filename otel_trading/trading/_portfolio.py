@@ -146,8 +146,8 @@ class Portfolio:
         return self._apply("Portfolio.apply_fill", None, symbol, side, amount=amount, price=price, fee=fee,
                            fee_currency=fee_currency)
 
-    def apply_trade_fill(self, trade: Trade, side: str, amount: float, price: float, *, fee: float = 0.0,
-                         fee_currency: str | None = None) -> float:
+    def _apply_trade_fill(self, trade: Trade, side: str, amount: float, price: float, *, fee: float = 0.0,
+                          fee_currency: str | None = None) -> float:
         """Applies a fill of ``trade`` (``Order.fill`` does this for a trade given ``portfolio=``)."""
         return self._apply("Order.fill", trade, trade.symbol, side, amount=amount, price=price, fee=fee,
                            fee_currency=fee_currency)
@@ -181,9 +181,10 @@ class Portfolio:
     def _double_application(self, fill: tuple[str, str, float, float]) -> str | None:
         """Why a manual ``fill`` looks like one a trade applies too (first time per symbol), else None."""
         symbol = fill[0]
-        if symbol in self._double_fill_warned:
+        feeders = self._feeding_trades.get(symbol)
+        if feeders is None or symbol in self._double_fill_warned:  # no trade ever filled it: nothing to double
             return None
-        live = [t for t in self._feeding_trades.get(symbol, ()) if not t.closed]
+        live = [t for t in feeders if not t.closed]
         if fill in self._trade_fills:
             reason = "repeats a fill that a trade already applied"
         elif live:

@@ -273,8 +273,8 @@ class Trade:
 
     def apply_fill(self, order: Order, amount: float, price: float, fee: float, fee_currency: str | None) -> None:
         if self.portfolio is not None:
-            self.realized_pnl += self.portfolio.apply_trade_fill(self, order.side, amount, price, fee=fee,
-                                                                 fee_currency=fee_currency)
+            self.realized_pnl += self.portfolio._apply_trade_fill(self, order.side, amount, price, fee=fee,
+                                                                  fee_currency=fee_currency)
 
     def log(self, level: int, event: str, *, span: Span | None = None, **fields: Any) -> None:
         """A log line tied to this trade (or to ``span`` of it) and its correlation id, from anywhere."""
