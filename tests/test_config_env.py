@@ -93,6 +93,16 @@ def test_non_finite_and_fractional_arguments_name_the_argument(argument: str, va
         otel_trading.configure(**quiet(**{argument: value}))
 
 
+@pytest.mark.parametrize("value", ["nan", "-1", "inf"])
+def test_the_sdk_read_metric_export_timeout_is_checked_when_metrics_are_pushed(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("OTEL_METRIC_EXPORT_TIMEOUT", value)
+    with pytest.raises(ConfigurationError, match=r"^OTEL_METRIC_EXPORT_TIMEOUT: expected a number from 1 to 86400000"):
+        otel_trading.configure(**quiet(metrics_exporter="console"))
+    assert resolve_settings(quiet(metrics_exporter="prometheus")).exporters["metrics"] == ("prometheus",)
+
+
 def test_integral_floats_and_number_strings_are_still_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "250")
     monkeypatch.setenv("OTEL_TRADING_SHUTDOWN_TIMEOUT", "0")

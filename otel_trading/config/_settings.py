@@ -353,6 +353,9 @@ def resolve_settings(options: ConfigureOptions, environ: Mapping[str, str] | Non
                                minimum=0.001, scale=1000)
     if batch > queue:
         raise ConfigurationError(f"max_export_batch_size ({batch}) must not exceed max_queue_size ({queue})")
+    if any(name in ("otlp", "console") for name in exporters["metrics"]):
+        # Read by the SDK's periodic metric reader itself, which takes nan, inf or -1 silently.
+        _duration({}, "metric_export_timeout", environ, 30.0, "OTEL_METRIC_EXPORT_TIMEOUT", minimum=0.001, scale=1000)
     return Settings(
         enabled=enabled,
         service_name=service_name,
