@@ -15,6 +15,13 @@ from otel_trading.export import StoreContents, load_store
 
 _DURATION: Final = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNIT_SECONDS: Final = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+# How wide the text views show what a record holds (--json and --format json keep it whole).
+# One hostile record, a megabyte span name, must neither widen every row of a table nor
+# cost time and memory in proportion to its size times the rows.
+NAME_WIDTH: Final = 60
+"""A name or a table cell: span, event, logger, service, symbol, a report's row label."""
+TEXT_WIDTH: Final = 240
+"""An attribute value, a log message, a line of a stack trace."""
 
 
 class CliError(Exception):
@@ -56,6 +63,11 @@ def report_problems(problems: list[str], limit: int = 5) -> None:
         warn(f"skipped {problem}")
     if len(problems) > limit:
         warn(f"skipped {len(problems) - limit} more unreadable lines")
+
+
+def clip(text: str, width: int) -> str:
+    """``text`` cut to ``width`` characters, the cut marked ``...``."""
+    return text if len(text) <= width else text[: max(0, width - 3)] + "..."
 
 
 def warn(message: str) -> None:

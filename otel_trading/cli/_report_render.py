@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from otel_trading.analytics import LatencySummary, ReportFilter, TradeStats, TradingReport
-from otel_trading.cli._common import format_duration
+from otel_trading.cli._common import NAME_WIDTH, clip, format_duration
 
 JSON_SCHEMA: Final = "otel-trading.report/1"
 _NONE: Final = "n/a"
@@ -196,6 +196,7 @@ def _is_numeric(cell: str) -> bool:
 
 
 def _aligned(rows: Sequence[Sequence[str]], indent: str, *, right_align_numbers: bool) -> list[str]:
+    rows = [[clip(cell, NAME_WIDTH) for cell in row] for row in rows]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = []
     for row in rows:
@@ -233,7 +234,8 @@ def render_markdown(report: TradingReport, store: str) -> str:
             numeric = [all(_is_numeric(row[i]) for row in section.rows) and i > 0 for i in range(len(headers))]
             lines.append("| " + " | ".join(headers) + " |")
             lines.append("|" + "|".join("---:" if right else "---" for right in numeric) + "|")
-            lines += ["| " + " | ".join(_markdown_cell(c) for c in row) + " |" for row in section.rows]
+            lines += ["| " + " | ".join(_markdown_cell(clip(c, NAME_WIDTH)) for c in row) + " |"
+                      for row in section.rows]
         if section.notes:
             lines += ["", *section.notes]
     return "\n".join(lines) + "\n"

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from otel_trading.cli._common import clip
 from otel_trading.cli._log_format import iso_time
 from otel_trading.export import StoredSpan
 
@@ -92,7 +93,7 @@ def error_of(spans: Iterable[StoredSpan], head: StoredSpan) -> str | None:
     text = span_error_text(first)
     if first is not head and not text.startswith(first.name):  # "order rejected: ..." names its span already
         text = f"{first.name}: {text}"
-    return text if len(text) <= _ERROR_TEXT_MAX else text[: _ERROR_TEXT_MAX - 3] + "..."
+    return clip(text, _ERROR_TEXT_MAX)
 
 
 def span_error_text(span: StoredSpan) -> str:

@@ -11,9 +11,11 @@ from pathlib import Path
 from typing import Final
 
 from otel_trading.cli._common import (
+    NAME_WIDTH,
     CliError,
     add_store_argument,
     add_time_range_arguments,
+    clip,
     format_duration,
     format_time,
     non_negative_int,
@@ -175,7 +177,8 @@ def _cells(summary: TraceSummary) -> tuple[str, ...]:
     side = summary.attribute("trading.side")
     return (
         format_time(summary.start_ns), summary.trace_id[:_SHOWN_ID_LENGTH],
-        summary.head.name + (" [partial]" if summary.partial else ""), summary.symbol or "-",
-        str(side) if side is not None else "-", format_duration(summary.duration_s), str(summary.span_count),
-        trade_result(summary) or "-", f"error: {summary.error}" if summary.error else "ok",
+        clip(summary.head.name, NAME_WIDTH) + (" [partial]" if summary.partial else ""),
+        clip(summary.symbol or "-", NAME_WIDTH), clip(str(side) if side is not None else "-", NAME_WIDTH),
+        format_duration(summary.duration_s), str(summary.span_count),
+        clip(trade_result(summary) or "-", NAME_WIDTH), f"error: {summary.error}" if summary.error else "ok",
     )
