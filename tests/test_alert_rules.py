@@ -82,6 +82,18 @@ def error_of(tmp_path: Path, text: str) -> RulesError:
      "expected a mapping with a type: field, got nothing"),
     ("state_file: /\n", 1, "state_file", "expected the path of a file, got the directory '/'"),
     ("dead_letter_file: [a]\n", 1, "dead_letter_file", "expected the path of a file, got a list"),
+    ("routes:\n  - channels: [console]\n  - 5\n", 3, "routes[1]",
+     "expected a mapping (channels, match, ...), got a number"),
+    ("escalate: [1]\n", 1, "escalate[0]", "expected a mapping (after, channels), got a number"),
+    ("routes:\n  - channels: [console]\n    group_by: 5\n", 3, "routes[0].group_by",
+     "expected a list of label names, got a number"),
+    ("routes:\n  - channels: [console]\n    continue: maybe\n", 3, "routes[0].continue",
+     "expected true or false, got a string"),
+    ("routes:\n  - channels: [[a]]\n", 2, "routes[0].channels", "expected a non-empty list of channel names"),
+    ("rules:\n  - name: E\n    gauge: trading.equity\n    below: 1\n    enabled: maybe\n", 5, "rules[E].enabled",
+     "expected true or false, got a string"),
+    ("default_pack: {overrides: {WinRateLow: {enabled: 0}}}\n", 1, "default_pack.overrides.WinRateLow.enabled",
+     "expected true or false, got a number"),
 ])
 def test_errors_name_file_line_and_field(tmp_path: Path, text: str, line: int, field: str | None,
                                          words: str) -> None:

@@ -32,7 +32,7 @@ from otel_trading.alerts._duration import parse_duration
 from otel_trading.alerts._paths import file_path
 from otel_trading.alerts._routing import Escalation, Inhibition, Matcher, Route, Silence
 from otel_trading.alerts._rules import COMPARISON_KEYS, Rule, parse_rule
-from otel_trading.alerts._yaml import LocatedDict, Origin, RulesError, kind_of, load_yaml, load_yaml_file
+from otel_trading.alerts._yaml import LocatedDict, LocatedList, Origin, RulesError, kind_of, load_yaml, load_yaml_file
 from otel_trading.metrics._catalog import CATALOG, Kind, MetricInfo
 
 TOP_LEVEL: Final = ("interval", "state_file", "dead_letter_file", "default_pack", "metrics", "rules", "channels",
@@ -76,6 +76,32 @@ class _Reader:
             return []
         if not isinstance(value, list):
             raise self.error(node, key, where, f"expected a list, got {kind_of(value)}")
+        return value
+
+    def entries(self, node: LocatedDict, key: str, expected: str) -> list[tuple[str, LocatedDict]]:
+        """The mappings listed under ``key``, each with its field path (``routes[0]``)."""
+        values = self.items(node, key, key)
+        for index, value in enumerate(values):
+            if not isinstance(value, LocatedDict):
+                line = node[key].lines[index] if isinstance(node[key], LocatedList) else None
+                raise RulesError(f"expected a mapping ({expected}), got {kind_of(value)}", source=self.source,
+                                 line=line, field=f"{key}[{index}]")
+        return [(f"{key}[{index}]", value) for index, value in enumerate(values)]
+
+    def names(self, node: LocatedDict, key: str, where: str, default: tuple[str, ...] = ()) -> tuple[str, ...]:
+        """Label names: a list of strings (or one), in their Prometheus spelling."""
+        value = node.get(key)
+        if value is None:
+            return default
+        items = [value] if isinstance(value, str) else value
+        if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
+            raise self.error(node, key, where, f"expected a list of label names, got {kind_of(value)}")
+        return tuple(sanitize_attribute(item) for item in items)
+
+    def flag(self, node: LocatedDict, key: str, where: str, default: bool) -> bool:
+        value = node.get(key, default)
+        if not isinstance(value, bool):
+            raise self.error(node, key, where, f"expected true or false, got {kind_of(value)}")
         return value
 
     def duration(self, node: LocatedDict, key: str, where: str, default: float) -> float:
@@ -124,10 +150,8 @@ def load_config(path: str | os.PathLike[str] | None = None, *, text: str | None 
     catalog = {**CATALOG, **_custom_metrics(reader, document)}
     seen: dict[str, int | None] = {}
     pack = _default_pack(reader, document, catalog)
-    for index, spec in enumerate(reader.items(document, "rules", "rules")):
-        if not isinstance(spec, LocatedDict):
-            raise reader.error(document["rules"], None, f"rules[{index}]", "expected a mapping (name, a kind, ...)")
-        if spec.get("enabled", True) is False:
+    for _, spec in reader.entries(document, "rules", "name, a kind, ..."):
+        if not reader.flag(spec, "enabled", f"rules[{spec.get('name', '?')}].enabled", True):
             continue
         rule_ = parse_rule(spec, source=source, catalog=catalog)
         if rule_.name in seen:
@@ -203,7 +227,12 @@ def default_rules(overrides: Mapping[str, Mapping[str, Any]] | None = None, *,
         if name in origins:
             merged.origins = {key: Origin(origins[name].source, _line_of(fields, key) or origins[name].line,
                                           origins[name].field) for key in fields}
-        if merged.get("enabled", True) is not False:
+        enabled = merged.get("enabled", True)
+        if not isinstance(enabled, bool):
+            at = merged.origin_of("enabled") or Origin(source, spec.line_of("enabled"), f"rules[{name}]")
+            raise RulesError(f"expected true or false, got {kind_of(enabled)}", source=at.source, line=at.line,
+                             field=f"{at.field}.enabled")
+        if enabled:
             rules.append(parse_rule(merged, source=source, catalog=catalog))
     return rules
 
@@ -221,35 +250,31 @@ def _routing(reader: _Reader, document: LocatedDict, config: AlertConfig) -> Non
     config.channels = dict(defined)
     route_keys = ("match", "match_re", "channels", "group_by", "group_wait", "group_interval", "repeat_interval",
                   "continue")
-    for index, spec in enumerate(reader.items(document, "routes", "routes")):
-        where = f"routes[{index}]"
+    for where, spec in reader.entries(document, "routes", "channels, match, ..."):
         reader.known_keys(spec, route_keys, where)
         channels = _channel_names(reader, spec, where, config)
-        group_by = tuple(sanitize_attribute(str(k)) for k in spec.get("group_by", ["alertname"]))
+        group_by = reader.names(spec, "group_by", f"{where}.group_by", ("alertname",))
         config.routes.append(Route(
             channels, reader.matcher(spec, where), group_by,
             reader.duration(spec, "group_wait", f"{where}.group_wait", 5.0),
             reader.duration(spec, "group_interval", f"{where}.group_interval", 60.0),
             reader.duration(spec, "repeat_interval", f"{where}.repeat_interval", 4 * 3600.0),
-            bool(spec.get("continue", False)),
+            reader.flag(spec, "continue", f"{where}.continue", False),
         ))
     if not config.routes:
         config.routes.append(Route(tuple(config.channels) or ("console",)))
         if not config.channels:
             config.channels["console"] = LocatedDict({"type": "console"})
-    for index, spec in enumerate(reader.items(document, "inhibit", "inhibit")):
-        where = f"inhibit[{index}]"
+    for where, spec in reader.entries(document, "inhibit", "source, target, ..."):
         reader.known_keys(spec, ("source", "source_re", "target", "target_re", "equal"), where)
-        equal = tuple(sanitize_attribute(str(k)) for k in spec.get("equal", []))
+        equal = reader.names(spec, "equal", f"{where}.equal")
         source, target = reader.matcher(spec, where, "source"), reader.matcher(spec, where, "target")
         config.inhibitions.append(Inhibition(source, target, equal))
-    for index, spec in enumerate(reader.items(document, "escalate", "escalate")):
-        where = f"escalate[{index}]"
+    for where, spec in reader.entries(document, "escalate", "after, channels"):
         reader.known_keys(spec, ("after", "channels"), where)
         config.escalations.append(Escalation(reader.duration(spec, "after", f"{where}.after", 900.0),
                                              _channel_names(reader, spec, where, config)))
-    for index, spec in enumerate(reader.items(document, "silences", "silences")):
-        where = f"silences[{index}]"
+    for where, spec in reader.entries(document, "silences", "match, ends_at, ..."):
         reader.known_keys(spec, ("match", "match_re", "ends_at", "starts_at", "comment", "created_by"), where)
         config.silences.append(Silence(reader.matcher(spec, where), _time(reader, spec, "ends_at", where),
                                        _time(reader, spec, "starts_at", where, 0.0), str(spec.get("comment", "")),
@@ -258,7 +283,7 @@ def _routing(reader: _Reader, document: LocatedDict, config: AlertConfig) -> Non
 
 def _channel_names(reader: _Reader, spec: LocatedDict, where: str, config: AlertConfig) -> tuple[str, ...]:
     names = spec.get("channels")
-    if not isinstance(names, list) or not names:
+    if not isinstance(names, list) or not names or not all(isinstance(name, str) for name in names):
         raise reader.error(spec, "channels", f"{where}.channels", "expected a non-empty list of channel names")
     for name in names:
         if name not in config.channels and name != "console":
