@@ -98,12 +98,12 @@ def parse_headers(value: str, source: str) -> dict[str, str]:
 
 
 def header_names(value: str) -> list[str | None]:
-    """The name of each item of a headers value, in order; None for a malformed item (never shown:
+    """The name of each item of a headers value as written; None for a malformed item (never shown:
     it may be a credential without its name)."""
     names: list[str | None] = []
     for item in (item for item in _DELIMITER_PATTERN.split(value) if item):
         valid = _LIBERAL_HEADER_PATTERN.fullmatch(item.strip())
-        names.append(item.partition("=")[0].strip().lower() if valid else None)
+        names.append(item.partition("=")[0].strip() if valid else None)
     return names
 
 
