@@ -50,6 +50,9 @@ def error_of(tmp_path: Path, text: str) -> RulesError:
     ("rules:\n  - name: A\n    gauge: trading.equity\n    below: " + "9" * 5000 + "\n", 4, None,
      "a number of 5000 characters is too long"),
     ("rules:\n  - name: A\x00\n", 2, None, "character #x0000 is not allowed"),
+    ("a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(  # a "billion laughs": aliases of aliases
+        f"{n}: &{n} [{', '.join([f'*{p}'] * 10)}]\n" for p, n in zip("abcdefgh", "bcdefghi", strict=True)),
+     4, None, "aliases expand to more than 10000 values"),
     ("default_pack: maybe\n", 1, "default_pack", "expected true, false or {overrides:"),
     ("default_pack: {overides: {}}\n", 1, "default_pack.overides", "unknown field; expected one of overrides"),
     ("default_pack:\n  overrides: [DailyLossLimit]\n", 2, "default_pack.overrides", "expected a mapping, got a list"),
@@ -102,6 +105,12 @@ def test_errors_name_file_line_and_field(tmp_path: Path, text: str, line: int, f
     assert error.field == field, str(error)
     assert words in str(error)
     assert "Located" not in str(error), "internal type names are not the user's words"
+
+
+def test_a_few_aliases_are_fine() -> None:
+    config = load_config(text="routes:\n  - {channels: [console], match: {a: '1'}, group_by: &by [alertname, x]}\n"
+                         "  - {channels: [console], group_by: *by}\n")
+    assert [route.group_by for route in config.routes] == [("alertname", "x")] * 2
 
 
 def test_python_overrides_name_the_override() -> None:

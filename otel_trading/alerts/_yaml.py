@@ -14,6 +14,9 @@ _ENV_REFERENCE: Final = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\
 # Deeper than any alerting file needs, far shallower than Python's recursion limit (the
 # composer and constructor recurse per level: thousands of "[" would be a RecursionError).
 MAX_DEPTH: Final = 64
+# Values reached through aliases (*name) of lists and mappings, all together: a few reused
+# lists are fine, a "billion laughs" (aliases of aliases) would hang whoever walks the result.
+MAX_ALIASED_VALUES: Final = 10_000
 
 
 class RulesError(ValueError):
@@ -77,18 +80,42 @@ def kind_of(value: object) -> str:
     return "a list" if isinstance(value, list) else type(value).__name__
 
 
+def _size(node: yaml.Node, sizes: dict[int, int]) -> int:
+    """How many values ``node`` stands for once its aliases are expanded (memoized by node)."""
+    if id(node) not in sizes:
+        children: list[yaml.Node] = []
+        if isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        elif isinstance(node, yaml.MappingNode):
+            children = [child for pair in node.value for child in pair]
+        sizes[id(node)] = 1 + sum(_size(child, sizes) for child in children)
+    return sizes[id(node)]
+
+
 class _Loader(yaml.SafeLoader):
     source = "<yaml>"
     depth = 0
+    aliased = 0
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.sizes: dict[int, int] = {}
 
     def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
         self.depth += 1
         try:
+            event = self.peek_event()  # type: ignore[no-untyped-call]
             if self.depth > MAX_DEPTH:
-                event = self.peek_event()  # type: ignore[no-untyped-call]
                 raise RulesError(f"nested more than {MAX_DEPTH} levels deep", source=self.source,
                                  line=event.start_mark.line + 1, unreadable=True)
-            return super().compose_node(parent, index)
+            node = super().compose_node(parent, index)
+            if isinstance(event, yaml.AliasEvent) and isinstance(node, yaml.CollectionNode):
+                self.aliased += _size(node, self.sizes)
+                if self.aliased > MAX_ALIASED_VALUES:
+                    line = event.start_mark.line + 1 if event.start_mark is not None else None
+                    raise RulesError(f"aliases expand to more than {MAX_ALIASED_VALUES} values", source=self.source,
+                                     line=line, unreadable=True)
+            return node
         finally:
             self.depth -= 1
 
