@@ -468,14 +468,15 @@ def test_a_busy_prometheus_port_is_reported_the_same_everywhere(tmp_path: Path) 
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        result = run_cli("demo", "--trades", "2", "--seed", "4", "--speed", "2000", "--no-progress",
-                         "--prometheus-port", str(port), "--store", str(tmp_path / "store"), cwd=tmp_path)
+        result = run_cli("demo", "--trades", "2", "--seed", "4", "--speed", "2000", "--no-progress", "--linger", "30s",
+                         "--prometheus-port", str(port), "--store", str(tmp_path / "store"), cwd=tmp_path, timeout=25)
     assert result.returncode == 0, result.stderr
     not_served = (f"metrics -> not served: could not listen on 127.0.0.1:{port} (port in use?); "
                   "--prometheus-port picks another, 0 a free one")
     header, footer = result.stdout.split("Telemetry:")
     assert not_served in header and not_served in footer, result.stdout
     assert "served while the demo ran" not in result.stdout and "http://" not in result.stdout
+    assert "Not lingering: no metrics endpoint is served and no metrics exporter pushes" in result.stdout
     assert f"Prometheus endpoint not started on 127.0.0.1:{port}" in result.stderr
     assert "other exporters" not in result.stderr
     assert "No other metrics exporter is configured, so this process's metrics are not exported." in result.stderr

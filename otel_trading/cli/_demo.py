@@ -178,7 +178,12 @@ def next_commands(store: Path | None) -> list[str]:
 def _linger(telemetry: Telemetry, seconds: float) -> None:
     """Keeps the process up after the run: a scrape that comes after the last trade still sees
     the final equity, PnL and counters, where the endpoint would otherwise vanish with it."""
-    where = telemetry.prometheus_url or "the exporters"
+    pushed = [e for e in telemetry.settings.exporters["metrics"] if e not in ("prometheus", "none")]
+    where = telemetry.prometheus_url or ", ".join(pushed)
+    if not where:
+        print("Not lingering: no metrics endpoint is served and no metrics exporter pushes (see metrics ->)",
+              flush=True)
+        return
     print(f"Lingering {seconds:g}s for {where} (Ctrl-C to stop now)", flush=True)
     try:
         time.sleep(seconds)
