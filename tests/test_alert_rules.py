@@ -80,6 +80,8 @@ def error_of(tmp_path: Path, text: str) -> RulesError:
      "rules[L].annotations", "'2nd' is not a Prometheus label name"),
     ("rules:\n  - name: L\n    gauge: trading.equity\n    below: 1\n    labels: [team]\n", 5,
      "rules[L].labels", "expected a mapping of names to values, got a list"),
+    ("rules:\n  - name: L\n    gauge: trading.equity\n    below: 1\n    labels: {team: [a, b]}\n", 5,
+     "rules[L].labels", "team: expected a text or a number, got a list"),
     ("channels: [ops]\n", 1, "channels", "expected a mapping, got a list"),
     ("channels:\n  ops:\nroutes:\n  - channels: [ops]\n", 2, "channels.ops",
      "expected a mapping with a type: field, got nothing"),

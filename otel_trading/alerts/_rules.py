@@ -114,6 +114,9 @@ class _Spec:
 def _text_map(value: Any) -> dict[str, str]:
     if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
         raise TypeError(f"expected a mapping of names to values, got {kind_of(value)}")
+    for key, item in value.items():
+        if not isinstance(item, (str, int, float)):  # a list or mapping would be exported as its repr
+            raise TypeError(f"{key}: expected a text or a number, got {kind_of(item)}")
     return {k: str(v) for k, v in value.items()}
 
 
