@@ -49,6 +49,7 @@ _RECV_BYTES: Final = 4096
 _MAX_WAIT_S: Final = 0.5  # longest select() between two sweeps of expired connections
 _LISTEN_BACKLOG: Final = 1024  # absorbs a burst of connects while the I/O thread waits for a core
 _ACCEPTS_PER_ROUND: Final = 128  # then reads and timeouts get their turn
+_ACCEPT_RETRY_S: Final = 0.1
 _HEAD_ENDS: Final = (b"\n\r\n", b"\n\n")  # end of the header block, CRLF or bare LF lines
 
 
@@ -222,6 +223,7 @@ class BoundedHTTPServer:
                 return
             except OSError:  # e.g. out of descriptors: the connection stays in the backlog for later
                 _LOG.debug("HTTP endpoint on port %s: accept failed", self.server_port, exc_info=True)
+                self._closing.wait(_ACCEPT_RETRY_S)  # the listener stays readable: without a pause, a spin
                 return
             sock.setblocking(False)
             if len(self._pending) >= self.limits.pending_connections:

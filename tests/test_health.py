@@ -235,7 +235,7 @@ def test_close_frees_the_port_quickly() -> None:
     assert "closed" in repr(server)
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(("127.0.0.1", server.port), timeout=2).close()
-    assert not any(t.name == f"otel-trading-health-http:{server.port}" for t in threading.enumerate())
+    assert not [t.name for t in threading.enumerate() if t.name.startswith(f"otel-trading-health-http:{server.port}")]
 
 
 # --- timeouts and runner behaviour ---
