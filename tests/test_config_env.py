@@ -100,7 +100,7 @@ def test_the_sdk_read_metric_export_timeout_is_checked_when_metrics_are_pushed(
     monkeypatch.setenv("OTEL_METRIC_EXPORT_TIMEOUT", value)
     with pytest.raises(ConfigurationError, match=r"^OTEL_METRIC_EXPORT_TIMEOUT: expected a number from 1 to 86400000"):
         otel_trading.configure(**quiet(metrics_exporter="console"))
-    assert resolve_settings(quiet(metrics_exporter="prometheus")).exporters["metrics"] == ("prometheus",)
+    assert resolve_settings({"metrics_exporter": "prometheus"}).exporters["metrics"] == ("prometheus",)
 
 
 def test_integral_floats_and_number_strings_are_still_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -201,6 +201,25 @@ def test_bad_otlp_timeouts_name_the_variable(
     monkeypatch.setenv(variable, value)
     with pytest.raises(ConfigurationError, match=rf"^{variable}: expected a number from 0\.001 to 86400 \(s\)"):
         otel_trading.configure(**quiet())
+
+
+@pytest.mark.parametrize("variable", ["OTEL_EXPORTER_OTLP_TIMEOUT", "OTEL_EXPORTER_OTLP_COMPRESSION",
+                                      "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION"])
+def test_an_empty_otlp_variable_counts_as_unset(monkeypatch: pytest.MonkeyPatch, variable: str) -> None:
+    # The gRPC exporter itself raises on each of these when it reads them.
+    otlp_env(monkeypatch)
+    monkeypatch.setenv(variable, " ")
+    telemetry = otel_trading.configure(**quiet())
+    assert telemetry.settings.otlp["traces"].timeout_s == 10 and telemetry.settings.otlp["traces"].compression == "none"
+
+
+def test_an_empty_grpc_signal_timeout_is_an_error_naming_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    otlp_env(monkeypatch)
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_LOGS_TIMEOUT", "")
+    with pytest.raises(ConfigurationError, match=r"^OTEL_EXPORTER_OTLP_LOGS_TIMEOUT: set but empty"):
+        otel_trading.configure(**quiet())
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")  # the HTTP exporter takes it as unset
+    assert resolve_settings({}).otlp["logs"].timeout_s == 10
 
 
 def test_bad_otlp_timeout_argument() -> None:

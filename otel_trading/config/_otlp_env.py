@@ -7,8 +7,10 @@ value) while the HTTP one falls back to none; ``INSECURE=maybe`` means false; a 
 ``abc`` raises or falls back, ``0`` or ``nan`` expire every export; an endpoint with an
 impossible port fails every export. Each becomes a ``ConfigurationError`` at configure() here.
 
-Timeout and compression are resolved here and handed to the exporter explicitly; the endpoint,
-headers and insecure flag are left to the exporter's own reading, which these checks make safe.
+Timeout and compression are resolved here and always handed to the exporter explicitly (the
+gRPC exporter raises on an empty compression or timeout variable it would otherwise read); the
+endpoint, headers and insecure flag are left to the exporter's own reading, which these checks
+make safe.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ COMPRESSIONS: Final[Mapping[str, tuple[str, ...]]] = {
     "http/protobuf": ("deflate", "gzip", "none"),
 }
 MIN_TIMEOUT_S: Final = 0.001
+DEFAULT_TIMEOUT_S: Final = 10.0  # the OTLP exporters' own default
 _HOST_NAME = re.compile(r"[A-Za-z0-9_]([A-Za-z0-9_.\-]*[A-Za-z0-9_.])?")
 _PORT = re.compile(r"[0-9]{1,5}")
 _URL_SCRUBBER = Redactor()  # an endpoint may carry user:password@ or a token in its query
@@ -139,8 +142,16 @@ def check_arguments(explicit: OtlpSettings, protocol: str) -> OtlpSettings:
 
 def resolve_signal(signal: Signal, checked: OtlpSettings, environ: Mapping[str, str]) -> OtlpSettings:
     """The settings of a signal exported with OTLP: every variable that applies to it checked, the
-    timeout and compression resolved (argument, then the signal's variable, then the generic one)."""
+    timeout and compression resolved (argument, then the signal's variable, then the generic one,
+    then the exporters' defaults)."""
     protocol = checked.protocol or "grpc"
+    signal_timeout = f"OTEL_EXPORTER_OTLP_{signal.upper()}_TIMEOUT"
+    if protocol == "grpc" and signal_timeout in environ and env(signal_timeout, environ) is None:
+        # The gRPC exporter converts this one with float() whatever else is given.
+        raise ConfigurationError(
+            f"{signal_timeout}: set but empty, which the gRPC exporter cannot read; unset it or give seconds "
+            f"from {MIN_TIMEOUT_S} to {MAX_SECONDS:g}"
+        )
 
     def variables(setting: str) -> list[tuple[str, str]]:
         """The set ones of the signal's variable and the generic one, in precedence order."""
@@ -157,6 +168,6 @@ def resolve_signal(signal: Signal, checked: OtlpSettings, environ: Mapping[str, 
     compressions = [_compression(value, name, protocol) for name, value in variables("COMPRESSION")]
     return dataclasses.replace(
         checked,
-        timeout_s=checked.timeout_s if checked.timeout_s is not None else next(iter(timeouts), None),
-        compression=checked.compression if checked.compression is not None else next(iter(compressions), None),
+        timeout_s=next(t for t in (checked.timeout_s, *timeouts, DEFAULT_TIMEOUT_S) if t is not None),
+        compression=next(c for c in (checked.compression, *compressions, "none") if c is not None),
     )
