@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import errno
 import io
 import logging
 import queue
@@ -41,7 +42,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 from typing import Any, Final
 
-__all__ = ["DEFAULT_LIMITS", "BoundedHTTPServer", "BoundedRequestHandler", "ServerLimits"]
+__all__ = ["DEFAULT_LIMITS", "BoundedHTTPServer", "BoundedRequestHandler", "ServerLimits", "is_host_error"]
 
 _LOG = logging.getLogger("otel_trading")
 
@@ -75,6 +76,12 @@ DEFAULT_LIMITS: Final = ServerLimits()
 
 # handler(request=(head, socket), client_address, server): serves one request when constructed.
 HandlerFactory = Callable[[tuple[bytes, socket.socket], Any, "BoundedHTTPServer"], object]
+
+
+def is_host_error(exc: OSError) -> bool:
+    """True when binding failed because of the host (unknown name, not an address of this machine),
+    so the error can point at the setting to fix; False for the port (in use, privileged)."""
+    return isinstance(exc, socket.gaierror) or exc.errno == errno.EADDRNOTAVAIL
 
 
 def _canned(code: int, reason: str) -> bytes:

@@ -223,6 +223,10 @@ def test_busy_port_raises_a_clear_error() -> None:
             health.serve(port=port)
     with pytest.raises(ValueError, match="port"):
         health.serve(port=70000)
+    with pytest.raises(OSError, match=r"cannot listen on no-such-host\.invalid:0 .*pass serve\(\) an address"):
+        health.serve(host="no-such-host.invalid", port=0)
+    with pytest.raises(OSError, match=r"cannot listen on 192\.0\.2\.1:0 .*pass serve\(\) an address"):
+        health.serve(host="192.0.2.1", port=0)  # TEST-NET-1: not an address of this machine
 
 
 def test_close_frees_the_port_quickly() -> None:

@@ -306,6 +306,17 @@ def test_exposition_is_what_prometheus_client_serves() -> None:
         provider.shutdown()
 
 
+def test_unbindable_host_is_named_in_the_warning(caplog: pytest.LogCaptureFixture) -> None:
+    assert PrometheusEndpoint.start("192.0.2.1", 0) is None  # TEST-NET-1: not an address of this machine
+    assert "set prometheus_host or OTEL_EXPORTER_PROMETHEUS_HOST to an address of this machine" in caplog.text
+    caplog.clear()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        assert PrometheusEndpoint.start("127.0.0.1", taken.getsockname()[1]) is None
+    assert "set prometheus_port or OTEL_EXPORTER_PROMETHEUS_PORT to a free port" in caplog.text
+
+
 def test_limits_are_checked() -> None:
     with pytest.raises(ValueError, match=r"ServerLimits\.handler_threads: expected at least 1, got 0"):
         ServerLimits(handler_threads=0)

@@ -14,7 +14,13 @@ from types import TracebackType
 from typing import ClassVar, Final
 from urllib.parse import urlsplit
 
-from otel_trading._http_server import DEFAULT_LIMITS, BoundedHTTPServer, BoundedRequestHandler, ServerLimits
+from otel_trading._http_server import (
+    DEFAULT_LIMITS,
+    BoundedHTTPServer,
+    BoundedRequestHandler,
+    ServerLimits,
+    is_host_error,
+)
 from otel_trading.health._check_types import Kind
 from otel_trading.health._registry import REGISTRY, HealthRegistry
 from otel_trading.tracing._operation import report_instrumentation_failure
@@ -122,11 +128,10 @@ def start_server(host: str, port: int, limits: ServerLimits) -> HealthServer:
     try:
         server = BoundedHTTPServer(host, port, _Handler, name="otel-trading-health-http", limits=limits)
     except OSError as exc:
-        raise OSError(
-            exc.errno,
-            f"health endpoint cannot listen on {host}:{port} ({exc.strerror or exc}); "
-            f"pass serve() a free port (port=0 picks one)",
-        ) from exc
+        fix = ("pass serve() an address of this machine (host='127.0.0.1', or '0.0.0.0' for all)"
+               if is_host_error(exc) else "pass serve() a free port (port=0 picks one)")
+        reason = exc.strerror or exc
+        raise OSError(exc.errno, f"health endpoint cannot listen on {host}:{port} ({reason}); {fix}") from exc
     handle = HealthServer(server, host)
     _LOG.info("health endpoint on %s/healthz and %s/readyz", handle.url, handle.url)
     return handle

@@ -17,7 +17,13 @@ from urllib.parse import unquote, urlsplit
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from prometheus_client import CollectorRegistry, make_wsgi_app
 
-from otel_trading._http_server import DEFAULT_LIMITS, BoundedHTTPServer, BoundedRequestHandler, ServerLimits
+from otel_trading._http_server import (
+    DEFAULT_LIMITS,
+    BoundedHTTPServer,
+    BoundedRequestHandler,
+    ServerLimits,
+    is_host_error,
+)
 from otel_trading.tracing._operation import report_instrumentation_failure
 
 _LOG = logging.getLogger("otel_trading")
@@ -98,11 +104,11 @@ class PrometheusEndpoint:
         except OSError as exc:
             still = (f"Metrics still go to {', '.join(elsewhere)}." if elsewhere
                      else "No other metrics exporter is configured, so this process's metrics are not exported.")
-            _LOG.warning(
-                "Prometheus endpoint not started on %s:%s (%s); set prometheus_port or "
-                "OTEL_EXPORTER_PROMETHEUS_PORT to a free port (0 picks one). %s",
-                host, port, exc.strerror or exc, still,
-            )
+            fix = ("set prometheus_host or OTEL_EXPORTER_PROMETHEUS_HOST to an address of this machine "
+                   "(127.0.0.1, or 0.0.0.0 for all)" if is_host_error(exc) else
+                   "set prometheus_port or OTEL_EXPORTER_PROMETHEUS_PORT to a free port (0 picks one)")
+            _LOG.warning("Prometheus endpoint not started on %s:%s (%s); %s. %s",
+                         host, port, exc.strerror or exc, fix, still)
             return None
         return cls(reader, registry, server, host)
 
