@@ -145,6 +145,15 @@ def test_unusable_endpoints_name_the_variable(
     assert otel_trading.current() is None
 
 
+@pytest.mark.parametrize("value", [" ", "http://127.0.0.1:4317 ", " http://127.0.0.1:4317"])
+def test_spaces_around_an_endpoint_variable_are_an_error(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    # The exporters read the raw value: a stray space from an .env file makes every export fail.
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4317")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", value)
+    with pytest.raises(ConfigurationError, match=r"^OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: has spaces around it"):
+        otel_trading.configure(**quiet())
+
+
 def test_the_endpoint_argument_is_checked_too() -> None:
     with pytest.raises(ConfigurationError, match=r"^otlp_endpoint: 'http://127\.0\.0\.1:notaport': port"):
         otel_trading.configure(**quiet(otlp_endpoint="http://127.0.0.1:notaport"))

@@ -158,6 +158,11 @@ def resolve_signal(signal: Signal, checked: OtlpSettings, environ: Mapping[str, 
         names = (f"OTEL_EXPORTER_OTLP_{signal.upper()}_{setting}", f"OTEL_EXPORTER_OTLP_{setting}")
         return [(name, value) for name in names if (value := env(name, environ)) is not None]
 
+    for name in (f"OTEL_EXPORTER_OTLP_{signal.upper()}_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"):
+        raw = environ.get(name, "")
+        if raw != raw.strip():
+            # The exporters use the value as it is: " " or "http://collector:4317 " is sent to as such.
+            raise ConfigurationError(f"{name}: has spaces around it, which the OTLP exporter would keep; remove them")
     for name, value in variables("ENDPOINT"):
         check_endpoint(value, name, protocol)
     for name, value in variables("HEADERS"):
