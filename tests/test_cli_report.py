@@ -23,7 +23,7 @@ TEXT_SECTIONS = (
     "Exchange errors by method", "Rejects and errors by hour (UTC)", "By symbol", "By strategy",
 )
 JSON_KEYS = {
-    "schema", "store", "filters", "period", "performance", "risk", "orders", "exchange", "problems_by_hour",
+    "schema", "store", "filters", "runs", "period", "performance", "risk", "orders", "exchange", "problems_by_hour",
     "by_symbol", "by_strategy", "equity_curve",
 }
 

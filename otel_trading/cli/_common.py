@@ -8,6 +8,7 @@ import os
 import re
 import sys
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Final
 
@@ -68,6 +69,17 @@ def report_problems(problems: list[str], limit: int = 5) -> None:
 def clip(text: str, width: int) -> str:
     """``text`` cut to ``width`` characters, the cut marked ``...``."""
     return text if len(text) <= width else text[: max(0, width - 3)] + "..."
+
+
+def align_columns(rows: Sequence[Sequence[str]], *, right: Callable[[int, str], bool] | None = None,
+                  indent: str = "") -> list[str]:
+    """Rows as lines of aligned columns, each cell clipped to ``NAME_WIDTH``; ``right(index, cell)``
+    says which cells are right-aligned (none by default)."""
+    clipped = [[clip(cell, NAME_WIDTH) for cell in row] for row in rows]
+    widths = [max(len(row[i]) for row in clipped) for i in range(len(clipped[0]))] if clipped else []
+    return [(indent + "  ".join(cell.rjust(width) if right is not None and right(index, cell) else cell.ljust(width)
+                                for index, (cell, width) in enumerate(zip(row, widths, strict=True)))).rstrip()
+            for row in clipped]
 
 
 def warn(message: str) -> None:

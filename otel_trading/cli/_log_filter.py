@@ -6,10 +6,11 @@ import argparse
 import math
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 from otel_trading.cli._log_format import level_name, render_value
+from otel_trading.cli._runs import RunSelection
 from otel_trading.export import StoredLog
 
 _LEVEL_NAMES: Final = {"warning": "WARN", "critical": "FATAL"}
@@ -86,8 +87,11 @@ class LogFilter:
     fields: tuple[FieldFilter, ...] = ()
     grep: str | None = None
     """Lower-cased text to find in the body or rendered attributes."""
+    runs: RunSelection = field(default_factory=RunSelection)
 
     def matches(self, log: StoredLog) -> bool:
+        if not self.runs.matches(log.resource):
+            return False
         if self.start_ns is not None and log.time_ns < self.start_ns:
             return False
         if self.end_ns is not None and log.time_ns > self.end_ns:

@@ -31,6 +31,7 @@ from otel_trading.cli._log_format import (
     pretty_log,
     tolerate_unencodable_output,
 )
+from otel_trading.cli._runs import add_run_arguments, run_selection
 from otel_trading.export import StoredLog, StoreFollower
 
 DEFAULT_LIMIT: Final = 200
@@ -59,6 +60,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                         help="only records whose trade_id or correlation_id attribute is ID")
     parser.add_argument("--grep", metavar="TEXT",
                         help="only records containing TEXT (any case) in the message, logger or attributes")
+    add_run_arguments(parser)
     parser.add_argument("--limit", type=non_negative_int, default=None, metavar="N",
                         help=f"show the last N matches (default {DEFAULT_LIMIT}; 0 for all)")
     parser.add_argument("-f", "--follow", action="store_true",
@@ -78,7 +80,7 @@ def log_filter(args: argparse.Namespace) -> LogFilter:
     return LogFilter(
         start_ns=start, end_ns=end, min_severity=LEVELS[args.level] if args.level else 0,
         trace_prefix=trace_prefix, trade_id=args.trade_id, fields=tuple(args.filters),
-        grep=args.grep.lower() if args.grep else None,
+        grep=args.grep.lower() if args.grep else None, runs=run_selection(args),
     )
 
 

@@ -19,6 +19,7 @@ from otel_trading.cli._common import (
     time_range,
     warn,
 )
+from otel_trading.cli._runs import add_run_arguments, run_selection, runs_of
 
 FORMATS = ("text", "markdown", "json")
 
@@ -37,7 +38,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     add_time_range_arguments(parser)
     parser.add_argument("--symbol", help="only trades, orders and exchange calls of this symbol (BTC/USDT)")
     parser.add_argument("--strategy", help="only trades of this strategy (and their orders and exchange calls)")
-    parser.add_argument("--service", help="only telemetry of this service.name")
+    add_run_arguments(parser)
     parser.add_argument("--format", choices=FORMATS, default="text",
                         help="text (aligned tables, default), markdown (GitHub tables) or json (one document)")
     parser.add_argument("--plot", type=Path, metavar="PNG",
@@ -48,22 +49,27 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def run(args: argparse.Namespace) -> int:
     from otel_trading.analytics import ReportFilter, build_report
-    from otel_trading.cli._report_render import describe_filters, render
+    from otel_trading.cli._report_render import Scope, describe_filters, render
 
     if args.plot is not None:
         from otel_trading.cli._plot import require_matplotlib
 
         require_matplotlib()  # before reading a large store: a missing extra is a usage error
     start_ns, end_ns = time_range(args)
+    runs = run_selection(args)
     contents = open_store(args, logs=False)
+    spans = contents.spans if runs.everything else [span for span in contents.spans if runs.matches(span.resource)]
     selection = ReportFilter(symbol=args.symbol, strategy=args.strategy, service=args.service,
                              start_ns=start_ns, end_ns=end_ns)
-    report = build_report(contents.spans, selection)
-    store = str(store_dir(args))
+    report = build_report(spans, selection)
+    # The runs the report covers: those with telemetry in its time range (one equity curve mixes them).
+    scope = Scope(str(store_dir(args)), runs_of(
+        (span.resource, span.start_ns) for span in spans
+        if (start_ns is None or span.end_ns >= start_ns) and (end_ns is None or span.start_ns <= end_ns)), runs.run)
     journal = report.journal
     anything = journal.trades or journal.orders or journal.exchange_calls or journal.unclosed_trades
     if anything or args.format == "json":
-        sys.stdout.write(render(report, store, args.format))
+        sys.stdout.write(render(report, scope, args.format))
         sys.stdout.flush()
     if args.plot is not None:
         if report.stats.trades:
@@ -74,7 +80,8 @@ def run(args: argparse.Namespace) -> int:
         else:
             warn(f"--plot {args.plot}: no closed trades to draw; nothing written")
     if report.stats.trades == 0:
-        raise CliError(_nothing_found(contents.directory, bool(contents.spans), describe_filters(selection)), code=1)
+        filters = describe_filters(selection, runs.run)
+        raise CliError(_nothing_found(contents.directory, bool(contents.spans), filters), code=1)
     return 0
 
 

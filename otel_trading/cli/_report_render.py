@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from otel_trading.analytics import LatencySummary, ReportFilter, TradeStats, TradingReport
-from otel_trading.cli._common import NAME_WIDTH, clip, format_duration
+from otel_trading.cli._common import NAME_WIDTH, align_columns, clip, format_duration
+from otel_trading.cli._runs import Run, describe_runs
 
 JSON_SCHEMA: Final = "otel-trading.report/1"
 _NONE: Final = "n/a"
@@ -70,10 +71,20 @@ class Section:
     notes: list[str] = field(default_factory=list)
 
 
-def describe_filters(selection: ReportFilter) -> str:
+@dataclass(frozen=True)
+class Scope:
+    """What the report read, besides its ``ReportFilter``: the store, the runs of the telemetry it
+    covers, and ``--run`` (a run-id prefix, which the journal's records do not carry)."""
+
+    store: str
+    runs: list[Run] = field(default_factory=list)
+    run: str | None = None
+
+
+def describe_filters(selection: ReportFilter, run: str | None = None) -> str:
     parts = [f"{name}={value}" for name, value in (
-        ("service", selection.service), ("symbol", selection.symbol), ("strategy", selection.strategy),
-        ("from", utc(selection.start_ns)), ("to", utc(selection.end_ns)),
+        ("service", selection.service), ("run", run), ("symbol", selection.symbol),
+        ("strategy", selection.strategy), ("from", utc(selection.start_ns)), ("to", utc(selection.end_ns)),
     ) if value is not None]
     return ", ".join(parts) or "none"
 
@@ -180,11 +191,14 @@ def sections(report: TradingReport) -> list[Section]:
     ]
 
 
-def headline(report: TradingReport, store: str) -> str:
+def headline(report: TradingReport, scope: Scope) -> list[str]:
+    """Two lines: the trades, period, store and filters; then which runs they come from."""
     period = ""
     if report.first_ns is not None:
         period = f", {utc(report.first_ns)} to {utc(report.last_ns)}"
-    return f"{report.stats.trades} closed trades{period} (store {store}; filters: {describe_filters(report.selection)})"
+    filters = describe_filters(report.selection, scope.run)
+    return [f"{report.stats.trades} closed trades{period} (store {scope.store}; filters: {filters})",
+            describe_runs(scope.runs, "report")]
 
 
 # -- text and markdown -------------------------------------------------------------------------------
@@ -196,18 +210,13 @@ def _is_numeric(cell: str) -> bool:
 
 
 def _aligned(rows: Sequence[Sequence[str]], indent: str, *, right_align_numbers: bool) -> list[str]:
-    rows = [[clip(cell, NAME_WIDTH) for cell in row] for row in rows]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = []
-    for row in rows:
-        cells = [cell.rjust(width) if index and right_align_numbers and _is_numeric(cell) else cell.ljust(width)
-                 for index, (cell, width) in enumerate(zip(row, widths, strict=True))]
-        lines.append((indent + "  ".join(cells)).rstrip())
-    return lines
+    return align_columns(rows, indent=indent,
+                         right=lambda index, cell: bool(index) and right_align_numbers and _is_numeric(cell))
 
 
-def render_text(report: TradingReport, store: str) -> str:
-    lines = ["otel-trading report: " + headline(report, store)]
+def render_text(report: TradingReport, scope: Scope) -> str:
+    first, runs = headline(report, scope)
+    lines = ["otel-trading report: " + first, runs]
     for section in sections(report):
         lines += ["", section.title]
         rows = section.rows
@@ -223,8 +232,9 @@ def _markdown_cell(cell: str) -> str:
     return cell.replace("|", "\\|")
 
 
-def render_markdown(report: TradingReport, store: str) -> str:
-    lines = ["# otel-trading report", "", headline(report, store)]
+def render_markdown(report: TradingReport, scope: Scope) -> str:
+    first, runs = headline(report, scope)
+    lines = ["# otel-trading report", "", first, "", runs]
     for section in sections(report):
         lines += ["", f"## {section.title}", ""]
         headers = section.headers or ["metric", "value"]
@@ -270,14 +280,16 @@ def _groups(groups: Mapping[str, TradeStats]) -> dict[str, Any]:
     return {name: _stats_document(stats) for name, stats in groups.items()}
 
 
-def report_document(report: TradingReport, store: str) -> dict[str, Any]:
+def report_document(report: TradingReport, scope: Scope) -> dict[str, Any]:
     """The whole report as plain JSON values (keys documented in docs/cli.md)."""
     risk, selection, slippage = report.risk, report.selection, report.slippage
     return {
         "schema": JSON_SCHEMA,
-        "store": store,
-        "filters": {"service": selection.service, "symbol": selection.symbol, "strategy": selection.strategy,
-                    "from": utc(selection.start_ns), "to": utc(selection.end_ns)},
+        "store": scope.store,
+        "filters": {"service": selection.service, "run": scope.run, "symbol": selection.symbol,
+                    "strategy": selection.strategy, "from": utc(selection.start_ns), "to": utc(selection.end_ns)},
+        "runs": [{"service": run.service, "run": run.run_id or None, "first": utc(run.first_ns),
+                  "last": utc(run.last_ns)} for run in scope.runs],
         "period": {"first_trade_opened": utc(report.first_ns), "last_trade_closed": utc(report.last_ns)},
         "performance": {**_stats_document(report.stats), "not_closed": len(report.journal.unclosed_trades)},
         "risk": {
@@ -312,10 +324,10 @@ def report_document(report: TradingReport, store: str) -> dict[str, Any]:
     }
 
 
-def render(report: TradingReport, store: str, output_format: str) -> str:
+def render(report: TradingReport, scope: Scope, output_format: str) -> str:
     if output_format == "markdown":
-        return render_markdown(report, store)
+        return render_markdown(report, scope)
     if output_format == "json":
-        return json.dumps(report_document(report, store), indent=2, allow_nan=False) + "\n"
-    return render_text(report, store)
+        return json.dumps(report_document(report, scope), indent=2, allow_nan=False) + "\n"
+    return render_text(report, scope)
 

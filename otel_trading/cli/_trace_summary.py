@@ -65,6 +65,7 @@ class TraceSummary:
             "trade_id": self.attribute("trading.trade_id") or self.attribute("correlation_id"),
             "outcome": self.attribute("trading.trade.outcome"), "pnl": self.attribute("trading.pnl.realized"),
             "exit_reason": self.attribute("trading.exit_reason"), "service": self.head.resource.get("service.name"),
+            "run": self.head.resource.get("service.instance.id"),
         }
 
 

@@ -15,6 +15,7 @@ from otel_trading.cli._common import (
     CliError,
     add_store_argument,
     add_time_range_arguments,
+    align_columns,
     clip,
     format_duration,
     format_time,
@@ -25,6 +26,7 @@ from otel_trading.cli._common import (
     warn,
 )
 from otel_trading.cli._log_format import HOW_TO_RECORD, Style, no_telemetry_message, tolerate_unencodable_output
+from otel_trading.cli._runs import RunSelection, add_run_arguments, run_selection, runs_of
 from otel_trading.cli._trace_summary import Trace, TraceSummary, group_traces, summarize
 from otel_trading.cli._waterfall import build_tree, document, render, trade_result
 from otel_trading.export import StoreFollower
@@ -54,6 +56,10 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--symbol", metavar="SYMBOL", help="only traces of this trading.symbol (BTC/USDT)")
     parser.add_argument("--trade-id", "--correlation-id", dest="trade_id", metavar="ID",
                         help="only the traces whose spans carry this trading.trade_id or correlation_id")
+    add_run_arguments(parser)
+    parser.add_argument("--runs", action="store_true",
+                        help="list the runs in the store instead (service, run id, first and last trace, "
+                        "traces): the IDs --run takes")
     parser.add_argument("--attributes", action="store_true",
                         help="with TRACE_ID: every attribute of every span, event and log, not only the key ones")
     parser.add_argument("--json", action="store_true",
@@ -66,6 +72,9 @@ def run(args: argparse.Namespace) -> int:
     tolerate_unencodable_output()
     prefix = _trace_id_prefix(args.trace_id)
     start, end = time_range(args)  # bad arguments first, before any reading
+    selection = run_selection(args)
+    if args.runs and prefix is not None:
+        raise CliError("--runs lists the runs; it takes no TRACE_ID")
     directory = store_dir(args)
     if directory.exists() and not directory.is_dir():
         raise CliError(f"--store {directory}: not a directory")
@@ -77,7 +86,9 @@ def run(args: argparse.Namespace) -> int:
     contents = StoreFollower(directory, "traces").poll()
     report_problems(contents.problems)
     _require_traces(contents.files, directory)
-    return list_traces(args, group_traces(contents.spans), start, end)
+    if args.runs:
+        return list_runs(group_traces(contents.spans), selection, start, end)
+    return list_traces(args, group_traces(contents.spans), selection, start, end)
 
 
 def _trace_id_prefix(text: str | None) -> str | None:
@@ -126,9 +137,31 @@ def resolve_trace_id(prefix: str, traces: dict[str, Trace], directory: Path) -> 
                    f"{listed}{more}", 2)
 
 
-def list_traces(args: argparse.Namespace, traces: dict[str, Trace], start: int | None, end: int | None) -> int:
+def _in_range(summary: TraceSummary, selection: RunSelection, start: int | None, end: int | None) -> bool:
+    return ((start is None or summary.start_ns >= start) and (end is None or summary.start_ns <= end)
+            and selection.matches(summary.head.resource))
+
+
+def list_runs(traces: dict[str, Trace], selection: RunSelection, start: int | None, end: int | None) -> int:
+    """``--runs``: one line per run, the earliest first, with the times of its first and last trace."""
+    runs = runs_of((summary.head.resource, summary.start_ns) for summary in map(summarize, traces.values())
+                   if _in_range(summary, selection, start, end))
+    if not runs:
+        warn(f"no runs match (of {len(traces)} traces in the store)")
+        return 1
+    header, *lines = align_columns(
+        [("SERVICE", "RUN", "FIRST", "LAST", "TRACES"),
+         *((run.service, run.run_id or "-", format_time(run.first_ns), format_time(run.last_ns), str(run.records))
+           for run in runs)],
+        right=lambda index, _: index == 4)
+    print("\n".join([Style.for_stream(sys.stdout).dim(header), *lines]))
+    return 0
+
+
+def list_traces(args: argparse.Namespace, traces: dict[str, Trace], selection: RunSelection, start: int | None,
+                end: int | None) -> int:
     summaries = [summary for summary in map(summarize, traces.values())
-                 if (start is None or summary.start_ns >= start) and (end is None or summary.start_ns <= end)
+                 if _in_range(summary, selection, start, end)
                  and (not args.errors or summary.error) and (args.name is None or summary.head.name == args.name)
                  and (args.symbol is None or summary.symbol == args.symbol)
                  and (args.trade_id is None or args.trade_id in summary.trade_ids)]
