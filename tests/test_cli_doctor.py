@@ -21,6 +21,7 @@ from cli_runner import run_cli
 from otlp_receiver import BlackHoleServer, HttpOtlpReceiver, closed_port
 
 import otel_trading
+from otel_trading.export import load_store
 
 CANARIES = ("CANARY-PW-4d1e", "CANARY-TOKEN-9b7c")
 # Every doctor run in these tests: the store and Prometheus settings under test, nothing from the machine.
@@ -72,7 +73,9 @@ def test_healthy_setup_passes_and_shows_one_line_per_check(tmp_path: Path, store
     assert "bound 512.0 MiB per signal" in line(output, "store")
     records = line(output, "store records")
     traces, logs = lines_of(store / "traces.jsonl"), lines_of(store / "logs.jsonl")
-    assert records.startswith("✓ ") and f"traces {traces} lines, logs {logs} lines; newest record " in records
+    contents = load_store(store)
+    assert records.startswith("✓ ") and (f"traces {traces} batches ({len(contents.spans)} spans), logs {logs} "
+                                        f"batches ({len(contents.logs)} records); newest record ") in records
     assert line(output, "store integrity").startswith("✓ ")
     assert line(output, "store writable").startswith("✓ ")
     assert output.rstrip().splitlines()[-1] == "✓ all 5 checks passed"
@@ -194,8 +197,22 @@ def test_damaged_store_fails_naming_file_and_line(tmp_path: Path, store: Path) -
     code, document = doctor_json(tmp_path, "--store", str(damaged))
     assert code == 1 and document["ok"] is False and document["failed"] == ["store integrity"]
     assert check(document, "store integrity")["data"]["unreadable"] == 2
-    lines = check(document, "store records")["data"]["lines"]
-    assert lines == {"traces": good + 2, "logs": lines_of(damaged / "logs.jsonl")}
+    batches = check(document, "store records")["data"]["batches"]
+    assert batches == {"traces": good + 2, "logs": lines_of(damaged / "logs.jsonl")}
+
+
+def test_the_service_is_the_bots_not_the_commands(tmp_path: Path, store: Path) -> None:
+    """Run in a bot's directory without OTEL_SERVICE_NAME, the doctor names the service the bot
+    recorded, not its own script's name (which is what configure() would pick in the doctor)."""
+    configuration = line(doctor(tmp_path, "--store", str(store)).stdout, "configuration")
+    assert configuration.startswith("✓ ") and "otel-trading" not in configuration
+    assert "service=demo-bot (from the store; OTEL_SERVICE_NAME is not set); traces: local" in configuration
+    code, document = doctor_json(tmp_path, "--store", str(store))
+    assert check(document, "configuration")["data"]["service"] == "demo-bot"
+    named = line(doctor(tmp_path, "--store", str(store), OTEL_SERVICE_NAME="paper-bot").stdout, "configuration")
+    assert "service=paper-bot; traces: local" in named
+    fresh = line(doctor(tmp_path, "--store", str(tmp_path / "fresh")).stdout, "configuration")
+    assert "service=<your bot's script name> (OTEL_SERVICE_NAME is not set)" in fresh
 
 
 def test_missing_store_warns_and_a_file_in_its_place_fails(tmp_path: Path) -> None:

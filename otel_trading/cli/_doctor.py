@@ -24,9 +24,12 @@ from otel_trading.cli._doctor_checks import (
     check_store_files,
     check_store_records,
     check_store_writable,
+    resolve_configuration,
+    store_services,
 )
 from otel_trading.cli._doctor_network import check_otlp_target, check_prometheus, otlp_targets, target_name
-from otel_trading.config._settings import ConfigurationError
+from otel_trading.config._settings import ConfigurationError, Settings
+from otel_trading.export import load_store
 from otel_trading.redaction import Redactor
 
 _UNICODE_MARKS: Final = {"ok": "✓", "fail": "✗", "warn": "!", "info": "·"}
@@ -59,9 +62,13 @@ def collect_checks(store: Path | None) -> tuple[list[CheckResult], dict[str, Any
         error = None
     except ConfigurationError as exc:
         error = str(exc)
-    configuration, settings = check_configuration(config, error)
-    results = [configuration]
+    resolved = resolve_configuration(config, error)
+    settings = resolved if isinstance(resolved, Settings) else None
     directory = store if store is not None else settings.store_dir if settings is not None else default_store_dir()
+    contents = load_store(directory) if directory.is_dir() else None  # read once, for every check that needs it
+    configuration = resolved if isinstance(resolved, CheckResult) else check_configuration(
+        resolved, store_services(contents))
+    results = [configuration]
     if settings is None:
         results.append(CheckResult("network", "warn", "OTLP and Prometheus checks skipped: the configuration "
                                    "does not resolve"))
@@ -79,7 +86,7 @@ def collect_checks(store: Path | None) -> tuple[list[CheckResult], dict[str, Any
         probes.append(("prometheus", partial(check_prometheus, settings)))
         results.extend(run_probes(probes, PROBES_DEADLINE_S))
     results.append(check_store_files(directory, settings))
-    results.extend(check_store_records(directory, now_ns))
+    results.extend(check_store_records(directory, now_ns, contents))
     results.append(check_store_writable(directory))
     return results, config, directory
 

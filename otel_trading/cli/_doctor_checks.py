@@ -11,8 +11,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Literal
 
-from otel_trading.config._settings import SIGNALS, ConfigurationError, Settings, resolve_settings
-from otel_trading.export import load_store, store_files
+from otel_trading.config._settings import (
+    SIGNALS,
+    ConfigurationError,
+    Settings,
+    default_service_name,
+    resolve_settings,
+)
+from otel_trading.export import StoreContents, store_files
 
 Status = Literal["ok", "warn", "fail", "info"]
 STORE_SIGNALS: Final = ("traces", "logs")
@@ -59,23 +65,54 @@ def _iso(time_ns: int) -> str:
 # -- configuration --------------------------------------------------------------------------------
 
 
-def check_configuration(config: Mapping[str, Any] | None, error: str | None) -> tuple[CheckResult, Settings | None]:
-    """Whether the configuration resolves; ``config`` is the masked ``effective_config()`` (None: it raised
-    ``error``). The settings are resolved again, unmasked, for the other checks: they never reach the output."""
+def resolve_configuration(config: Mapping[str, Any] | None, error: str | None) -> Settings | CheckResult:
+    """The settings, or the failed check saying why they do not resolve. ``config`` is the masked
+    ``effective_config()`` (None: it raised ``error``); the settings are resolved again, unmasked, for
+    the other checks: they never reach the output."""
     if error is not None or config is None:
         return CheckResult("configuration", "fail", f"does not resolve: {error}",
                            ["fix the argument or environment variable named above; see docs/configuration.md"],
-                           {"error": error}), None
+                           {"error": error})
     try:
-        settings = resolve_settings({})
+        return resolve_settings({})
     except ConfigurationError as exc:  # effective_config() resolved the same environment just before
-        return CheckResult("configuration", "fail", f"does not resolve: {exc}", data={"error": str(exc)}), None
+        return CheckResult("configuration", "fail", f"does not resolve: {exc}", data={"error": str(exc)})
+
+
+def store_services(contents: StoreContents | None) -> list[str]:
+    """The ``service.name`` of the store's records, the most recently seen first."""
+    if contents is None:
+        return []
+    latest: dict[str, int] = {}
+    for resource, time_ns in [*((s.resource, s.end_ns) for s in contents.spans),
+                              *((r.resource, r.time_ns) for r in contents.logs)]:
+        name = resource.get("service.name")
+        if isinstance(name, str) and time_ns >= latest.get(name, -1):
+            latest[name] = time_ns
+    return sorted(latest, key=lambda name: latest[name], reverse=True)
+
+
+def check_configuration(settings: Settings, services_in_store: list[str]) -> CheckResult:
+    """The service and each signal's exporters. The doctor is not the bot: without OTEL_SERVICE_NAME
+    (or service.name in OTEL_RESOURCE_ATTRIBUTES) the bot's service is named after the bot's script,
+    so it is read from the store rather than from the doctor's own script name."""
     exporters = "; ".join(f"{signal}: {','.join(settings.exporters[signal]) or 'none'}" for signal in SIGNALS)
-    summary = f"service={settings.service_name}; {exporters}"
+    service: str | None = settings.service_name
+    if settings.service_name != default_service_name():
+        shown, source = settings.service_name, "environment"
+    elif services_in_store:
+        service, source = services_in_store[0], "store"
+        others = f", also {', '.join(services_in_store[1:])}" if len(services_in_store) > 1 else ""
+        shown = f"{service} (from the store{others}; OTEL_SERVICE_NAME is not set)"
+    else:
+        service, source = None, "script"
+        shown = "<your bot's script name> (OTEL_SERVICE_NAME is not set)"
+    summary = f"service={shown}; {exporters}"
+    data: dict[str, Any] = {"service": service, "service_source": source}
     if not settings.enabled:
         return CheckResult("configuration", "warn", f"telemetry is disabled (OTEL_SDK_DISABLED); {summary}",
-                           data={"enabled": False}), settings
-    return CheckResult("configuration", "ok", summary, data={"enabled": True}), settings
+                           data={"enabled": False, **data})
+    return CheckResult("configuration", "ok", summary, data={"enabled": True, **data})
 
 
 # -- the local store ------------------------------------------------------------------------------
@@ -130,16 +167,23 @@ def check_store_files(directory: Path, settings: Settings | None) -> CheckResult
     return CheckResult("store", "ok", summary, data=data)
 
 
-def check_store_records(directory: Path, now_ns: int) -> list[CheckResult]:
-    """Line counts, unreadable lines and the newest record (how stale the store is)."""
-    if not directory.is_dir():
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def check_store_records(directory: Path, now_ns: int, contents: StoreContents | None) -> list[CheckResult]:
+    """Export batches (one per line) and records, unreadable lines and the newest record (how stale
+    the store is). ``contents``: the store as ``load_store`` read it (None when it is no directory)."""
+    if contents is None or not directory.is_dir():
         return []
     files = _signal_files(directory)
-    lines = {signal: sum(_line_count(p) for p in paths) for signal, paths in files.items()}
-    contents = load_store(directory)
+    batches = {signal: sum(_line_count(p) for p in paths) for signal, paths in files.items()}
     newest = max([s.end_ns for s in contents.spans] + [r.time_ns for r in contents.logs], default=None)
-    counts = ", ".join(f"{signal} {count} line{'' if count == 1 else 's'}" for signal, count in lines.items())
-    data: dict[str, Any] = {"lines": lines, "spans": len(contents.spans), "logs": len(contents.logs),
+    # A line of the store is one export batch of many spans or log records: both are counted.
+    held = {"traces": _plural(len(contents.spans), "span"), "logs": _plural(len(contents.logs), "record")}
+    counts = ", ".join(f"{signal} {count} batch{'' if count == 1 else 'es'} ({held[signal]})"
+                       for signal, count in batches.items())
+    data: dict[str, Any] = {"batches": batches, "spans": len(contents.spans), "logs": len(contents.logs),
                             "newest": _iso(newest) if newest else None,
                             "age_s": (now_ns - newest) / 1e9 if newest else None}
     if newest is None:
