@@ -120,6 +120,16 @@ def test_list_is_one_line_per_trace_newest_first(store: Path) -> None:
     assert re.search(r"\btrade\s+BTC/USDT\s+buy\s+\S+s\s+4\s+win \+0\.98 take_profit\s+ok$", win), win
 
 
+def test_list_ends_with_the_command_for_the_latest_trades_waterfall(store: Path) -> None:
+    result = traces(store)
+    latest_trade = next(s for s in listed(store) if s["root"] == "trade")
+    hint = f"otel-trading: the waterfall of the latest trade: otel-trading traces {str(latest_trade['trace_id'])[:16]}"
+    assert result.stderr.splitlines()[-1] == f"{hint} --store {store}"
+    waterfall = run_cli(*result.stderr.splitlines()[-1].split(": ")[-1].split()[1:])
+    assert waterfall.returncode == 0 and waterfall.stdout.startswith(f"trace {latest_trade['trace_id']}")
+    assert "waterfall" not in traces(store, "--json").stderr  # the JSON lines are for programs
+
+
 def test_list_json_carries_status_outcome_and_partial_traces(store: Path) -> None:
     by_trade = {summary["trade_id"]: summary for summary in listed(store)}
     win = by_trade["trade-win-1"]

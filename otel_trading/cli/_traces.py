@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import shlex
 import shutil
 import sys
 from pathlib import Path
@@ -177,7 +178,17 @@ def list_traces(args: argparse.Namespace, traces: dict[str, Trace], selection: R
         print("\n".join(_table(shown, Style.for_stream(sys.stdout), header=True)))
     if len(shown) < len(summaries):
         warn(f"showed the {len(shown)} most recent of {len(summaries)} matching traces (--limit 0 shows all)")
+    if not args.json:
+        warn(_waterfall_hint(shown, args.store))
     return 0
+
+
+def _waterfall_hint(shown: list[TraceSummary], store: Path | None) -> str:
+    """The exact command that shows the latest trade listed (else the latest trace) as a waterfall."""
+    latest = next((summary for summary in shown if summary.head.name == "trade"), shown[0])
+    what = "trade" if latest.head.name == "trade" else "trace"
+    option = f" --store {shlex.quote(str(store))}" if store is not None else ""
+    return f"the waterfall of the latest {what}: otel-trading traces {latest.trace_id[:_SHOWN_ID_LENGTH]}{option}"
 
 
 # STATUS last: an error's text is the one long, ragged cell.
