@@ -1,18 +1,18 @@
 """Adds the local instruments' points to every collection of an OTel MetricReader.
 
-The SDK gives each reader its collect callback through ``MetricReader._set_collect_callback``;
-we wrap that callback once the MeterProvider is built, so what the reader exports is the
-SDK's own metrics plus ours under the ``otel_trading`` instrumentation scope.
+What a ``MetricProducer`` registered on each reader would do; the Python SDK has none yet, so
+``extend_collection`` (in the OTel compatibility module) passes each collection through us.
+What the reader exports is the SDK's own metrics plus ours under the ``otel_trading``
+instrumentation scope.
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 from opentelemetry.sdk.metrics.export import MetricReader, MetricsData, ResourceMetrics, ScopeMetrics
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
+from otel_trading._otel_compat import extend_collection
 from otel_trading._version import __version__
 from otel_trading.metrics._local import LocalMetrics
 
@@ -21,13 +21,8 @@ SCOPE = InstrumentationScope("otel_trading", __version__)
 
 def hook_reader(reader: MetricReader, local: LocalMetrics, resource: Resource) -> None:
     """Makes ``reader`` export ``local``'s metrics with each collection."""
-    original = reader._collect
-    if original is None:
-        raise RuntimeError("hook_reader() needs a reader already registered on a MeterProvider")
 
-    def collect(reader_: MetricReader, *args: Any, **kwargs: Any) -> Any:
-        # The SDK types the callback as returning MetricsData; it returns None before any instrument exists.
-        data: MetricsData | None = original(reader_, *args, **kwargs)  # type: ignore[assignment]
+    def add_local(data: MetricsData | None) -> MetricsData | None:
         extra = local.collect()
         if not extra:
             return data
@@ -38,4 +33,4 @@ def hook_reader(reader: MetricReader, local: LocalMetrics, resource: Resource) -
         merged = ResourceMetrics(first.resource, [*first.scope_metrics, ours], first.schema_url)
         return MetricsData(resource_metrics=[merged, *rest])
 
-    reader._set_collect_callback(collect)
+    extend_collection(reader, add_local)

@@ -24,6 +24,7 @@ from otel_trading._http_server import (
     ServerLimits,
     is_host_error,
 )
+from otel_trading._otel_compat import prometheus_reader
 from otel_trading.tracing._operation import report_instrumentation_failure
 
 _LOG = logging.getLogger("otel_trading")
@@ -97,7 +98,7 @@ class PrometheusEndpoint:
         warning that says where the metrics still go (``elsewhere``: the other metrics exporters)."""
         # A registry of our own: reconfiguring (or a test) never collides with the global one.
         registry = CollectorRegistry(auto_describe=True)
-        reader = PrometheusMetricReader(registry=registry)
+        reader = prometheus_reader(registry)
         try:
             server = BoundedHTTPServer(host, port, partial(_MetricsHandler, make_wsgi_app(registry)),
                                        name="otel-trading-prometheus-http", limits=limits)

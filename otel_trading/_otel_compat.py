@@ -1,0 +1,134 @@
+"""The only module that touches OpenTelemetry names that are not public API.
+
+otel-trading supports every OpenTelemetry release from 1.39 (contrib 0.60b0) to 1.45 (0.66b0),
+tested at both ends (``make test``). What OTel publishes we import where it is used; what it
+does not publish yet - and only that - is imported here, so a new OTel release that moves one
+of these names breaks this file alone, and the rest of the package never reaches into the SDK:
+
+- the logs SDK and logs API still live in private modules (``opentelemetry.sdk._logs``,
+  ``opentelemetry._logs``), and so do the OTLP log exporters;
+- the Python SDK has no ``MetricProducer`` yet (opentelemetry-python#4768), so the locally
+  aggregated instruments reach every reader through the reader's collect callback;
+- ``PrometheusMetricReader`` takes ``registry=`` only in recent contrib releases; older ones
+  register on prometheus_client's global registry;
+- the system-metrics instrumentation's default set of metrics, the configurator base class
+  and the entry-point type of ``opentelemetry-instrument``.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+# The logs API and SDK (stable in use, private in name); what opentelemetry-instrument loads:
+# the configurator base class and its entry-point type (importlib_metadata's before OTel 1.40).
+from opentelemetry._logs import LogRecord, SeverityNumber
+from opentelemetry.sdk._configuration import _BaseConfigurator as BaseConfigurator
+from opentelemetry.sdk._logs import LoggerProvider, LogRecordProcessor, ReadableLogRecord, ReadWriteLogRecord
+from opentelemetry.sdk._logs.export import (
+    ConsoleLogRecordExporter,
+    InMemoryLogRecordExporter,
+    LogRecordExporter,
+    LogRecordExportResult,
+)
+from opentelemetry.sdk.metrics.export import MetricReader, MetricsData
+from opentelemetry.util._importlib_metadata import EntryPoint
+
+if TYPE_CHECKING:
+    from opentelemetry.exporter.prometheus import PrometheusMetricReader
+    from prometheus_client import CollectorRegistry
+
+__all__ = [
+    "BaseConfigurator",
+    "ConsoleLogRecordExporter",
+    "EntryPoint",
+    "InMemoryLogRecordExporter",
+    "LogRecord",
+    "LogRecordExportResult",
+    "LogRecordExporter",
+    "LogRecordProcessor",
+    "LoggerProvider",
+    "ReadWriteLogRecord",
+    "ReadableLogRecord",
+    "SeverityNumber",
+    "extend_collection",
+    "otlp_log_exporter_class",
+    "prometheus_reader",
+    "system_metrics_default_config",
+]
+
+Collect = Callable[..., Any]
+
+
+def extend_collection(reader: MetricReader, extend: Callable[[MetricsData | None], MetricsData | None]) -> None:
+    """Passes every collection of ``reader`` through ``extend`` before the reader sees it.
+
+    What a ``MetricProducer`` registered on the reader would do, once the Python SDK has one.
+    ``reader`` must be registered on a MeterProvider already (that is what sets its callback).
+    """
+    original: Collect | None = reader._collect
+    if original is None:
+        raise RuntimeError("extend_collection() needs a reader already registered on a MeterProvider")
+    collect = original
+
+    def extended(reader_: MetricReader, *args: Any, **kwargs: Any) -> Any:
+        # The SDK types the callback as returning MetricsData; it returns None before any instrument exists.
+        return extend(collect(reader_, *args, **kwargs))
+
+    reader._set_collect_callback(extended)
+
+
+class _Undescribed:
+    """A collector that describes no series up front: a registry that auto-describes would
+    otherwise collect it while registering, before the reader is on its MeterProvider."""
+
+    def __init__(self, collector: Any) -> None:
+        self._collector = collector
+
+    def describe(self) -> list[Any]:
+        return []
+
+    def collect(self) -> Any:
+        return self._collector.collect()
+
+
+def prometheus_reader(registry: CollectorRegistry) -> PrometheusMetricReader:
+    """A ``PrometheusMetricReader`` whose series are served from ``registry`` only."""
+    from opentelemetry.exporter.prometheus import PrometheusMetricReader
+    from prometheus_client import REGISTRY
+
+    if "registry" in inspect.signature(PrometheusMetricReader.__init__).parameters:
+        return PrometheusMetricReader(registry=registry)  # type: ignore[call-arg,unused-ignore]  # contrib >= 0.6xb0
+
+    class OwnRegistryReader(PrometheusMetricReader):
+        # Older contrib releases register their collector on the global registry (and unregister
+        # it there at shutdown): moved to ours, so reconfiguring (or a test) never collides there.
+        def __init__(self) -> None:
+            super().__init__()
+            REGISTRY.unregister(self._collector)
+            self._registered = _Undescribed(self._collector)
+            registry.register(self._registered)
+
+        def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:  # noqa: ARG002 - the reader API
+            registry.unregister(self._registered)
+
+    return OwnRegistryReader()
+
+
+def otlp_log_exporter_class(protocol: str) -> type[LogRecordExporter]:
+    """The OTLP log exporter for ``grpc`` or ``http/protobuf`` (imported when chosen: each pulls in its transport)."""
+    if protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter as GrpcLogs
+
+        return GrpcLogs
+    from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter as HttpLogs
+
+    return HttpLogs
+
+
+def system_metrics_default_config() -> Mapping[str, Any]:
+    """The system-metrics instrumentation's default choice of metrics (it publishes no accessor)."""
+    from opentelemetry.instrumentation.system_metrics import _DEFAULT_CONFIG
+
+    return dict(_DEFAULT_CONFIG)
