@@ -121,6 +121,10 @@ def test_traces_filter_and_list_runs(store: Path, run_ids: list[str]) -> None:
     assert [int(row.split()[-1]) for row in rows] == [trades for _, trades, _ in RUNS]
     only_b = cli(store, "traces", "--runs", "--service", "bot-b")
     assert len(only_b.stdout.splitlines()) == 2
+    as_json = [json.loads(line) for line in cli(store, "traces", "--runs", "--json").stdout.splitlines()]
+    assert [(r["service"], r["run"], r["traces"]) for r in as_json] == [
+        (service, run_id, trades) for (service, trades, _), run_id in zip(RUNS, run_ids, strict=True)]
+    assert all(r["first"] <= r["last"] for r in as_json)
 
 
 def test_logs_filter_by_service_and_run(store: Path, run_ids: list[str]) -> None:

@@ -26,7 +26,13 @@ from otel_trading.cli._common import (
     time_range,
     warn,
 )
-from otel_trading.cli._log_format import HOW_TO_RECORD, Style, no_telemetry_message, tolerate_unencodable_output
+from otel_trading.cli._log_format import (
+    HOW_TO_RECORD,
+    Style,
+    iso_time,
+    no_telemetry_message,
+    tolerate_unencodable_output,
+)
 from otel_trading.cli._runs import RunSelection, add_run_arguments, run_selection, runs_of
 from otel_trading.cli._trace_summary import Trace, TraceSummary, group_traces, summarize
 from otel_trading.cli._waterfall import build_tree, document, render, trade_result
@@ -88,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
     report_problems(contents.problems)
     _require_traces(contents.files, directory)
     if args.runs:
-        return list_runs(group_traces(contents.spans), selection, start, end)
+        return list_runs(group_traces(contents.spans), selection, start, end, as_json=args.json)
     return list_traces(args, group_traces(contents.spans), selection, start, end)
 
 
@@ -143,13 +149,19 @@ def _in_range(summary: TraceSummary, selection: RunSelection, start: int | None,
             and selection.matches(summary.head.resource))
 
 
-def list_runs(traces: dict[str, Trace], selection: RunSelection, start: int | None, end: int | None) -> int:
+def list_runs(traces: dict[str, Trace], selection: RunSelection, start: int | None, end: int | None, *,
+              as_json: bool = False) -> int:
     """``--runs``: one line per run, the earliest first, with the times of its first and last trace."""
     runs = runs_of((summary.head.resource, summary.start_ns) for summary in map(summarize, traces.values())
                    if _in_range(summary, selection, start, end))
     if not runs:
         warn(f"no runs match (of {len(traces)} traces in the store)")
         return 1
+    if as_json:
+        for run in runs:
+            print(json.dumps({"service": run.service, "run": run.run_id or None, "first": iso_time(run.first_ns),
+                              "last": iso_time(run.last_ns), "traces": run.records}, ensure_ascii=False))
+        return 0
     header, *lines = align_columns(
         [("SERVICE", "RUN", "FIRST", "LAST", "TRACES"),
          *((run.service, run.run_id or "-", format_time(run.first_ns), format_time(run.last_ns), str(run.records))
