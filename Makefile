@@ -15,10 +15,17 @@ DEMO_STAMP = $(VENV)/.installed-demo-$(SUM)
 VENV_READY = test -x $(BIN)/python || { $(PYTHON) -m venv $(VENV) && $(BIN)/python -m pip install --quiet --upgrade pip; }; \
 	find $(VENV) -maxdepth 1 -name '.installed-*' ! -name '*-$(SUM)' -delete
 
+# The lowest OpenTelemetry releases we support, in a second venv: `make test` runs the type check
+# and the suite there too, so both ends of pyproject.toml's OTel range are tested.
+MIN_VENV        ?= .venv-otel-min
+MIN_CONSTRAINTS  = tests/constraints-otel-min.txt
+MIN_SUM         := $(shell cat pyproject.toml $(MIN_CONSTRAINTS) | cksum | cut -d' ' -f1)
+MIN_STAMP        = $(MIN_VENV)/.installed-dev-$(MIN_SUM)
+
 # Real Prometheus tools the alert tests run (promtool, alertmanager): Debian packages.
 APT_TOOLS = prometheus prometheus-alertmanager
 
-.PHONY: demo test lint typecheck unit bench clean system-packages dashboards
+.PHONY: demo test test-otel-min lint typecheck unit bench clean system-packages dashboards
 
 $(STAMP): pyproject.toml
 	@$(VENV_READY)
@@ -28,6 +35,12 @@ $(STAMP): pyproject.toml
 $(DEMO_STAMP): pyproject.toml
 	@$(VENV_READY)
 	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(MIN_STAMP): pyproject.toml $(MIN_CONSTRAINTS)
+	@test -x $(MIN_VENV)/bin/python || { $(PYTHON) -m venv $(MIN_VENV) && $(MIN_VENV)/bin/python -m pip install --quiet --upgrade pip; }; \
+	find $(MIN_VENV) -maxdepth 1 -name '.installed-*' ! -name '*-$(MIN_SUM)' -delete
+	$(MIN_VENV)/bin/python -m pip install --quiet -e '.[dev]' -c $(MIN_CONSTRAINTS)
 	touch $@
 
 demo: $(DEMO_STAMP)
@@ -41,10 +54,17 @@ system-packages:
 		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(APT_TOOLS) >/dev/null; \
 	fi
 
-test: $(STAMP) system-packages
+test: $(STAMP) $(MIN_STAMP) system-packages
 	$(BIN)/ruff check otel_trading tests examples benchmarks collector-config
 	$(BIN)/mypy --strict otel_trading collector-config/grafana/generate_dashboards.py
 	$(BIN)/pytest
+	$(MAKE) --no-print-directory test-otel-min
+
+# The lowest supported OTel releases alone (`make test` runs this after the newest ones).
+test-otel-min: $(MIN_STAMP) system-packages
+	$(MIN_VENV)/bin/python -c 'from importlib.metadata import version as v; print("OTel", v("opentelemetry-sdk"), "/ contrib", v("opentelemetry-instrumentation"))'
+	$(MIN_VENV)/bin/mypy --strict --cache-dir $(MIN_VENV)/.mypy_cache otel_trading
+	$(MIN_VENV)/bin/pytest -p no:cacheprovider
 
 # The Grafana dashboards are generated: edit collector-config/grafana/generate_dashboards.py, run this.
 dashboards:
@@ -54,4 +74,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .otel-trading
+	rm -rf $(VENV) $(MIN_VENV) .mypy_cache .ruff_cache .pytest_cache .otel-trading
