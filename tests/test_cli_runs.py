@@ -138,3 +138,9 @@ def test_logs_filter_by_service_and_run(store: Path, run_ids: list[str]) -> None
     assert services("--service", "bot-b") == ["bot-b"] * 3
     assert services("--run", run_ids[0][:8]) == ["bot-a"] * 2
     assert cli(store, "logs", "--service", "nobody").returncode == 1
+
+
+def test_doctor_names_the_newest_service_and_the_others(store: Path, tmp_path: Path) -> None:
+    result = run_cli("doctor", "--store", str(store), cwd=tmp_path, OTEL_METRICS_EXPORTER="none")
+    [configuration] = [line for line in result.stdout.splitlines() if " configuration " in line]
+    assert "service=bot-a (from the store, also bot-b; OTEL_SERVICE_NAME is not set)" in configuration
