@@ -17,8 +17,9 @@ from binaries import require
 from cli_runner import run_cli
 
 from otel_trading.alerts import load_config
-from otel_trading.alerts._alertmanager_config import PLACEHOLDER, alertmanager_config
+from otel_trading.alerts._alertmanager_config import alertmanager_config
 from otel_trading.alerts._routing import Router
+from otel_trading.alerts.channels._alertmanager_receivers import PLACEHOLDER
 
 ALERTING = r"""
 default_pack: true

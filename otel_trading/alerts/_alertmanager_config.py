@@ -6,9 +6,10 @@ What maps, and how:
   ``group_by``, timings and ``continue``. The root route's receiver has no integrations:
   an alert no route matches is sent nowhere, by Alertmanager as by the engine.
 - The channels of a route become one receiver (named after the channel, or ``a+b`` for
-  several) holding each channel's ``*_configs`` entry: webhook, slack, discord, telegram,
-  email, pagerduty. ``console``, ``file`` and ``alertmanager`` channels have no
-  Alertmanager integration: their receivers are empty, with a comment saying why.
+  several) holding each channel's ``*_configs`` entry, as its kind's ``alertmanager``
+  renderer writes it (webhook, slack, discord, telegram, email, pagerduty; a plugin kind
+  may have one too). A kind without one (``console``, ``file``, ``alertmanager``) adds
+  nothing to the receiver, only a comment saying why.
 - ``inhibit:`` becomes ``inhibit_rules``; ``silences:`` and ``escalate:`` are comments
   (silences are API objects, made with ``amtool silence add``; there is no escalation).
 
@@ -25,7 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import shlex
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -35,21 +36,14 @@ from otel_trading.alerts._config import AlertConfig
 from otel_trading.alerts._duration import format_duration
 from otel_trading.alerts._routing import Matcher, Route
 from otel_trading.alerts._yaml import LocatedDict, RulesError, substitute_environment
-from otel_trading.alerts.channels._email import DEFAULT_PORTS
-from otel_trading.alerts.channels._kinds import COMMON, KINDS
+from otel_trading.alerts.channels._config import find_kind
+from otel_trading.alerts.channels._kind import ChannelKind
+from otel_trading.alerts.channels._kinds import COMMON
 
 SECRETS_DIR: Final = "/etc/alertmanager/secrets"
-PLACEHOLDER: Final = "REPLACE_ME"
 UNROUTED: Final = "unrouted"
 _ENV_REFERENCE: Final = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-[^}]*)?\}")
 _FILE_NAME_UNSAFE: Final = re.compile(r"[^A-Za-z0-9._-]")
-_NO_INTEGRATION: Final = {
-    "console": "prints to the bot's stderr; Alertmanager has no such integration",
-    "file": "appends JSON lines to a file of the bot; Alertmanager has no file integration "
-            "(a webhook to a small collector can write them)",
-    "alertmanager": "pushes to an Alertmanager, this one presumably: the alerts are already here, "
-                    "nothing more to send",
-}
 
 
 @dataclass(frozen=True)
@@ -164,17 +158,13 @@ class _Exporter:
         spec = self.config.channels.get(name)
         if spec is None:  # a route may name "console" without defining it
             spec = LocatedDict({"type": "console"})
-        values, secrets = self._read(name, spec)
-        kind = str(spec["type"])
-        receiver.comments.append(f"channel {name} ({kind})")
-        if kind in _NO_INTEGRATION:
-            receiver.comments.append(f"  {_NO_INTEGRATION[kind]}")
+        kind = find_kind(name, spec, source=self.config.source)
+        values, secrets = self._read(name, spec, kind)
+        receiver.comments.append(f"channel {name} ({kind.name})")
+        if kind.alertmanager is None:
+            receiver.comments.append(f"  {kind.no_integration_note()}")
             return
-        renderers: dict[str, Callable[[_Channel], tuple[str, dict[str, Any]]]] = {
-            "webhook": self._webhook, "slack": self._slack, "discord": self._discord,
-            "telegram": self._telegram, "email": self._email, "pagerduty": self._pagerduty,
-        }
-        key, entry = renderers[kind](_Channel(name, receiver, values, secrets))
+        key, entry = kind.alertmanager(_Channel(self, name, receiver, values, secrets))
         entry["send_resolved"] = bool(values.get("send_resolved", True))
         receiver.configs.setdefault(key, []).append(entry)
         ignored = [k for k in ("timeout", "retries", "rate_limit") if k in spec]
@@ -182,14 +172,10 @@ class _Exporter:
             receiver.comments.append(f"  {', '.join(ignored)}: delivery settings of the engine; Alertmanager "
                                      "has its own")
 
-    def _read(self, name: str, spec: Any) -> tuple[dict[str, Any], dict[str, str]]:
+    def _read(self, name: str, spec: Any, kind: ChannelKind) -> tuple[dict[str, Any], dict[str, str]]:
         """Non-secret fields expanded and converted; secret fields by name, unread and unexpanded."""
         source = self.config.source
-        if not isinstance(spec, dict) or spec.get("type") not in KINDS:
-            line = spec.line_of("type") if isinstance(spec, LocatedDict) else None
-            raise RulesError(f"channel {name!r}: unknown channel type (expected one of {', '.join(KINDS)})",
-                             source=source, line=line, field=name)
-        fields = {**COMMON, **KINDS[str(spec["type"])][1]}
+        fields = {**COMMON, **kind.fields}
         values: dict[str, Any] = {}
         secrets: dict[str, str] = {}
         for key, raw in spec.items():
@@ -198,7 +184,7 @@ class _Exporter:
             line = spec.line_of(key) if isinstance(spec, LocatedDict) else None
             kind_field = fields.get(key)
             if kind_field is None:
-                raise RulesError(f"channel {name!r}: unknown field for a {spec['type']} channel "
+                raise RulesError(f"channel {name!r}: unknown field for a {kind.name} channel "
                                  f"(known: {', '.join(sorted(fields))})", source=source, line=line, field=key)
             if kind_field.secret:
                 secrets[key] = _secret_origin(raw, self.config.source)
@@ -207,11 +193,10 @@ class _Exporter:
                 values[key] = kind_field.convert(self._expand(raw, line, key))
             except ValueError as exc:
                 raise RulesError(f"channel {name!r}: {exc}", source=source, line=line, field=key) from None
-        missing = [key for key, kind_field in KINDS[str(spec["type"])][1].items()
-                   if kind_field.required and key not in spec]
+        missing = [key for key, kind_field in kind.fields.items() if kind_field.required and key not in spec]
         if missing:  # as build_channel says it, so check and export agree
             line = spec.line_of("type") if isinstance(spec, LocatedDict) else None
-            raise RulesError(f"channel {name!r}: a {spec['type']} channel needs {', '.join(missing)}",
+            raise RulesError(f"channel {name!r}: a {kind.name} channel needs {', '.join(missing)}",
                              source=source, line=line, field=missing[0])
         return values, secrets
 
@@ -222,82 +207,6 @@ class _Exporter:
         if isinstance(value, list):
             return [self._expand(item, line, key) for item in value]
         return value
-
-    def _secret_file(self, channel: _Channel, key: str, am_field: str) -> str:
-        path = f"{self.secrets_dir}/{_FILE_NAME_UNSAFE.sub('_', channel.name)}.{key}"
-        self.warnings.append(f"channel {channel.name}: create {path} holding {channel.secrets[key]} "
-                             f"(field {key}, read through {am_field})")
-        return path
-
-    def _placeholder(self, channel: _Channel, key: str, am_field: str, value: str) -> str:
-        self.warnings.append(f"channel {channel.name}: replace {am_field} {value} with {channel.secrets[key]} "
-                             f"(field {key}; Alertmanager 0.25 has no {am_field}_file)")
-        return value
-
-    def _webhook(self, channel: _Channel) -> tuple[str, dict[str, Any]]:
-        entry: dict[str, Any] = {"url": self._placeholder(channel, "url", "url",
-                                                          f"https://webhook.invalid/{PLACEHOLDER}")}
-        if channel.values.get("max_alerts"):
-            entry["max_alerts"] = channel.values["max_alerts"]
-        if "bearer_token" in channel.secrets:
-            path = self._secret_file(channel, "bearer_token", "http_config.authorization.credentials_file")
-            entry["http_config"] = {"authorization": {"type": "Bearer", "credentials_file": path}}
-        if "headers" in channel.secrets:
-            self.warnings.append(f"channel {channel.name}: headers left out (Alertmanager 0.25 webhooks cannot "
-                                 "send custom headers)")
-        if channel.values.get("external_url"):
-            channel.receiver.comments.append("  external_url: Alertmanager sets externalURL from its "
-                                             "--web.external-url flag")
-        return "webhook_configs", entry
-
-    def _slack(self, channel: _Channel) -> tuple[str, dict[str, Any]]:
-        return "slack_configs", {"api_url_file": self._secret_file(channel, "url", "api_url_file")}
-
-    def _discord(self, channel: _Channel) -> tuple[str, dict[str, Any]]:
-        url = self._placeholder(channel, "url", "webhook_url", f"https://discord.invalid/api/webhooks/{PLACEHOLDER}")
-        if channel.values.get("username"):
-            channel.receiver.comments.append("  username: Alertmanager 0.25 Discord messages use the "
-                                             "webhook's own name")
-        return "discord_configs", {"webhook_url": url}
-
-    def _telegram(self, channel: _Channel) -> tuple[str, dict[str, Any]]:
-        entry: dict[str, Any] = {"bot_token": self._placeholder(channel, "token", "bot_token", PLACEHOLDER)}
-        chat = channel.values["chat_id"]
-        if isinstance(chat, str):  # @channelname: Alertmanager 0.25 takes only the numeric id
-            self.warnings.append(f"channel {channel.name}: replace chat_id -1 with the numeric id of {chat} "
-                                 "(Alertmanager 0.25 takes only numeric chat ids)")
-            chat = -1
-        entry["chat_id"] = chat
-        if channel.values.get("api_url"):
-            entry["api_url"] = channel.values["api_url"]
-        entry["parse_mode"] = "HTML"
-        if channel.values.get("disable_notification"):
-            entry["disable_notifications"] = True
-        return "telegram_configs", entry
-
-    def _email(self, channel: _Channel) -> tuple[str, dict[str, Any]]:
-        values = channel.values
-        security = values.get("security", "starttls")
-        port = values.get("port") or DEFAULT_PORTS[security]
-        entry: dict[str, Any] = {"to": ", ".join(values["to"]), "from": values["from"],
-                                 "smarthost": f"{values['host']}:{port}", "require_tls": security == "starttls"}
-        if security == "ssl" and port != DEFAULT_PORTS["ssl"]:
-            self.warnings.append(f"channel {channel.name}: TLS from the first byte on port {port}: Alertmanager "
-                                 "does that only on port 465")
-        if values.get("username"):
-            entry["auth_username"] = values["username"]
-        if "password" in channel.secrets:
-            entry["auth_password_file"] = self._secret_file(channel, "password", "auth_password_file")
-        if values.get("ca_file"):
-            entry["tls_config"] = {"ca_file": values["ca_file"]}
-        return "email_configs", entry
-
-    def _pagerduty(self, channel: _Channel) -> tuple[str, dict[str, Any]]:
-        entry: dict[str, Any] = {"routing_key_file": self._secret_file(channel, "routing_key", "routing_key_file")}
-        for key in ("url", "client_url", "source", "component", "group", "class"):
-            if channel.values.get(key):
-                entry[key] = channel.values[key]
-        return "pagerduty_configs", entry
 
     # -- comments -----------------------------------------------------------------------------
 
@@ -343,10 +252,30 @@ class _Exporter:
 
 @dataclass
 class _Channel:
+    """One channel as its kind's ``alertmanager`` renderer sees it (an AlertmanagerTarget)."""
+
+    exporter: _Exporter
     name: str
     receiver: _Receiver
     values: dict[str, Any]
     secrets: dict[str, str]  # field -> where its value comes from (never the value)
+
+    def secret_file(self, key: str, alertmanager_field: str) -> str:
+        path = f"{self.exporter.secrets_dir}/{_FILE_NAME_UNSAFE.sub('_', self.name)}.{key}"
+        self.warn(f"channel {self.name}: create {path} holding {self.secrets[key]} "
+                  f"(field {key}, read through {alertmanager_field})")
+        return path
+
+    def placeholder(self, key: str, alertmanager_field: str, value: str) -> str:
+        self.warn(f"channel {self.name}: replace {alertmanager_field} {value} with {self.secrets[key]} "
+                  f"(field {key}; Alertmanager 0.25 has no {alertmanager_field}_file)")
+        return value
+
+    def warn(self, text: str) -> None:
+        self.exporter.warnings.append(text)
+
+    def note(self, text: str) -> None:
+        self.receiver.comments.append(text)
 
 
 def _secret_origin(raw: Any, source: str) -> str:

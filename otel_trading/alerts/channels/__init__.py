@@ -5,6 +5,10 @@ discord, telegram, email, pagerduty (Events API v2) and alertmanager (API v2 pus
 built from YAML with :func:`build_channel` or constructed directly with keyword arguments;
 a :class:`Dispatcher` delivers to them on background threads with retries, rate limits and
 a dead-letter file, so whoever raises alerts never waits for a network.
+
+Each ``type:`` is a :class:`ChannelKind`; another package adds one through the
+``otel_trading_alert_channel`` entry-point group, an application with
+:func:`register_channel_kind` (see docs/alert-channels.md, "Writing a channel").
 """
 
 from otel_trading.alerts.channels._alertmanager import AlertmanagerChannel
@@ -16,14 +20,25 @@ from otel_trading.alerts.channels._discord import DiscordChannel
 from otel_trading.alerts.channels._email import EmailChannel
 from otel_trading.alerts.channels._file import FileChannel
 from otel_trading.alerts.channels._http import HttpChannel
+from otel_trading.alerts.channels._kind import AlertmanagerTarget, ChannelField, ChannelKind
 from otel_trading.alerts.channels._pagerduty import PagerDutyChannel
+from otel_trading.alerts.channels._registry import (
+    ENTRY_POINT_GROUP,
+    channel_kind,
+    channel_kind_names,
+    register_channel_kind,
+)
 from otel_trading.alerts.channels._slack import SlackChannel
 from otel_trading.alerts.channels._telegram import TelegramChannel
 from otel_trading.alerts.channels._webhook import WebhookChannel
 
 __all__ = [
+    "ENTRY_POINT_GROUP",
     "AlertmanagerChannel",
+    "AlertmanagerTarget",
     "Channel",
+    "ChannelField",
+    "ChannelKind",
     "ConsoleChannel",
     "DeliveryError",
     "DiscordChannel",
@@ -37,4 +52,7 @@ __all__ = [
     "TelegramChannel",
     "WebhookChannel",
     "build_channel",
+    "channel_kind",
+    "channel_kind_names",
+    "register_channel_kind",
 ]

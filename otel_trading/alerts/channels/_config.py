@@ -20,7 +20,9 @@ from typing import Any
 
 from otel_trading.alerts._yaml import LocatedDict, RulesError, substitute_environment
 from otel_trading.alerts.channels._base import Channel, register_secrets
-from otel_trading.alerts.channels._kinds import COMMON, KINDS, Field
+from otel_trading.alerts.channels._kind import ChannelField, ChannelKind
+from otel_trading.alerts.channels._kinds import COMMON
+from otel_trading.alerts.channels._registry import channel_kind, channel_kind_names
 
 Environ = os._Environ[str] | dict[str, str]
 
@@ -41,20 +43,37 @@ def _expand(value: Any, *, source: str, line: int, field: str, environ: Environ 
     return value
 
 
+def find_kind(name: str, spec: LocatedDict, *, source: str) -> ChannelKind:
+    """The kind named by channel ``name``'s ``type:``; a RulesError at that line if there is none."""
+    kind = spec.get("type") if isinstance(spec, dict) else None
+    if isinstance(kind, str):
+        try:
+            return channel_kind(kind)
+        except KeyError:
+            pass
+        except ValueError as exc:  # an installed package's kind that does not load
+            raise RulesError(f"channel {name!r}: {exc}", source=source, line=_type_line(spec),
+                             field="type") from None
+    known = channel_kind_names()
+    got = repr(kind) if isinstance(kind, str) else "nothing"
+    hint = _nearest(kind, known) if isinstance(kind, str) else ""
+    raise RulesError(f"channel {name!r}: unknown channel type {got}{hint} (expected one of {', '.join(known)})",
+                     source=source, line=_type_line(spec), field="type")
+
+
+def _type_line(spec: object) -> int | None:
+    return spec.line_of("type") if isinstance(spec, LocatedDict) else getattr(spec, "line", None)
+
+
 def build_channel(name: str, spec: LocatedDict, *, source: str, environ: Environ | None = None) -> Channel:
     """The channel ``name`` described by ``spec`` (one entry of the ``channels:`` mapping)."""
     if not isinstance(spec, dict):
         raise RulesError(f"channel {name!r}: expected a mapping with a type: field", source=source,
                          line=getattr(spec, "line", None), field=name)
     line_of = spec.line_of if isinstance(spec, LocatedDict) else (lambda _key: None)
-    kind = spec.get("type")
-    if kind not in KINDS:
-        got = repr(kind) if isinstance(kind, str) else "nothing"
-        hint = _nearest(kind, list(KINDS)) if isinstance(kind, str) else ""
-        raise RulesError(f"channel {name!r}: unknown channel type {got}{hint} (expected one of {', '.join(KINDS)})",
-                         source=source, line=line_of("type"), field="type")
-    cls, own_fields = KINDS[kind]
-    fields: dict[str, Field] = {**COMMON, **own_fields}
+    channel_type = find_kind(name, spec, source=source)
+    kind, own_fields = channel_type.name, channel_type.fields
+    fields: dict[str, ChannelField] = {**COMMON, **own_fields}
     arguments: dict[str, Any] = {}
     for key, raw in spec.items():
         if key == "type":
@@ -77,7 +96,7 @@ def build_channel(name: str, spec: LocatedDict, *, source: str, environ: Environ
         raise RulesError(f"channel {name!r}: a {kind} channel needs {', '.join(missing)}",
                          source=source, line=line_of("type"), field=missing[0])
     try:
-        channel = cls(name, **arguments)
+        channel = channel_type.channel(name, **arguments)
     except ValueError as exc:  # constructor checks (http(s) URL, empty token...) say no value either
         # Their messages start with the field they are about ("url must be..."): point at its line.
         culprit = next((key for key in spec if str(exc).startswith((f"{key} ", f"{key}:"))), None)
