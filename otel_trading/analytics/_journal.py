@@ -3,8 +3,9 @@ and the performance report computed from them.
 
 Pure functions over the spans of the local store (``load_store(dir).spans``) or any other
 source of the same records: nothing here reads files or the clock. The span shapes are
-those of docs/semantic-conventions.md (``trade`` roots, ``order`` children, ``ccxt.*``
-CLIENT spans); the formulas are in docs/analytics.md.
+those of docs/semantic-conventions.md (``trade`` roots, ``order`` children, exchange calls:
+CLIENT spans with ``trading.exchange``, from ccxt's or any other instrumentation); the
+formulas are in docs/analytics.md.
 """
 
 from __future__ import annotations
@@ -88,7 +89,11 @@ class OrderRecord:
 
 @dataclass(frozen=True)
 class ExchangeCall:
-    """A ``ccxt.*`` CLIENT span; ``error_type`` is set when the call failed."""
+    """An exchange API call: a CLIENT span with ``trading.exchange``; ``error_type`` is set when it failed.
+
+    ``method`` is the span name without its instrumentation's prefix (``ccxt.create_order``
+    -> ``create_order``).
+    """
 
     trace_id: str
     time_ns: int
@@ -148,7 +153,8 @@ def _is_order(span: StoredSpan) -> bool:
 
 
 def _is_exchange_call(span: StoredSpan) -> bool:
-    return span.name.startswith("ccxt.") and span.kind == "client"
+    # What any exchange instrumentation sets (docs/instrumentation.md), whatever it names its spans.
+    return span.kind == "client" and "trading.exchange" in span.attributes
 
 
 def _closed_trade(span: StoredSpan) -> ClosedTrade | None:
@@ -216,7 +222,7 @@ def _exchange_call(span: StoredSpan, trade: StoredSpan | None) -> ExchangeCall:
     return ExchangeCall(
         trace_id=span.trace_id,
         time_ns=span.start_ns,
-        method=_text(attributes, "ccxt.method") or span.name.removeprefix("ccxt."),
+        method=span.name.partition(".")[2] or span.name,
         error_type=error_type,
         exchange=_text(attributes, "trading.exchange"),
         symbol=_text(attributes, "trading.symbol") or _text(trade_attributes, "trading.symbol"),

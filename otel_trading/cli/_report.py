@@ -29,7 +29,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "report", help="trading performance computed from the recorded telemetry",
         description="Closed trades, PnL, win rate, profit factor, expectancy, per-trade Sharpe/Sortino/Calmar, "
         "drawdown, order latency and slippage, rejects and exchange errors, by symbol and strategy: all read "
-        "from the trade, order and ccxt spans of the local store.",
+        "from the trade, order and exchange-call spans of the local store.",
         epilog="Exit status: 0 report printed, 1 no closed trade matched (the report is still printed when "
         "anything else matched, and always with --format json), 2 bad arguments. Definitions: docs/cli.md "
         "and docs/analytics.md.",

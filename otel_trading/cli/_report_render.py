@@ -162,7 +162,7 @@ def exchange_sections(report: TradingReport) -> list[Section]:
     ]
     return [
         Section("Exchange errors by type", _count_rows(report.errors_by_type), ["error.type", "errors"],
-                notes=[f"{report.exchange_errors} of {sum(calls.values())} ccxt calls failed."]),
+                notes=[f"{report.exchange_errors} of {sum(calls.values())} exchange calls failed."]),
         Section("Exchange errors by method", by_method, ["method", "calls", "errors", "error rate"]),
         Section("Rejects and errors by hour (UTC)",
                 [[utc_hour(b.hour_ns), str(b.rejects), str(b.errors)] for b in report.problems_by_hour],
