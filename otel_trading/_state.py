@@ -22,12 +22,13 @@ class RuntimeState:
         self.tracer: trace.Tracer = trace.NoOpTracer()
         self.local_metrics = LocalMetrics()
         self.redactor = Redactor()
-        self.max_attribute_length = 4096
+        # Longest string span attribute (None: no limit), read when each attribute is recorded.
+        self.max_attribute_length: int | None = 4096
         # Receives each finished log event (a PendingLog) for export; None when logs are off.
         self.log_sink: Callable[[Any], None] | None = None
 
     def reset(self, *, enabled: bool, tracer: trace.Tracer, redactor: Redactor,
-              max_attribute_length: int, local_metrics: LocalMetrics) -> None:
+              max_attribute_length: int | None, local_metrics: LocalMetrics) -> None:
         local_metrics.reports_process_gauges = True
         self.local_metrics = local_metrics
         self.redactor = redactor

@@ -121,7 +121,6 @@ def test_configure_is_idempotent_and_reconfigurable() -> None:
         ("OTEL_EXPORTER_PROMETHEUS_PORT", "70000", r"expected an integer from 0 to 65535, got '70000'"),
         ("OTEL_BSP_SCHEDULE_DELAY", "0", r"OTEL_BSP_SCHEDULE_DELAY: expected a number from 1 to 86400000 \(ms\)"),
         ("OTEL_EXPORTER_PROMETHEUS_PORT", "ninety", r"OTEL_EXPORTER_PROMETHEUS_PORT: expected an integer"),
-        ("OTEL_SDK_DISABLED", "maybe", r"OTEL_SDK_DISABLED: expected true or false"),
         ("OTEL_RESOURCE_ATTRIBUTES", "novalue", r"OTEL_RESOURCE_ATTRIBUTES: item 1 is not of the form key=value"),
         ("OTEL_TRACES_SAMPLER", "sometimes", r"unknown sampler 'sometimes'"),
         ("OTEL_BSP_MAX_QUEUE_SIZE", "0", r"OTEL_BSP_MAX_QUEUE_SIZE: expected an integer >= 1"),

@@ -107,8 +107,8 @@ def test_integral_floats_and_number_strings_are_still_accepted(monkeypatch: pyte
     monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "250")
     monkeypatch.setenv("OTEL_TRADING_SHUTDOWN_TIMEOUT", "0")
     settings = resolve_settings({"max_queue_size": 4096.0, "prometheus_port": 0})  # type: ignore[typeddict-item]
-    assert settings.schedule_delay_s == 0.25 and settings.shutdown_timeout_s == 0
-    assert settings.max_queue_size == 4096 and settings.prometheus_port == 0
+    assert settings.span_batch.schedule_delay_s == 0.25 and settings.shutdown_timeout_s == 0
+    assert settings.span_batch.max_queue_size == 4096 and settings.prometheus_port == 0
 
 
 def test_a_huge_shutdown_timeout_given_to_shutdown_does_not_raise_into_the_caller() -> None:

@@ -304,4 +304,4 @@ def test_oversized_attribute_values_are_truncated() -> None:
         with span("big", note="x" * 1000):
             pass
         value = otel.span("big").attributes["note"]
-    assert isinstance(value, str) and len(value) == 64 and value.endswith("...")
+    assert value == "x" * 64  # a plain cut, as the SDK's attribute limits cut

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Sequence
@@ -15,18 +16,26 @@ from opentelemetry.sdk._logs.export import LogRecordExporter
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader, MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, SpanLimits, TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter
-from opentelemetry.sdk.trace.sampling import _KNOWN_SAMPLERS, Sampler
+from opentelemetry.sdk.trace.sampling import Sampler
 from typing_extensions import Unpack
 
 from otel_trading._state import STATE
 from otel_trading._version import __version__
+from otel_trading.config._entry_points import SAMPLER_GROUP, load_registered, registered_names
 from otel_trading.config._globals import install_globals
 from otel_trading.config._lifecycle import ExitHooks, bounded_timeout, run_bounded
 from otel_trading.config._resource import build_resource
 from otel_trading.config._secrets import build_redactor
-from otel_trading.config._settings import ConfigurationError, ConfigureOptions, Settings, resolve_settings
+from otel_trading.config._settings import (
+    SDK_LOG_LEVELS,
+    BatchSettings,
+    ConfigurationError,
+    ConfigureOptions,
+    Settings,
+    resolve_settings,
+)
 from otel_trading.context._propagation import install_propagator
 from otel_trading.export._batch import BatchExporter
 from otel_trading.export._exporters import log_exporters, metric_exporters, span_exporters
@@ -71,6 +80,7 @@ class Telemetry:
         # Collected only when something asks (the alert engine): costs nothing otherwise.
         self.metrics_reader = InMemoryMetricReader()
         self._root_level: int | None = None
+        self._sdk_logger_level: int | None = None  # the OpenTelemetry loggers' level before OTEL_LOG_LEVEL
         self._is_shutdown = False
 
     def _exporter_pairs(self) -> list[tuple[BatchExporter[Any], Any]]:
@@ -132,6 +142,8 @@ class Telemetry:
             root.removeHandler(self._stdlib_bridge)
             if self._root_level is not None:
                 root.setLevel(self._root_level)
+        if self._sdk_logger_level is not None:
+            logging.getLogger("opentelemetry").setLevel(self._sdk_logger_level)
         if self._system_metrics is not None:
             self._system_metrics.uninstrument()
         uninstrument(self._instrumentors)
@@ -161,26 +173,42 @@ def _stop(batch: BatchExporter[Any], exporter: Any, timeout_s: float) -> Any:
     return stop
 
 
+_RATIO_SAMPLERS = ("traceidratio", "parentbased_traceidratio")
+
+
 def build_sampler(settings: Settings) -> Sampler | None:
+    """The sampler registered as ``settings.sampler`` in the ``opentelemetry_traces_sampler``
+    entry points (the SDK registers its own six there), called with the sampler argument as
+    the SDK's auto-configuration calls it: a ratio for the two ratio samplers, else the text."""
     name = settings.sampler
     if name is None:
         return None
-    factory = _KNOWN_SAMPLERS.get(name.lower())
-    if factory is None:
-        raise ConfigurationError(f"sampler / OTEL_TRACES_SAMPLER: unknown sampler {name!r}; "
-                                 f"expected one of {sorted(_KNOWN_SAMPLERS)}")
-    if name.lower() in ("traceidratio", "parentbased_traceidratio"):
+    source = "sampler / OTEL_TRACES_SAMPLER"
+    name = name.strip().lower()
+    if name not in registered_names(SAMPLER_GROUP):
+        raise ConfigurationError(f"{source}: unknown sampler {settings.sampler!r}; "
+                                 f"expected one of {sorted(registered_names(SAMPLER_GROUP))}")
+    factory = load_registered(SAMPLER_GROUP, name, source)
+    argument: float | str | None = settings.sampler_arg
+    if name in _RATIO_SAMPLERS:
         try:
-            rate = float(settings.sampler_arg) if settings.sampler_arg is not None else 1.0
+            argument = float(settings.sampler_arg) if settings.sampler_arg is not None else 1.0
         except ValueError:
+            argument = math.nan
+        if not 0.0 <= argument <= 1.0:
             raise ConfigurationError(
-                f"sampler_arg / OTEL_TRACES_SAMPLER_ARG: expected a ratio between 0 and 1, "
-                f"got {settings.sampler_arg!r}"
-            ) from None
-        if not 0.0 <= rate <= 1.0:
-            raise ConfigurationError(f"sampler_arg / OTEL_TRACES_SAMPLER_ARG: expected 0..1, got {rate}")
-        return factory(rate)  # type: ignore[no-any-return,operator]  # ratio samplers are classes
-    return factory  # type: ignore[return-value]  # the others are sampler instances
+                f"sampler_arg / OTEL_TRACES_SAMPLER_ARG: expected a ratio from 0 to 1, got {settings.sampler_arg!r}"
+            )
+    try:
+        sampler = factory(argument)  # type: ignore[operator]  # checked below
+    except Exception as exc:  # noqa: BLE001 - a plugin factory may raise anything: reported at configure()
+        raise ConfigurationError(
+            f"{source}: sampler {name!r} could not be created with sampler_arg / OTEL_TRACES_SAMPLER_ARG "
+            f"{settings.sampler_arg!r}: {type(exc).__name__}: {exc}"
+        ) from None
+    if not isinstance(sampler, Sampler):
+        raise ConfigurationError(f"{source}: the entry point {name!r} returned {sampler!r}, not a Sampler")
+    return sampler
 
 
 def configure(**options: Unpack[ConfigureOptions]) -> Telemetry:
@@ -231,7 +259,7 @@ def _build(
     local = LocalMetrics(redactor)
     if not settings.enabled:
         STATE.reset(enabled=False, tracer=STATE.tracer, redactor=redactor,
-                    max_attribute_length=settings.max_attribute_length, local_metrics=local)
+                    max_attribute_length=settings.span_attribute_length, local_metrics=local)
         STATE.log_sink = None
         return Telemetry(settings)
 
@@ -240,21 +268,18 @@ def _build(
     local.overflow_counter = local.counter(METRIC_OVERFLOW, "{series}", "Series folded into the overflow series")
 
     def batch(signal: str, name: str, export: Any) -> BatchExporter[Any]:
-        return BatchExporter(
-            signal=signal, exporter_name=name, export=export, metrics=local,
-            max_queue_size=settings.max_queue_size, max_batch_size=settings.max_export_batch_size,
-            schedule_delay_s=settings.schedule_delay_s,
-        )
+        return _batch_exporter(signal, name, export, local,
+                               settings.span_batch if signal == "traces" else settings.log_batch)
 
     named_spans = [*span_exporters(settings), *(("extra", e) for e in extra_span_exporters)]
     for name, span_exporter in named_spans:
         telemetry._span_exporters.append((batch("traces", name, span_export_fn(span_exporter, redactor)),
                                           span_exporter))
-    tracer_provider = TracerProvider(resource=resource, sampler=sampler, shutdown_on_exit=False)
+    tracer_provider = _tracer_provider(settings, resource, sampler)
     tracer_provider.add_span_processor(SpanPipeline([b for b, _ in telemetry._span_exporters]))
     telemetry.tracer_provider = tracer_provider
 
-    materialize = LogMaterializer(resource, redactor, settings.max_attribute_length)
+    materialize = LogMaterializer(resource, redactor, settings.log_attribute_length)
     named_logs = [*log_exporters(settings), *(("extra", e) for e in extra_log_exporters)]
     for name, log_exporter in named_logs:
         telemetry._log_exporters.append((batch("logs", name, log_export_fn(log_exporter, materialize)),
@@ -297,15 +322,43 @@ def _build(
         enabled=True,
         tracer=tracer_provider.get_tracer("otel_trading", __version__),
         redactor=redactor,
-        max_attribute_length=settings.max_attribute_length,
+        max_attribute_length=settings.span_attribute_length,
         local_metrics=local,
     )
+    _apply_sdk_log_level(telemetry)
     STATE.log_sink = log_pipeline.put if log_pipeline.exporters else None
     if settings.capture_stdlib_logging:
         _install_stdlib_bridge(telemetry)
     # Last: the wrappers record through the providers and state set up above.
     telemetry._instrumentors = instrument(settings.instrument)
     return telemetry
+
+
+def _batch_exporter(signal: str, name: str, export: Any, local: LocalMetrics,
+                    queue: BatchSettings) -> BatchExporter[Any]:
+    return BatchExporter(
+        signal=signal, exporter_name=name, export=export, metrics=local,
+        max_queue_size=queue.max_queue_size, max_batch_size=queue.max_export_batch_size,
+        schedule_delay_s=queue.schedule_delay_s, export_timeout_s=queue.export_timeout_s,
+    )
+
+
+def _tracer_provider(settings: Settings, resource: Resource, sampler: Sampler | None) -> TracerProvider:
+    # Every span is cut at the same length as our own attributes, whichever instrumentation made it;
+    # the other span limits come from their OTEL_SPAN_* variables as usual.
+    length = settings.span_attribute_length
+    limits = SpanLimits(max_span_attribute_length=SpanLimits.UNSET if length is None else length)
+    return TracerProvider(resource=resource, sampler=sampler, shutdown_on_exit=False, span_limits=limits)
+
+
+def _apply_sdk_log_level(telemetry: Telemetry) -> None:
+    """OTEL_LOG_LEVEL: the level of the SDK's own diagnostics (the ``opentelemetry`` loggers),
+    restored at shutdown; the application's level is ``log_level``."""
+    level = telemetry.settings.sdk_log_level
+    if level is not None:
+        sdk_logger = logging.getLogger("opentelemetry")
+        telemetry._sdk_logger_level = sdk_logger.level
+        sdk_logger.setLevel(SDK_LOG_LEVELS[level])
 
 
 def _install_stdlib_bridge(telemetry: Telemetry) -> None:

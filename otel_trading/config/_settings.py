@@ -7,6 +7,7 @@ expected.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from collections.abc import Mapping, Sequence
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final, Literal, TypedDict
 
+from otel_trading.config._entry_points import EXPORTER_GROUPS, load_exporter, registered_names
 from otel_trading.config._otlp_env import check_arguments, resolve_signal
 from otel_trading.config._parse import MAX_SECONDS
 
@@ -37,6 +39,11 @@ EXPORTERS: Final[Mapping[Signal, frozenset[str]]] = {
 PROTOCOLS: Final = frozenset({"grpc", "http/protobuf"})
 LOG_CONSOLE_MODES: Final = frozenset({"json", "pretty", "off"})
 LOG_LEVELS: Final = ("debug", "info", "warning", "error", "critical")
+# OTEL_LOG_LEVEL names the specification's levels; "warn" is its spelling of warning.
+SDK_LOG_LEVELS: Final = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING,
+                         "warning": logging.WARNING, "error": logging.ERROR, "critical": logging.CRITICAL}
+DEFAULT_ATTRIBUTE_LENGTH: Final = 4096
+_LOG = logging.getLogger("otel_trading")
 
 
 class ConfigureOptions(TypedDict, total=False):
@@ -76,9 +83,10 @@ class ConfigureOptions(TypedDict, total=False):
     max_queue_size: int
     max_export_batch_size: int
     schedule_delay: float
+    export_timeout: float
     metric_export_interval: float
     shutdown_timeout: float
-    max_attribute_length: int
+    max_attribute_length: int | None
     install_signal_handlers: bool
     system_metrics: bool
     instrument: Sequence[str]
@@ -95,6 +103,16 @@ class OtlpSettings:
     compression: str | None = None
     insecure: bool | None = None
     certificate_file: str | None = None
+
+
+@dataclass(frozen=True)
+class BatchSettings:
+    """The export queue of one signal (``OTEL_BSP_*`` for spans, ``OTEL_BLRP_*`` for log records)."""
+
+    max_queue_size: int
+    max_export_batch_size: int
+    schedule_delay_s: float
+    export_timeout_s: float
 
 
 @dataclass(frozen=True)
@@ -115,17 +133,20 @@ class Settings:
     store_max_total_bytes: int
     log_console: str
     log_level: str
+    # OTEL_LOG_LEVEL: the level of the OpenTelemetry SDK's own loggers; None leaves them alone.
+    sdk_log_level: str | None
     capture_stdlib_logging: bool
     redact_key_patterns: tuple[str, ...]
     redact_value_patterns: tuple[str, ...]
     # Kept out of repr(): the values themselves are the secrets.
     secrets: tuple[str, ...] = field(repr=False)
-    max_queue_size: int
-    max_export_batch_size: int
-    schedule_delay_s: float
+    span_batch: BatchSettings
+    log_batch: BatchSettings
     metric_export_interval_s: float
     shutdown_timeout_s: float
-    max_attribute_length: int
+    # Longest string attribute value of spans and of log records; None: no limit.
+    span_attribute_length: int | None
+    log_attribute_length: int | None
     install_signal_handlers: bool
     system_metrics: bool
     instrument: tuple[str, ...]
@@ -144,10 +165,16 @@ def _exporter_list(
             return ("otlp",)
         return ("prometheus",) if signal == "metrics" else ("local",)
     names = [n.strip().lower() for n in (raw.split(",") if isinstance(raw, str) else raw) if n.strip()]
-    allowed = EXPORTERS[signal]
+    ours = EXPORTERS[signal]
     for name in names:
-        if name not in allowed:
-            raise ConfigurationError(f"{source}: unknown exporter {name!r}; expected one of {sorted(allowed)}")
+        if name in ours:
+            continue
+        registered = registered_names(EXPORTER_GROUPS[signal])
+        if name not in registered:
+            raise ConfigurationError(
+                f"{source}: unknown exporter {name!r}; expected one of {sorted(ours | registered)}"
+            )
+        load_exporter(signal, name, source)  # imported now: a broken plugin fails configure(), not an export
     if "none" in names and len(names) > 1:
         raise ConfigurationError(f"{source}: 'none' cannot be combined with other exporters")
     return tuple(n for n in names if n != "none")
@@ -273,11 +300,9 @@ def _instrumentations(options: ConfigureOptions, environ: Mapping[str, str]) -> 
             raise ConfigurationError(
                 f"{source}: unknown instrumentation {name!r}; expected one of {sorted(INSTRUMENTATIONS)}"
             )
-        if not known.is_installed():
-            raise ConfigurationError(
-                f"{source}: instrumenting {name!r} needs the {known.requires!r} package, which is not "
-                f"installed; install it with: pip install 'otel-trading[{known.extra}]'"
-            )
+        problem = known.unavailable()
+        if problem is not None:
+            raise ConfigurationError(f"{source}: instrumenting {name!r} {problem}")
     return names
 
 
@@ -297,6 +322,58 @@ def _secrets(options: ConfigureOptions) -> tuple[str, ...]:
     return tuple(raw)
 
 
+def _sdk_disabled(environ: Mapping[str, str]) -> bool:
+    """OTEL_SDK_DISABLED as the SDK's providers read it: only ``true`` (any case) disables."""
+    raw = env("OTEL_SDK_DISABLED", environ)
+    if raw is None or raw.lower() == "false":
+        return False
+    if raw.lower() == "true":
+        return True
+    _LOG.warning("OTEL_SDK_DISABLED=%r is neither true nor false: telemetry stays enabled, "
+                 "as the OpenTelemetry SDK reads it", raw)
+    return False
+
+
+def _sdk_log_level(environ: Mapping[str, str]) -> str | None:
+    raw = env("OTEL_LOG_LEVEL", environ)
+    if raw is None:
+        return None
+    if raw.lower() not in SDK_LOG_LEVELS:
+        raise ConfigurationError(
+            f"OTEL_LOG_LEVEL (level of the OpenTelemetry SDK's own logs): expected one of "
+            f"{list(SDK_LOG_LEVELS)}, got {raw!r}"
+        )
+    return raw.lower()
+
+
+def _batch(options: ConfigureOptions, environ: Mapping[str, str], prefix: str) -> BatchSettings:
+    """One signal's export queue: the argument, else ``{prefix}_*`` (milliseconds), else our default."""
+    queue = int(_number(options, "max_queue_size", environ, 262_144, f"{prefix}_MAX_QUEUE_SIZE",
+                        minimum=1, integer=True))
+    batch = int(_number(options, "max_export_batch_size", environ, 512, f"{prefix}_MAX_EXPORT_BATCH_SIZE",
+                        minimum=1, integer=True))
+    if batch > queue:
+        raise ConfigurationError(f"max_export_batch_size ({batch}) must not exceed max_queue_size ({queue}) "
+                                 f"(or {prefix}_MAX_EXPORT_BATCH_SIZE, {prefix}_MAX_QUEUE_SIZE)")
+    return BatchSettings(
+        max_queue_size=queue,
+        max_export_batch_size=batch,
+        # At least 1 ms: a zero delay would make the exporter threads spin on an idle bot.
+        schedule_delay_s=_duration(options, "schedule_delay", environ, 1.0, f"{prefix}_SCHEDULE_DELAY",
+                                   minimum=0.001, scale=1000),
+        export_timeout_s=_duration(options, "export_timeout", environ, 30.0, f"{prefix}_EXPORT_TIMEOUT",
+                                   minimum=0.001, scale=1000),
+    )
+
+
+def _attribute_length(options: ConfigureOptions, environ: Mapping[str, str], specific: str) -> int | None:
+    """The argument (None: no limit), else the signal's variable, else the generic one, else our default."""
+    if "max_attribute_length" in options and options["max_attribute_length"] is None:
+        return None
+    return int(_number(options, "max_attribute_length", environ, DEFAULT_ATTRIBUTE_LENGTH, specific,
+                       "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", minimum=1, integer=True))
+
+
 def resolve_settings(options: ConfigureOptions, environ: Mapping[str, str] | None = None) -> Settings:
     environ = os.environ if environ is None else environ
     unknown = set(options) - set(ConfigureOptions.__annotations__)
@@ -304,7 +381,7 @@ def resolve_settings(options: ConfigureOptions, environ: Mapping[str, str] | Non
         raise ConfigurationError(
             f"configure(): unknown argument(s) {sorted(unknown)}; see docs/configuration.md"
         )
-    enabled = not _flag({}, "enabled", environ, False, "OTEL_SDK_DISABLED")
+    enabled = not _sdk_disabled(environ)
     if "enabled" in options:
         enabled = bool(options["enabled"])
 
@@ -326,7 +403,7 @@ def resolve_settings(options: ConfigureOptions, environ: Mapping[str, str] | Non
     log_console = str(raw_console or "json").lower()
     if log_console not in LOG_CONSOLE_MODES:
         raise ConfigurationError(f"{source}: expected one of {sorted(LOG_CONSOLE_MODES)}, got {log_console!r}")
-    raw_level, source = _pick(options, "log_level", environ, "OTEL_TRADING_LOG_LEVEL", "OTEL_LOG_LEVEL")
+    raw_level, source = _pick(options, "log_level", environ, "OTEL_TRADING_LOG_LEVEL")
     log_level = str(raw_level or "info")
     if log_level.lower() not in LOG_LEVELS:
         raise ConfigurationError(f"{source}: expected one of {list(LOG_LEVELS)}, got {log_level!r}")
@@ -342,17 +419,8 @@ def resolve_settings(options: ConfigureOptions, environ: Mapping[str, str] | Non
         raise ConfigurationError(
             f"store_max_total_bytes ({max_total}) must be at least store_max_file_bytes ({max_file})"
         )
-    queue = int(_number(options, "max_queue_size", environ, 262_144, "OTEL_BSP_MAX_QUEUE_SIZE",
-                        minimum=1, integer=True))
-    batch = int(_number(options, "max_export_batch_size", environ, 512, "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
-                        minimum=1, integer=True))
     port = int(_number(options, "prometheus_port", environ, 9464, "OTEL_EXPORTER_PROMETHEUS_PORT",
                        maximum=65535, integer=True))
-    # At least 1 ms: a zero delay would make the exporter threads spin on an idle bot.
-    schedule_delay = _duration(options, "schedule_delay", environ, 1.0, "OTEL_BSP_SCHEDULE_DELAY",
-                               minimum=0.001, scale=1000)
-    if batch > queue:
-        raise ConfigurationError(f"max_export_batch_size ({batch}) must not exceed max_queue_size ({queue})")
     if any(name in ("otlp", "console") for name in exporters["metrics"]):
         # Read by the SDK's periodic metric reader itself, which takes nan, inf or -1 silently.
         _duration({}, "metric_export_timeout", environ, 30.0, "OTEL_METRIC_EXPORT_TIMEOUT", minimum=0.001, scale=1000)
@@ -379,20 +447,20 @@ def resolve_settings(options: ConfigureOptions, environ: Mapping[str, str] | Non
         store_max_total_bytes=max_total,
         log_console=log_console,
         log_level=log_level.lower(),
+        sdk_log_level=_sdk_log_level(environ),
         capture_stdlib_logging=_flag(options, "capture_stdlib_logging", environ, True,
                                      "OTEL_TRADING_CAPTURE_STDLIB_LOGGING"),
         redact_key_patterns=tuple(options.get("redact_key_patterns", ())),
         redact_value_patterns=tuple(options.get("redact_value_patterns", ())),
         secrets=_secrets(options),
-        max_queue_size=queue,
-        max_export_batch_size=batch,
-        schedule_delay_s=schedule_delay,
+        span_batch=_batch(options, environ, "OTEL_BSP"),
+        log_batch=_batch(options, environ, "OTEL_BLRP"),
         metric_export_interval_s=_duration(options, "metric_export_interval", environ, 15.0,
                                            "OTEL_METRIC_EXPORT_INTERVAL", minimum=0.01, scale=1000),
         shutdown_timeout_s=_duration(options, "shutdown_timeout", environ, 5.0, "OTEL_TRADING_SHUTDOWN_TIMEOUT",
                                      minimum=0),
-        max_attribute_length=int(_number(options, "max_attribute_length", environ, 4096,
-                                         "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", minimum=16, integer=True)),
+        span_attribute_length=_attribute_length(options, environ, "OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT"),
+        log_attribute_length=_attribute_length(options, environ, "OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT"),
         install_signal_handlers=_flag(options, "install_signal_handlers", environ, True),
         system_metrics=_flag(options, "system_metrics", environ, True, "OTEL_TRADING_SYSTEM_METRICS"),
         instrument=_instrumentations(options, environ),

@@ -3,6 +3,12 @@
 Unlike the SDK's BatchSpanProcessor (queue 2048, oldest silently evicted) the queue is
 sized for bursts, a full queue drops the *new* item and counts it, failed exports are
 counted, and shutdown is bounded by a deadline even when the exporter hangs.
+
+Each export call runs on its own short-lived thread so that the worker can give up on it
+after ``export_timeout_s`` (``OTEL_BSP_EXPORT_TIMEOUT`` / ``OTEL_BLRP_EXPORT_TIMEOUT``): the
+batch is counted lost (``reason="export_timeout"``) at the deadline. A Python exporter call
+cannot be interrupted, so the next batch is exported only once the late call has returned:
+one call at a time, as exporters expect.
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ class BatchExporter(Generic[T]):
         max_queue_size: int,
         max_batch_size: int,
         schedule_delay_s: float,
+        export_timeout_s: float = 30.0,
     ) -> None:
         self.signal = signal
         self.exporter_name = exporter_name
@@ -48,11 +55,13 @@ class BatchExporter(Generic[T]):
         self._max_queue_size = max_queue_size
         self._max_batch_size = max_batch_size
         self._delay = schedule_delay_s
+        self._export_timeout = export_timeout_s
         dropped = metrics.counter(TELEMETRY_DROPPED, "{item}", "Telemetry items lost before export")
         attrs = {"signal": signal, "exporter": exporter_name}
         self._dropped_full = dropped.bind({**attrs, "reason": "queue_full"})
         self._dropped_failed = dropped.bind({**attrs, "reason": "export_failed"})
         self._dropped_shutdown = dropped.bind({**attrs, "reason": "shutdown"})
+        self._dropped_timeout = dropped.bind({**attrs, "reason": "export_timeout"})
         self._exported = metrics.counter(
             TELEMETRY_EXPORTED, "{item}", "Telemetry items handed to an exporter successfully"
         ).bind(attrs)
@@ -65,6 +74,7 @@ class BatchExporter(Generic[T]):
 
     def _start_worker(self) -> None:
         self._in_flight = 0
+        self._late_call: threading.Thread | None = None  # after a fork, the parent's call threads do not exist here
         self._queue: deque[T] = deque()
         self._wake = threading.Event()
         self._flush_waiters: list[threading.Event] = []
@@ -112,16 +122,36 @@ class BatchExporter(Generic[T]):
                 batch.append(queue.popleft())
             self._export_batch(batch)
 
-    def _export_batch(self, batch: Sequence[T]) -> None:
-        self._in_flight = len(batch)
+    def _call_export(self, batch: Sequence[T], outcome: list[bool]) -> None:
         try:
-            ok = self._export(batch)
+            outcome.append(self._export(batch))
         except Exception:  # noqa: BLE001 - an exporter bug must not kill the worker
             _LOG.exception("%s exporter %s raised", self.signal, self.exporter_name)
-            ok = False
+            outcome.append(False)
+
+    def _export_batch(self, batch: Sequence[T]) -> None:
+        self._in_flight = len(batch)
+        late = self._late_call
+        if late is not None:
+            late.join()  # one export call at a time: the next batch waits for the overrunning one
+            self._late_call = None
+        outcome: list[bool] = []
+        call = threading.Thread(target=self._call_export, args=(batch, outcome),
+                                name=f"otel-trading-{self.signal}-{self.exporter_name}-export", daemon=True)
+        setattr(call, WORKER_THREAD_MARK, True)
+        call.start()
+        call.join(self._export_timeout)
         self._in_flight = 0
         if self._abandoned:
             return  # shutdown already counted this batch as dropped when it gave up on it
+        if call.is_alive():
+            self._late_call = call
+            self.failed_exports += 1
+            self._dropped_timeout.add(len(batch))
+            _LOG.warning("%s exporter %s did not finish an export of %d items within %.3gs (export timeout); "
+                         "counted as dropped", self.signal, self.exporter_name, len(batch), self._export_timeout)
+            return
+        ok = bool(outcome and outcome[0])
         if not ok:
             self.failed_exports += 1
         (self._exported if ok else self._dropped_failed).add(len(batch))

@@ -11,7 +11,8 @@ from opentelemetry.sdk.metrics.export import ConsoleMetricExporter, MetricExport
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SpanExporter, SpanExportResult
 
-from otel_trading.config._settings import OtlpSettings, Settings, Signal
+from otel_trading.config._entry_points import load_exporter
+from otel_trading.config._settings import ConfigurationError, OtlpSettings, Settings, Signal
 from otel_trading.export._local_store import LocalStoreWriter
 from otel_trading.export._otlp_json import logs_to_json_line, spans_to_json_line
 
@@ -117,7 +118,22 @@ def _named_exporters(settings: Settings, signal: Signal) -> list[tuple[str, Any]
                 max_file_bytes=settings.store_max_file_bytes, max_total_bytes=settings.store_max_total_bytes,
             )
             result.append((name, LocalSpanExporter(writer) if signal == "traces" else LocalLogExporter(writer)))
+        elif name != "prometheus":  # the endpoint is started by configure() itself
+            result.append((name, _registered_exporter(signal, name)))
     return result
+
+
+def _registered_exporter(signal: Signal, name: str) -> Any:
+    """An exporter of another package, from the standard entry points, built with no arguments
+    as the SDK's auto-configuration builds it (it reads its own variables)."""
+    source = f"{signal}_exporter / OTEL_{signal.upper()}_EXPORTER"
+    try:
+        return load_exporter(signal, name, source)()
+    except ConfigurationError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a plugin's constructor may raise anything
+        raise ConfigurationError(f"{source}: exporter {name!r} could not be created: {type(exc).__name__}: {exc}") \
+            from None
 
 
 def span_exporters(settings: Settings) -> list[tuple[str, SpanExporter]]:

@@ -114,13 +114,14 @@ class PendingLog:
     severity_number: int
     fields: Mapping[str, Any]
     span_context: SpanContext
+    code: tuple[str, str, int] | None = None  # file, function, line of the log call
 
 
 LogItem = PendingLog | ReadableLogRecord | ReadWriteLogRecord
 
 
 class LogMaterializer:
-    def __init__(self, resource: Resource, redactor: Redactor, max_attribute_length: int) -> None:
+    def __init__(self, resource: Resource, redactor: Redactor, max_attribute_length: int | None) -> None:
         self._resource = resource
         self._redactor = redactor
         self._max_length = max_attribute_length
@@ -137,6 +138,12 @@ class LogMaterializer:
             attributes = {k: v for k, v in fields.items() if k not in NON_ATTRIBUTE_FIELDS}
             if "exception" in fields:
                 attributes["exception.stacktrace"] = fields["exception"]
+            if item.code is not None:
+                # The names the SDK's LoggingHandler gives them (semantic conventions 1.3x).
+                path, function, line = item.code
+                attributes["code.file.path"] = path
+                attributes["code.function.name"] = function
+                attributes["code.line.number"] = line
             span_context = item.span_context
             record = LogRecord(
                 timestamp=item.time_ns,

@@ -3,6 +3,8 @@
 OTel attribute values must be str, bool, int, float or homogeneous sequences of them.
 Anything else is coerced here (Decimal -> float, Enum -> value, datetime -> ISO text,
 other -> ``str()``), or dropped when even ``str()`` fails, with one warning per type.
+Text longer than the length limit is cut to exactly that many characters, as the SDK's
+attribute limits cut it (no marker); a limit of None keeps every character.
 """
 
 from __future__ import annotations
@@ -28,13 +30,13 @@ def _warn_once(kind: type, what: str) -> None:
         _LOG.warning("attribute value of type %s %s (warned once per type)", kind.__qualname__, what)
 
 
-def _truncate(text: str, max_length: int) -> str:
-    if len(text) <= max_length:
+def _truncate(text: str, max_length: int | None) -> str:
+    if max_length is None or len(text) <= max_length:
         return text
-    return text[: max_length - 3] + "..."
+    return text[:max_length]
 
 
-def coerce_value(value: Any, max_length: int = DEFAULT_MAX_LENGTH) -> AttributeValue | None:
+def coerce_value(value: Any, max_length: int | None = DEFAULT_MAX_LENGTH) -> AttributeValue | None:
     """A valid OTel attribute value for ``value``, or None when it must be dropped."""
     kind = type(value)
     if kind is str:
@@ -62,7 +64,7 @@ def coerce_value(value: Any, max_length: int = DEFAULT_MAX_LENGTH) -> AttributeV
     return _truncate(text, max_length)
 
 
-def _coerce_sequence(values: Sequence[Any], max_length: int) -> AttributeValue | None:
+def _coerce_sequence(values: Sequence[Any], max_length: int | None) -> AttributeValue | None:
     items = [coerce_value(v, max_length) for v in values]
     kinds = {type(item) for item in items}
     if len(kinds) == 1 and None not in items:
@@ -70,7 +72,7 @@ def _coerce_sequence(values: Sequence[Any], max_length: int) -> AttributeValue |
     return tuple(str(item) for item in items)
 
 
-def coerce_attributes(attributes: Mapping[str, Any], max_length: int = DEFAULT_MAX_LENGTH) -> dict[str, Any]:
+def coerce_attributes(attributes: Mapping[str, Any], max_length: int | None = DEFAULT_MAX_LENGTH) -> dict[str, Any]:
     """Coerces every value, dropping the ones that cannot be represented."""
     result: dict[str, Any] = {}
     for key, value in attributes.items():

@@ -62,6 +62,7 @@ class StdlibBridge(logging.Handler):
             event_dict["logger"] = record.name
             event_dict["level"] = record.levelname.lower()
             event_dict["_time_ns"] = int(record.created * 1e9)
+            event_dict["_code"] = (record.pathname, record.funcName, record.lineno)
             if record.exc_info and record.exc_info[1] is not None:
                 event_dict["exc_info"] = record.exc_info[1]
             if record.name.startswith(_NOT_EXPORTED):

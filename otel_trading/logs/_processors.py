@@ -13,6 +13,7 @@ import sys
 import time
 import traceback
 from collections.abc import MutableMapping
+from types import FrameType
 from typing import Any, Final, TextIO
 
 import structlog
@@ -33,7 +34,9 @@ LEVELS: Final = {"debug": 10, "info": 20, "warning": 30, "warn": 30, "error": 40
 SEVERITY: Final = {10: 5, 20: 9, 30: 13, 40: 17, 50: 21}
 # Fields we set ourselves (never secret), skipped by the redaction step.
 _PRODUCED_BY_US: Final = frozenset({"level", "timestamp", "trace_id", "span_id", "logger", "_time_ns",
-                                    "_internal", "_span_context", CORRELATION_KEY})
+                                    "_internal", "_span_context", "_code", CORRELATION_KEY})
+# Modules between the user's log call and enrich(): skipped to find the call site.
+_LOGGING_MODULES: Final = ("structlog", "otel_trading.logs")
 _UTC = _dt.timezone.utc
 
 
@@ -124,15 +127,32 @@ def enrich(_logger: Any, method_name: str, event_dict: EventDict) -> EventDict:
     bound = CURRENT_BOUND.get()
     for key, value in bound.items():
         event_dict.setdefault(key, value)
+    if "_code" not in event_dict:  # stdlib records bring their own
+        event_dict["_code"] = _call_site()
     exc_info = event_dict.pop("exc_info", None)
     if exc_info:
         exc = exc_info if isinstance(exc_info, BaseException) else sys.exc_info()[1]
         if isinstance(exc_info, tuple):
             exc = exc_info[1]
         if exc is not None:
+            # As the SDK's LoggingHandler records them (exception.stacktrace is "exception" here).
             event_dict["exception"] = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-            event_dict["exception.type"] = type(exc).__qualname__
+            event_dict["exception.type"] = type(exc).__name__
+            if exc.args:
+                event_dict["exception.message"] = str(exc.args[0])
     return event_dict
+
+
+def _call_site() -> tuple[str, str, int] | None:
+    """File, function and line of the user's log call (code.* of the exported record)."""
+    # sys._getframe: the cheap way to the caller (inspect.stack() costs a thousand times more).
+    frame: FrameType | None = sys._getframe(2)
+    while frame is not None and frame.f_globals.get("__name__", "").startswith(_LOGGING_MODULES):
+        frame = frame.f_back
+    if frame is None:
+        return None
+    code = frame.f_code
+    return code.co_filename, code.co_name, frame.f_lineno
 
 
 def redact(_logger: Any, _method_name: str, event_dict: EventDict) -> EventDict:
@@ -158,11 +178,13 @@ def to_otel(_logger: Any, _method_name: str, event_dict: EventDict) -> EventDict
     internal = event_dict.pop("_internal", False)
     now_ns = event_dict.pop("_time_ns", 0)
     span_context = event_dict.pop("_span_context", None) or trace.get_current_span().get_span_context()
+    code = event_dict.pop("_code", None)
     if sink is None or internal or in_export_worker():
         return event_dict
     level_number = LEVELS.get(event_dict.get("level", "info"), 20)
     # A copy: the console renderer consumes the dict. The record is built on the exporter thread.
-    sink(PendingLog(now_ns or time.time_ns(), SEVERITY.get(level_number, 9), dict(event_dict), span_context))
+    sink(PendingLog(now_ns or time.time_ns(), SEVERITY.get(level_number, 9), dict(event_dict), span_context,
+                    code))
     return event_dict
 
 

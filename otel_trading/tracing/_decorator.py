@@ -57,14 +57,15 @@ def _capture_plan(func: Callable[..., Any], capture: Iterable[str] | Mapping[str
 class _Instrumented:
     """Everything one decorated function needs per call, computed at decoration time."""
 
-    __slots__ = ("attributes", "capture", "kind", "max_length", "metrics", "name", "result_attributes")
+    __slots__ = ("attributes", "capture", "kind", "metrics", "name", "result_attributes")
 
     def __init__(self, func: Callable[..., Any], *, name: str | None, attributes: Mapping[str, Any] | None,
                  capture: Iterable[str] | Mapping[str, str], capture_result: ResultAttributes | None,
                  kind: SpanKind, record_metrics: bool) -> None:
         qualified = f"{func.__module__}.{func.__qualname__}"
         redactor = STATE.redactor
-        static = coerce_attributes(redactor.scrub_mapping(attributes or {}))
+        # Not cut here: the length limit in force when a span is recorded applies (the SDK's span limits).
+        static = coerce_attributes(redactor.scrub_mapping(attributes or {}), None)
         static["code.function.name"] = qualified
         self.attributes = static
         self.name = name or func.__qualname__
@@ -72,11 +73,11 @@ class _Instrumented:
         self.capture = _capture_plan(func, capture)
         self.result_attributes = capture_result
         self.metrics = FunctionMetrics(qualified) if record_metrics else None
-        self.max_length = STATE.max_attribute_length
 
     def start(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Operation | None:
         try:
             attributes = dict(self.attributes)
+            max_length = STATE.max_attribute_length  # the configuration in force now, not at decoration
             for item in self.capture:
                 if item.secret:
                     attributes[item.key] = REDACTED
@@ -91,7 +92,7 @@ class _Instrumented:
                 if not isinstance(value, _SCRUBBED_AT_EXPORT):
                     # A container loses its keys once coerced to text: scrub it while it has them.
                     value = STATE.redactor.scrub_value(item.name, value)
-                coerced = coerce_value(value, self.max_length)
+                coerced = coerce_value(value, max_length)
                 if coerced is not None:
                     attributes[item.key] = coerced
             return Operation(self.name, attributes, self.kind, self.metrics)
@@ -103,7 +104,8 @@ class _Instrumented:
         if self.result_attributes is None:
             return None
         try:
-            return coerce_attributes(STATE.redactor.scrub_mapping(self.result_attributes(value)), self.max_length)
+            return coerce_attributes(STATE.redactor.scrub_mapping(self.result_attributes(value)),
+                                     STATE.max_attribute_length)
         except Exception:  # noqa: BLE001 - a failing capture_result must not fail the call
             report_instrumentation_failure("capture_result")
             return None
