@@ -26,14 +26,13 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Final
 
-from opentelemetry.exporter.prometheus._mapping import sanitize_attribute
-
 from otel_trading.alerts._duration import parse_duration
 from otel_trading.alerts._paths import file_path
 from otel_trading.alerts._routing import Escalation, Inhibition, Matcher, Route, Silence
 from otel_trading.alerts._rules import COMPARISON_KEYS, Rule, parse_rule
 from otel_trading.alerts._yaml import LocatedDict, LocatedList, Origin, RulesError, kind_of, load_yaml, load_yaml_file
 from otel_trading.metrics._catalog import CATALOG, Kind, MetricInfo
+from otel_trading.metrics._prometheus_names import label_name as sanitize_attribute
 
 TOP_LEVEL: Final = ("interval", "state_file", "dead_letter_file", "default_pack", "metrics", "rules", "channels",
                     "routes", "inhibit", "escalate", "silences")

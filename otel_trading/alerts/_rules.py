@@ -13,8 +13,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from opentelemetry.exporter.prometheus._mapping import sanitize_attribute
-
 from otel_trading.alerts._duration import parse_duration
 from otel_trading.alerts._expr import (
     AbsentQuery,
@@ -31,6 +29,7 @@ from otel_trading.alerts._model import Severity
 from otel_trading.alerts._template import check_template
 from otel_trading.alerts._yaml import LocatedDict, RulesError, kind_of
 from otel_trading.metrics._catalog import CATALOG, Kind, MetricInfo, nearest
+from otel_trading.metrics._prometheus_names import label_name as sanitize_attribute
 
 KINDS: Final = ("gauge", "rate", "increase", "histogram", "absent", "age", "zscore", "consecutive_failures")
 COMPARISON_KEYS: Final = {"above": ">", "below": "<", "at_least": ">=", "at_most": "<="}

@@ -14,8 +14,10 @@ from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Final
 
-from opentelemetry.exporter.prometheus._mapping import map_unit, sanitize_attribute, sanitize_full_name
 from opentelemetry.sdk.metrics.export import HistogramDataPoint, MetricsData, NumberDataPoint, Sum
+
+from otel_trading.metrics._prometheus_names import label_name as sanitize_attribute
+from otel_trading.metrics._prometheus_names import series_name
 
 LabelSet = tuple[tuple[str, str], ...]
 Sample = tuple[float, float]  # (Unix seconds, value)
@@ -31,15 +33,6 @@ def _label_value(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
-
-
-def series_name(name: str, unit: str, *, counter: bool) -> str:
-    """The Prometheus exporter's name for an OTel metric (see ``metrics._catalog``)."""
-    base = sanitize_full_name(name)
-    suffix = map_unit(unit)
-    if suffix and not base.endswith(f"_{suffix}"):
-        base = f"{base}_{suffix}"
-    return f"{base}_total" if counter else base
 
 
 def _le(bound: float) -> str:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Final
 
-from opentelemetry.exporter.prometheus._mapping import map_unit, sanitize_full_name
+from otel_trading.metrics._prometheus_names import series_name
 
 
 class Kind(str, Enum):
@@ -32,11 +32,7 @@ class MetricInfo:
     @property
     def prometheus_name(self) -> str:
         """The series name in Prometheus (histograms: the base of ``_bucket``/``_sum``/``_count``)."""
-        name = sanitize_full_name(self.name)
-        unit = map_unit(self.unit)
-        if unit and not name.endswith(f"_{unit}"):
-            name = f"{name}_{unit}"
-        return f"{name}_total" if self.kind is Kind.COUNTER else name
+        return series_name(self.name, self.unit, counter=self.kind is Kind.COUNTER)
 
 
 def _m(name: str, kind: Kind, unit: str = "") -> tuple[str, MetricInfo]:
