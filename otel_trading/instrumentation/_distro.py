@@ -1,17 +1,22 @@
 """``opentelemetry-instrument`` support: a distro and a configurator that set up otel-trading.
 
-``opentelemetry-instrument python bot.py`` loads, before ``bot.py`` runs, the distro
-(``opentelemetry_distro`` entry point), then one configurator (``opentelemetry_configurator``),
-then every instrumentor (``opentelemetry_instrumentor``, ccxt among them). Both of ours call
-``otel_trading.configure()`` with no arguments, so the ``OTEL_*`` / ``OTEL_TRADING_*``
-environment decides everything, and only the first call builds anything. When other distros
-are installed too, choose ours with ``OTEL_PYTHON_DISTRO=otel_trading`` and
-``OTEL_PYTHON_CONFIGURATOR=otel_trading``.
+``opentelemetry-instrument python bot.py`` loads, before ``bot.py`` runs, one distro
+(``opentelemetry_distro`` entry point: ``OTEL_PYTHON_DISTRO``, else the first found), then one
+configurator (``opentelemetry_configurator``: ``OTEL_PYTHON_CONFIGURATOR``, else the first found),
+then every instrumentor (``opentelemetry_instrumentor``, ccxt among them).
+
+Exactly one SDK setup must be in force, whichever of ours and another one (``opentelemetry-distro``,
+a vendor's) the command picks. So our distro builds nothing: it makes ours the default
+configurator, and the configurator alone calls ``otel_trading.configure()`` (no arguments: the
+``OTEL_*`` / ``OTEL_TRADING_*`` environment decides). When another configurator is chosen, it
+sets up the global providers and otel-trading stays unconfigured; the instrumentors then record
+through those global providers.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import os
+from typing import Any, Final
 
 # This module opts out of type checking (a file-level ``# type: ignore``): mypy sees no names in it.
 from opentelemetry.instrumentation.distro import BaseDistro  # type: ignore[attr-defined]
@@ -19,6 +24,10 @@ from opentelemetry.sdk._configuration import _BaseConfigurator
 from opentelemetry.util._importlib_metadata import EntryPoint
 
 from otel_trading.config._configure import configure, current
+
+# The configurator's entry point name (pyproject.toml), and the variable opentelemetry-instrument reads.
+CONFIGURATOR_NAME: Final = "otel_trading"
+_CONFIGURATOR_VARIABLE: Final = "OTEL_PYTHON_CONFIGURATOR"
 
 
 def configure_from_environment() -> None:
@@ -28,10 +37,12 @@ def configure_from_environment() -> None:
 
 
 class OtelTradingDistro(BaseDistro):  # type: ignore[misc]  # BaseDistro is Any to mypy (see above)
-    """Configures otel-trading first, and skips instrumentors that are already on."""
+    """Makes our configurator the one that runs, and skips instrumentors that are already on."""
 
     def _configure(self, **_kwargs: Any) -> None:
-        configure_from_environment()
+        # opentelemetry-instrument reads the variable after this: the upstream configurator, found
+        # first, would otherwise build a second SDK setup next to ours. An explicit choice stays.
+        os.environ.setdefault(_CONFIGURATOR_VARIABLE, CONFIGURATOR_NAME)
 
     def load_instrumentor(self, entry_point: EntryPoint, **kwargs: Any) -> None:
         instrumentor = entry_point.load()()

@@ -69,13 +69,14 @@ class Operation:
         attributes: dict[str, Any],
         kind: SpanKind,
         metrics: FunctionMetrics | None,
+        tracer: trace.Tracer | None = None,  # None: otel-trading's own (instrumentations may pass another)
     ) -> None:
         cid = CURRENT_CORRELATION_ID.get()
         if cid is None:
             # Outermost operation: adopt an inbound correlation id (W3C baggage) or create one.
             cid = inbound_correlation_id() or new_correlation_id()
         attributes[CORRELATION_KEY] = cid
-        span = STATE.tracer.start_span(name, kind=kind, attributes=attributes)
+        span = (STATE.tracer if tracer is None else tracer).start_span(name, kind=kind, attributes=attributes)
         self.span = span
         self.cid = cid
         self.ctx = trace.set_span_in_context(span)

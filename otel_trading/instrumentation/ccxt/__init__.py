@@ -10,9 +10,10 @@
 Each call of a unified method (``create_order``, ``fetch_ticker``, ... see ``METHODS``) is a
 CLIENT span ``ccxt.<method>`` and counts in ``trading.exchange.requests``,
 ``trading.exchange.request.duration`` and, when it raises, ``trading.exchange.errors``.
-Spans and metrics go through otel-trading's configuration (and its redaction): nothing is
-recorded until ``otel_trading.configure()`` has run, and the ``tracer_provider`` /
-``meter_provider`` arguments of ``instrument()`` are not used. See docs/instrumentation.md.
+Where they are recorded, per OpenTelemetry contrib's contract: the ``tracer_provider`` /
+``meter_provider`` passed to ``instrument()``; else otel-trading's pipeline while it is
+configured; else the global providers (see ``_route``). Credentials are redacted either way.
+See docs/instrumentation.md.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from types import FunctionType, ModuleType
 from typing import Any, Final
 
 # The module opts out of type checking (a file-level ``# type: ignore``), so mypy sees no names in it.
+from opentelemetry import metrics, trace
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 
 from otel_trading.instrumentation.ccxt._call import async_wrapper, sync_wrapper
@@ -31,6 +33,7 @@ from otel_trading.instrumentation.ccxt._errors import ERROR_CLASSES, OTHER, Erro
 from otel_trading.instrumentation.ccxt._methods import METHODS, MethodSpec
 from otel_trading.instrumentation.ccxt._metrics import METRICS, TRACKER
 from otel_trading.instrumentation.ccxt._patch import Patch, exchange_classes, patch, unpatch
+from otel_trading.instrumentation.ccxt._route import DEFAULT_ROUTE, explicit_route, load_global_providers
 from otel_trading.instrumentation.ccxt._secrets import CredentialFilter
 from otel_trading.tracing._operation import report_instrumentation_failure
 
@@ -48,14 +51,18 @@ class CcxtInstrumentor(BaseInstrumentor):  # type: ignore[misc]  # BaseInstrumen
     def instrumentation_dependencies(self) -> Collection[str]:
         return _INSTRUMENTS
 
-    def _instrument(self, **_kwargs: Any) -> None:  # tracer_provider etc.: see the module doc
+    def _instrument(self, **kwargs: Any) -> None:
+        tracer_provider = _provider(kwargs, "tracer_provider", trace.TracerProvider)
+        meter_provider = _provider(kwargs, "meter_provider", metrics.MeterProvider)
         try:
             ccxt = importlib.import_module("ccxt")
             async_support = importlib.import_module("ccxt.async_support")
             classify = ErrorClassifier(importlib.import_module("ccxt.base.errors"))
+            route = explicit_route(tracer_provider, meter_provider)
+            load_global_providers()
 
             def wrap(original: FunctionType, spec: MethodSpec, is_async: bool) -> Callable[..., Any]:
-                return (async_wrapper if is_async else sync_wrapper)(original, spec, classify)
+                return (async_wrapper if is_async else sync_wrapper)(original, spec, classify, route)
 
             self._patches = patch(exchange_classes([ccxt.Exchange, async_support.Exchange]), METHODS, wrap)
             logging.getLogger(_CCXT_LOGGER).addFilter(_LOG_FILTER)
@@ -72,6 +79,15 @@ class CcxtInstrumentor(BaseInstrumentor):  # type: ignore[misc]  # BaseInstrumen
     def patched_methods(self) -> int:
         """How many exchange methods are wrapped now (0 when not instrumented)."""
         return len(self.__dict__.get("_patches", []))
+
+
+def _provider(kwargs: dict[str, Any], name: str, kind: type) -> Any:
+    """A provider argument of ``instrument()``, checked where it is given (not at the first call)."""
+    provider = kwargs.get(name)
+    if provider is not None and not isinstance(provider, kind):
+        raise TypeError(f"CcxtInstrumentor().instrument({name}=...): expected an {kind.__module__}.{kind.__name__} "
+                        f"(or None for the global one), got {type(provider).__name__}")
+    return provider
 
 
 def instrument_class(cls: type, errors: ModuleType) -> Callable[[], None]:
@@ -95,7 +111,7 @@ def instrument_class(cls: type, errors: ModuleType) -> Callable[[], None]:
         classify = ErrorClassifier(errors)
 
         def wrap(original: FunctionType, spec: MethodSpec, is_async: bool) -> Callable[..., Any]:
-            return (async_wrapper if is_async else sync_wrapper)(original, spec, classify)
+            return (async_wrapper if is_async else sync_wrapper)(original, spec, classify, DEFAULT_ROUTE)
 
         patches = patch([cls], METHODS, wrap)
     except Exception:  # noqa: BLE001 - a class we cannot patch runs uninstrumented, like ccxt's

@@ -1,7 +1,9 @@
 """The wrappers put around ccxt methods, and one instrumented exchange call.
 
-A wrapper costs an attribute read and a call while otel-trading is disabled or
-unconfigured. Enabled, the outermost instrumented call of a context opens a CLIENT span
+Each call asks its ``Route`` where to record (see ``_route``). When there is nowhere
+(otel-trading unconfigured or disabled and no OpenTelemetry provider installed), the wrapper
+costs a context-variable read and two provider look-ups. Otherwise the outermost
+instrumented call of a context opens a CLIENT span
 and calls nested in it (``create_order`` loading markets first, ``create_limit_order``
 calling ``create_order``, an exchange's ``fetch_open_orders`` calling ``fetch_orders``, a
 subclass calling ``super()``) run unrecorded: one user call, one span, one request counted.
@@ -10,7 +12,7 @@ subclass calling ``super()``) run unrecorded: one user call, one span, one reque
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from contextvars import ContextVar
 from typing import Any, Final
 
@@ -21,7 +23,8 @@ from otel_trading._state import STATE
 from otel_trading.instrumentation._names import ERROR_TYPE, EXCHANGE, METHOD
 from otel_trading.instrumentation.ccxt._errors import ErrorClassifier, describe
 from otel_trading.instrumentation.ccxt._methods import MethodSpec
-from otel_trading.instrumentation.ccxt._metrics import METRICS, TRACKER, exchange_id
+from otel_trading.instrumentation.ccxt._metrics import TRACKER, exchange_id
+from otel_trading.instrumentation.ccxt._route import Recorder, Route
 from otel_trading.instrumentation.ccxt._secrets import REGISTRY as CREDENTIALS
 from otel_trading.tracing._operation import Operation, is_error, report_instrumentation_failure
 
@@ -30,21 +33,31 @@ _IN_CALL: Final[ContextVar[bool]] = ContextVar("otel_trading_ccxt_in_call", defa
 WRAPPED_MARKER: Final = "__otel_trading_ccxt_original__"
 
 
+def _scrubbed(attributes: Mapping[str, AttributeValue]) -> dict[str, AttributeValue]:
+    """String attributes through the redactor in force, for a pipeline that does not redact."""
+    redactor = STATE.redactor
+    return {key: redactor.scrub_text(value) if isinstance(value, str) and not redactor.is_clean_text(value)
+            else value for key, value in attributes.items()}
+
+
 class ExchangeCall:
-    __slots__ = ("classify", "exchange", "exchange_id", "operation", "spec")
+    __slots__ = ("classify", "exchange", "exchange_id", "operation", "recorder", "spec")
 
     def __init__(self, exchange: Any, spec: MethodSpec, classify: ErrorClassifier,
-                 args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+                 args: tuple[Any, ...], kwargs: dict[str, Any], *, recorder: Recorder) -> None:
         key = exchange_id(exchange)
         attributes: dict[str, AttributeValue] = {EXCHANGE: key, METHOD: spec.name}
         spec.attributes(args, kwargs, attributes)
         TRACKER.track(exchange)
-        CREDENTIALS.register(exchange)
+        CREDENTIALS.register(exchange)  # before scrubbing: its credentials are known secrets from now on
+        if recorder.scrubs:
+            attributes = _scrubbed(attributes)
         self.exchange = exchange
         self.exchange_id = key
         self.spec = spec
         self.classify = classify
-        self.operation = Operation(spec.span_name, attributes, SpanKind.CLIENT, None)
+        self.recorder = recorder
+        self.operation = Operation(spec.span_name, attributes, SpanKind.CLIENT, None, recorder.tracer)
         self.operation.enter()  # last: nothing after it can fail and leave the context attached
 
     def succeed(self, result: Any) -> None:
@@ -54,9 +67,10 @@ class ExchangeCall:
             elapsed = time.perf_counter() - operation.start
             span = operation.span
             if self.spec.result is not None and span.is_recording():
-                span.set_attributes(self.spec.result(result))
+                attributes = self.spec.result(result)
+                span.set_attributes(_scrubbed(attributes) if self.recorder.scrubs else attributes)
             span.end()
-            METRICS.record(self.exchange_id, self.spec.name, elapsed, None)
+            self.recorder.record(self.exchange_id, self.spec.name, elapsed, None)
         except Exception:  # noqa: BLE001 - telemetry never breaks the caller
             report_instrumentation_failure("ccxt call finish")
 
@@ -75,25 +89,37 @@ class ExchangeCall:
                 )
                 span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {message}"))
             span.end()
-            METRICS.record(self.exchange_id, self.spec.name, elapsed, error_type)
+            self.recorder.record(self.exchange_id, self.spec.name, elapsed, error_type)
         except Exception:  # noqa: BLE001 - the exchange's exception is what the caller must see
             report_instrumentation_failure("ccxt call error")
 
 
 def _begin(exchange: Any, spec: MethodSpec, classify: ErrorClassifier,
-           args: tuple[Any, ...], kwargs: dict[str, Any]) -> ExchangeCall | None:
+           args: tuple[Any, ...], kwargs: dict[str, Any], *, recorder: Recorder) -> ExchangeCall | None:
     try:
-        return ExchangeCall(exchange, spec, classify, args, kwargs)
+        return ExchangeCall(exchange, spec, classify, args, kwargs, recorder=recorder)
     except Exception:  # noqa: BLE001 - the call goes on uninstrumented
         report_instrumentation_failure("ccxt call start")
         return None
 
 
-def sync_wrapper(original: Callable[..., Any], spec: MethodSpec, classify: ErrorClassifier) -> Callable[..., Any]:
+def _recorder(route: Route) -> Recorder | None:
+    try:
+        return route.recorder()
+    except Exception:  # noqa: BLE001 - the call goes on uninstrumented
+        report_instrumentation_failure("ccxt call route")
+        return None
+
+
+def sync_wrapper(original: Callable[..., Any], spec: MethodSpec, classify: ErrorClassifier,
+                 route: Route) -> Callable[..., Any]:
     def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
-        if not STATE.enabled or _IN_CALL.get():
+        if _IN_CALL.get():
             return original(self, *args, **kwargs)
-        call = _begin(self, spec, classify, args, kwargs)
+        recorder = _recorder(route)
+        if recorder is None:
+            return original(self, *args, **kwargs)
+        call = _begin(self, spec, classify, args, kwargs, recorder=recorder)
         guard = _IN_CALL.set(True)
         try:
             result = original(self, *args, **kwargs)
@@ -111,12 +137,15 @@ def sync_wrapper(original: Callable[..., Any], spec: MethodSpec, classify: Error
 
 
 def async_wrapper(
-    original: Callable[..., Coroutine[Any, Any, Any]], spec: MethodSpec, classify: ErrorClassifier
+    original: Callable[..., Coroutine[Any, Any, Any]], spec: MethodSpec, classify: ErrorClassifier, route: Route
 ) -> Callable[..., Coroutine[Any, Any, Any]]:
     async def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
-        if not STATE.enabled or _IN_CALL.get():
+        if _IN_CALL.get():
             return await original(self, *args, **kwargs)
-        call = _begin(self, spec, classify, args, kwargs)
+        recorder = _recorder(route)
+        if recorder is None:
+            return await original(self, *args, **kwargs)
+        call = _begin(self, spec, classify, args, kwargs, recorder=recorder)
         guard = _IN_CALL.set(True)
         try:
             result = await original(self, *args, **kwargs)

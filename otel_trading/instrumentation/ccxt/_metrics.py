@@ -1,16 +1,23 @@
 """Request, latency and error metrics of exchange calls, and ccxt's rate-limiter state.
 
-Same pattern as the function metrics of ``@traced``: locally aggregated instruments behind
-bound handles, cached per (exchange, method) and re-bound when ``configure()`` builds a new
-``LocalMetrics`` (``STATE.generation`` changes).
+Two implementations of the same metrics (names, units, attributes, buckets):
+
+- ``ExchangeMetrics`` (``METRICS``), the fast path while otel-trading is configured: same
+  pattern as the function metrics of ``@traced``, locally aggregated instruments behind bound
+  handles, cached per (exchange, method) and re-bound when ``configure()`` builds a new
+  ``LocalMetrics`` (``STATE.generation`` changes).
+- ``ProviderMetrics``, OpenTelemetry API instruments of any ``MeterProvider`` (one passed to
+  ``instrument(meter_provider=...)``, or the global one when otel-trading is not configured).
 """
 
 from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Final
+
+from opentelemetry.metrics import CallbackOptions, Meter, Observation
 
 from otel_trading._state import STATE
 from otel_trading.instrumentation._names import (
@@ -29,6 +36,13 @@ from otel_trading.metrics._local import Attributes, BoundCounter, BoundHistogram
 from otel_trading.tracing._operation import report_instrumentation_failure
 
 _PRUNE_AT: Final = 64  # tracked exchanges; dead ones are dropped beyond this many
+_MAX_SERIES: Final = 1024  # cached attribute mappings of ProviderMetrics
+_DURATION_DESCRIPTION: Final = "Duration of instrumented exchange API calls"
+_REQUESTS_DESCRIPTION: Final = "Instrumented exchange API calls"
+_ERRORS_DESCRIPTION: Final = "Exchange API calls that raised"
+_INTERVAL_DESCRIPTION: Final = "Minimum spacing of requests enforced by ccxt's rate limiter"
+_QUEUED_DESCRIPTION: Final = "Requests waiting in ccxt's async rate limiter"
+_STREAK_DESCRIPTION: Final = "Calls that raised since the exchange's last successful call"
 
 
 class ExchangeTracker:
@@ -95,6 +109,27 @@ def rate_limit_queued() -> Iterable[tuple[Attributes, float]]:
         return []
 
 
+class ErrorStreaks:
+    """Calls that raised since each exchange's last success: "3 errors in a row" alerts read it."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+
+    def update(self, exchange: str, error_type: str | None) -> None:
+        counts = self.counts
+        if error_type is None:
+            if counts.get(exchange):
+                counts[exchange] = 0
+        else:
+            counts[exchange] = counts.get(exchange, 0) + 1
+
+    def observe(self) -> Iterable[tuple[Attributes, float]]:
+        return [({EXCHANGE: exchange}, count) for exchange, count in list(self.counts.items())]
+
+
+STREAKS: Final = ErrorStreaks()
+
+
 class ExchangeMetrics:
     """Bound handles per (exchange, method) and per (exchange, method, error.type)."""
 
@@ -104,28 +139,19 @@ class ExchangeMetrics:
         self._errors: dict[tuple[str, str, str], BoundCounter] = {}
         self._duration: LocalHistogram | None = None
         self._error_counter: LocalCounter | None = None
-        # Calls that raised since the exchange's last success: "3 errors in a row" alerts read it.
-        self.consecutive_errors: dict[str, int] = {}
-
-    def _streaks(self) -> Iterable[tuple[Attributes, float]]:
-        return [({EXCHANGE: exchange}, count) for exchange, count in list(self.consecutive_errors.items())]
 
     def bind(self) -> None:
         """Registers the instruments on the ``LocalMetrics`` of the configuration in force."""
         local = STATE.local_metrics
         duration = local.histogram(
-            EXCHANGE_REQUEST_DURATION, EXCHANGE_LATENCY_BUCKETS_SECONDS, "s",
-            "Duration of instrumented exchange API calls",
+            EXCHANGE_REQUEST_DURATION, EXCHANGE_LATENCY_BUCKETS_SECONDS, "s", _DURATION_DESCRIPTION,
         )
         # The request count is the histogram's count: one update per call instead of two.
-        local.count_of(duration, EXCHANGE_REQUESTS, "{request}", "Instrumented exchange API calls")
-        self._error_counter = local.counter(EXCHANGE_ERRORS, "{error}", "Exchange API calls that raised")
-        local.observe_gauge(EXCHANGE_RATE_LIMIT_INTERVAL, rate_limit_intervals, "s",
-                            "Minimum spacing of requests enforced by ccxt's rate limiter")
-        local.observe_gauge(EXCHANGE_RATE_LIMIT_QUEUED, rate_limit_queued, "{request}",
-                            "Requests waiting in ccxt's async rate limiter")
-        local.observe_gauge(EXCHANGE_ERRORS_CONSECUTIVE, self._streaks, "{error}",
-                            "Calls that raised since the exchange's last successful call")
+        local.count_of(duration, EXCHANGE_REQUESTS, "{request}", _REQUESTS_DESCRIPTION)
+        self._error_counter = local.counter(EXCHANGE_ERRORS, "{error}", _ERRORS_DESCRIPTION)
+        local.observe_gauge(EXCHANGE_RATE_LIMIT_INTERVAL, rate_limit_intervals, "s", _INTERVAL_DESCRIPTION)
+        local.observe_gauge(EXCHANGE_RATE_LIMIT_QUEUED, rate_limit_queued, "{request}", _QUEUED_DESCRIPTION)
+        local.observe_gauge(EXCHANGE_ERRORS_CONSECUTIVE, STREAKS.observe, "{error}", _STREAK_DESCRIPTION)
         self._duration = duration
         self._durations = {}
         self._errors = {}
@@ -140,12 +166,8 @@ class ExchangeMetrics:
             assert self._duration is not None
             handle = durations[(exchange, method)] = self._duration.bind({EXCHANGE: exchange, METHOD: method})
         handle.record(seconds)
-        streaks = self.consecutive_errors
-        if error_type is None:
-            if streaks.get(exchange):
-                streaks[exchange] = 0
-        else:
-            streaks[exchange] = streaks.get(exchange, 0) + 1
+        STREAKS.update(exchange, error_type)
+        if error_type is not None:
             errors = self._errors
             counter = errors.get((exchange, method, error_type))
             if counter is None:
@@ -157,3 +179,55 @@ class ExchangeMetrics:
 
 
 METRICS = ExchangeMetrics()
+
+
+Readings = Callable[[], Iterable[tuple[Attributes, float]]]
+
+
+def _observing(read: Readings) -> Callable[[CallbackOptions], list[Observation]]:
+    def callback(_options: CallbackOptions) -> list[Observation]:
+        return [Observation(value, {key: clean_label(v) for key, v in attributes.items()})
+                for attributes, value in read()]
+
+    return callback
+
+
+def clean_label(value: Any) -> Any:
+    """A metric attribute value scrubbed by the redactor in force (a provider of someone else's
+    does not redact; otel-trading's own pipeline scrubs labels at collection)."""
+    if not isinstance(value, str):
+        return value
+    redactor = STATE.redactor
+    return value if redactor.is_clean_text(value) else redactor.scrub_text(value)
+
+
+class ProviderMetrics:
+    """The exchange metrics as OpenTelemetry API instruments of ``meter``."""
+
+    def __init__(self, meter: Meter) -> None:
+        self._duration = meter.create_histogram(
+            EXCHANGE_REQUEST_DURATION, unit="s", description=_DURATION_DESCRIPTION,
+            explicit_bucket_boundaries_advisory=list(EXCHANGE_LATENCY_BUCKETS_SECONDS),
+        )
+        self._requests = meter.create_counter(EXCHANGE_REQUESTS, unit="{request}", description=_REQUESTS_DESCRIPTION)
+        self._errors = meter.create_counter(EXCHANGE_ERRORS, unit="{error}", description=_ERRORS_DESCRIPTION)
+        meter.create_observable_gauge(EXCHANGE_RATE_LIMIT_INTERVAL, [_observing(rate_limit_intervals)], unit="s",
+                                      description=_INTERVAL_DESCRIPTION)
+        meter.create_observable_gauge(EXCHANGE_RATE_LIMIT_QUEUED, [_observing(rate_limit_queued)],
+                                      unit="{request}", description=_QUEUED_DESCRIPTION)
+        meter.create_observable_gauge(EXCHANGE_ERRORS_CONSECUTIVE, [_observing(STREAKS.observe)], unit="{error}",
+                                      description=_STREAK_DESCRIPTION)
+        # Attribute mappings made once per (exchange, method): a call allocates none.
+        self._attributes: dict[tuple[str, str], dict[str, str]] = {}
+
+    def record(self, exchange: str, method: str, seconds: float, error_type: str | None) -> None:
+        attributes = self._attributes.get((exchange, method))
+        if attributes is None:
+            if len(self._attributes) >= _MAX_SERIES:  # exchange ids of instrument_class() users are open-ended
+                self._attributes.clear()
+            attributes = self._attributes[(exchange, method)] = {EXCHANGE: clean_label(exchange), METHOD: method}
+        self._duration.record(seconds, attributes)
+        self._requests.add(1, attributes)
+        STREAKS.update(exchange, error_type)
+        if error_type is not None:
+            self._errors.add(1, {**attributes, ERROR_TYPE: error_type})
