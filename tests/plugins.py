@@ -10,7 +10,9 @@ exactly what ``pip install`` leaves behind, without running pip. Use it in-proce
         ...
         uninstall_modules("my_plugin")           # at the end, if the test imported it
 
-or for a subprocess, put the returned directory on ``PYTHONPATH``.
+or for a subprocess, put the returned directory on ``PYTHONPATH``. ``install_package`` installs
+a package kept as source under ``tests/plugin_packages/`` (its own ``pyproject.toml`` declares
+the entry points, as a real third-party package would).
 """
 
 from __future__ import annotations
@@ -22,7 +24,9 @@ import textwrap
 from collections.abc import Mapping
 from pathlib import Path
 
-__all__ = ["install_distribution", "uninstall_modules"]
+__all__ = ["PLUGIN_PACKAGES", "install_distribution", "install_package", "uninstall_modules"]
+
+PLUGIN_PACKAGES = Path(__file__).parent / "plugin_packages"
 
 
 def install_distribution(
@@ -56,6 +60,21 @@ def install_distribution(
     (info / "RECORD").write_text("", encoding="utf-8")
     importlib.invalidate_caches()
     return directory
+
+
+def install_package(source: Path, directory: Path) -> Path:
+    """Installs the package in ``source`` (a ``pyproject.toml`` and its modules) into ``directory``, returned.
+
+    Name, version and entry points come from the ``[project]`` table, as pip would read them.
+    """
+    import pytest
+
+    tomllib = pytest.importorskip("tomllib", reason="reading pyproject.toml needs Python 3.11's tomllib")
+    project = tomllib.loads((source / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    modules = {str(path.relative_to(source)): path.read_text(encoding="utf-8")
+               for path in sorted(source.rglob("*.py")) if "__pycache__" not in path.parts}
+    return install_distribution(directory, project["name"], modules=modules, version=project["version"],
+                                entry_points=project.get("entry-points", {}))
 
 
 def uninstall_modules(prefix: str) -> None:

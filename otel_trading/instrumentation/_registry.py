@@ -1,5 +1,11 @@
 """The instrumentations ``configure(instrument=[...])`` knows, and switching them on and off.
 
+Built-in ones (ccxt) are listed here; any other is an OpenTelemetry ``BaseInstrumentor``
+registered by an installed package in the standard ``opentelemetry_instrumentor``
+entry-point group, the one ``opentelemetry-instrument`` loads, by its entry point name
+(``system_metrics``, a contrib ``requests``, a third-party exchange's). The entry points are
+listed on first use, and an instrumentor is imported only when asked for.
+
 Importing this module imports none of the instrumented libraries: ``configure()`` only pays
 for an instrumentation that was asked for.
 """
@@ -8,31 +14,106 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-from collections.abc import Iterable, Mapping
+import threading
+from collections.abc import Iterable, Iterator, MutableMapping
 from dataclasses import dataclass
+from importlib.metadata import entry_points
 from typing import Any, Final
 
 from otel_trading.tracing._operation import report_instrumentation_failure
 
+ENTRY_POINT_GROUP: Final = "opentelemetry_instrumentor"
+
 
 @dataclass(frozen=True)
 class Instrumentation:
+    """One instrumentation ``configure(instrument=[name])`` can switch on.
+
+    ``target`` is the ``module:Class`` of its ``BaseInstrumentor``. A built-in one names the
+    module it needs (``requires``, checked without importing it) and the extra that installs
+    it; one from an entry point names its ``distribution``, and what it needs is what its
+    instrumentor's ``instrumentation_dependencies()`` says.
+    """
+
     name: str
-    requires: str  # the module that must be importable
-    extra: str  # pip install otel-trading[<extra>]
+    requires: str  # the module that must be importable; "" when the instrumentor says it
+    extra: str  # pip install otel-trading[<extra>]; "" for another package's instrumentation
     target: str  # "module:Class" of the BaseInstrumentor
+    distribution: str = ""  # the package whose entry point registered it
 
     def is_installed(self) -> bool:
-        return importlib.util.find_spec(self.requires) is not None
+        return self.unavailable() is None
+
+    def unavailable(self) -> str | None:
+        """Why this instrumentation cannot run here (a missing or mismatched library), or None."""
+        if self.requires:
+            if importlib.util.find_spec(self.requires) is not None:
+                return None
+            return (f"needs the {self.requires!r} package, which is not installed; install it with: "
+                    f"pip install 'otel-trading[{self.extra}]'")
+        from opentelemetry.instrumentation.dependencies import get_dependency_conflicts
+
+        origin = f"{self.target} from the package {self.distribution}" if self.distribution else self.target
+        try:
+            dependencies = self.instrumentor().instrumentation_dependencies()
+        except Exception as exc:  # noqa: BLE001 - a plugin failing to import is reported at configure()
+            return f"cannot load its instrumentor {origin}: {type(exc).__name__}: {exc}"
+        conflict = get_dependency_conflicts(dependencies)
+        return None if conflict is None else f"cannot run ({origin}): {conflict}"
 
     def instrumentor(self) -> Any:
         module, _, name = self.target.partition(":")
         return getattr(importlib.import_module(module), name)()
 
 
-INSTRUMENTATIONS: Final[Mapping[str, Instrumentation]] = {
-    "ccxt": Instrumentation("ccxt", "ccxt", "ccxt", "otel_trading.instrumentation.ccxt:CcxtInstrumentor"),
-}
+BUILTIN: Final = (
+    Instrumentation("ccxt", "ccxt", "ccxt", "otel_trading.instrumentation.ccxt:CcxtInstrumentor"),
+)
+
+
+class _Instrumentations(MutableMapping[str, Instrumentation]):
+    """Built-in instrumentations, then those of the installed packages' entry points (listed on first use).
+
+    A built-in name wins over an entry point of the same name (otel-trading registers ccxt
+    there too, for opentelemetry-instrument). Setting a name registers an instrumentation in
+    code, for this process.
+    """
+
+    def __init__(self, builtin: Iterable[Instrumentation]) -> None:
+        self._entries = {instrumentation.name: instrumentation for instrumentation in builtin}
+        self._discovered = False
+        self._lock = threading.Lock()
+
+    def _all(self) -> dict[str, Instrumentation]:
+        with self._lock:
+            if not self._discovered:
+                for point in entry_points(group=ENTRY_POINT_GROUP):
+                    distribution = point.dist.name if point.dist is not None else ""
+                    self._entries.setdefault(point.name, Instrumentation(point.name, "", "", point.value,
+                                                                         distribution))
+                self._discovered = True
+            return self._entries
+
+    def __getitem__(self, name: str) -> Instrumentation:
+        return self._all()[name]
+
+    def __setitem__(self, name: str, instrumentation: Instrumentation) -> None:
+        self._all()[name] = instrumentation
+
+    def __delitem__(self, name: str) -> None:
+        del self._all()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._all()))
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+    def __repr__(self) -> str:
+        return f"INSTRUMENTATIONS({sorted(self)})"
+
+
+INSTRUMENTATIONS: Final[MutableMapping[str, Instrumentation]] = _Instrumentations(BUILTIN)
 
 
 def instrument(names: Iterable[str]) -> list[Any]:
