@@ -6,8 +6,10 @@ import logging
 from typing import Any, Final
 
 import structlog
+from opentelemetry import trace
 from structlog.typing import FilteringBoundLogger
 
+from otel_trading.context._correlation import CORRELATION_KEY, CURRENT_CORRELATION_ID
 from otel_trading.logs._processors import CONSOLE, PROCESSORS, process
 
 
@@ -50,13 +52,29 @@ _STANDARD_RECORD_KEYS: Final = frozenset(vars(logging.LogRecord("", 0, "", 0, ""
 }
 
 
+# Set on a record by CorrelationFilter: the attributes it added, which are not the record's own fields.
+_ADDED_BY_FILTER: Final = "_otel_trading_added"
+
+
 class StdlibBridge(logging.Handler):
-    """Gives stdlib ``logging`` records (ccxt, urllib3, the user's) the same enrichment and sinks."""
+    """Gives stdlib ``logging`` records (ccxt, urllib3, the user's) the same enrichment and sinks.
+
+    ``configure()`` puts one on the root logger (``capture_stdlib_logging``). An application with
+    its own handlers can add one itself instead, with ``console=False``: records are then
+    correlated, redacted and exported, and printed only by the application's own handlers.
+    """
+
+    def __init__(self, level: int = logging.NOTSET, *, console: bool = True) -> None:
+        super().__init__(level)
+        self.console = console
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
+            fields = vars(record)
+            skipped = fields.get(_ADDED_BY_FILTER, ())
             event_dict: dict[str, Any] = {
-                key: value for key, value in vars(record).items() if key not in _STANDARD_RECORD_KEYS
+                key: value for key, value in fields.items()
+                if key not in _STANDARD_RECORD_KEYS and key not in skipped and key != _ADDED_BY_FILTER
             }
             event_dict["event"] = record.getMessage()
             event_dict["logger"] = record.name
@@ -67,6 +85,30 @@ class StdlibBridge(logging.Handler):
                 event_dict["exc_info"] = record.exc_info[1]
             if record.name.startswith(_NOT_EXPORTED):
                 event_dict["_internal"] = True
-            process(record.levelname.lower(), event_dict)
+            process(record.levelname.lower(), event_dict, console=self.console)
         except Exception:  # noqa: BLE001 - the logging contract: a handler never raises
             self.handleError(record)
+
+
+class CorrelationFilter(logging.Filter):
+    """Adds ``trace_id``, ``span_id`` and ``correlation_id`` to stdlib records, for formats such as
+    ``"%(message)s trace=%(trace_id)s"``: the current span's ids, ``""`` outside a span, and
+    the current correlation id or ``""``. A record that already has one of them keeps it.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        fields = vars(record)
+        if _ADDED_BY_FILTER in fields:  # another handler's filter got here first
+            return True
+        span_context = trace.get_current_span().get_span_context()
+        valid = span_context.is_valid
+        correlation = {
+            "trace_id": format(span_context.trace_id, "032x") if valid else "",
+            "span_id": format(span_context.span_id, "016x") if valid else "",
+            CORRELATION_KEY: CURRENT_CORRELATION_ID.get() or "",
+        }
+        added = tuple(key for key in correlation if key not in fields)
+        for key in added:
+            fields[key] = correlation[key]
+        fields[_ADDED_BY_FILTER] = added
+        return True

@@ -209,13 +209,19 @@ def render(_logger: Any, _method_name: str, event_dict: EventDict) -> str:
 
 
 PROCESSORS: Final = (filter_level, enrich, redact, to_otel, render)
+# For an application's own ``structlog.configure()`` chain, before its renderer: correlation
+# fields, redaction and export. No level filter (the application's chain has its own) and no
+# rendering (its renderer prints). ``enrich`` and ``to_otel`` go together: the first adds the
+# private fields the second takes out.
+STRUCTLOG_PROCESSORS: Final = (enrich, redact, to_otel)
 
 
-def process(method_name: str, event_dict: EventDict) -> None:
-    """Runs the chain outside structlog (for stdlib records) and writes the line."""
+def process(method_name: str, event_dict: EventDict, *, console: bool = True) -> None:
+    """Runs the chain outside structlog (for stdlib records) and writes the line if ``console``."""
     try:
         for processor in PROCESSORS[:-1]:
             event_dict = processor(None, method_name, event_dict)
-        CONSOLE.write(render(None, method_name, event_dict))
+        if console:
+            CONSOLE.write(render(None, method_name, event_dict))
     except structlog.DropEvent:
         return
