@@ -26,7 +26,7 @@ PLUGIN_SOURCE = '''
 import threading
 
 from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
-from opentelemetry.sdk.metrics.export import AggregationTemporality, MetricExporter, MetricExportResult
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader, MetricExporter, MetricExportResult
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
 
@@ -75,6 +75,14 @@ class ListMetricExporter(MetricExporter):
         pass
 
 
+class PullReader(InMemoryMetricReader):
+    INSTANCES = []
+
+    def __init__(self):
+        super().__init__()
+        PullReader.INSTANCES.append(self)
+
+
 class DropByPrefix(Sampler):
     """Drops the spans whose name starts with the sampler argument."""
 
@@ -114,7 +122,8 @@ def plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
                                               "hangingspans": f"{PLUGIN}:HangingSpanExporter",
                                               "brokenspans": f"{PLUGIN}_missing:Nothing"},
             "opentelemetry_logs_exporter": {"listlogs": f"{PLUGIN}:ListLogExporter"},
-            "opentelemetry_metrics_exporter": {"listmetrics": f"{PLUGIN}:ListMetricExporter"},
+            "opentelemetry_metrics_exporter": {"listmetrics": f"{PLUGIN}:ListMetricExporter",
+                                               "pullreader": f"{PLUGIN}:PullReader"},
             "opentelemetry_traces_sampler": {"drop_by_prefix": f"{PLUGIN}:drop_by_prefix"},
         },
     )
@@ -188,6 +197,20 @@ def test_exporters_registered_through_entry_points_receive_every_signal(
     exported = {m.name for data in plugin.METRICS for rm in data.resource_metrics
                 for sm in rm.scope_metrics for m in sm.metrics}
     assert "otel_trading.telemetry.exported" in exported
+
+
+def test_a_pull_metric_reader_registered_through_an_entry_point_is_read(
+    monkeypatch: pytest.MonkeyPatch, plugin: Any
+) -> None:
+    monkeypatch.setenv("OTEL_METRICS_EXPORTER", "pullreader")
+    otel_trading.configure(**{**quiet(), "metrics_exporter": "pullreader", "traces_exporter": "listspans"})
+    with span("counted"):
+        pass
+    assert otel_trading.current().force_flush(timeout=5)  # type: ignore[union-attr]
+    [reader] = plugin.PullReader.INSTANCES
+    data = reader.get_metrics_data()
+    names = {m.name for rm in data.resource_metrics for sm in rm.scope_metrics for m in sm.metrics}
+    assert "otel_trading.telemetry.exported" in names
 
 
 def test_sampler_registered_through_an_entry_point_is_used(monkeypatch: pytest.MonkeyPatch, plugin: Any) -> None:

@@ -296,11 +296,8 @@ def _build(
         telemetry.prometheus = PrometheusEndpoint.start(settings.prometheus_host, settings.prometheus_port, elsewhere)
         if telemetry.prometheus is not None:
             readers.append(telemetry.prometheus.reader)
-    telemetry._push_readers = [
-        PeriodicExportingMetricReader(exporter, export_interval_millis=settings.metric_export_interval_s * 1000)
-        for _, exporter in metric_exporters(settings)
-    ]
-    readers.extend(telemetry._push_readers)
+    pull, telemetry._push_readers = _metric_readers(settings)
+    readers.extend([*pull, *telemetry._push_readers])
     readers.append(telemetry.metrics_reader)
     meter_provider = MeterProvider(resource=resource, metric_readers=readers, shutdown_on_exit=False)
     for reader in readers:
@@ -332,6 +329,19 @@ def _build(
     # Last: the wrappers record through the providers and state set up above.
     telemetry._instrumentors = instrument(settings.instrument)
     return telemetry
+
+
+def _metric_readers(settings: Settings) -> tuple[list[MetricReader], list[MetricReader]]:
+    """Readers of the named metric exporters: (pull readers of other packages, push readers)."""
+    pull: list[MetricReader] = []
+    push: list[MetricReader] = []
+    for _, exporter in metric_exporters(settings):
+        if isinstance(exporter, MetricReader):
+            pull.append(exporter)  # a pull reader registered in the entry points by another package
+        else:
+            push.append(PeriodicExportingMetricReader(
+                exporter, export_interval_millis=settings.metric_export_interval_s * 1000))
+    return pull, push
 
 
 def _batch_exporter(signal: str, name: str, export: Any, local: LocalMetrics,
