@@ -9,7 +9,7 @@ from opentelemetry import trace
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 from opentelemetry.trace import SpanKind
 
-from otel_trading.alerts._model import Notification
+from otel_trading.alerts import Notification
 from otel_trading.alerts.channels import AlertmanagerTarget, ChannelField, ChannelKind, HttpChannel
 
 # --- the alert channel ------------------------------------------------------------------------
