@@ -35,6 +35,9 @@ def build_resource(settings: Settings, redactor: Redactor) -> Resource:
     """The process's Resource, scrubbed once here: it is repeated in every export and store file."""
     attributes: dict[str, AttributeValue] = {
         **_detected(),
+        # New at each configuration (the SDK's detector keeps one per process): tells a
+        # reconfigured bot's telemetry apart from its previous configuration's.
+        SERVICE_INSTANCE_ID: str(uuid.uuid4()),
         # The SDK's host detector is private: these two are read the way it reads them.
         "host.name": socket.gethostname(),
         "host.arch": platform.machine(),
@@ -51,8 +54,5 @@ def build_resource(settings: Settings, redactor: Redactor) -> Resource:
     # Resource.create adds telemetry.sdk.* and honours OTEL_RESOURCE_ATTRIBUTES, which our
     # explicit values (already merged above) then override.
     resource = Resource.create(attributes)
-    if not resource.attributes.get(SERVICE_INSTANCE_ID):
-        # SDKs before the service-instance detector leave it out; the specification asks for a random one.
-        resource = resource.merge(Resource({SERVICE_INSTANCE_ID: str(uuid.uuid4())}))
     scrubbed = redactor.scrub_if_needed(resource.attributes)
     return resource if scrubbed is None else Resource(scrubbed, resource.schema_url)
