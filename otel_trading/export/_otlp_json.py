@@ -15,12 +15,13 @@ from typing import Any, Final, Literal
 
 from google.protobuf import json_format
 from google.protobuf.message import Message
-from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.sdk._logs import ReadableLogRecord
 from opentelemetry.sdk.trace import ReadableSpan
+
+from otel_trading._otel_compat import ReadableLogRecord
+from otel_trading.export._otlp_logs import encode_logs
 
 Signal = Literal["traces", "logs"]
 _ID_FIELDS = ("traceId", "spanId", "parentSpanId")
