@@ -20,9 +20,8 @@ from typing import Any, Final
 
 # This module opts out of type checking (a file-level ``# type: ignore``): mypy sees no names in it.
 from opentelemetry.instrumentation.distro import BaseDistro  # type: ignore[attr-defined]
-from opentelemetry.sdk._configuration import _BaseConfigurator
-from opentelemetry.util._importlib_metadata import EntryPoint
 
+from otel_trading._otel_compat import BaseConfigurator, EntryPoint
 from otel_trading.config._configure import configure, current
 
 # The configurator's entry point name (pyproject.toml), and the variable opentelemetry-instrument reads.
@@ -52,7 +51,7 @@ class OtelTradingDistro(BaseDistro):  # type: ignore[misc]  # BaseDistro is Any 
             instrumentor.instrument(**kwargs)
 
 
-class OtelTradingConfigurator(_BaseConfigurator):
+class OtelTradingConfigurator(BaseConfigurator):
     """The configurator step of opentelemetry-instrument: configure otel-trading from the environment."""
 
     def _configure(self, **_kwargs: Any) -> None:

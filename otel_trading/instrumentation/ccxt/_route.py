@@ -23,8 +23,8 @@ from __future__ import annotations
 from typing import Any, Final
 
 from opentelemetry import metrics, trace
-from opentelemetry.metrics import _internal as _metrics_api
 
+from otel_trading._otel_compat import installed_global_providers
 from otel_trading._state import STATE
 from otel_trading._version import __version__
 from otel_trading.instrumentation.ccxt._metrics import METRICS, ProviderMetrics
@@ -66,17 +66,6 @@ _NO_TRACING: Final = trace.NoOpTracerProvider()
 _NO_METRICS: Final = metrics.NoOpMeterProvider()
 
 
-def _installed_globals() -> tuple[Any, Any]:
-    """The global tracer and meter providers installed, ``None`` for each not installed yet.
-
-    ``get_tracer_provider()`` / ``get_meter_provider()`` look the ``OTEL_PYTHON_*_PROVIDER``
-    variables up in ``os.environ`` on every call while nothing is installed (0.6 us each), too
-    much for every exchange call of an uninstrumented process, hence the API's module globals.
-    ``load_global_providers()`` makes the variables count first.
-    """
-    return trace._TRACER_PROVIDER, _metrics_api._METER_PROVIDER
-
-
 def load_global_providers() -> None:
     """Lets the API install providers named by ``OTEL_PYTHON_TRACER_PROVIDER`` / ``..._METER_PROVIDER``."""
     trace.get_tracer_provider()
@@ -102,7 +91,7 @@ class Route:
             return LOCAL
         if STATE.generation:  # configured once, switched off since
             return None
-        tracer_provider, meter_provider = _installed_globals()
+        tracer_provider, meter_provider = installed_global_providers()
         seen_tracer, seen_meter, recorder = self._global
         if seen_tracer is tracer_provider and seen_meter is meter_provider:
             return recorder
