@@ -210,3 +210,32 @@ def test_an_exchange_call_is_a_client_span_with_trading_exchange_whoever_named_i
     calls = read_journal(spans).exchange_calls
     assert [(call.method, call.exchange) for call in calls] == [
         ("fetch_ticker", "binance"), ("placeOrder", "ibkr"), ("POST", "kraken")]
+
+
+def test_a_kind_registered_in_code_exports_without_an_alertmanager_integration_and_names_are_unique(
+        tmp_path: Path) -> None:
+    alerting = tmp_path / "alerting.yml"
+    alerting.write_text("channels:\n  notes:\n    type: memo\nroutes:\n  - channels: [notes]\n", encoding="utf-8")
+    result = python(f"""
+        from otel_trading.alerts import load_config
+        from otel_trading.alerts._alertmanager_config import alertmanager_config
+        from otel_trading.alerts.channels import (ChannelKind, ConsoleChannel, channel_kind, channel_kind_names,
+                                                  register_channel_kind)
+        memo = ChannelKind("memo", ConsoleChannel)
+        register_channel_kind(memo)
+        register_channel_kind(memo)  # the same kind again: nothing happens
+        for attempt in (lambda: register_channel_kind(ChannelKind("slack", ConsoleChannel)),
+                        lambda: ChannelKind(" memo", ConsoleChannel)):
+            try:
+                attempt()
+            except ValueError as exc:
+                print(exc)
+        assert channel_kind("memo") is memo and channel_kind_names()[-1] == "memo"
+        print(alertmanager_config(load_config({str(alerting)!r})).text)
+    """, site(tmp_path))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[:2] == ["a channel type named 'slack' is registered already",
+                         "a channel kind needs a name without surrounding spaces, got ' memo'"]
+    assert "# channel notes (memo)\n#   a memo channel has no Alertmanager integration: left out of this receiver\n" \
+           "- name: notes\n" in result.stdout
