@@ -6,11 +6,16 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from opentelemetry.sdk._logs.export import ConsoleLogRecordExporter, LogRecordExporter, LogRecordExportResult
 from opentelemetry.sdk.metrics.export import ConsoleMetricExporter, MetricExporter
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SpanExporter, SpanExportResult
 
+from otel_trading._otel_compat import (
+    ConsoleLogRecordExporter,
+    LogRecordExporter,
+    LogRecordExportResult,
+    otlp_log_exporter_class,
+)
 from otel_trading.config._entry_points import load_exporter
 from otel_trading.config._settings import ConfigurationError, OtlpSettings, Settings, Signal
 from otel_trading.export._local_store import LocalStoreWriter
@@ -61,9 +66,7 @@ def otlp_exporter(signal: Signal, otlp: OtlpSettings) -> Any:
             from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
 
             return OTLPMetricExporter(**kwargs)
-        from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
-
-        return OTLPLogExporter(**kwargs)
+        return otlp_log_exporter_class("grpc")(**kwargs)
     if signal == "traces":
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpSpans
 
@@ -72,9 +75,7 @@ def otlp_exporter(signal: Signal, otlp: OtlpSettings) -> Any:
         from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter as HttpMetrics
 
         return HttpMetrics(**kwargs)
-    from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter as HttpLogs
-
-    return HttpLogs(**kwargs)
+    return otlp_log_exporter_class("http/protobuf")(**kwargs)
 
 
 class LocalSpanExporter(SpanExporter):

@@ -11,16 +11,22 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from opentelemetry._logs import LogRecord, SeverityNumber
 from opentelemetry.context import Context
-from opentelemetry.sdk._logs import LogRecordProcessor, ReadableLogRecord, ReadWriteLogRecord
-from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext, Status
 
+from otel_trading._otel_compat import (
+    LogRecord,
+    LogRecordExporter,
+    LogRecordExportResult,
+    LogRecordProcessor,
+    ReadableLogRecord,
+    ReadWriteLogRecord,
+    SeverityNumber,
+)
 from otel_trading.context._correlation import CORRELATION_KEY, CURRENT_CORRELATION_ID
 from otel_trading.export._batch import BatchExporter
 from otel_trading.export._sanitize import coerce_attributes
@@ -30,20 +36,21 @@ OUR_SCOPE = "otel_trading"
 
 
 def _plain(attributes: Mapping[str, Any]) -> Mapping[str, Any]:
-    # BoundedAttributes takes its lock on every access; reading its underlying dict once on
-    # the exporter thread, after the span ended (immutable), is what keeps scrubbing cheap.
-    inner = getattr(attributes, "_dict", None)
-    return inner if isinstance(inner, dict) else attributes
+    # BoundedAttributes takes its lock on every access; one copy() (public, one lock, through the
+    # span's read-only view too) on the exporter thread is what keeps scrubbing cheap.
+    copy = getattr(attributes, "copy", None)
+    plain = copy() if callable(copy) else attributes
+    return plain if isinstance(plain, Mapping) else attributes
 
 
 def scrub_span(span: ReadableSpan, redactor: Redactor) -> ReadableSpan:
     """``span`` itself when it carries no secret (the common case), else a scrubbed copy."""
     name = span.name if redactor.is_clean_text(span.name) else redactor.scrub_text(span.name)
-    raw_attributes = span._attributes
+    raw_attributes = span.attributes
     attributes = redactor.scrub_if_needed(_plain(raw_attributes)) if raw_attributes else None
-    status = span._status
+    status = span.status
     description = redactor.scrub_text(status.description) if status.description else status.description
-    events = span._events
+    events = span.events
     if name is span.name and attributes is None and description is status.description and not (
         events and any(e.attributes and redactor.scrub_if_needed(_plain(e.attributes)) is not None for e in events)
     ):
@@ -56,7 +63,7 @@ def scrub_span(span: ReadableSpan, redactor: Redactor) -> ReadableSpan:
         attributes=attributes if attributes is not None else span.attributes,
         events=[
             Event(e.name, redactor.scrub_mapping(e.attributes) if e.attributes else e.attributes, e.timestamp)
-            for e in span.events
+            for e in events
         ],
         links=span.links,
         kind=span.kind,
