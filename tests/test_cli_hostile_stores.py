@@ -98,6 +98,42 @@ def test_the_list_rows_stay_narrow_next_to_a_huge_root_name(huge_store: Path) ->
     assert "NNNN..." in huge_row and "SSSS..." in huge_row
 
 
+def test_control_characters_in_records_cannot_drive_the_terminal(demo_store: Path, tmp_path: Path) -> None:
+    """A name, message or value with escape sequences or newlines (an exchange's error text, say) is
+    printed escaped: it can neither clear, recolour or retitle the terminal nor fake another line."""
+    store = tmp_path / "store"
+    shutil.copytree(demo_store, store)
+    evil = "evil\x1b]0;pwned\x07\x1b[2J\nOTHER LINE\x9b"
+
+    def spans(document: dict[str, Any]) -> None:
+        span = document["resourceSpans"][0]["scopeSpans"][0]["spans"][0]
+        span["name"] = evil
+        span["status"] = {"code": 2, "message": evil}
+        span["attributes"].append(_attribute("trading.symbol", evil))
+
+    def logs(document: dict[str, Any]) -> None:
+        record = document["resourceLogs"][0]["scopeLogs"][0]["logRecords"][0]
+        record["body"] = {"stringValue": evil}
+        record["attributes"].append(_attribute("reason", evil))
+        record["attributes"].append(_attribute("plain", "no-space" + evil.replace(" ", "")))
+
+    _rewrite(store / "traces.jsonl", spans, lines=1)
+    _rewrite(store / "logs.jsonl", logs, lines=1)
+    listed = run_cli("traces", "--store", str(store), "--json", "--limit", "0")
+    [trace] = [t for t in map(json.loads, listed.stdout.splitlines()) if t["root"] == evil]
+    trace_id = str(trace["trace_id"])
+    shown = [run_cli(*args, "--store", str(store)) for args in (
+        ("traces", "--limit", "0"), ("traces", trace_id), ("traces", trace_id, "--attributes"),
+        ("logs", "--limit", "0"), ("report",))]
+    for result in shown:
+        assert result.returncode == 0, result.stderr
+        assert not any(c in result.stdout for c in "\x1b\x07\x9b"), result.args
+        assert "\nOTHER LINE" not in result.stdout and "evil\\x1b]0;pwned\\x07" in result.stdout, result.args
+    pretty = shown[3].stdout.splitlines()
+    assert len([line for line in pretty if not line.startswith("    ")]) == len(
+        run_cli("logs", "--store", str(store), "--limit", "0", "--format", "json").stdout.splitlines())
+
+
 # -- NUL bytes and garbage ---------------------------------------------------------------------
 
 

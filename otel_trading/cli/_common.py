@@ -71,11 +71,27 @@ def clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[: max(0, width - 3)] + "..."
 
 
+_CONTROL: Final = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_ESCAPES: Final = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def escape_controls(text: str) -> str:
+    """Control characters as escapes (``\\n``, ``\\x1b``): a record's text must not move the cursor,
+    recolour or retitle the terminal it is printed on (an exchange's error message, a log line)."""
+    return _CONTROL.sub(lambda match: _ESCAPES.get(match.group(), f"\\x{ord(match.group()):02x}"), text)
+
+
+def printable(text: str, width: int) -> str:
+    """Text from a record as the text views print it: control characters escaped, at most ``width``
+    characters (cut first, so a megabyte costs no more than a line)."""
+    return clip(escape_controls(text[: width + 1]), width)
+
+
 def align_columns(rows: Sequence[Sequence[str]], *, right: Callable[[int, str], bool] | None = None,
                   indent: str = "") -> list[str]:
-    """Rows as lines of aligned columns, each cell clipped to ``NAME_WIDTH``; ``right(index, cell)``
+    """Rows as lines of aligned columns, each cell ``printable`` in ``NAME_WIDTH``; ``right(index, cell)``
     says which cells are right-aligned (none by default)."""
-    clipped = [[clip(cell, NAME_WIDTH) for cell in row] for row in rows]
+    clipped = [[printable(cell, NAME_WIDTH) for cell in row] for row in rows]
     widths = [max(len(row[i]) for row in clipped) for i in range(len(clipped[0]))] if clipped else []
     return [(indent + "  ".join(cell.rjust(width) if right is not None and right(index, cell) else cell.ljust(width)
                                 for index, (cell, width) in enumerate(zip(row, widths, strict=True)))).rstrip()

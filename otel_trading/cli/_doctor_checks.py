@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Literal
 
-from otel_trading.cli._common import NAME_WIDTH, clip
+from otel_trading.cli._common import NAME_WIDTH, printable
 from otel_trading.config._settings import (
     SIGNALS,
     ConfigurationError,
@@ -103,10 +103,10 @@ def check_configuration(settings: Settings, services_in_store: list[str]) -> Che
         shown, source = settings.service_name, "environment"
     elif services_in_store:
         service, source = services_in_store[0], "store"
-        others = f", also {', '.join(clip(name, NAME_WIDTH) for name in services_in_store[1:4])}" \
+        others = f", also {', '.join(printable(name, NAME_WIDTH) for name in services_in_store[1:4])}" \
             if len(services_in_store) > 1 else ""
         more = f" and {len(services_in_store) - 4} more" if len(services_in_store) > 4 else ""
-        shown = f"{clip(service, NAME_WIDTH)} (from the store{others}{more}; OTEL_SERVICE_NAME is not set)"
+        shown = f"{printable(service, NAME_WIDTH)} (from the store{others}{more}; OTEL_SERVICE_NAME is not set)"
     else:
         service, source = None, "script"
         shown = "<your bot's script name> (OTEL_SERVICE_NAME is not set)"

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any, Final, TextIO
 
-from otel_trading.cli._common import NAME_WIDTH, TEXT_WIDTH, clip, format_time
+from otel_trading.cli._common import NAME_WIDTH, TEXT_WIDTH, clip, escape_controls, format_time, printable
 from otel_trading.export import StoredLog
 
 # Minimum severity number per --level name (OpenTelemetry's ranges: DEBUG 5-8, INFO 9-12, ...).
@@ -93,18 +93,18 @@ def render_value(value: Any) -> str:
 
 
 def display_value(value: Any) -> str:
-    """A value as the pretty output shows it: floats to 8 significant digits, text quoted if needed,
-    at most ``TEXT_WIDTH`` characters."""
+    """A value as the pretty output shows it: floats to 8 significant digits, text quoted if needed
+    (JSON escapes), control characters escaped, at most ``TEXT_WIDTH`` characters before quoting."""
     if isinstance(value, float):
         return f"{value + 0.0:.8g}"  # + 0.0: a -0.0 slippage reads as 0
     text = clip(render_value(value), TEXT_WIDTH)
     if not text or any(c.isspace() or c in "\"=" for c in text):
-        return json.dumps(text, ensure_ascii=False)
-    return text
+        text = json.dumps(text, ensure_ascii=False)
+    return escape_controls(text)  # what JSON leaves: DEL and the C1 controls
 
 
 def key_values(attributes: dict[str, Any], style: Style, *, skip: frozenset[str] = frozenset()) -> str:
-    return " ".join(f"{style.dim(clip(key, NAME_WIDTH) + '=')}{display_value(value)}"
+    return " ".join(f"{style.dim(printable(key, NAME_WIDTH) + '=')}{display_value(value)}"
                     for key, value in attributes.items() if key not in skip)
 
 
@@ -127,9 +127,9 @@ def pretty_log(log: StoredLog, style: Style, *, with_trace: bool = True,
                skip: frozenset[str] = frozenset()) -> list[str]:
     """``time LEVEL logger message key=value ... trace=<8 hex>``, then the stack trace if any."""
     level = level_name(log)
-    body = clip(log.body, TEXT_WIDTH)
+    body = printable(log.body, TEXT_WIDTH)
     parts = [style.dim(format_time(log.time_ns)), style.level(f"{level:<5}"),
-             style.paint(clip(log.scope or "-", NAME_WIDTH), "36"),
+             style.paint(printable(log.scope or "-", NAME_WIDTH), "36"),
              style.bold(body) if log.severity_number >= LEVELS["warn"] else body]
     pairs = key_values(log_attributes(log), style, skip=skip)
     if pairs:
@@ -139,7 +139,7 @@ def pretty_log(log: StoredLog, style: Style, *, with_trace: bool = True,
     lines = [" ".join(parts)]
     stacktrace = log.attributes.get(STACKTRACE)
     if isinstance(stacktrace, str) and stacktrace.strip():
-        lines.extend(style.red("    " + clip(line, TEXT_WIDTH)) for line in stacktrace.rstrip().splitlines())
+        lines.extend(style.red("    " + printable(line, TEXT_WIDTH)) for line in stacktrace.rstrip().splitlines())
     return lines
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from otel_trading.analytics import LatencySummary, ReportFilter, TradeStats, TradingReport
-from otel_trading.cli._common import NAME_WIDTH, align_columns, clip, format_duration
+from otel_trading.cli._common import NAME_WIDTH, align_columns, format_duration, printable
 from otel_trading.cli._runs import Run, describe_runs
 
 JSON_SCHEMA: Final = "otel-trading.report/1"
@@ -244,7 +244,7 @@ def render_markdown(report: TradingReport, scope: Scope) -> str:
             numeric = [all(_is_numeric(row[i]) for row in section.rows) and i > 0 for i in range(len(headers))]
             lines.append("| " + " | ".join(headers) + " |")
             lines.append("|" + "|".join("---:" if right else "---" for right in numeric) + "|")
-            lines += ["| " + " | ".join(_markdown_cell(clip(c, NAME_WIDTH)) for c in row) + " |"
+            lines += ["| " + " | ".join(_markdown_cell(printable(c, NAME_WIDTH)) for c in row) + " |"
                       for row in section.rows]
         if section.notes:
             lines += ["", *section.notes]

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from otel_trading.cli._common import NAME_WIDTH, CliError, clip
+from otel_trading.cli._common import NAME_WIDTH, CliError, printable
 
 SHOWN_RUN_ID: Final = 8
 """How many characters of a run id the views show (a UUID's first group): ``--run`` takes any prefix."""
@@ -68,7 +68,7 @@ class Run:
     @property
     def label(self) -> str:
         """``bot-a run 3f2a9c1e``: how the views name a run."""
-        shown = clip(self.service, NAME_WIDTH)
+        shown = printable(self.service, NAME_WIDTH)
         return f"{shown} run {self.run_id[:SHOWN_RUN_ID]}" if self.run_id else f"{shown} (no run id)"
 
 

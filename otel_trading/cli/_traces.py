@@ -17,10 +17,10 @@ from otel_trading.cli._common import (
     add_store_argument,
     add_time_range_arguments,
     align_columns,
-    clip,
     format_duration,
     format_time,
     non_negative_int,
+    printable,
     report_problems,
     store_dir,
     time_range,
@@ -233,8 +233,9 @@ def _cells(summary: TraceSummary) -> tuple[str, ...]:
     side = summary.attribute("trading.side")
     return (
         format_time(summary.start_ns), summary.trace_id[:_SHOWN_ID_LENGTH],
-        clip(summary.head.name, NAME_WIDTH) + (" [partial]" if summary.partial else ""),
-        clip(summary.symbol or "-", NAME_WIDTH), clip(str(side) if side is not None else "-", NAME_WIDTH),
+        printable(summary.head.name, NAME_WIDTH) + (" [partial]" if summary.partial else ""),
+        printable(summary.symbol or "-", NAME_WIDTH), printable(str(side) if side is not None else "-", NAME_WIDTH),
         format_duration(summary.duration_s), str(summary.span_count),
-        clip(trade_result(summary) or "-", NAME_WIDTH), f"error: {summary.error}" if summary.error else "ok",
+        printable(trade_result(summary) or "-", NAME_WIDTH),
+        f"error: {printable(summary.error, NAME_WIDTH)}" if summary.error else "ok",
     )

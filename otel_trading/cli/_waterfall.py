@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from otel_trading.cli._common import NAME_WIDTH, TEXT_WIDTH, clip, format_duration, format_time
+from otel_trading.cli._common import NAME_WIDTH, TEXT_WIDTH, format_duration, format_time, printable
 from otel_trading.cli._log_format import Style, display_value, iso_time, key_values, level_name, log_document
 from otel_trading.cli._trace_summary import Trace, TraceSummary, span_error_text, summarize
 from otel_trading.export import SpanEvent, StoredLog, StoredSpan
@@ -178,15 +178,15 @@ def _header(tree: TraceTree, style: Style) -> list[str]:
     summary = tree.summary
     head = summary.head
     service = head.resource.get("service.name")
-    status = style.red(f"error: {summary.error}") if summary.error else "ok"
-    facts = [style.bold(clip(head.name, NAME_WIDTH)),
-             *(clip(str(v), NAME_WIDTH) for v in (summary.symbol, summary.attribute("trading.side")) if v),
+    status = style.red(f"error: {printable(summary.error, NAME_WIDTH)}") if summary.error else "ok"
+    facts = [style.bold(printable(head.name, NAME_WIDTH)),
+             *(printable(str(v), NAME_WIDTH) for v in (summary.symbol, summary.attribute("trading.side")) if v),
              f"started {format_time(summary.start_ns)}", format_duration(summary.duration_s),
              f"{summary.span_count} span{'s' if summary.span_count != 1 else ''}", status]
     result = trade_result(summary)
     if result:
-        facts.append(clip(result, NAME_WIDTH))
-    lines = [f"trace {summary.trace_id}" + (f"  service {clip(str(service), NAME_WIDTH)}" if service else ""),
+        facts.append(printable(result, NAME_WIDTH))
+    lines = [f"trace {summary.trace_id}" + (f"  service {printable(str(service), NAME_WIDTH)}" if service else ""),
              "  ".join(facts)]
     if summary.partial:
         lines.append(style.paint("partial: the root span is not in the store (still running, or in a file "
@@ -205,8 +205,8 @@ def trade_result(summary: TraceSummary) -> str:
 
 def _span_text(node: SpanNode, parent: SpanNode | None, style: Style) -> str:
     span = node.span
-    parts = [style.bold(clip(span.name, NAME_WIDTH)),
-             style.red(f"error: {clip(span_error_text(span), TEXT_WIDTH)}") if span.is_error else "ok"]
+    parts = [style.bold(printable(span.name, NAME_WIDTH)),
+             style.red(f"error: {printable(span_error_text(span), TEXT_WIDTH)}") if span.is_error else "ok"]
     if node.orphan:
         parts.append(style.paint(f"[orphan: {node.orphan}]", "33"))
     inherited = parent.span.attributes if parent is not None else {}
@@ -221,14 +221,16 @@ def _event_text(event: SpanEvent, symbol: str, style: Style, all_attributes: boo
     attributes = dict(event.attributes) if all_attributes else {
         key.removeprefix("trading."): value for key, value in event.attributes.items()
         if not key.startswith("exception.stacktrace")}
-    return f"{style.paint(symbol + ' ' + clip(event.name, NAME_WIDTH), '36')} {key_values(attributes, style)}".rstrip()
+    name = style.paint(symbol + " " + printable(event.name, NAME_WIDTH), "36")
+    return f"{name} {key_values(attributes, style)}".rstrip()
 
 
 def _log_text(log: StoredLog, symbol: str, style: Style, all_attributes: bool) -> str:
     level = level_name(log)
     skip = frozenset() if all_attributes else _TRADE_WIDE | {"exception.stacktrace"}
-    return " ".join(part for part in (style.level(f"{symbol} {level}"), style.paint(clip(log.scope, NAME_WIDTH), "36"),
-                                      clip(log.body, TEXT_WIDTH),
+    return " ".join(part for part in (style.level(f"{symbol} {level}"),
+                                      style.paint(printable(log.scope, NAME_WIDTH), "36"),
+                                      printable(log.body, TEXT_WIDTH),
                                       key_values(dict(log.attributes), style, skip=skip)) if part)
 
 
