@@ -144,3 +144,9 @@ def test_doctor_names_the_newest_service_and_the_others(store: Path, tmp_path: P
     result = run_cli("doctor", "--store", str(store), cwd=tmp_path, OTEL_METRICS_EXPORTER="none")
     [configuration] = [line for line in result.stdout.splitlines() if " configuration " in line]
     assert "service=bot-a (from the store, also bot-b; OTEL_SERVICE_NAME is not set)" in configuration
+
+
+def test_an_empty_run_id_is_a_usage_error(store: Path) -> None:
+    for command in ("traces", "logs", "report"):
+        result = cli(store, command, "--run", " ")
+        assert result.returncode == 2 and "--run ' ': expected the start of a run id" in result.stderr, command

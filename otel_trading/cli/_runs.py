@@ -48,7 +48,7 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
 def run_selection(args: argparse.Namespace) -> RunSelection:
     run: str | None = args.run_prefix
     if run is not None and not run.strip():
-        raise CliError("--run '': expected the start of a run id (`otel-trading traces --runs` lists them)")
+        raise CliError(f"--run {run!r}: expected the start of a run id (`otel-trading traces --runs` lists them)")
     return RunSelection(args.service, run.strip().lower() if run is not None else None)
 
 
