@@ -13,6 +13,8 @@ of these names breaks this file alone, and the rest of the package never reaches
   register on prometheus_client's global registry;
 - the system-metrics instrumentation's default set of metrics, the configurator base class
   and the entry-point type of ``opentelemetry-instrument``;
+- the patterns the OTLP exporters split and accept ``OTEL_EXPORTER_OTLP_*HEADERS`` items with
+  (so configure() rejects exactly what they would drop);
 - whether a global tracer / meter provider is installed, without the API's ``os.environ``
   look-up on every call (the ccxt instrumentation asks on every exchange call).
 """
@@ -38,12 +40,16 @@ from opentelemetry.sdk._logs.export import (
 )
 from opentelemetry.sdk.metrics.export import MetricReader, MetricsData
 from opentelemetry.util._importlib_metadata import EntryPoint
+from opentelemetry.util.re import _DELIMITER_PATTERN as HEADER_DELIMITER
+from opentelemetry.util.re import _LIBERAL_HEADER_PATTERN as LIBERAL_HEADER
 
 if TYPE_CHECKING:
     from opentelemetry.exporter.prometheus import PrometheusMetricReader
     from prometheus_client import CollectorRegistry
 
 __all__ = [
+    "HEADER_DELIMITER",
+    "LIBERAL_HEADER",
     "BaseConfigurator",
     "ConsoleLogRecordExporter",
     "EntryPoint",

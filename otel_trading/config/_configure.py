@@ -11,8 +11,6 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from opentelemetry.sdk._logs import LoggerProvider
-from opentelemetry.sdk._logs.export import LogRecordExporter
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader, MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
@@ -21,6 +19,7 @@ from opentelemetry.sdk.trace.export import SpanExporter
 from opentelemetry.sdk.trace.sampling import Sampler
 from typing_extensions import Unpack
 
+from otel_trading._otel_compat import LoggerProvider, LogRecordExporter
 from otel_trading._state import STATE
 from otel_trading._version import __version__
 from otel_trading.config._entry_points import SAMPLER_GROUP, load_registered, registered_names

@@ -51,9 +51,10 @@ def load_exporter(signal: ExporterSignal, name: str, source: str) -> type:
 
     Metrics take a push ``MetricExporter`` or a pull ``MetricReader``, as the SDK does.
     """
-    from opentelemetry.sdk._logs.export import LogRecordExporter
     from opentelemetry.sdk.metrics.export import MetricExporter, MetricReader
     from opentelemetry.sdk.trace.export import SpanExporter
+
+    from otel_trading._otel_compat import LogRecordExporter
 
     expected: dict[ExporterSignal, tuple[type, ...]] = {
         "traces": (SpanExporter,), "metrics": (MetricExporter, MetricReader), "logs": (LogRecordExporter,),

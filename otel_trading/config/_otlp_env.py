@@ -22,8 +22,9 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Final
 from urllib.parse import urlsplit
 
-from opentelemetry.util.re import _DELIMITER_PATTERN, _LIBERAL_HEADER_PATTERN, parse_env_headers
+from opentelemetry.util.re import parse_env_headers
 
+from otel_trading._otel_compat import HEADER_DELIMITER, LIBERAL_HEADER
 from otel_trading.config._parse import MAX_SECONDS, ConfigurationError, env, parse_number
 from otel_trading.redaction import Redactor
 
@@ -90,9 +91,9 @@ def parse_headers(value: str, source: str) -> dict[str, str]:
     An item the exporters would log (value included) and drop is a ConfigurationError that
     names its position only: a header value is usually a credential.
     """
-    items = [item for item in _DELIMITER_PATTERN.split(value) if item]
+    items = [item for item in HEADER_DELIMITER.split(value) if item]
     for index, item in enumerate(items, start=1):
-        if not _LIBERAL_HEADER_PATTERN.fullmatch(item.strip()):
+        if not LIBERAL_HEADER.fullmatch(item.strip()):
             raise ConfigurationError(
                 f"{source}: item {index} is not of the form name=value (a header name, '=', then the value; "
                 "percent-encode commas in values)"
@@ -104,8 +105,8 @@ def header_names(value: str) -> list[str | None]:
     """The name of each item of a headers value as written; None for a malformed item (never shown:
     it may be a credential without its name)."""
     names: list[str | None] = []
-    for item in (item for item in _DELIMITER_PATTERN.split(value) if item):
-        valid = _LIBERAL_HEADER_PATTERN.fullmatch(item.strip())
+    for item in (item for item in HEADER_DELIMITER.split(value) if item):
+        valid = LIBERAL_HEADER.fullmatch(item.strip())
         names.append(item.partition("=")[0].strip() if valid else None)
     return names
 

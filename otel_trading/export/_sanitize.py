@@ -14,7 +14,7 @@ import enum
 import logging
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from opentelemetry.util.types import AttributeValue
 
@@ -68,7 +68,8 @@ def _coerce_sequence(values: Sequence[Any], max_length: int | None) -> Attribute
     items = [coerce_value(v, max_length) for v in values]
     kinds = {type(item) for item in items}
     if len(kinds) == 1 and None not in items:
-        return tuple(items)
+        # One kind, none dropped: a homogeneous sequence (OTel 1.39's AttributeValue type cannot show it).
+        return cast("AttributeValue", tuple(items))
     return tuple(str(item) for item in items)
 
 

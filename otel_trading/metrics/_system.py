@@ -6,16 +6,17 @@ import time
 from typing import Final
 
 import psutil
-from opentelemetry.instrumentation.system_metrics import _DEFAULT_CONFIG, SystemMetricsInstrumentor
+from opentelemetry.instrumentation.system_metrics import SystemMetricsInstrumentor
 from opentelemetry.metrics import MeterProvider
 
+from otel_trading._otel_compat import system_metrics_default_config
 from otel_trading.metrics._local import LocalMetrics
 from otel_trading.metrics._names import PROCESS_UPTIME
 
 # psutil.net_connections() walks every socket of the host at each collection: too costly
 # to run on every scrape of a busy trading host.
 _EXCLUDED: Final = frozenset({"system.network.connections"})
-SYSTEM_METRICS_CONFIG: Final = {k: v for k, v in _DEFAULT_CONFIG.items() if k not in _EXCLUDED}
+SYSTEM_METRICS_CONFIG: Final = {k: v for k, v in system_metrics_default_config().items() if k not in _EXCLUDED}
 
 
 def start_system_metrics(meter_provider: MeterProvider) -> SystemMetricsInstrumentor:
