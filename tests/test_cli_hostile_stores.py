@@ -163,6 +163,12 @@ def test_a_store_of_nul_bytes_is_unreadable_not_empty(tmp_path: Path) -> None:
     assert listed.returncode == 1
     assert f"skipped {store / 'traces.jsonl'}:1: not an OTLP/JSON record: binary data (NUL bytes)" in listed.stderr
 
+    # Other garbage with no newline: a write in progress always starts a JSON object.
+    (store / "traces.jsonl").write_bytes(b"\x89PNG\r\x1a\xff\xfe")
+    [record] = read_store(store, "traces")
+    assert record.line == 1 and record.error is not None and "not an OTLP/JSON record: not JSON" in record.error
+    assert StoreFollower(store, "traces").poll().problems == [record.error]
+
 
 @pytest.mark.parametrize(("line", "reason"), [
     ("[1, 2]", "a JSON array, not an object with resourceSpans"),

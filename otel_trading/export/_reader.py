@@ -33,7 +33,7 @@ def read_store(directory: str | Path, signal: Literal["traces", "logs"]) -> Iter
     files = store_files(Path(directory), signal)
     for path in files:
         try:
-            text = path.read_text(encoding="utf-8", errors="replace")
+            text = path.read_bytes().decode("utf-8", errors="replace")  # no newline translation: "\r" is no line end
         except FileNotFoundError:  # rotated away between listing and reading
             continue
         except OSError as exc:  # unreadable (permissions, a directory in its place, I/O error)
@@ -60,12 +60,13 @@ def unfinished_line(path: Path, number: int, text: str, signal: Literal["traces"
                     live: bool) -> StoreRecord | None:
     """The record for the text after a file's last newline; None when there is none to report.
 
-    In the live file it is a write in progress, unless it holds a NUL byte: JSON escapes NUL, so no
-    writer leaves one; NULs are what a crash leaves in a file's preallocated blocks. In a rotated
-    file, which nothing writes any more, it is a line cut short.
+    In the live file it is a write in progress if it can be one: the start of a JSON object without
+    a NUL byte (JSON escapes NUL, so no writer leaves one; NULs are what a crash leaves in a file's
+    preallocated blocks). Anything else there is garbage, reported. In a rotated file, which nothing
+    writes any more, it is a line cut short.
     """
     if not text.strip():
         return None
-    if "\x00" in text:
+    if "\x00" in text or not text.lstrip().startswith("{"):
         return parse_line(path, number, text, signal)
     return None if live else StoreRecord(path, number, None, f"{path}:{number}: truncated last line")
