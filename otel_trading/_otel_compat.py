@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 # The logs API and SDK (stable in use, private in name); what opentelemetry-instrument loads:
 # the configurator base class and its entry-point type (importlib_metadata's before OTel 1.40).
+from opentelemetry import _logs as logs_api  # the logs API: set/get the global logger provider, its ABCs
 from opentelemetry import trace
 from opentelemetry._logs import LogRecord, SeverityNumber
 from opentelemetry.metrics import _internal as _metrics_api
@@ -64,6 +65,7 @@ __all__ = [
     "SeverityNumber",
     "extend_collection",
     "installed_global_providers",
+    "logs_api",
     "otlp_log_exporter_class",
     "prometheus_reader",
     "system_metrics_default_config",

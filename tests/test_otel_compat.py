@@ -7,8 +7,6 @@ import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "otel_trading"
-# Being replaced by a proxy provider behind our own handle (issue 13 §4); remove when it lands.
-_PENDING = {"config/_globals.py"}
 
 
 def _private_otel_imports(source: str) -> list[str]:
@@ -30,7 +28,7 @@ def test_private_otel_names_are_imported_only_in_the_compatibility_module() -> N
     offenders = {}
     for path in sorted(PACKAGE.rglob("*.py")):
         relative = path.relative_to(PACKAGE).as_posix()
-        if relative in {"_otel_compat.py", *_PENDING}:
+        if relative == "_otel_compat.py":
             continue
         found = _private_otel_imports(path.read_text())
         if found:

@@ -23,7 +23,7 @@ from otel_trading._otel_compat import LoggerProvider, LogRecordExporter
 from otel_trading._state import STATE
 from otel_trading._version import __version__
 from otel_trading.config._entry_points import SAMPLER_GROUP, load_registered, registered_names
-from otel_trading.config._globals import install_globals
+from otel_trading.config._globals import GLOBALS
 from otel_trading.config._lifecycle import ExitHooks, bounded_timeout, run_bounded
 from otel_trading.config._resource import build_resource
 from otel_trading.config._secrets import build_redactor
@@ -133,6 +133,7 @@ class Telemetry:
                 _current = None
                 STATE.enabled = False
                 STATE.log_sink = None
+            GLOBALS.release(self.tracer_provider, self.meter_provider, self.logger_provider)
         if not self.enabled:
             return True
         timeout_s = self.settings.shutdown_timeout_s if timeout is None else bounded_timeout(timeout)
@@ -312,7 +313,7 @@ def _build(
         "{item}", "Telemetry items waiting for export",
     )
 
-    install_globals(tracer_provider, meter_provider, logger_provider)
+    GLOBALS.install(tracer_provider, meter_provider, logger_provider)
     install_propagator()
     STATE.reset(
         enabled=True,
