@@ -8,10 +8,12 @@ field, the value and what was expected; the caller decides what the value may st
 
 from __future__ import annotations
 
+import datetime as _dt
 import logging
 import math
+import numbers
 import threading
-from typing import Any, Final
+from typing import Any, Final, TypeAlias
 
 from otel_trading._state import STATE
 
@@ -23,6 +25,15 @@ _MAX_REPORTED: Final = 1000
 _reported: set[tuple[str, ...]] = set()
 _reported_lock = threading.Lock()
 
+Timestamp: TypeAlias = _dt.datetime | int
+"""When an event happened: int nanoseconds since the Unix epoch (OTel's ``start_time``/``end_time``,
+``time.time_ns()``) or a ``datetime`` (aware, or naive meaning UTC)."""
+_EPOCH: Final = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
+# Nanoseconds before 1971 are almost surely seconds or milliseconds passed by mistake.
+_EARLIEST_NS: Final = 365 * 86_400 * 10**9
+# The largest signed 64-bit nanosecond count (2262-04-11): what OTel exporters and the store encode.
+_LATEST_NS: Final = 2**63 - 1
+
 
 def _first_time(key: tuple[str, ...]) -> bool:
     with _reported_lock:
@@ -30,6 +41,12 @@ def _first_time(key: tuple[str, ...]) -> bool:
             return False
         _reported.add(key)
         return True
+
+
+def warn_once(key: tuple[str, ...], message: str, *args: object) -> None:
+    """Logs ``message`` as a warning the first time ``key`` is seen (bounded like the bad values)."""
+    if _first_time(key):
+        _LOG.warning(message, *args)
 
 
 def _shown(value: object) -> str:
@@ -111,3 +128,43 @@ def finite_or_zero(value: object, field: str, where: str) -> float:
     """``value`` as a float if it is a finite number (a fee may be negative: a rebate); else 0.0, logged once."""
     number = finite_number(value, field, where, "0 is used")
     return 0.0 if number is None else number
+
+
+def _datetime_nanos(value: _dt.datetime) -> int:
+    """Exact Unix nanoseconds of an aware datetime, or of a naive one taken as UTC."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        value = value.replace(tzinfo=_dt.timezone.utc)
+    delta = value - _EPOCH
+    nanos = getattr(delta, "nanoseconds", 0)  # pandas.Timestamp keeps nanoseconds; datetime has none
+    return ((delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds) * 1_000 + int(nanos)
+
+
+def unix_nanos(value: object, field: str, where: str) -> int | None:
+    """``value`` (a :data:`Timestamp`) as Unix nanoseconds; None, logged once per call, field and
+    problem, when it is not one (a float, text, a time before 1971 or after 2262)."""
+    if type(value) is int and _EARLIEST_NS <= value <= _LATEST_NS:  # the hot path: a plain valid int
+        return value
+    nanos: int | None = None
+    try:
+        if isinstance(value, _dt.datetime):
+            nanos = _datetime_nanos(value)
+        elif isinstance(value, bool):
+            nanos = None  # True is an int to Python, not a time
+        elif isinstance(value, numbers.Integral):  # int, numpy integers
+            nanos = int(value)
+    except (ArithmeticError, TypeError, ValueError):  # an out-of-range datetime, a broken tzinfo
+        nanos = None
+    if nanos is not None and _EARLIEST_NS <= nanos <= _LATEST_NS:
+        return nanos
+    if nanos is not None:
+        problem = "out of range"
+        expected = ("a time between 1971 and 2262 (seconds or milliseconds given as nanoseconds? "
+                    "multiply seconds by 10**9)")
+    else:
+        problem = "not a time"
+        expected = ("int nanoseconds since the Unix epoch (as OTel's start_time/end_time, time.time_ns()) "
+                    "or a datetime (naive means UTC); a float is not accepted: seconds or milliseconds?")
+    if _first_time(("time", where, field, problem)):
+        _LOG.warning("%s: %s must be %s, got %s; the call is recorded as if no %s were given "
+                     "(logged once per call, field and problem)", where, field, expected, _shown(value), field)
+    return None

@@ -7,15 +7,15 @@ tasks or threads; every transition is an event on it and a metric update.
 from __future__ import annotations
 
 import logging
-import time
 from typing import TYPE_CHECKING, Any, Final
 
 from opentelemetry.trace import Span, Status, StatusCode
 
 from otel_trading.trading import _names as n
 from otel_trading.trading._guard import never_raises
-from otel_trading.trading._inputs import UNKNOWN_SIDE, finite_or_zero, positive_number
+from otel_trading.trading._inputs import UNKNOWN_SIDE, Timestamp, finite_or_zero, positive_number
 from otel_trading.trading._metrics import slippage_bps
+from otel_trading.trading._time import Instant, end_span
 
 if TYPE_CHECKING:
     from otel_trading.trading._trade import Trade
@@ -28,10 +28,15 @@ _FILLED_TOLERANCE: Final = 1e-9
 
 class Order:
     """Handle of one order. Obtain it from :meth:`Trade.submit_order`; look it up again with
-    :meth:`Trade.order` or :func:`otel_trading.find_order` by client or venue id."""
+    :meth:`Trade.order` or :func:`otel_trading.find_order` by client or venue id.
+
+    Each transition takes an optional ``timestamp=`` (int Unix nanoseconds or a datetime): its
+    event's time, and the latencies are measured between the times given.
+    """
 
     def __init__(self, trade: Trade, *, amount: float, side: str, order_type: str, price: float | None,
-                 reference_price: float | None, client_order_id: str | None, attributes: dict[str, Any]) -> None:
+                 reference_price: float | None, client_order_id: str | None, attributes: dict[str, Any],
+                 submitted: Instant) -> None:
         where = "Trade.submit_order"
         checked_amount = positive_number(amount, "amount", where, "the order is complete at its first fill")
         self.trade = trade
@@ -48,7 +53,7 @@ class Order:
         self.filled_amount = 0.0
         self.fees = 0.0
         self._notional = 0.0
-        self._submitted = time.perf_counter()
+        self._submitted = submitted
         self._accepted = False
         span_attributes: dict[str, Any] = {
             n.TRADE_ID: trade.trade_id, n.SYMBOL: trade.symbol, n.SIDE: side, n.ORDER_TYPE: order_type,
@@ -62,7 +67,7 @@ class Order:
             span_attributes[n.ORDER_PRICE] = self.price
         if self.reference_price is not None:
             span_attributes[n.ORDER_REFERENCE_PRICE] = self.reference_price
-        self.span: Span = trade.start_child_span(n.ORDER_SPAN, span_attributes)
+        self.span: Span = trade.start_child_span(n.ORDER_SPAN, span_attributes, submitted)
         trade.metrics.order("submitted", side=side, order_type=order_type)
 
     @property
@@ -79,25 +84,26 @@ class Order:
         return self._notional / self.filled_amount if self.filled_amount else None
 
     @never_raises
-    def accepted(self, venue_order_id: str | None = None) -> None:
-        """The venue acknowledged the order; records the ack latency."""
+    def accepted(self, venue_order_id: str | None = None, *, timestamp: Timestamp | None = None) -> None:
+        """The venue acknowledged the order; records the ack latency (to ``timestamp``, if given)."""
+        at = self.trade.time_of(timestamp, "Order.accepted")
         with self.trade.lock:
             if venue_order_id is not None:
                 self._set_venue_id(venue_order_id)
             if self._accepted or not self.is_open:
                 return
-            self._accept()
+            self._accept(at)
 
-    def _accept(self) -> None:
+    def _accept(self, at: Instant) -> None:
         self._accepted = True
         self.status = "accepted"
-        self.trade.metrics.ack_latency(time.perf_counter() - self._submitted, order_type=self.order_type)
+        self.trade.metrics.ack_latency(at.seconds_since(self._submitted), order_type=self.order_type)
         self.trade.metrics.order("accepted", side=self.side, order_type=self.order_type)
         if self.span.is_recording():
             attributes: dict[str, Any] = {n.ORDER_STATUS: "accepted"}
             if self.venue_order_id is not None:
                 attributes[n.ORDER_VENUE_ID] = self.venue_order_id
-            self.span.add_event(n.ORDER_ACCEPTED_EVENT, attributes)
+            self.span.add_event(n.ORDER_ACCEPTED_EVENT, attributes, timestamp=at.event_ns)
             self.span.set_attributes(attributes)
 
     def _set_venue_id(self, venue_order_id: str) -> None:
@@ -108,7 +114,7 @@ class Order:
 
     @never_raises
     def fill(self, amount: float, price: float, *, fee: float = 0.0, fee_currency: str | None = None,
-             liquidity: str | None = None) -> None:
+             liquidity: str | None = None, timestamp: Timestamp | None = None) -> None:
         """A (partial) fill. The order becomes ``filled`` when the filled amount reaches its amount.
 
         A fill before any acknowledgement counts as the acknowledgement (venues answer market
@@ -122,14 +128,15 @@ class Order:
             return
         amount, price = checked_amount, checked_price
         fee = finite_or_zero(fee, "fee", "Order.fill")
+        at = self.trade.time_of(timestamp, "Order.fill")
         with self.trade.lock:
             if not self._accepted and self.is_open:
-                self._accept()
+                self._accept(at)
             self.filled_amount += amount
             self._notional += amount * price
             self.fees += fee
             self.trade.metrics.fill(side=self.side, amount=amount, price=price, fee=fee, fee_currency=fee_currency)
-            self.trade.apply_fill(self, amount, price, fee, fee_currency)
+            self.trade.apply_fill(self, amount, price, fee=fee, fee_currency=fee_currency, at=at)
             if self.span.is_recording():
                 event: dict[str, Any] = {n.FILL_AMOUNT: amount, n.FILL_PRICE: price}
                 if fee:
@@ -138,44 +145,49 @@ class Order:
                     event[n.FEE_CURRENCY] = fee_currency
                 if liquidity:
                     event[n.FILL_LIQUIDITY] = liquidity
-                self.span.add_event(n.ORDER_FILL_EVENT, event)
+                self.span.add_event(n.ORDER_FILL_EVENT, event, timestamp=at.event_ns)
             if not self.is_open:
                 return  # a late fill after cancel: counted above, status stays
             if self.remaining <= self.amount * _FILLED_TOLERANCE:
-                self.trade.metrics.fill_latency(time.perf_counter() - self._submitted, order_type=self.order_type)
-                self._finish("filled", None)
+                self.trade.metrics.fill_latency(at.seconds_since(self._submitted), order_type=self.order_type)
+                self._finish("filled", None, at)
             elif self.status != "partially_filled":
                 self.status = "partially_filled"
                 self.trade.metrics.order("partially_filled", side=self.side, order_type=self.order_type)
 
     @never_raises
-    def rejected(self, reason: str) -> None:
+    def rejected(self, reason: str, *, timestamp: Timestamp | None = None) -> None:
         """The venue (or a local check after submission) refused the order. ``reason`` is a
         short fixed code (``insufficient_funds``, ``invalid_order``, ...), used as a metric attribute."""
+        at = self.trade.time_of(timestamp, "Order.rejected")
         with self.trade.lock:
             if self.is_open:
                 self.trade.metrics.reject(reason)
-                self._finish("rejected", reason)
+                self._finish("rejected", reason, at)
 
     @never_raises
-    def cancelled(self, reason: str | None = None) -> None:
+    def cancelled(self, reason: str | None = None, *, timestamp: Timestamp | None = None) -> None:
+        at = self.trade.time_of(timestamp, "Order.cancelled")
         with self.trade.lock:
             if self.is_open:
-                self._finish("cancelled", reason)
+                self._finish("cancelled", reason, at)
 
     @never_raises
-    def expired(self, reason: str | None = None) -> None:
+    def expired(self, reason: str | None = None, *, timestamp: Timestamp | None = None) -> None:
+        at = self.trade.time_of(timestamp, "Order.expired")
         with self.trade.lock:
             if self.is_open:
-                self._finish("expired", reason)
+                self._finish("expired", reason, at)
 
     @never_raises
-    def modified(self, *, amount: float | None = None, price: float | None = None) -> None:
+    def modified(self, *, amount: float | None = None, price: float | None = None,
+                 timestamp: Timestamp | None = None) -> None:
         """The order was amended (edit/replace) to a new amount and/or price."""
         if amount is not None:
             amount = positive_number(amount, "amount", "Order.modified", "the amount is left unchanged")
         if price is not None:
             price = positive_number(price, "price", "Order.modified", "the price is left unchanged")
+        at = self.trade.time_of(timestamp, "Order.modified")
         with self.trade.lock:
             if amount is not None:
                 self.amount = amount
@@ -184,10 +196,10 @@ class Order:
             if self.span.is_recording():
                 attributes = {key: value for key, value in ((n.ORDER_AMOUNT, amount), (n.ORDER_PRICE, price))
                               if value is not None}
-                self.span.add_event(n.ORDER_MODIFIED_EVENT, attributes)
+                self.span.add_event(n.ORDER_MODIFIED_EVENT, attributes, timestamp=at.event_ns)
                 self.span.set_attributes(attributes)
 
-    def _finish(self, status: str, reason: str | None) -> None:
+    def _finish(self, status: str, reason: str | None, at: Instant) -> None:
         self.status = status
         metrics = self.trade.metrics
         metrics.order(status, side=self.side, order_type=self.order_type)
@@ -209,21 +221,21 @@ class Order:
             if reason:
                 attributes[n.ORDER_REASON] = reason
             span.set_attributes(attributes)
-            span.add_event(f"order.{status}", {n.ORDER_REASON: reason} if reason else None)
+            span.add_event(f"order.{status}", {n.ORDER_REASON: reason} if reason else None, timestamp=at.event_ns)
             if status == "rejected":
                 span.set_status(Status(StatusCode.ERROR, f"order rejected: {reason}"))
-        span.end()
+        end_span(span, at, self._submitted, "Order.fill" if status == "filled" else f"Order.{status}")
         level = logging.WARNING if status == "rejected" else logging.INFO
-        self.trade.log(level, f"order {status}", span=span, status=status, reason=reason,
+        self.trade.log(level, f"order {status}", span=span, at_ns=at.event_ns, status=status, reason=reason,
                        client_order_id=self.client_order_id, venue_order_id=self.venue_order_id,
                        filled=self.filled_amount, average_price=average)
 
-    def end_unfinished(self) -> None:
-        """Ends the span of an order still open when its trade closes, keeping its last status."""
+    def end_unfinished(self, end: Instant) -> None:
+        """Ends the span of an order still open when its trade closes (at ``end``), keeping its last status."""
         if self.span.is_recording():
             self.span.set_attributes({n.ORDER_STATUS: self.status, n.ORDER_FILLED: self.filled_amount})
-            self.span.add_event("order.open_at_trade_close")
-        self.span.end()
+            self.span.add_event("order.open_at_trade_close", timestamp=end.event_ns)
+        end_span(self.span, end, self._submitted, "Trade.close")
 
     def __repr__(self) -> str:
         return (f"Order(client_order_id={self.client_order_id!r}, venue_order_id={self.venue_order_id!r}, "

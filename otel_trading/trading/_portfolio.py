@@ -25,11 +25,13 @@ from otel_trading.metrics._local import Attributes, observe_process_gauge
 from otel_trading.metrics._names import TELEMETRY_DROPPED
 from otel_trading.trading import _names as n
 from otel_trading.trading._inputs import (
+    Timestamp,
     canonical_side,
     finite_number,
     finite_or_zero,
     positive_number,
     side_sign_or_none,
+    unix_nanos,
 )
 
 if TYPE_CHECKING:
@@ -90,6 +92,8 @@ class Portfolio:
     ``daily_reset_hour_utc``: when the daily PnL restarts from the current equity.
     ``returns_period`` (seconds) and ``periods_per_year``: the equity sampling behind the rolling
     Sharpe/Sortino/Calmar over the last ``returns_window`` periods (default: daily, crypto's 365).
+    Day and period boundaries follow ``clock`` (Unix seconds; default the wall clock) until an
+    update is given a ``timestamp=``: from then on they follow the times given (a backtest's).
     """
 
     def __init__(self, name: str = "default", *, base_currency: str = "USDT", cash: float = 0.0,
@@ -104,6 +108,8 @@ class Portfolio:
         self.base_currency = base_currency
         self.periods_per_year = periods_per_year
         self._clock = clock
+        self._given_time: float | None = None
+        """The latest ``timestamp=`` given (Unix seconds): the portfolio's time once it is set."""
         self._lock = threading.Lock()
         self._cash = float(cash)
         self._other: dict[str, float] = {}
@@ -136,24 +142,28 @@ class Portfolio:
     # -- feeding -------------------------------------------------------------------------------
 
     def apply_fill(self, symbol: str, side: str, amount: float, price: float, *, fee: float = 0.0,
-                   fee_currency: str | None = None) -> float:
-        """Applies one fill; returns the PnL it realized (net of a fee paid in the base currency).
+                   fee_currency: str | None = None, timestamp: Timestamp | None = None) -> float:
+        """Applies one fill (made at ``timestamp``, if given); returns the PnL it realized (net of a
+        fee paid in the base currency).
 
         Never raises: a fill with an unknown side or an amount/price that is not a finite number
-        > 0 is logged once and not applied (returns 0.0). Fills of a ``trade(portfolio=self)``
-        are applied by the trade: applying them here as well is detected and warned about once.
+        > 0 is logged once and not applied (returns 0.0); a bad timestamp is logged once and left
+        out. Fills of a ``trade(portfolio=self)`` are applied by the trade: applying them here as
+        well is detected and warned about once.
         """
+        given = None if timestamp is None else unix_nanos(timestamp, "timestamp", "Portfolio.apply_fill")
         return self._apply("Portfolio.apply_fill", None, symbol, side, amount=amount, price=price, fee=fee,
-                           fee_currency=fee_currency)
+                           fee_currency=fee_currency, at_ns=given)
 
     def _apply_trade_fill(self, trade: Trade, side: str, amount: float, price: float, *, fee: float = 0.0,
-                          fee_currency: str | None = None) -> float:
-        """Applies a fill of ``trade`` (``Order.fill`` does this for a trade given ``portfolio=``)."""
+                          fee_currency: str | None = None, at_ns: int | None = None) -> float:
+        """Applies a fill of ``trade`` (``Order.fill`` does this for a trade given ``portfolio=``),
+        made at ``at_ns`` (Unix ns, already checked; None: no time given)."""
         return self._apply("Order.fill", trade, trade.symbol, side, amount=amount, price=price, fee=fee,
-                           fee_currency=fee_currency)
+                           fee_currency=fee_currency, at_ns=at_ns)
 
     def _apply(self, where: str, trade: Trade | None, symbol: str, side: str, *, amount: float, price: float,
-               fee: float, fee_currency: str | None) -> float:
+               fee: float, fee_currency: str | None, at_ns: int | None) -> float:
         sign = side_sign_or_none(canonical_side(side, where))
         checked_amount = positive_number(amount, "amount", where, "the fill is not applied to the portfolio")
         checked_price = positive_number(price, "price", where, "the fill is not applied to the portfolio")
@@ -169,7 +179,7 @@ class Portfolio:
                 self._feeding_trades.setdefault(symbol, weakref.WeakSet()).add(trade)
                 self._trade_fills.append(fill)
             realized = self._apply_locked(symbol, sign * checked_amount, checked_amount, checked_price,
-                                          fee=fee, fee_currency=fee_currency)
+                                          fee=fee, fee_currency=fee_currency, now=self._now_locked(at_ns))
         if double is not None:  # logged outside the lock: a log handler must not wait on the books
             _LOG.warning(
                 "Portfolio %r: apply_fill(%r, %r, %s, %s) %s; a trade given portfolio= applies every "
@@ -195,7 +205,7 @@ class Portfolio:
         return reason
 
     def _apply_locked(self, symbol: str, signed: float, amount: float, price: float, *, fee: float,
-                      fee_currency: str | None) -> float:
+                      fee_currency: str | None, now: float) -> float:
         quantity = self._quantity.get(symbol, 0.0)
         average = self._average.get(symbol, 0.0)
         realized = 0.0
@@ -227,11 +237,12 @@ class Portfolio:
             self._quantity.pop(symbol, None)
             self._average.pop(symbol, None)
         self._position_value += new_quantity * self._mark[symbol] - old_value
-        self._update_equity()
+        self._update_equity(now)
         return realized
 
-    def mark(self, symbol: str, price: float) -> None:
-        """A new market price for ``symbol`` (last trade or mid): revalues its position.
+    def mark(self, symbol: str, price: float, *, timestamp: Timestamp | None = None) -> None:
+        """A new market price for ``symbol`` (last trade or mid), at ``timestamp`` if given: revalues
+        its position.
 
         A price that is not a finite number > 0 is logged once and ignored.
         """
@@ -239,15 +250,17 @@ class Portfolio:
         if checked is None:
             return
         price = checked
+        given = None if timestamp is None else unix_nanos(timestamp, "timestamp", "Portfolio.mark")
         with self._lock:
+            now = self._now_locked(given)
             quantity = self._quantity.get(symbol)
             old = self._mark.get(symbol)
             self._mark[symbol] = price
             if quantity and old is not None:
                 self._position_value += quantity * (price - old)
-                self._update_equity()
+                self._update_equity(now)
 
-    def set_cash(self, amount: float) -> None:
+    def set_cash(self, amount: float, *, timestamp: Timestamp | None = None) -> None:
         """Replaces the base-currency cash (e.g. after ``fetch_balance``) without touching PnL.
 
         An amount that is not a finite number is logged once and ignored.
@@ -255,13 +268,28 @@ class Portfolio:
         checked = finite_number(amount, "amount", "Portfolio.set_cash", "the cash is left unchanged")
         if checked is None:
             return
+        given = None if timestamp is None else unix_nanos(timestamp, "timestamp", "Portfolio.set_cash")
         with self._lock:
             self._cash = checked
-            self._update_equity()
+            self._update_equity(self._now_locked(given))
 
-    def _update_equity(self) -> float:
+    def _now_locked(self, given_ns: int | None) -> float:
+        """The time of an update (Unix seconds): the one given, else the latest given so far, else the clock."""
+        if given_ns is None:
+            return self._clock() if self._given_time is None else self._given_time
+        now = given_ns / 1e9
+        if self._given_time is None:
+            # The first time given moves the portfolio onto the given (simulated) time, its day and
+            # period boundaries with it: those from the clock at creation may be years away.
+            self._next_day = self._next_reset_after(now)
+            self._next_period = now + self._period
+            self._given_time = now
+        else:
+            self._given_time = max(self._given_time, now)
+        return now
+
+    def _update_equity(self, now: float) -> float:
         equity = self._cash + self._position_value
-        now = self._clock()
         # A boundary (day reset, period end) passed since the last update is credited with the
         # equity in force at that instant - the one before this update - so a change made after
         # the boundary counts in the day or period it happened in.
@@ -282,7 +310,7 @@ class Portfolio:
 
     def snapshot(self) -> PortfolioSnapshot:
         with self._lock:
-            equity = self._update_equity()
+            equity = self._update_equity(self._now_locked(None))
             positions = {
                 symbol: Position(symbol, quantity, self._average[symbol], self._mark.get(symbol, math.nan))
                 for symbol, quantity in self._quantity.items()

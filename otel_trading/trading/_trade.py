@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from types import TracebackType
@@ -26,10 +25,11 @@ from otel_trading.logs import get_logger
 from otel_trading.tracing._operation import record_error, report_instrumentation_failure
 from otel_trading.trading import _names as n
 from otel_trading.trading._guard import never_raises
-from otel_trading.trading._inputs import canonical_side, finite_number
+from otel_trading.trading._inputs import Timestamp, canonical_side, finite_number, unix_nanos
 from otel_trading.trading._metrics import TradingMetrics
 from otel_trading.trading._order import Order
 from otel_trading.trading._registry import REGISTRY
+from otel_trading.trading._time import Instant, TradeClock, end_span
 
 if TYPE_CHECKING:
     from otel_trading.trading._portfolio import Portfolio
@@ -44,11 +44,15 @@ def _clean(attributes: dict[str, Any]) -> dict[str, Any]:
 class Trade:
     """Handle of one trade. Use it as ``with``/``async with`` (started on entry, closed on exit)
     or, for event-driven bots, ``start()`` it, ``activate()`` it in each callback, look it up
-    with :func:`otel_trading.resume_trade` and ``close()`` it when done."""
+    with :func:`otel_trading.resume_trade` and ``close()`` it when done.
+
+    Every call takes an optional time (docs/trading.md, "Backtests and replays"): a trade
+    started at a given time (``start_time=``) runs on given time throughout.
+    """
 
     def __init__(self, symbol: str, side: str, *, strategy: str | None = None, exchange: str | None = None,
                  trade_id: str | None = None, portfolio: Portfolio | None = None,
-                 attributes: dict[str, Any] | None = None) -> None:
+                 attributes: dict[str, Any] | None = None, start_time: Timestamp | None = None) -> None:
         self.symbol = symbol
         self.side = canonical_side(side, "trade()")
         """``buy`` or ``sell`` (long/short/bid/ask folded in), ``unknown`` for anything else."""
@@ -63,7 +67,10 @@ class Trade:
         self._attributes = attributes or {}
         self._span: Span = trace.INVALID_SPAN
         self._context: otel_context.Context | None = None
-        self._started_at: float | None = None
+        self._start_ns = None if start_time is None else unix_nanos(start_time, "start_time", "trade()")
+        self._clock = TradeClock()
+        self._start: Instant | None = None
+        """When the trade started; None until it does."""
         self._orders: list[Order] = []
         self._order_ids: dict[str, Order] = {}
         self._position_closed = False
@@ -71,12 +78,22 @@ class Trade:
 
     # -- lifecycle -------------------------------------------------------------------------
 
-    def start(self) -> Trade:
-        """Opens the trade's root span (a new trace, linked to the span current here, if any)."""
+    def start(self, start_time: Timestamp | None = None) -> Trade:
+        """Opens the trade's root span (a new trace, linked to the span current here, if any).
+
+        ``start_time``: when the trade started (default: the ``start_time`` given to ``trade()``,
+        else now); a trade started at a given time runs on given time. Idempotent.
+        """
+        given = None if start_time is None else unix_nanos(start_time, "start_time", "Trade.start")
+        self._start_at(given)
+        return self
+
+    def _start_at(self, given_ns: int | None) -> None:
+        """Starts the trade at ``trade(start_time=)``, else at ``given_ns``, else now (once)."""
         with self.lock:
-            if self._started_at is not None:
-                return self
-            self._started_at = time.perf_counter()
+            if self._start is not None:
+                return
+            self._start = self._clock.start(self._start_ns if self._start_ns is not None else given_ns)
             try:
                 self._open_span()
             except Exception:  # noqa: BLE001 - a trade without a span still trades
@@ -84,7 +101,15 @@ class Trade:
             evicted = REGISTRY.add(self)
         if evicted is not None:
             evicted.evict()
-        return self
+
+    def time_of(self, timestamp: Timestamp | None, where: str) -> Instant:
+        """The time of a lifecycle call given ``timestamp`` (checked here); starts the trade there if
+        it has not started yet."""
+        given = None if timestamp is None else unix_nanos(timestamp, "timestamp", where)
+        if self._start is None:
+            self._start_at(given)  # not under the lock: starting may evict (close) another trade
+        with self.lock:
+            return self._clock.at(given)
 
     def _open_span(self) -> None:
         attributes: dict[str, Any] = {
@@ -98,9 +123,10 @@ class Trade:
             attributes.update(_clean(self._attributes))
         parent = trace.get_current_span().get_span_context()
         links = [Link(parent)] if parent.is_valid else None
+        start = self._start.ns if self._start is not None else None
         # An empty parent context makes the trade the root of its own trace.
         self._span = STATE.tracer.start_span(n.TRADE_SPAN, otel_context.Context(), SpanKind.INTERNAL,
-                                             attributes, links)
+                                             attributes, links, start_time=start)
         self._context = trace.set_span_in_context(self._span)
 
     @contextmanager
@@ -119,24 +145,27 @@ class Trade:
                 otel_context.detach(ctx_token)
 
     @never_raises
-    def close(self, error: BaseException | None = None) -> None:
+    def close(self, error: BaseException | None = None, *, end_time: Timestamp | None = None) -> None:
         """Ends the trade: open orders' spans end with their last status, the root span ends.
 
         Idempotent. ``error`` (an exception that aborted the trade) is recorded on the root span.
+        ``end_time``: when it ended (default: now; on given time, the latest time the trade was given).
         """
+        given = None if end_time is None else unix_nanos(end_time, "end_time", "Trade.close")
         with self.lock:
-            if self.closed or self._started_at is None:
+            if self.closed or self._start is None:
                 return
             self.closed = True
+            end = self._clock.at(given)
             for order in self._orders:
                 if order.is_open:
-                    order.end_unfinished()
+                    order.end_unfinished(end)
             span = self._span
             if error is not None:
                 record_error(span, error)
             if span.is_recording() and self.realized_pnl:
                 span.set_attribute(n.PNL_REALIZED_ATTR, self.realized_pnl)
-            span.end()
+            end_span(span, end, self._start, "Trade.close")
             order_ids = list(self._order_ids)
         REGISTRY.remove(self, order_ids)
 
@@ -169,44 +198,48 @@ class Trade:
 
     @never_raises
     def signal(self, direction: str, *, confidence: float | None = None, model: str | None = None,
-               **attributes: Any) -> None:
+               timestamp: Timestamp | None = None, **attributes: Any) -> None:
         """The strategy's decision: ``direction`` (long/short/flat/...), optional confidence and model."""
+        at = self.time_of(timestamp, "Trade.signal")
         self.metrics.signal(direction)
         event: dict[str, Any] = {n.SIGNAL_DIRECTION: direction}
         if confidence is not None:
             event[n.SIGNAL_CONFIDENCE] = confidence
         if model is not None:
             event[n.SIGNAL_MODEL] = model
-        self._event(n.SIGNAL_EVENT, event, attributes)
+        self._event(n.SIGNAL_EVENT, event, attributes, at)
 
     @never_raises
-    def risk_check(self, approved: bool, reason: str | None = None, **attributes: Any) -> None:
+    def risk_check(self, approved: bool, reason: str | None = None, *, timestamp: Timestamp | None = None,
+                   **attributes: Any) -> None:
         """A pre-trade risk decision; a denial marks the trade (``trading.risk.denied``) and is logged."""
+        at = self.time_of(timestamp, "Trade.risk_check")
         self.metrics.risk_check(approved, reason)
         event: dict[str, Any] = {n.RISK_DECISION: "approved" if approved else "denied"}
         if reason:
             event[n.RISK_REASON] = reason
-        self._event(n.RISK_EVENT, event, attributes)
+        self._event(n.RISK_EVENT, event, attributes, at)
         if not approved:
             if self._span.is_recording():
                 self._span.set_attribute(n.RISK_DENIED, True)
-            self.log(logging.WARNING, "risk check denied", reason=reason)
+            self.log(logging.WARNING, "risk check denied", at_ns=at.event_ns, reason=reason)
 
     def submit_order(self, amount: float, *, order_type: str = "market", side: str | None = None,
                      price: float | None = None, reference_price: float | None = None,
-                     client_order_id: str | None = None, **attributes: Any) -> Order:
-        """Records an order sent to the venue and returns its handle.
+                     client_order_id: str | None = None, timestamp: Timestamp | None = None,
+                     **attributes: Any) -> Order:
+        """Records an order sent to the venue (at ``timestamp``: its span's start) and returns its handle.
 
         ``side`` defaults to the trade's (pass the opposite side for an exit order);
         ``reference_price`` (arrival mid or decision price) enables slippage. Never raises: a bad
-        side, amount or price is logged once and recorded as docs/trading.md describes.
+        side, amount, price or time is logged once and recorded as docs/trading.md describes.
         """
-        self.start()
+        submitted = self.time_of(timestamp, "Trade.submit_order")
         with self.lock:
             order_side = self.side if side is None else canonical_side(side, "Trade.submit_order")
             order = Order(self, amount=amount, side=order_side, order_type=order_type, price=price,
                           reference_price=reference_price, client_order_id=client_order_id,
-                          attributes=_clean(attributes) if attributes else {})
+                          attributes=_clean(attributes) if attributes else {}, submitted=submitted)
             self._orders.append(order)
             if client_order_id is not None:
                 self.index_order(order, client_order_id)
@@ -222,16 +255,20 @@ class Trade:
             return list(self._orders)
 
     @never_raises
-    def position_opened(self, quantity: float, entry_price: float, **attributes: Any) -> None:
+    def position_opened(self, quantity: float, entry_price: float, *, timestamp: Timestamp | None = None,
+                        **attributes: Any) -> None:
+        at = self.time_of(timestamp, "Trade.position_opened")
         self._event(n.POSITION_OPENED_EVENT, {n.POSITION_QUANTITY: quantity, n.POSITION_ENTRY_PRICE: entry_price},
-                    attributes)
+                    attributes, at)
 
     @never_raises
     def position_closed(self, pnl: float | None = None, *, exit_reason: str, exit_price: float | None = None,
-                        **attributes: Any) -> None:
+                        timestamp: Timestamp | None = None, **attributes: Any) -> None:
         """The position is flat again. ``exit_reason``: stop_loss, take_profit, signal, liquidation,
         manual, ... (a short fixed code). ``pnl`` defaults to the realized PnL of this trade's
-        fills in its ``portfolio``. Feeds the closed-trade count and the rolling win rate."""
+        fills in its ``portfolio``. Feeds the closed-trade count and the rolling win rate; the trade's
+        duration runs from its start to ``timestamp``."""
+        at = self.time_of(timestamp, "Trade.position_closed")
         with self.lock:
             if self._position_closed:
                 return
@@ -243,7 +280,7 @@ class Trade:
             event: dict[str, Any] = {n.PNL_REALIZED_ATTR: realized, n.EXIT_REASON: exit_reason}
             if exit_price is not None:
                 event[n.POSITION_EXIT_PRICE] = exit_price
-            self._event(n.POSITION_CLOSED_EVENT, event, attributes)
+            self._event(n.POSITION_CLOSED_EVENT, event, attributes, at)
             if self._span.is_recording():
                 outcome = "win" if realized > 0 else "loss" if realized < 0 else "breakeven"
                 self._span.set_attributes({n.PNL_REALIZED_ATTR: realized, n.EXIT_REASON: exit_reason,
@@ -251,10 +288,9 @@ class Trade:
                 if self.portfolio is not None:  # the equity curve, readable back from traces alone
                     self._span.set_attributes({n.PORTFOLIO: self.portfolio.name,
                                                n.PORTFOLIO_EQUITY: self.portfolio.equity})
-            started = self._started_at
-            duration = time.perf_counter() - started if started is not None else None
+            duration = at.seconds_since(self._start) if self._start is not None else None
             self.metrics.trade_closed(realized, exit_reason=exit_reason, duration_s=duration)
-        self.log(logging.INFO, "position closed", pnl=realized, exit_reason=exit_reason)
+        self.log(logging.INFO, "position closed", at_ns=at.event_ns, pnl=realized, exit_reason=exit_reason)
 
     @never_raises
     def set_attribute(self, key: str, value: Any) -> None:
@@ -263,23 +299,30 @@ class Trade:
 
     # -- used by Order ---------------------------------------------------------------------------
 
-    def start_child_span(self, name: str, attributes: dict[str, Any]) -> Span:
+    def start_child_span(self, name: str, attributes: dict[str, Any], start: Instant) -> Span:
         attributes[CORRELATION_KEY] = self.trade_id
-        return STATE.tracer.start_span(name, self._context, SpanKind.INTERNAL, attributes)
+        return STATE.tracer.start_span(name, self._context, SpanKind.INTERNAL, attributes, start_time=start.ns)
 
     def index_order(self, order: Order, order_id: str) -> None:
         self._order_ids[order_id] = order
         REGISTRY.index_order(order, order_id)
 
-    def apply_fill(self, order: Order, amount: float, price: float, fee: float, fee_currency: str | None) -> None:
+    def apply_fill(self, order: Order, amount: float, price: float, *, fee: float, fee_currency: str | None,
+                   at: Instant) -> None:
         if self.portfolio is not None:
             self.realized_pnl += self.portfolio._apply_trade_fill(self, order.side, amount, price, fee=fee,
-                                                                  fee_currency=fee_currency)
+                                                                  fee_currency=fee_currency, at_ns=at.event_ns)
 
-    def log(self, level: int, event: str, *, span: Span | None = None, **fields: Any) -> None:
-        """A log line tied to this trade (or to ``span`` of it) and its correlation id, from anywhere."""
+    def log(self, level: int, event: str, *, span: Span | None = None, at_ns: int | None = None,
+            **fields: Any) -> None:
+        """A log line tied to this trade (or to ``span`` of it) and its correlation id, from anywhere.
+
+        ``at_ns``: the time of the event it reports (Unix ns; None: now), as on the event's span.
+        """
         try:
             fields.update(symbol=self.symbol, strategy=self.strategy)
+            if at_ns is not None:
+                fields["_time_ns"] = at_ns  # the log processors' record time (logs/_processors.py)
             with self.activate():
                 token = otel_context.attach(trace.set_span_in_context(span)) if span is not None else None
                 try:
@@ -290,13 +333,11 @@ class Trade:
         except Exception:  # noqa: BLE001 - a log line must not stop a trade
             report_instrumentation_failure("trade log")
 
-    def _event(self, name: str, event: dict[str, Any], attributes: dict[str, Any]) -> None:
-        if self._started_at is None:
-            self.start()
+    def _event(self, name: str, event: dict[str, Any], attributes: dict[str, Any], at: Instant) -> None:
         if self._span.is_recording():
             if attributes:
                 event.update(_clean(attributes))
-            self._span.add_event(name, event)
+            self._span.add_event(name, event, timestamp=at.event_ns)
 
     def __repr__(self) -> str:
         return (f"Trade(trade_id={self.trade_id!r}, symbol={self.symbol!r}, side={self.side!r}, "
@@ -304,10 +345,13 @@ class Trade:
 
 
 def trade(symbol: str, side: str, *, strategy: str | None = None, exchange: str | None = None,
-          trade_id: str | None = None, portfolio: Portfolio | None = None, **attributes: Any) -> Trade:
+          trade_id: str | None = None, portfolio: Portfolio | None = None, start_time: Timestamp | None = None,
+          **attributes: Any) -> Trade:
     """A trade of ``symbol`` on ``side`` (buy/sell): ``with``/``async with`` it, or ``start()`` it.
 
     ``attributes`` are added to the root span (scrubbed of secrets), never to metrics.
+    ``start_time`` (int Unix nanoseconds or a datetime): a backtest's or replay's time; the trade
+    then runs on given time (docs/trading.md, "Backtests and replays").
     """
     return Trade(symbol, side, strategy=strategy, exchange=exchange, trade_id=trade_id, portfolio=portfolio,
-                 attributes=attributes)
+                 attributes=attributes, start_time=start_time)
