@@ -8,7 +8,8 @@ of these names breaks this file alone, and the rest of the package never reaches
 - the logs SDK and logs API still live in private modules (``opentelemetry.sdk._logs``,
   ``opentelemetry._logs``), and so do the OTLP log exporters;
 - the Python SDK has no ``MetricProducer`` yet (opentelemetry-python#4768), so the locally
-  aggregated instruments reach every reader through the reader's collect callback;
+  aggregated instruments reach every reader through the reader's collect callback, in the
+  temporality and aggregation the reader resolved for the SDK's instruments (no accessor);
 - ``PrometheusMetricReader`` takes ``registry=`` only in recent contrib releases; older ones
   register on prometheus_client's global registry;
 - the system-metrics instrumentation's default set of metrics, the configurator base class
@@ -39,7 +40,9 @@ from opentelemetry.sdk._logs.export import (
     LogRecordExporter,
     LogRecordExportResult,
 )
-from opentelemetry.sdk.metrics.export import MetricReader, MetricsData
+from opentelemetry.sdk.metrics import Counter, Histogram, UpDownCounter
+from opentelemetry.sdk.metrics.export import AggregationTemporality, MetricReader, MetricsData
+from opentelemetry.sdk.metrics.view import Aggregation
 from opentelemetry.util._importlib_metadata import EntryPoint
 from opentelemetry.util.re import _DELIMITER_PATTERN as HEADER_DELIMITER
 from opentelemetry.util.re import _LIBERAL_HEADER_PATTERN as LIBERAL_HEADER
@@ -68,6 +71,7 @@ __all__ = [
     "logs_api",
     "otlp_log_exporter_class",
     "prometheus_reader",
+    "reader_preferences",
     "system_metrics_default_config",
 ]
 
@@ -90,6 +94,26 @@ def extend_collection(reader: MetricReader, extend: Callable[[MetricsData | None
         return extend(collect(reader_, *args, **kwargs))
 
     reader._set_collect_callback(extended)
+
+
+SYNCHRONOUS_KINDS = (Counter, UpDownCounter, Histogram)
+
+
+def reader_preferences(
+    reader: MetricReader,
+) -> tuple[dict[type, AggregationTemporality], dict[type, Aggregation]]:
+    """The temporality and aggregation ``reader`` uses for each synchronous SDK instrument class.
+
+    Keyed by the public classes ``Counter``, ``UpDownCounter`` and ``Histogram``: what the
+    reader resolved from its own arguments or its exporter's (the OTLP exporters read
+    ``OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`` / ``..._DEFAULT_HISTOGRAM_AGGREGATION``),
+    exactly as the SDK applies it to its instruments; the SDK publishes no accessor.
+    """
+
+    def by_kind(resolved: Mapping[Any, Any]) -> dict[type, Any]:
+        return {kind: value for cls, value in resolved.items() for kind in SYNCHRONOUS_KINDS if issubclass(cls, kind)}
+
+    return by_kind(reader._instrument_class_temporality), by_kind(reader._instrument_class_aggregation)
 
 
 class _Undescribed:

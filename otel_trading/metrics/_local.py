@@ -6,6 +6,11 @@ order or tick) instead update a bound handle - a lock and an addition - and the 
 is turned into ordinary OTel metric points when a reader collects (see ``hook_reader``), so
 OTLP, Prometheus and in-memory readers export it unchanged.
 
+Each reader collects through its own ``LocalView``, in the temporality the reader asks of the
+SDK's instruments of the same kind (``OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE``):
+handles keep running totals, and a delta view reports the change since its previous
+collection, so an update costs the same whatever the number of readers and temporalities.
+
 Every label set is scrubbed by the redactor when its series is first bound, so label sets
 that scrub alike share a series, and again at each collection (a set lookup per value the
 redactor has seen clean), which catches a secret registered after the series was bound and
@@ -21,6 +26,7 @@ import threading
 import time
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Final, Generic, TypeVar
 
 from opentelemetry.sdk.metrics.export import (
@@ -42,6 +48,7 @@ SeriesKey = tuple[tuple[str, AttributeValue], ...]
 OVERFLOW_ATTRIBUTES: Final[Attributes] = {"otel.metric.overflow": True}
 DEFAULT_MAX_SERIES: Final = 2000
 _CUMULATIVE: Final = AggregationTemporality.CUMULATIVE
+_DELTA: Final = AggregationTemporality.DELTA
 
 
 class BoundCounter:
@@ -71,9 +78,14 @@ class BoundGauge:
 
 
 class BoundHistogram:
-    """Explicit-bucket histogram for one attribute set (OTel bucket semantics: upper bound inclusive)."""
+    """Explicit-bucket histogram for one attribute set (OTel bucket semantics: upper bound inclusive).
 
-    __slots__ = ("_bounds", "_lock", "count", "counts", "max", "min", "sum")
+    ``counts``, ``count`` and ``sum`` are running totals. The extremes are kept per window: a
+    window ends at each collection (by any reader), which folds it into the running extremes
+    (``min``, ``max``) and into each delta reader's extremes of its interval.
+    """
+
+    __slots__ = ("_bounds", "_lock", "_max", "_min", "count", "counts", "sum", "window_max", "window_min")
 
     def __init__(self, bounds: Sequence[float]) -> None:
         self._lock = threading.Lock()
@@ -81,8 +93,10 @@ class BoundHistogram:
         self.counts = [0] * (len(bounds) + 1)
         self.count = 0
         self.sum: float = 0.0
-        self.min = math.inf
-        self.max = -math.inf
+        self.window_min = math.inf
+        self.window_max = -math.inf
+        self._min = math.inf
+        self._max = -math.inf
 
     def record(self, value: float) -> None:
         index = bisect_left(self._bounds, value)
@@ -90,8 +104,39 @@ class BoundHistogram:
             self.counts[index] += 1
             self.count += 1
             self.sum += value
-            self.min = min(self.min, value)
-            self.max = max(self.max, value)
+            self.window_min = min(self.window_min, value)
+            self.window_max = max(self.window_max, value)
+
+    @property
+    def min(self) -> float:
+        """The smallest value recorded so far (``inf`` before any)."""
+        with self._lock:
+            return min(self._min, self.window_min)
+
+    @property
+    def max(self) -> float:
+        """The largest value recorded so far (``-inf`` before any)."""
+        with self._lock:
+            return max(self._max, self.window_max)
+
+    def snapshot(self) -> HistogramSnapshot:
+        """The running totals, and the extremes of the window that this ends."""
+        with self._lock:
+            low, high = self.window_min, self.window_max
+            self.window_min, self.window_max = math.inf, -math.inf
+            self._min, self._max = min(self._min, low), max(self._max, high)
+            return HistogramSnapshot(list(self.counts), self.count, self.sum, self._min, self._max, low, high)
+
+
+@dataclass(frozen=True, slots=True)
+class HistogramSnapshot:
+    counts: list[int]
+    count: int
+    sum: float
+    min: float  # all time
+    max: float
+    window_min: float  # since the previous collection by any reader
+    window_max: float
 
 
 H = TypeVar("H", BoundCounter, BoundGauge, BoundHistogram)
@@ -188,7 +233,6 @@ class LocalHistogram(LocalInstrument[BoundHistogram]):
 
 
 ObservationCallback = Callable[[], Iterable[tuple[Attributes, float]]]
-_PROCESS_GAUGES: dict[str, tuple[str, str, ObservationCallback]] = {}
 _PROCESS_GAUGES_LOCK = threading.Lock()
 
 
@@ -198,8 +242,10 @@ def observe_process_gauge(name: str, callback: ObservationCallback, unit: str = 
     For state that outlives one ``configure()`` (portfolios, open trades, trading state):
     registering it once keeps it exported whatever the configuration becomes.
     """
+    from otel_trading._state import PROCESS_GAUGES  # here: _state imports this module
+
     with _PROCESS_GAUGES_LOCK:
-        _PROCESS_GAUGES[name] = (unit, description, callback)
+        PROCESS_GAUGES.get()[name] = (unit, description, callback)
 
 
 class LocalMetrics:
@@ -212,6 +258,8 @@ class LocalMetrics:
         self._observed: dict[str, tuple[str, str, ObservationCallback]] = {}
         self._counts: dict[str, tuple[LocalHistogram, str, str]] = {}
         self._lock = threading.Lock()
+        self._collect_lock = threading.Lock()
+        self._views: list[LocalView] = []
         self.overflow_counter: LocalCounter | None = None
         # Only the registry of the configuration in force reports the process-wide gauges.
         self.reports_process_gauges = False
@@ -274,77 +322,171 @@ class LocalMetrics:
         with self._lock:
             self._observed[name] = (unit, description, callback)
 
+    def view(self, temporality: Temporality | None = None) -> LocalView:
+        """A reader's view of these instruments: ``view.collect()`` reports them in ``temporality``.
+
+        Delta views report what changed since their own previous collection; series that did
+        not change are left out, as the SDK does for its delta instruments.
+        """
+        view = LocalView(self, temporality or Temporality())
+        with self._lock:
+            self._views.append(view)
+        return view
+
     def collect(self) -> list[Metric]:
-        now = time.time_ns()
-        start = self.start_time_ns
+        """Every instrument cumulative, from the registry's start."""
+        return self._collect(LocalView(self, Temporality()))
+
+    def _collect(self, view: LocalView) -> list[Metric]:
         with self._lock:
             instruments = list(self._instruments.values())
             observed = list(self._observed.items())
             counts = list(self._counts.items())
+            views = list(self._views)
         if self.reports_process_gauges:
+            from otel_trading._state import PROCESS_GAUGES  # here: _state imports this module
+
             with _PROCESS_GAUGES_LOCK:
-                observed += [item for item in _PROCESS_GAUGES.items() if item[0] not in self._observed]
-        metrics: list[Metric] = []
+                observed += [item for item in PROCESS_GAUGES.get().items() if item[0] not in self._observed]
         scrub = self.redactor.scrub_if_needed
 
         def labels(attributes: Attributes | SeriesKey) -> dict[str, AttributeValue]:
             plain = dict(attributes)
             return scrub(plain) or plain
 
-        for name, (histogram, unit, description) in counts:
-            series = histogram.series()
-            if series:
-                points = [NumberDataPoint(labels(key), start, now, handle.count) for key, handle in series]
-                metrics.append(Metric(name, description, unit, Sum(points, _CUMULATIVE, is_monotonic=True)))
-        for instrument in instruments:
-            metric = _to_metric(instrument, start, now, labels)
-            if metric is not None:
-                metrics.append(metric)
+        # One collection at a time: each ends the histograms' extreme windows, which every
+        # other delta view must receive before it collects in turn.
+        with self._collect_lock:
+            interval = _Interval(view, self.start_time_ns, time.time_ns(), labels,
+                                 [v for v in views if v is not view and v.temporality.histogram is _DELTA])
+            found = [
+                interval.sum(name, unit, description, [(key, h.count) for key, h in histogram.series()],
+                             view.temporality.counter, monotonic=True)
+                for name, (histogram, unit, description) in counts
+            ]
+            found += [interval.metric(instrument) for instrument in instruments]
+            view.previous_ns = interval.now
+        metrics = [metric for metric in found if metric is not None]
         for name, (unit, description, callback) in observed:
             try:
                 observations = list(callback())
             except Exception:  # noqa: BLE001 - a failing gauge callback must not break collection
                 _LOG.exception("callback of gauge %s failed", name)
                 continue
-            points = [NumberDataPoint(labels(attrs), start, now, value) for attrs, value in observations]
+            points = [NumberDataPoint(labels(attrs), interval.start_ns, interval.now, value)
+                      for attrs, value in observations]
             if points:
                 metrics.append(Metric(name, description, unit, Gauge(points)))
         return metrics
 
 
+@dataclass(frozen=True)
+class Temporality:
+    """The temporality a reader asks of each kind of instrument (as the SDK reader's own preference)."""
+
+    counter: AggregationTemporality = _CUMULATIVE
+    up_down_counter: AggregationTemporality = _CUMULATIVE
+    histogram: AggregationTemporality = _CUMULATIVE
+
+
+SeriesId = tuple[str, SeriesKey]  # (instrument name, series)
+
+
+class LocalView:
+    """One reader's view of a ``LocalMetrics``: its temporality and, for delta, what it reported last."""
+
+    def __init__(self, metrics: LocalMetrics, temporality: Temporality) -> None:
+        self.temporality = temporality
+        self._metrics = metrics
+        self.previous_ns = metrics.start_time_ns  # the end of the previous collection
+        self.reported_totals: dict[SeriesId, float] = {}
+        self.reported_histograms: dict[SeriesId, HistogramSnapshot] = {}
+        # Extremes of the windows that other views' collections ended since this one's last.
+        self.pending_extremes: dict[SeriesId, tuple[float, float]] = {}
+
+    def collect(self) -> list[Metric]:
+        return self._metrics._collect(self)
+
+    def widen(self, series: SeriesId, low: float, high: float) -> None:
+        previous = self.pending_extremes.get(series)
+        self.pending_extremes[series] = (low, high) if previous is None else (
+            min(previous[0], low), max(previous[1], high))
+
+
 Labels = Callable[[SeriesKey], Attributes]
 
 
-def _to_metric(instrument: LocalInstrument[Any], start: int, now: int, labels: Labels) -> Metric | None:
-    series = instrument.series()
-    if not series:
-        return None
-    data: Sum | Gauge | Histogram
-    if isinstance(instrument, LocalCounter):
-        points = [NumberDataPoint(labels(key), start, now, handle.value) for key, handle in series]
-        data = Sum(points, _CUMULATIVE, is_monotonic=instrument.monotonic)
-    elif isinstance(instrument, LocalGauge):
-        gauge_points = [
-            NumberDataPoint(labels(key), start, now, handle.value)
-            for key, handle in series
-            if not math.isnan(handle.value)
-        ]
-        if not gauge_points:
-            return None
-        data = Gauge(gauge_points)
-    else:
+class _Interval:
+    """One collection by one view: the conversion of running totals into that view's points."""
+
+    def __init__(self, view: LocalView, start_ns: int, now: int, labels: Labels,
+                 other_delta_views: list[LocalView]) -> None:
+        self.view = view
+        self.start_ns = start_ns
+        self.now = now
+        self.labels = labels
+        self.other_delta_views = other_delta_views
+
+    def metric(self, instrument: LocalInstrument[Any]) -> Metric | None:
+        temporality = self.view.temporality
+        series = instrument.series()
+        if isinstance(instrument, LocalCounter):
+            kind = temporality.counter if instrument.monotonic else temporality.up_down_counter
+            return self.sum(instrument.name, instrument.unit, instrument.description,
+                            [(key, handle.value) for key, handle in series], kind, monotonic=instrument.monotonic)
+        if isinstance(instrument, LocalGauge):
+            points = [NumberDataPoint(self.labels(key), self.start_ns, self.now, handle.value)
+                      for key, handle in series if not math.isnan(handle.value)]
+            return Metric(instrument.name, instrument.description, instrument.unit, Gauge(points)) if points else None
         assert isinstance(instrument, LocalHistogram)
-        data = Histogram([_histogram_point(labels(key), h, instrument.bounds, start, now) for key, h in series],
-                         _CUMULATIVE)
-    return Metric(instrument.name, instrument.description, instrument.unit, data)
+        histogram_points = [
+            point for key, handle in series
+            if (point := self._histogram_point(instrument, key, handle.snapshot())) is not None
+        ]
+        if not histogram_points:
+            return None
+        data = Histogram(histogram_points, temporality.histogram)
+        return Metric(instrument.name, instrument.description, instrument.unit, data)
 
+    def sum(self, name: str, unit: str, description: str, totals: list[tuple[SeriesKey, float]],
+            temporality: AggregationTemporality, *, monotonic: bool) -> Metric | None:
+        if temporality is _DELTA:
+            points = []
+            reported = self.view.reported_totals
+            for key, total in totals:
+                previous = reported.get((name, key), 0)
+                if total != previous:
+                    reported[name, key] = total
+                    points.append(NumberDataPoint(self.labels(key), self.view.previous_ns, self.now, total - previous))
+        else:
+            points = [NumberDataPoint(self.labels(key), self.start_ns, self.now, total) for key, total in totals]
+        return Metric(name, description, unit, Sum(points, temporality, monotonic)) if points else None
 
-def _histogram_point(
-    attributes: Attributes, handle: BoundHistogram, bounds: tuple[float, ...], start: int, now: int
-) -> HistogramDataPoint:
-    with handle._lock:
-        counts = list(handle.counts)
-        count, total, low, high = handle.count, handle.sum, handle.min, handle.max
-    if not count:
-        low = high = 0.0
-    return HistogramDataPoint(attributes, start, now, count, total, counts, bounds, low, high)
+    def _histogram_point(self, instrument: LocalHistogram, key: SeriesKey,
+                         snap: HistogramSnapshot) -> HistogramDataPoint | None:
+        series = (instrument.name, key)
+        if snap.window_min <= snap.window_max:  # values recorded since the previous collection
+            for other in self.other_delta_views:
+                other.widen(series, snap.window_min, snap.window_max)
+        if self.view.temporality.histogram is not _DELTA:
+            if not snap.count:
+                return HistogramDataPoint(self.labels(key), self.start_ns, self.now, 0, 0.0, snap.counts,
+                                          instrument.bounds, 0.0, 0.0)
+            return HistogramDataPoint(self.labels(key), self.start_ns, self.now, snap.count, snap.sum, snap.counts,
+                                      instrument.bounds, snap.min, snap.max)
+        view = self.view
+        previous = view.reported_histograms.get(series)
+        count = snap.count - (previous.count if previous else 0)
+        if not count:
+            return None
+        view.reported_histograms[series] = snap
+        low, high = view.pending_extremes.pop(series, (math.inf, -math.inf))
+        low, high = min(low, snap.window_min), max(high, snap.window_max)
+        if low > high:  # recorded before this view existed: the all-time extremes bound them
+            low, high = snap.min, snap.max
+        counts, total = snap.counts, snap.sum
+        if previous is not None:
+            counts = [now - before for now, before in zip(counts, previous.counts, strict=True)]
+            total -= previous.sum
+        return HistogramDataPoint(self.labels(key), view.previous_ns, self.now, count, total, counts,
+                                  instrument.bounds, low, high)

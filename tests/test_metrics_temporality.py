@@ -1,0 +1,202 @@
+"""OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE applies to otel-trading's metrics as to the SDK's.
+
+A real loopback OTLP receiver gets two exports with known increments in between: with
+``delta`` (and ``lowmemory``) every counter and histogram of the export, the SDK's and ours,
+is delta and carries that interval's values; up-down counters stay cumulative, as the SDK
+exporter keeps them; with the default, everything is cumulative. The Prometheus endpoint of
+the same configuration stays cumulative whatever the OTLP preference.
+"""
+
+from __future__ import annotations
+
+import logging
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from opentelemetry.proto.metrics.v1.metrics_pb2 import AGGREGATION_TEMPORALITY_CUMULATIVE, AGGREGATION_TEMPORALITY_DELTA
+from otlp_receiver import GrpcOtlpReceiver, HttpOtlpReceiver, otlp_options
+
+import otel_trading
+from otel_trading import TradingMetrics
+
+Receiver = HttpOtlpReceiver | GrpcOtlpReceiver
+
+pytestmark = pytest.mark.timeout(30)
+
+OURS = ("trading.orders", "trading.order.ack.latency", "trading.slippage.cost")
+SDK = ("sdk.requests", "sdk.latency", "sdk.inflight")
+OBSERVED_COUNTER = "process.cpu.time"  # an SDK observable counter (system metrics)
+
+
+@pytest.fixture
+def receiver(otlp_receiver: Receiver) -> Iterator[Receiver]:
+    yield otlp_receiver
+    otel_trading.shutdown(timeout=2)
+
+
+def run_two_intervals(receiver: Receiver, **overrides: Any) -> tuple[list[Any], list[Any], str]:
+    """Two exports with known increments; the metrics of each, and a Prometheus scrape after both."""
+    telemetry = otel_trading.configure(**otlp_options(
+        receiver.endpoint, receiver.protocol, traces_exporter="none", logs_exporter="none",
+        metrics_exporter=["otlp", "prometheus"], prometheus_port=0, **overrides,
+    ))
+    meter = telemetry.meter_provider.get_meter("temporality-test")
+    requests, latency, inflight = (meter.create_counter("sdk.requests"), meter.create_histogram("sdk.latency"),
+                                   meter.create_up_down_counter("sdk.inflight"))
+    bot = TradingMetrics("BTC/USDT", exchange="test", strategy="temporality")
+
+    for _ in range(3):
+        bot.order("filled", side="buy", order_type="limit")
+    bot.ack_latency(0.2, order_type="limit")
+    bot.ack_latency(0.4, order_type="limit")
+    bot.slippage(2.0, side="buy", cost=5.0)
+    requests.add(5)
+    latency.record(1.0)
+    inflight.add(3)
+    assert telemetry.force_flush(timeout=10)
+    first = receiver.metrics()
+
+    for _ in range(2):
+        bot.order("filled", side="buy", order_type="limit")
+    bot.ack_latency(0.05, order_type="limit")
+    bot.slippage(-1.0, side="buy", cost=-2.0)
+    requests.add(2)
+    inflight.add(-1)
+    assert telemetry.force_flush(timeout=10)
+    second = receiver.metrics()[len(first):]
+
+    assert telemetry.prometheus_url is not None
+    scrape = urllib.request.urlopen(telemetry.prometheus_url, timeout=5).read().decode()  # noqa: S310
+    return first, second, scrape
+
+
+def data_of(metrics: list[Any], name: str) -> list[Any]:
+    return [getattr(m, m.WhichOneof("data")) for m in metrics if m.name == name]
+
+
+def values(metrics: list[Any], name: str) -> list[tuple[float, ...]]:
+    """(value,) of each sum point; (count, sum, min, max, *bucket counts) of each histogram point."""
+    result: list[tuple[float, ...]] = []
+    for data in data_of(metrics, name):
+        for point in data.data_points:
+            if hasattr(point, "bucket_counts"):
+                result.append((point.count, round(point.sum, 9), point.min, point.max, *point.bucket_counts))
+            else:
+                result.append((getattr(point, point.WhichOneof("value")),))
+    return result
+
+
+def temporalities(metrics: list[Any]) -> dict[str, set[int]]:
+    """The temporality of every exported sum and histogram, by kind: monotonic / up-down / histogram."""
+    kinds: dict[str, set[int]] = {"monotonic": set(), "up-down": set(), "histogram": set()}
+    for metric in metrics:
+        kind = metric.WhichOneof("data")
+        data = getattr(metric, kind)
+        if kind == "sum":
+            kinds["monotonic" if data.is_monotonic else "up-down"].add(data.aggregation_temporality)
+        elif kind in ("histogram", "exponential_histogram"):
+            kinds["histogram"].add(data.aggregation_temporality)
+    return kinds
+
+
+def histogram_values(count: int, total: float, low: float, high: float) -> tuple[float, ...]:
+    """(count, sum, min, max) of an ack-latency point, its buckets left out."""
+    return count, total, low, high
+
+
+def without_buckets(points: list[tuple[float, ...]]) -> list[tuple[float, ...]]:
+    return [point[:4] for point in points]
+
+
+@pytest.mark.parametrize("preference", ["delta", "DELTA"])
+def test_delta_preference_makes_every_counter_and_histogram_delta(
+    receiver: Receiver, monkeypatch: pytest.MonkeyPatch, preference: str
+) -> None:
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", preference)
+    first, second, _ = run_two_intervals(receiver)
+
+    assert {*OURS, *SDK, OBSERVED_COUNTER} <= {m.name for m in first}
+    for metrics in (first, second):
+        kinds = temporalities(metrics)
+        assert kinds["monotonic"] == {AGGREGATION_TEMPORALITY_DELTA}
+        assert kinds["histogram"] == {AGGREGATION_TEMPORALITY_DELTA}
+        assert kinds["up-down"] == {AGGREGATION_TEMPORALITY_CUMULATIVE}  # the SDK exporter's rule, ours too
+
+
+def test_lowmemory_keeps_observable_counters_cumulative(receiver: Receiver, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", "lowmemory")
+    first, _, _ = run_two_intervals(receiver)
+
+    by_name = {m.name: getattr(m, m.WhichOneof("data")).aggregation_temporality
+               for m in first if m.WhichOneof("data") in ("sum", "histogram")}
+    delta = {"trading.orders", "trading.order.ack.latency", "sdk.requests", "sdk.latency"}
+    assert {name: by_name[name] for name in delta} == dict.fromkeys(delta, AGGREGATION_TEMPORALITY_DELTA)
+    cumulative = {"trading.slippage.cost", "sdk.inflight", OBSERVED_COUNTER}
+    assert {name: by_name[name] for name in cumulative} == dict.fromkeys(cumulative, AGGREGATION_TEMPORALITY_CUMULATIVE)
+
+
+@pytest.mark.parametrize("preference", ["delta", "lowmemory"])
+def test_delta_values_are_per_interval_and_prometheus_stays_cumulative(
+    receiver: Receiver, monkeypatch: pytest.MonkeyPatch, preference: str
+) -> None:
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", preference)
+    first, second, scrape = run_two_intervals(receiver)
+
+    assert values(first, "trading.orders") == [(3,)]
+    assert values(second, "trading.orders") == [(2,)]
+    assert without_buckets(values(first, "trading.order.ack.latency")) == [histogram_values(2, 0.6, 0.2, 0.4)]
+    # The interval's own extremes, not the running ones.
+    assert without_buckets(values(second, "trading.order.ack.latency")) == [histogram_values(1, 0.05, 0.05, 0.05)]
+    assert values(first, "trading.slippage.cost") == [(5.0,)]
+    assert values(second, "trading.slippage.cost") == [(3.0,)]
+    assert values(first, "sdk.requests") == [(5,)] and values(second, "sdk.requests") == [(2,)]
+    assert values(first, "sdk.inflight") == [(3,)] and values(second, "sdk.inflight") == [(2,)]
+    # A series nothing was recorded into during the interval is not exported, ours as the SDK's.
+    assert values(second, "sdk.latency") == []
+    assert values(second, "trading.order.fill.latency") == []
+    # Each delta point starts where the previous interval of the same series ended.
+    (orders_first,) = data_of(first, "trading.orders")[0].data_points
+    (orders_second,) = data_of(second, "trading.orders")[0].data_points
+    assert orders_second.start_time_unix_nano == orders_first.time_unix_nano
+
+    # The Prometheus endpoint of the same process is cumulative.
+    assert prometheus_value(scrape, "trading_orders_total", 'order_status="filled"') == 5
+    assert prometheus_value(scrape, "trading_order_ack_latency_seconds_count", "") == 3
+    assert prometheus_value(scrape, "sdk_requests_total", "") == 7
+
+
+def test_cumulative_is_the_default(receiver: Receiver, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", raising=False)
+    first, second, scrape = run_two_intervals(receiver)
+
+    for metrics in (first, second):
+        kinds = temporalities(metrics)
+        assert set().union(*kinds.values()) == {AGGREGATION_TEMPORALITY_CUMULATIVE}
+    assert values(first, "trading.orders") == [(3,)] and values(second, "trading.orders") == [(5,)]
+    assert without_buckets(values(second, "trading.order.ack.latency")) == [histogram_values(3, 0.65, 0.05, 0.4)]
+    assert values(second, "trading.slippage.cost") == [(3.0,)]
+    assert values(second, "sdk.requests") == [(7,)]
+    assert prometheus_value(scrape, "trading_orders_total", 'order_status="filled"') == 5
+
+
+def test_exponential_histogram_preference_warns_once_per_configuration_that_ours_stay_explicit(
+    receiver: Receiver, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION",
+                       "base2_exponential_bucket_histogram")
+    with caplog.at_level(logging.WARNING, logger="otel_trading.metrics"):
+        first, _, _ = run_two_intervals(receiver)
+    kinds = {m.name: m.WhichOneof("data") for m in first}
+    assert kinds["sdk.latency"] == "exponential_histogram"
+    assert kinds["trading.order.ack.latency"] == "histogram"
+    warnings = [r.getMessage() for r in caplog.records if "exponential" in r.getMessage()]
+    assert len(warnings) == 1 and "explicit buckets" in warnings[0]
+
+
+def prometheus_value(scrape: str, series: str, label: str) -> float:
+    for line in scrape.splitlines():
+        if line.startswith(series + "{") and label in line:
+            return float(line.rsplit(" ", 1)[1])
+    raise AssertionError(f"{series} {label} not in the scrape")
