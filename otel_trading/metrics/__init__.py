@@ -9,6 +9,8 @@ from otel_trading.metrics._local import (
     LocalHistogram,
     LocalMetrics,
     LocalUpDownCounter,
+    LocalView,
+    Temporality,
 )
 from otel_trading.metrics._names import DURATION_BUCKETS_SECONDS
 
@@ -22,4 +24,6 @@ __all__ = [
     "LocalHistogram",
     "LocalMetrics",
     "LocalUpDownCounter",
+    "LocalView",
+    "Temporality",
 ]
