@@ -197,6 +197,6 @@ def test_exponential_histogram_preference_warns_once_per_configuration_that_ours
 
 def prometheus_value(scrape: str, series: str, label: str) -> float:
     for line in scrape.splitlines():
-        if line.startswith(series + "{") and label in line:
+        if line.split("{", 1)[0].split(" ", 1)[0] == series and label in line:
             return float(line.rsplit(" ", 1)[1])
     raise AssertionError(f"{series} {label} not in the scrape")
