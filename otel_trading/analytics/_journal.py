@@ -64,6 +64,11 @@ class ClosedTrade:
     equity: float | None
     """``trading.portfolio.equity``: the portfolio's equity right after the position closed."""
 
+    @property
+    def duration_s(self) -> float:
+        """Open to close on the span times: a backtest's simulated time when the trade was given one."""
+        return max(self.closed_ns - self.opened_ns, 0) / 1e9
+
 
 @dataclass(frozen=True)
 class OrderRecord:
