@@ -11,6 +11,7 @@
 """
 
 from otel_trading.trading import _feeds  # noqa: F401 - registers the market-data staleness gauge
+from otel_trading.trading._inputs import Timestamp
 from otel_trading.trading._metrics import TradingMetrics, slippage_bps
 from otel_trading.trading._model import record_model_metrics
 from otel_trading.trading._order import Order
@@ -25,6 +26,7 @@ __all__ = [
     "Portfolio",
     "PortfolioSnapshot",
     "Position",
+    "Timestamp",
     "Trade",
     "TradingMetrics",
     "TradingState",
