@@ -200,3 +200,34 @@ def prometheus_value(scrape: str, series: str, label: str) -> float:
         if line.split("{", 1)[0].split(" ", 1)[0] == series and label in line:
             return float(line.rsplit(" ", 1)[1])
     raise AssertionError(f"{series} {label} not in the scrape")
+
+
+@pytest.mark.parametrize(("variable", "value"), [
+    ("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", "deltas"),
+    ("OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION", "exponential"),
+    # The exporter compares this one exactly: these would silently mean explicit buckets.
+    ("OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION", "BASE2_EXPONENTIAL_BUCKET_HISTOGRAM"),
+    ("OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION", "base2_exponential_bucket_histogram "),
+])
+def test_a_value_the_exporter_would_replace_by_its_default_is_a_configuration_error(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    options = otlp_options("http://127.0.0.1:4317", "grpc", traces_exporter="none", logs_exporter="none")
+    with pytest.raises(otel_trading.ConfigurationError, match=rf"^{variable}: expected .*, got {value!r}$"):
+        otel_trading.configure(**options)
+    # Read by the OTLP metric exporter only: no error when metrics do not go through OTLP.
+    otel_trading.configure(**{**options, "metrics_exporter": "none"})
+    otel_trading.shutdown(timeout=2)
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    (" Delta ", AGGREGATION_TEMPORALITY_DELTA), ("LOWMEMORY", AGGREGATION_TEMPORALITY_DELTA),
+    ("Cumulative", AGGREGATION_TEMPORALITY_CUMULATIVE),
+])
+def test_temporality_is_read_in_any_case_as_the_exporter_reads_it(
+    receiver: Receiver, monkeypatch: pytest.MonkeyPatch, value: str, expected: int
+) -> None:
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", value)
+    first, _, _ = run_two_intervals(receiver)
+    assert {data.aggregation_temporality for data in data_of(first, "trading.orders")} == {expected}

@@ -5,7 +5,8 @@ bad values quietly or late: a header item without ``=`` is logged, value and all
 an unknown compression raises out of the gRPC exporter (and so does ``none``, the documented
 value) while the HTTP one falls back to none; ``INSECURE=maybe`` means false; a timeout of
 ``abc`` raises or falls back, ``0`` or ``nan`` expire every export; an endpoint with an
-impossible port fails every export. Each becomes a ``ConfigurationError`` at configure() here.
+impossible port fails every export; an unknown metrics temporality or histogram aggregation
+is logged and replaced by the default. Each becomes a ``ConfigurationError`` at configure() here.
 
 Timeout and compression are resolved here and always handed to the exporter explicitly (the
 gRPC exporter raises on an empty compression or timeout variable it would otherwise read); the
@@ -39,6 +40,9 @@ MIN_TIMEOUT_S: Final = 0.001
 DEFAULT_TIMEOUT_S: Final = 10.0  # the OTLP exporters' own default
 _HOST_NAME = re.compile(r"[A-Za-z0-9_]([A-Za-z0-9_.\-]*[A-Za-z0-9_.])?")
 _PORT = re.compile(r"[0-9]{1,5}")
+# What the OTLP metric exporters accept (temporality: any case, spaces around; aggregation: exactly).
+TEMPORALITY_PREFERENCES: Final = ("cumulative", "delta", "lowmemory")
+HISTOGRAM_AGGREGATIONS: Final = ("explicit_bucket_histogram", "base2_exponential_bucket_histogram")
 _URL_SCRUBBER = Redactor()  # an endpoint may carry user:password@ or a token in its query
 
 
@@ -118,6 +122,20 @@ def _check_insecure(value: str, source: str) -> None:
         raise ConfigurationError(f"{source}: expected true or false, got {value!r}")
 
 
+def _check_metric_preferences(environ: Mapping[str, str]) -> None:
+    temporality = "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE"
+    value = env(temporality, environ)
+    if value is not None and value.lower() not in TEMPORALITY_PREFERENCES:
+        raise ConfigurationError(
+            f"{temporality}: expected one of {', '.join(TEMPORALITY_PREFERENCES)} (any case), got {value!r}")
+    aggregation = "OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION"
+    value = environ.get(aggregation)
+    if value and value not in HISTOGRAM_AGGREGATIONS:
+        raise ConfigurationError(
+            f"{aggregation}: expected {' or '.join(HISTOGRAM_AGGREGATIONS)} exactly (lower case, no spaces), "
+            f"got {value!r}")
+
+
 def _compression(value: str, source: str, protocol: str) -> str:
     lowered = value.strip().lower()
     allowed = COMPRESSIONS[protocol]
@@ -170,6 +188,8 @@ def resolve_signal(signal: Signal, checked: OtlpSettings, environ: Mapping[str, 
         parse_headers(value, name)
     for name, value in variables("INSECURE"):
         _check_insecure(value, name)
+    if signal == "metrics":
+        _check_metric_preferences(environ)
     timeouts = [_timeout(value, name) for name, value in variables("TIMEOUT")]
     compressions = [_compression(value, name, protocol) for name, value in variables("COMPRESSION")]
     return dataclasses.replace(
