@@ -114,10 +114,17 @@ def iso_time(time_ns: int) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def is_source_location(key: str) -> bool:
+    """``code.file.path``, ``code.function.name``, ``code.line.number``...: on every record, noise
+    on a pretty line (``--format json`` and the waterfall's ``--attributes`` show them)."""
+    return key.startswith("code.")
+
+
 def log_attributes(log: StoredLog) -> dict[str, Any]:
-    """The attributes worth printing: without the stack trace (shown apart) and repeated ids."""
-    attributes = dict(log.attributes)
-    attributes.pop(STACKTRACE, None)
+    """The attributes worth printing: without the stack trace (shown apart), the source location
+    and repeated ids."""
+    attributes = {key: value for key, value in log.attributes.items()
+                  if key != STACKTRACE and not is_source_location(key)}
     if "trade_id" in attributes and attributes.get("correlation_id") == attributes["trade_id"]:
         del attributes["correlation_id"]  # a trade's logs carry its id twice
     return attributes

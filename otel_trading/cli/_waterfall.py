@@ -12,7 +12,15 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from otel_trading.cli._common import NAME_WIDTH, TEXT_WIDTH, format_duration, format_time, printable
-from otel_trading.cli._log_format import Style, display_value, iso_time, key_values, level_name, log_document
+from otel_trading.cli._log_format import (
+    Style,
+    display_value,
+    is_source_location,
+    iso_time,
+    key_values,
+    level_name,
+    log_document,
+)
 from otel_trading.cli._trace_summary import Trace, TraceSummary, span_error_text, summarize
 from otel_trading.export import SpanEvent, StoredLog, StoredSpan
 
@@ -227,7 +235,8 @@ def _event_text(event: SpanEvent, symbol: str, style: Style, all_attributes: boo
 
 def _log_text(log: StoredLog, symbol: str, style: Style, all_attributes: bool) -> str:
     level = level_name(log)
-    skip = frozenset() if all_attributes else _TRADE_WIDE | {"exception.stacktrace"}
+    skip = frozenset() if all_attributes else _TRADE_WIDE | {"exception.stacktrace"} | {
+        key for key in log.attributes if is_source_location(key)}
     return " ".join(part for part in (style.level(f"{symbol} {level}"),
                                       style.paint(printable(log.scope, NAME_WIDTH), "36"),
                                       printable(log.body, TEXT_WIDTH),
