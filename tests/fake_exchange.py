@@ -10,17 +10,24 @@ Only what the tests need is implemented, with bodies shaped like Binance's docum
 responses: exchange info for two symbols, orders, tickers, depth, klines, trades, account.
 Every request is kept (method, path, query, headers, body) so tests can check what ccxt
 really sent - in particular that requests were signed with the canary credentials.
+
+``FakeBinance(keep_orders=True)`` keeps the orders it is sent (``VenueOrders``): a limit order
+stays open until the test fills it (``venue.orders.fill(...)``, partially or fully), expires
+it, or ccxt cancels it; a market order fills at once. Orders, open orders, cancels and the
+account's trades are then answered from that state, as Binance would.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import socket
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
@@ -147,6 +154,128 @@ def _route(method: str, path: str, params: Mapping[str, str]) -> Reply:
     return Reply(200, answer())
 
 
+ASK = Decimal("63120.50")  # where a market order fills
+FEE_RATE = Decimal("0.001")  # charged in the quote asset on every fill
+_OPEN_STATUSES = ("NEW", "PARTIALLY_FILLED")
+
+
+@dataclass
+class VenueOrder:
+    params: dict[str, str]
+    order_id: int
+    status: str = "NEW"
+    executed: Decimal = Decimal(0)
+    quote: Decimal = Decimal(0)  # cumulative quote quantity: Binance's cummulativeQuoteQty
+    fills: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def quantity(self) -> Decimal:
+        return Decimal(self.params.get("quantity", "0"))
+
+    def reply(self, *, with_fills: bool = False) -> dict[str, Any]:
+        body = order(self.params, order_id=self.order_id, status=self.status)
+        body.update(executedQty=f"{self.executed:.8f}", cummulativeQuoteQty=f"{self.quote:.8f}", updateTime=NOW_MS)
+        if with_fills:
+            body["fills"] = [{key: fill[key] for key in ("price", "qty", "commission", "commissionAsset", "tradeId")}
+                             for fill in self.fills]
+        else:
+            del body["fills"]  # GET /api/v3/order carries no fills
+        return body
+
+
+class VenueOrders:
+    """The orders a ``FakeBinance(keep_orders=True)`` was sent, and their fills."""
+
+    def __init__(self) -> None:
+        self._orders: dict[int, VenueOrder] = {}
+        self._ids = itertools.count(1000)
+        self._trade_ids = itertools.count(5000)
+        self._lock = threading.Lock()
+
+    def place(self, params: Mapping[str, str]) -> dict[str, Any]:
+        with self._lock:
+            placed = VenueOrder(dict(params), next(self._ids))
+            self._orders[placed.order_id] = placed
+        if params.get("type") == "MARKET":
+            self.fill(placed.order_id, str(placed.quantity), str(ASK))
+        return placed.reply(with_fills=True)
+
+    def fill(self, order_id: int, quantity: str, price: str) -> None:
+        """A (partial) fill of an open order, with its fee in the quote asset."""
+        with self._lock:
+            placed = self._orders[order_id]
+            amount, at = Decimal(quantity), Decimal(price)
+            placed.executed += amount
+            placed.quote += amount * at
+            placed.status = "FILLED" if placed.executed >= placed.quantity else "PARTIALLY_FILLED"
+            placed.fills.append({
+                "price": f"{at:.8f}", "qty": f"{amount:.8f}", "commission": f"{amount * at * FEE_RATE:.8f}",
+                "commissionAsset": "USDT", "tradeId": next(self._trade_ids),
+            })
+
+    def set_status(self, order_id: int, status: str) -> None:
+        """EXPIRED, REJECTED, ...: what the venue did to the order by itself."""
+        with self._lock:
+            self._orders[order_id].status = status
+
+    def get(self, params: Mapping[str, str]) -> Reply:
+        with self._lock:
+            placed = self._orders.get(int(params.get("orderId", "0")))
+            if placed is None:
+                return Reply(400, {"code": -2013, "msg": "Order does not exist."})
+            return Reply(200, placed.reply())
+
+    def cancel(self, params: Mapping[str, str]) -> Reply:
+        with self._lock:
+            placed = self._orders.get(int(params.get("orderId", "0")))
+            if placed is None or placed.status not in _OPEN_STATUSES:
+                return Reply(400, {"code": -2011, "msg": "Unknown order sent."})
+            placed.status = "CANCELED"
+            return Reply(200, placed.reply())
+
+    def listed(self, params: Mapping[str, str], *, open_only: bool) -> list[dict[str, Any]]:
+        symbol = params.get("symbol")
+        with self._lock:
+            return [placed.reply() for placed in self._orders.values()
+                    if (symbol is None or placed.params.get("symbol") == symbol)
+                    and (not open_only or placed.status in _OPEN_STATUSES)]
+
+    def cancel_all(self, params: Mapping[str, str]) -> list[dict[str, Any]]:
+        with self._lock:
+            cancelled = [placed for placed in self._orders.values()
+                         if placed.params.get("symbol") == params.get("symbol") and placed.status in _OPEN_STATUSES]
+            for placed in cancelled:
+                placed.status = "CANCELED"
+            return [placed.reply() for placed in cancelled]
+
+    def trades(self, params: Mapping[str, str]) -> list[dict[str, Any]]:
+        with self._lock:
+            return [
+                {"symbol": placed.params.get("symbol"), "id": fill["tradeId"], "orderId": placed.order_id,
+                 "orderListId": -1, "price": fill["price"], "qty": fill["qty"],
+                 "quoteQty": f"{Decimal(fill['price']) * Decimal(fill['qty']):.8f}",
+                 "commission": fill["commission"], "commissionAsset": fill["commissionAsset"], "time": NOW_MS,
+                 "isBuyer": placed.params.get("side") == "BUY", "isMaker": placed.params.get("type") != "MARKET",
+                 "isBestMatch": True}
+                for placed in self._orders.values() if placed.params.get("symbol") == params.get("symbol")
+                for fill in placed.fills
+            ]
+
+    def route(self, method: str, path: str, params: Mapping[str, str]) -> Reply | None:
+        """The answer from the kept orders, or None for a path they do not serve."""
+        routes: dict[tuple[str, str], Callable[[], Reply]] = {
+            ("POST", "/api/v3/order"): lambda: Reply(200, self.place(params)),
+            ("GET", "/api/v3/order"): lambda: self.get(params),
+            ("DELETE", "/api/v3/order"): lambda: self.cancel(params),
+            ("GET", "/api/v3/openOrders"): lambda: Reply(200, self.listed(params, open_only=True)),
+            ("GET", "/api/v3/allOrders"): lambda: Reply(200, self.listed(params, open_only=False)),
+            ("DELETE", "/api/v3/openOrders"): lambda: Reply(200, self.cancel_all(params)),
+            ("GET", "/api/v3/myTrades"): lambda: Reply(200, self.trades(params)),
+        }
+        answer = routes.get((method, path))
+        return None if answer is None else answer()
+
+
 def binance_config(**extra: Any) -> dict[str, Any]:
     """Constructor config of a ccxt binance that only needs the spot endpoints served here."""
     options = {"fetchMarkets": {"types": ["spot"]}, "fetchMargins": False, "fetchCurrencies": False}
@@ -160,8 +289,9 @@ def _ignore_error(_request: Any, _client_address: Any) -> None:
 class FakeBinance:
     """Binance-shaped REST endpoints on 127.0.0.1, an ephemeral port, one thread per request."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, keep_orders: bool = False) -> None:
         self.requests: list[Received] = []
+        self.orders = VenueOrders() if keep_orders else None
         self._scripted: dict[str, deque[Reply]] = {}
         self._lock = threading.Lock()
         venue = self
@@ -225,7 +355,11 @@ class FakeBinance:
         with self._lock:
             self.requests.append(received)
             scripted = self._scripted.get(parts.path)
-            reply = scripted.popleft() if scripted else _route(handler.command, parts.path, params)
+            reply = scripted.popleft() if scripted else None
+        if reply is None and self.orders is not None:
+            reply = self.orders.route(handler.command, parts.path, params)
+        if reply is None:
+            reply = _route(handler.command, parts.path, params)
         if reply.delay:
             time.sleep(reply.delay)
         content = reply.body(received) if callable(reply.body) else reply.body

@@ -58,6 +58,7 @@ RISK_EVENT: Final = "risk_check"
 ORDER_ACCEPTED_EVENT: Final = "order.accepted"
 ORDER_FILL_EVENT: Final = "order.fill"
 ORDER_MODIFIED_EVENT: Final = "order.modified"
+ORDER_FEE_EVENT: Final = "order.fee"
 POSITION_OPENED_EVENT: Final = "position.opened"
 POSITION_CLOSED_EVENT: Final = "position.closed"
 

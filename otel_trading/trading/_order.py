@@ -199,6 +199,39 @@ class Order:
                 self.span.add_event(n.ORDER_MODIFIED_EVENT, attributes, timestamp=at.event_ns)
                 self.span.set_attributes(attributes)
 
+    @never_raises
+    def fee_charged(self, fee: float, *, fee_currency: str | None = None, timestamp: Timestamp | None = None) -> None:
+        """A fee the venue reported apart from a fill (a trade list read after the order's fills).
+
+        Counted in ``trading.fees`` and :attr:`fees`, an ``order.fee`` event while the order is
+        open. Not applied to the trade's portfolio: a fee known with its fill belongs in ``fill()``.
+        """
+        fee = finite_or_zero(fee, "fee", "Order.fee_charged")
+        if not fee:
+            return
+        at = self.trade.time_of(timestamp, "Order.fee_charged")
+        with self.trade.lock:
+            self.fees += fee
+            self.trade.metrics.fee(fee, fee_currency=fee_currency)
+            if self.span.is_recording():
+                event: dict[str, Any] = {n.FILL_FEE: fee}
+                if fee_currency:
+                    event[n.FEE_CURRENCY] = fee_currency
+                self.span.add_event(n.ORDER_FEE_EVENT, event, timestamp=at.event_ns)
+
+    @never_raises
+    def completed(self, *, timestamp: Timestamp | None = None) -> None:
+        """The venue reports the order done although its fills add up to less than its amount
+        (a venue that rounds or caps the amount): it ends ``filled`` at the amount filled.
+        No-op for an order that is not open or has no fill."""
+        at = self.trade.time_of(timestamp, "Order.completed")
+        with self.trade.lock:
+            if not self.is_open or not self.filled_amount:
+                return
+            self.amount = self.filled_amount
+            self.trade.metrics.fill_latency(at.seconds_since(self._submitted), order_type=self.order_type)
+            self._finish("filled", None, at)
+
     def _finish(self, status: str, reason: str | None, at: Instant) -> None:
         self.status = status
         metrics = self.trade.metrics

@@ -13,6 +13,10 @@ CLIENT span ``ccxt.<method>`` and counts in ``trading.exchange.requests``,
 Where they are recorded, per OpenTelemetry contrib's contract: the ``tracer_provider`` /
 ``meter_provider`` passed to ``instrument()``; else otel-trading's pipeline while it is
 configured; else the global providers (see ``_route``). Credentials are redacted either way.
+
+While otel-trading is configured, the orders those calls create, fetch and cancel (and the
+ccxt.pro ``watch_orders``/``watch_my_trades`` streams report) are orders of the trading API,
+with their spans, fills and metrics (``_orders``; ``instrument(orders=False)`` turns that off).
 See docs/instrumentation.md.
 """
 
@@ -28,10 +32,11 @@ from typing import Any, Final
 from opentelemetry import metrics, trace
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 
-from otel_trading.instrumentation.ccxt._call import async_wrapper, sync_wrapper
+from otel_trading.instrumentation.ccxt._call import async_wrapper, stream_wrapper, sync_wrapper
 from otel_trading.instrumentation.ccxt._errors import ERROR_CLASSES, OTHER, ErrorClassifier
-from otel_trading.instrumentation.ccxt._methods import METHODS, MethodSpec
+from otel_trading.instrumentation.ccxt._methods import METHODS, STREAMS, MethodSpec
 from otel_trading.instrumentation.ccxt._metrics import METRICS, TRACKER
+from otel_trading.instrumentation.ccxt._orders import SWITCH
 from otel_trading.instrumentation.ccxt._patch import Patch, exchange_classes, patch, unpatch
 from otel_trading.instrumentation.ccxt._route import DEFAULT_ROUTE, explicit_route, load_global_providers
 from otel_trading.instrumentation.ccxt._secrets import CredentialFilter
@@ -41,6 +46,7 @@ _INSTRUMENTS: Final = ("ccxt >= 4.0",)
 # The logger every ccxt exchange (sync and async) logs its requests on, unless given another.
 _CCXT_LOGGER: Final = "ccxt.base.exchange"
 _LOG_FILTER: Final = CredentialFilter(TRACKER.alive)
+_WRAPPED: Final = {**METHODS, **STREAMS}
 
 
 class CcxtInstrumentor(BaseInstrumentor):  # type: ignore[misc]  # BaseInstrumentor is Any to mypy (see above)
@@ -54,6 +60,11 @@ class CcxtInstrumentor(BaseInstrumentor):  # type: ignore[misc]  # BaseInstrumen
     def _instrument(self, **kwargs: Any) -> None:
         tracer_provider = _provider(kwargs, "tracer_provider", trace.TracerProvider)
         meter_provider = _provider(kwargs, "meter_provider", metrics.MeterProvider)
+        orders = kwargs.get("orders", True)
+        if not isinstance(orders, bool):
+            raise TypeError(f"CcxtInstrumentor().instrument(orders=...): expected True or False, "
+                            f"got {type(orders).__name__}")
+        SWITCH.on = orders
         try:
             ccxt = importlib.import_module("ccxt")
             async_support = importlib.import_module("ccxt.async_support")
@@ -62,9 +73,11 @@ class CcxtInstrumentor(BaseInstrumentor):  # type: ignore[misc]  # BaseInstrumen
             load_global_providers()
 
             def wrap(original: FunctionType, spec: MethodSpec, is_async: bool) -> Callable[..., Any]:
+                if spec.name in STREAMS:
+                    return stream_wrapper(original, spec, is_async)
                 return (async_wrapper if is_async else sync_wrapper)(original, spec, classify, route)
 
-            self._patches = patch(exchange_classes([ccxt.Exchange, async_support.Exchange]), METHODS, wrap)
+            self._patches = patch(exchange_classes([ccxt.Exchange, async_support.Exchange]), _WRAPPED, wrap)
             logging.getLogger(_CCXT_LOGGER).addFilter(_LOG_FILTER)
             METRICS.bind()
         except Exception:  # noqa: BLE001 - a ccxt we cannot patch must not stop the bot from starting
@@ -111,9 +124,11 @@ def instrument_class(cls: type, errors: ModuleType) -> Callable[[], None]:
         classify = ErrorClassifier(errors)
 
         def wrap(original: FunctionType, spec: MethodSpec, is_async: bool) -> Callable[..., Any]:
+            if spec.name in STREAMS:
+                return stream_wrapper(original, spec, is_async)
             return (async_wrapper if is_async else sync_wrapper)(original, spec, classify, DEFAULT_ROUTE)
 
-        patches = patch([cls], METHODS, wrap)
+        patches = patch([cls], _WRAPPED, wrap)
     except Exception:  # noqa: BLE001 - a class we cannot patch runs uninstrumented, like ccxt's
         report_instrumentation_failure(f"instrument_class({cls.__qualname__})")
         patches = []

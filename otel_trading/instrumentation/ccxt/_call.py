@@ -21,9 +21,11 @@ from opentelemetry.util.types import AttributeValue
 
 from otel_trading._state import STATE
 from otel_trading.instrumentation._names import ERROR_TYPE, EXCHANGE, METHOD
-from otel_trading.instrumentation.ccxt._errors import ErrorClassifier, describe
+from otel_trading.instrumentation.ccxt._errors import OTHER, ErrorClassifier, describe
 from otel_trading.instrumentation.ccxt._methods import MethodSpec
 from otel_trading.instrumentation.ccxt._metrics import TRACKER, exchange_id
+from otel_trading.instrumentation.ccxt._orders import OrderCall
+from otel_trading.instrumentation.ccxt._orders import begin as begin_orders
 from otel_trading.instrumentation.ccxt._route import Recorder, Route
 from otel_trading.instrumentation.ccxt._secrets import REGISTRY as CREDENTIALS
 from otel_trading.tracing._operation import Operation, is_error, report_instrumentation_failure
@@ -41,7 +43,7 @@ def _scrubbed(attributes: Mapping[str, AttributeValue]) -> dict[str, AttributeVa
 
 
 class ExchangeCall:
-    __slots__ = ("classify", "exchange", "exchange_id", "operation", "recorder", "spec")
+    __slots__ = ("classify", "exchange", "exchange_id", "operation", "orders", "recorder", "spec")
 
     def __init__(self, exchange: Any, spec: MethodSpec, classify: ErrorClassifier,
                  args: tuple[Any, ...], kwargs: dict[str, Any], *, recorder: Recorder) -> None:
@@ -58,6 +60,8 @@ class ExchangeCall:
         self.classify = classify
         self.recorder = recorder
         self.operation = Operation(spec.span_name, attributes, SpanKind.CLIENT, None, recorder.tracer)
+        # Before the request (an order starts when submitted); never raises.
+        self.orders: OrderCall | None = begin_orders(exchange, key, spec.name, args, kwargs)
         self.operation.enter()  # last: nothing after it can fail and leave the context attached
 
     def succeed(self, result: Any) -> None:
@@ -73,8 +77,11 @@ class ExchangeCall:
             self.recorder.record(self.exchange_id, self.spec.name, elapsed, None)
         except Exception:  # noqa: BLE001 - telemetry never breaks the caller
             report_instrumentation_failure("ccxt call finish")
+        if self.orders is not None:
+            self.orders.succeed(result)
 
     def fail(self, exc: BaseException) -> None:
+        error_type: str | None = None
         try:
             operation = self.operation
             operation.exit()
@@ -92,6 +99,10 @@ class ExchangeCall:
             self.recorder.record(self.exchange_id, self.spec.name, elapsed, error_type)
         except Exception:  # noqa: BLE001 - the exchange's exception is what the caller must see
             report_instrumentation_failure("ccxt call error")
+            if error_type is None and is_error(exc):
+                error_type = OTHER
+        if self.orders is not None:
+            self.orders.fail(error_type)
 
 
 def _begin(exchange: Any, spec: MethodSpec, classify: ErrorClassifier,
@@ -157,6 +168,31 @@ def async_wrapper(
         _IN_CALL.reset(guard)
         if call is not None:
             call.succeed(result)
+        return result
+
+    return _like(wrapper, original)
+
+
+def _follow(exchange: Any, spec: MethodSpec, args: tuple[Any, ...], kwargs: dict[str, Any], result: Any) -> None:
+    orders = begin_orders(exchange, exchange_id(exchange), spec.name, args, kwargs)
+    if orders is not None:
+        orders.succeed(result)
+
+
+def stream_wrapper(original: Callable[..., Any], spec: MethodSpec, is_async: bool) -> Callable[..., Any]:
+    """A ccxt.pro ``watch_*`` method: no span (it waits for the venue's next push, it is not a
+    request), its orders or trades advance the tracked orders (see ``_orders``)."""
+    if is_async:
+        async def async_wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+            result = await original(self, *args, **kwargs)
+            _follow(self, spec, args, kwargs, result)
+            return result
+
+        return _like(async_wrapper, original)
+
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        result = original(self, *args, **kwargs)
+        _follow(self, spec, args, kwargs, result)
         return result
 
     return _like(wrapper, original)

@@ -138,3 +138,9 @@ METHODS: Final[Mapping[str, MethodSpec]] = {
         _spec("load_markets", result=count_result),
     )
 }
+
+# ccxt.pro streams of the account's orders and trades: no span each (a call waits for the
+# venue's next push), their results advance the orders that create_order opened.
+STREAMS: Final[Mapping[str, MethodSpec]] = {
+    spec.name: spec for spec in (_spec("watch_orders", _SYMBOL), _spec("watch_my_trades", _SYMBOL))
+}

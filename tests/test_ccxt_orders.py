@@ -1,0 +1,266 @@
+"""Orders from ccxt responses: real ``ccxt.binance`` classes (sync and async) against a loopback
+Binance that keeps its orders (``FakeBinance(keep_orders=True)``), no hand-written lifecycle calls.
+"""
+
+from __future__ import annotations
+
+import gc
+import importlib
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import ccxt
+import ccxt.async_support as ccxt_async
+import pytest
+from fake_exchange import ASK, FEE_RATE, FakeBinance, binance_config
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.trace import StatusCode
+
+import otel_trading
+from otel_trading.instrumentation.ccxt import CcxtInstrumentor, _orders
+from otel_trading.testing import TelemetryCapture, capture
+
+pytestmark = pytest.mark.timeout(30)
+ERRORS = importlib.import_module("ccxt.base.errors")
+INSUFFICIENT = {"code": -2010, "msg": "Account has insufficient balance for requested action."}
+SYMBOL = "BTC/USDT"
+
+
+@pytest.fixture(autouse=True)
+def _clean(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    for name in list(os.environ):
+        if name.startswith("OTEL_"):
+            monkeypatch.delenv(name)
+    yield
+    otel_trading.shutdown()
+    instrumentor = CcxtInstrumentor()
+    if instrumentor.is_instrumented_by_opentelemetry:
+        instrumentor.uninstrument()
+
+
+@pytest.fixture
+def venue() -> Iterator[FakeBinance]:
+    with FakeBinance(keep_orders=True) as server:
+        yield server
+
+
+@pytest.fixture
+def otel() -> Iterator[TelemetryCapture]:
+    with capture(system_metrics=False, instrument=["ccxt"]) as captured:
+        yield captured
+
+
+def binance(venue: FakeBinance) -> Any:
+    exchange = venue.point(ccxt.binance(binance_config(apiKey="key", secret="secret")))
+    exchange.load_markets()
+    return exchange
+
+
+def orders(otel: TelemetryCapture) -> list[ReadableSpan]:
+    return [s for s in otel.spans if s.name == "order"]
+
+
+def events(span: ReadableSpan) -> list[tuple[str, dict[str, Any]]]:
+    return [(e.name, dict(e.attributes or {})) for e in span.events]
+
+
+def fills(span: ReadableSpan) -> list[tuple[float, float]]:
+    return [(a["trading.fill.amount"], a["trading.fill.price"]) for name, a in events(span) if name == "order.fill"]
+
+
+def status_count(otel: TelemetryCapture, status: str) -> float:
+    return otel.value("trading.orders", **{"trading.order.status": status})
+
+
+def test_a_polled_limit_order_in_a_trade_fills_partly_then_fully(venue: FakeBinance, otel: TelemetryCapture) -> None:
+    exchange = binance(venue)
+    with otel_trading.trade(SYMBOL, "buy", strategy="breakout", exchange="binance") as trade:
+        placed = exchange.create_order(SYMBOL, "limit", "buy", 0.002, 63_000)
+        venue_id = placed["id"]
+        exchange.fetch_order(venue_id, SYMBOL)  # still open: nothing new
+        venue.orders.fill(int(venue_id), "0.0005", "62990")
+        exchange.fetch_order(venue_id, SYMBOL)
+        venue.orders.fill(int(venue_id), "0.0015", "62980")
+        exchange.fetch_open_orders(SYMBOL)  # no longer open: not listed, nothing happens
+        exchange.fetch_order(venue_id, SYMBOL)
+        exchange.fetch_my_trades(SYMBOL)  # the same fills, itemised, with their fees
+        [order] = trade.orders
+        assert order.venue_order_id == venue_id and order.status == "filled"
+        assert order.filled_amount == pytest.approx(0.002)
+    [span] = orders(otel)
+    root = otel.span("trade")
+    assert span.parent is not None and span.parent.span_id == root.context.span_id
+    assert span.context.trace_id == root.context.trace_id
+    assert span.attributes["trading.order.venue_id"] == venue_id
+    assert span.attributes["trading.order.status"] == "filled"
+    assert span.attributes["trading.order.price"] == 63_000
+    assert span.attributes["trading.trade_id"] == trade.trade_id
+    # The second fill's price is the increment's: (average_new * filled_new - average_old * filled_old) / diff.
+    [first, second] = fills(span)
+    assert first == pytest.approx((0.0005, 62_990))
+    assert second == pytest.approx((0.0015, 62_980))
+    names = [name for name, _ in events(span)]
+    assert names[:3] == ["order.accepted", "order.fill", "order.fill"] and "order.filled" in names
+    assert span.attributes["trading.order.average_price"] == pytest.approx((0.0005 * 62_990 + 0.0015 * 62_980) / 0.002)
+    # Slippage of a limit order is measured against its limit price: a buy below it is an improvement.
+    assert span.attributes["trading.order.slippage_bps"] < 0
+    for status in ("submitted", "accepted", "partially_filled", "filled"):
+        assert status_count(otel, status) == 1, status
+    assert otel.value("trading.fills") == 2
+    assert otel.value("trading.order.ack.latency") == 1
+    assert otel.value("trading.order.fill.latency") == 1
+    # Binance's order endpoint carries no fees: they came with fetch_my_trades, after the fills.
+    fee = float(FEE_RATE) * (0.0005 * 62_990 + 0.0015 * 62_980)
+    assert otel.value("trading.fees", **{"trading.fee.currency": "USDT"}) == pytest.approx(fee)
+    assert order.fees == pytest.approx(fee)
+    points = otel.points("trading.orders", **{"trading.order.status": "filled"})
+    assert points[0].attributes["trading.strategy"] == "breakout"
+    assert points[0].attributes["trading.exchange"] == "binance"
+
+
+def test_a_market_order_outside_a_trade_is_a_trace_root_filled_from_its_response(
+    venue: FakeBinance, otel: TelemetryCapture,
+) -> None:
+    exchange = binance(venue)
+    with otel_trading.span("rebalance"):
+        placed = exchange.create_market_buy_order(SYMBOL, 0.001)  # a helper: through create_order
+    assert placed["status"] == "closed"
+    exchange.fetch_order(placed["id"], SYMBOL)
+    exchange.fetch_my_trades(SYMBOL)  # the fills came with the order: nothing counts twice
+    [span] = orders(otel)
+    assert span.parent is None  # its own trace
+    assert span.context.trace_id != otel.span("rebalance").context.trace_id
+    assert span.attributes["trading.symbol"] == SYMBOL and span.attributes["trading.order.type"] == "market"
+    assert span.attributes["trading.order.status"] == "filled"
+    assert fills(span) == [pytest.approx((0.001, float(ASK)))]
+    assert span.attributes["trading.order.fee"] == pytest.approx(0.001 * float(ASK) * 0.001)
+    assert "trading.order.slippage_bps" not in span.attributes  # a market order has no reference price
+    assert [s.name for s in otel.spans if s.name == "trade"] == []  # no trade span for a standalone order
+    assert otel_trading.open_trades() == []
+    assert status_count(otel, "submitted") == 1 and status_count(otel, "filled") == 1
+    assert otel.value("trading.fills") == 1
+    [point] = otel.points("trading.orders", **{"trading.order.status": "filled"})
+    assert point.attributes["trading.exchange"] == "binance" and point.attributes["trading.side"] == "buy"
+
+
+def test_cancel_and_cancel_all_end_open_orders(venue: FakeBinance, otel: TelemetryCapture) -> None:
+    exchange = binance(venue)
+    first = exchange.create_order(SYMBOL, "limit", "buy", 0.002, 60_000)
+    venue.orders.fill(int(first["id"]), "0.0005", "60000")
+    exchange.cancel_order(first["id"], SYMBOL)  # the partial fill comes with the cancel's answer
+    second = exchange.create_order(SYMBOL, "limit", "sell", 0.001, 70_000)
+    third = exchange.create_order(SYMBOL, "limit", "sell", 0.001, 71_000)
+    exchange.cancel_all_orders(SYMBOL)
+    spans = {s.attributes["trading.order.venue_id"]: s for s in orders(otel)}
+    assert set(spans) == {first["id"], second["id"], third["id"]}
+    assert all(s.attributes["trading.order.status"] == "cancelled" for s in spans.values())
+    assert fills(spans[first["id"]]) == [pytest.approx((0.0005, 60_000))]
+    assert spans[first["id"]].attributes["trading.order.filled_amount"] == pytest.approx(0.0005)
+    assert status_count(otel, "cancelled") == 3 and status_count(otel, "filled") == 0
+    assert otel_trading.find_order(first["id"]) is None  # finished standalone orders are let go
+
+
+def test_a_venue_expiry_is_an_expired_order(venue: FakeBinance, otel: TelemetryCapture) -> None:
+    exchange = binance(venue)
+    placed = exchange.create_order(SYMBOL, "limit", "buy", 0.001, 60_000)
+    venue.orders.set_status(int(placed["id"]), "EXPIRED")
+    exchange.fetch_orders(SYMBOL)
+    [span] = orders(otel)
+    assert span.attributes["trading.order.status"] == "expired"
+    assert status_count(otel, "expired") == 1
+
+
+def test_a_create_order_exception_is_a_rejected_order(venue: FakeBinance, otel: TelemetryCapture) -> None:
+    exchange = binance(venue)
+    venue.fail("/api/v3/order", 400, INSUFFICIENT)
+    with otel_trading.trade(SYMBOL, "buy") as trade, pytest.raises(ERRORS.InsufficientFunds):
+        exchange.create_order(SYMBOL, "limit", "buy", 0.001, 60_000)
+    [order] = trade.orders
+    assert order.status == "rejected"
+    [span] = orders(otel)
+    assert span.attributes["trading.order.reason"] == "InsufficientFunds"
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.parent is not None and span.parent.span_id == otel.span("trade").context.span_id
+    assert otel.value("trading.order.rejects", **{"trading.order.reason": "InsufficientFunds"}) == 1
+    assert status_count(otel, "rejected") == 1 and otel.value("trading.order.ack.latency") == 0
+
+
+def test_an_order_of_another_symbol_than_the_trade_is_standalone(venue: FakeBinance, otel: TelemetryCapture) -> None:
+    exchange = binance(venue)
+    with otel_trading.trade(SYMBOL, "buy") as trade:
+        exchange.create_order("ETH/USDT", "market", "buy", 0.01)
+    assert trade.orders == []
+    [span] = orders(otel)
+    assert span.parent is None and span.attributes["trading.symbol"] == "ETH/USDT"
+
+
+def test_an_order_submitted_by_hand_with_its_client_id_is_not_recorded_twice(
+    venue: FakeBinance, otel: TelemetryCapture,
+) -> None:
+    exchange = binance(venue)
+    with otel_trading.trade(SYMBOL, "buy") as trade:
+        order = trade.submit_order(0.001, order_type="market", client_order_id="my-order-1", reference_price=63_000)
+        placed = exchange.create_order(SYMBOL, "market", "buy", 0.001, params={"clientOrderId": "my-order-1"})
+        order.accepted(placed["id"])
+        order.fill(0.001, placed["average"])
+        exchange.fetch_order(placed["id"], SYMBOL)
+    assert trade.orders == [order]
+    [span] = orders(otel)
+    assert fills(span) == [pytest.approx((0.001, float(ASK)))]
+    assert status_count(otel, "submitted") == 1 and otel.value("trading.fills") == 1
+
+
+def test_orders_false_leaves_orders_to_the_bot(venue: FakeBinance) -> None:
+    CcxtInstrumentor().instrument(orders=False)
+    with capture(system_metrics=False, instrument=["ccxt"]) as otel:
+        exchange = binance(venue)
+        placed = exchange.create_order(SYMBOL, "market", "buy", 0.001)
+        exchange.fetch_order(placed["id"], SYMBOL)
+        assert orders(otel) == [] and status_count(otel, "submitted") == 0
+        assert [s.name for s in otel.spans].count("ccxt.create_order") == 1
+    CcxtInstrumentor().uninstrument()
+    with pytest.raises(TypeError, match=r"instrument\(orders=...\): expected True or False, got str"):
+        CcxtInstrumentor().instrument(orders="no")
+
+
+async def test_async_exchange_orders(venue: FakeBinance, otel: TelemetryCapture) -> None:
+    exchange = venue.point(ccxt_async.binance(binance_config(apiKey="key", secret="secret")))
+    try:
+        await exchange.load_markets()
+        async with otel_trading.trade(SYMBOL, "sell", strategy="mean-revert") as trade:
+            placed = await exchange.create_limit_sell_order(SYMBOL, 0.002, 64_000)
+            venue.orders.fill(int(placed["id"]), "0.001", "64000")
+            await exchange.fetch_order(placed["id"], SYMBOL)
+            await exchange.cancel_order(placed["id"], SYMBOL)
+            [order] = trade.orders
+    finally:
+        await exchange.close()
+    assert order.status == "cancelled" and order.filled_amount == pytest.approx(0.001)
+    [span] = orders(otel)
+    assert span.parent is not None and span.parent.span_id == otel.span("trade").context.span_id
+    assert span.attributes["trading.side"] == "sell"
+    assert fills(span) == [pytest.approx((0.001, 64_000))]
+    for status in ("submitted", "accepted", "partially_filled", "cancelled"):
+        assert status_count(otel, status) == 1, status
+
+
+def test_tracking_is_bounded_per_exchange(venue: FakeBinance, otel: TelemetryCapture,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_orders, "MAX_TRACKED", 3)
+    exchange = binance(venue)
+    finished = exchange.create_order(SYMBOL, "market", "buy", 0.001)
+    opened = [exchange.create_order(SYMBOL, "limit", "buy", 0.001, 60_000 + i) for i in range(3)]
+    book = _orders.BOOKS.of(exchange)
+    assert len(book) == 3
+    assert book.get(finished["id"]) is None  # the finished order went first
+    assert otel.value("otel_trading.telemetry.dropped", reason="order_evicted") == 0
+    exchange.create_order(SYMBOL, "limit", "buy", 0.001, 59_000)  # evicts the oldest open order
+    assert book.get(opened[0]["id"]) is None and len(book) == 3
+    assert otel.value("otel_trading.telemetry.dropped", reason="order_evicted") == 1
+    evicted = next(s for s in orders(otel) if s.attributes["trading.order.venue_id"] == opened[0]["id"])
+    assert evicted.attributes["trading.order.status"] == "accepted"  # ended with its last status
+    del exchange, book
+    gc.collect()  # the exchange gone, its open orders end as they were
+    assert len(orders(otel)) == 5
+    assert otel_trading.open_trades() == []
