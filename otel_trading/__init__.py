@@ -8,40 +8,94 @@
     def place_order(symbol: str, amount: float) -> str: ...
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from otel_trading._version import __version__
-from otel_trading.config import (
-    ConfigurationError,
-    ConfigureOptions,
-    Telemetry,
-    configure,
-    current,
-    shutdown,
-)
-from otel_trading.context import (
-    ContextExecutor,
-    bound,
-    bound_context,
-    correlation_id,
-    run_in_context,
-    with_context,
-)
-from otel_trading.health import heartbeat
-from otel_trading.logs import get_logger
-from otel_trading.tracing import span, traced
-from otel_trading.trading import (
-    Order,
-    Portfolio,
-    Trade,
-    TradingMetrics,
-    TradingState,
-    find_order,
-    open_trades,
-    record_model_metrics,
-    resume_trade,
-    set_trading_state,
-    trade,
-    trading_state,
-)
+
+if TYPE_CHECKING:
+    from otel_trading.config import (
+        ConfigurationError,
+        ConfigureOptions,
+        Telemetry,
+        configure,
+        current,
+        shutdown,
+    )
+    from otel_trading.context import (
+        ContextExecutor,
+        bound,
+        bound_context,
+        correlation_id,
+        run_in_context,
+        with_context,
+    )
+    from otel_trading.health import heartbeat
+    from otel_trading.logs import get_logger
+    from otel_trading.tracing import span, traced
+    from otel_trading.trading import (
+        Order,
+        Portfolio,
+        Trade,
+        TradingMetrics,
+        TradingState,
+        find_order,
+        open_trades,
+        record_model_metrics,
+        resume_trade,
+        set_trading_state,
+        trade,
+        trading_state,
+    )
+
+# Loaded when first used: ``import otel_trading`` alone (done by the pytest plugin in every
+# test run of a project that installs otel-trading) must not import the OpenTelemetry SDK.
+_WHERE = {
+    "ConfigurationError": "otel_trading.config",
+    "ConfigureOptions": "otel_trading.config",
+    "ContextExecutor": "otel_trading.context",
+    "Order": "otel_trading.trading",
+    "Portfolio": "otel_trading.trading",
+    "Telemetry": "otel_trading.config",
+    "Trade": "otel_trading.trading",
+    "TradingMetrics": "otel_trading.trading",
+    "TradingState": "otel_trading.trading",
+    "bound": "otel_trading.context",
+    "bound_context": "otel_trading.context",
+    "configure": "otel_trading.config",
+    "correlation_id": "otel_trading.context",
+    "current": "otel_trading.config",
+    "find_order": "otel_trading.trading",
+    "get_logger": "otel_trading.logs",
+    "heartbeat": "otel_trading.health",
+    "open_trades": "otel_trading.trading",
+    "record_model_metrics": "otel_trading.trading",
+    "resume_trade": "otel_trading.trading",
+    "run_in_context": "otel_trading.context",
+    "set_trading_state": "otel_trading.trading",
+    "shutdown": "otel_trading.config",
+    "span": "otel_trading.tracing",
+    "traced": "otel_trading.tracing",
+    "trade": "otel_trading.trading",
+    "trading_state": "otel_trading.trading",
+    "with_context": "otel_trading.context",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_WHERE})
+
 
 __all__ = [
     "ConfigurationError",

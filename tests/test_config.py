@@ -67,7 +67,7 @@ def test_explicit_arguments_win_over_the_environment(monkeypatch: pytest.MonkeyP
 
 def test_resource_attributes(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OTEL_RESOURCE_ATTRIBUTES", "service.version=1.2.3,region=eu")
-    with capture(service_name="bot-a", environment="paper") as otel:
+    with capture(ambient_environment=True, service_name="bot-a", environment="paper") as otel:
         with span("x"):
             pass
         resource = otel.spans[0].resource.attributes
@@ -80,7 +80,7 @@ def test_resource_attributes(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_sdk_disabled_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OTEL_SDK_DISABLED", "true")
-    with capture() as otel:
+    with capture(ambient_environment=True) as otel:
         assert not otel.telemetry.enabled
         with span("ignored"):
             pass
@@ -89,13 +89,13 @@ def test_sdk_disabled_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_sampler_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OTEL_TRACES_SAMPLER", "always_off")
-    with capture() as otel:
+    with capture(ambient_environment=True) as otel:
         with span("sampled-out"):
             pass
         assert otel.spans == []
     monkeypatch.setenv("OTEL_TRACES_SAMPLER", "traceidratio")
     monkeypatch.setenv("OTEL_TRACES_SAMPLER_ARG", "1.0")
-    with capture() as otel:
+    with capture(ambient_environment=True) as otel:
         with span("kept"):
             pass
         assert len(otel.spans) == 1

@@ -216,7 +216,7 @@ def test_a_pull_metric_reader_registered_through_an_entry_point_is_read(
 def test_sampler_registered_through_an_entry_point_is_used(monkeypatch: pytest.MonkeyPatch, plugin: Any) -> None:
     monkeypatch.setenv("OTEL_TRACES_SAMPLER", "drop_by_prefix")
     monkeypatch.setenv("OTEL_TRACES_SAMPLER_ARG", "noise")
-    with capture() as otel:
+    with capture(ambient_environment=True) as otel:
         with span("noise.tick"):
             pass
         with span("order.submit"):
@@ -283,7 +283,7 @@ def test_an_export_overrunning_the_export_timeout_is_counted_lost_at_the_deadlin
     monkeypatch: pytest.MonkeyPatch, plugin: Any
 ) -> None:
     monkeypatch.setenv("OTEL_BSP_EXPORT_TIMEOUT", "200")
-    with capture(traces_exporter="hangingspans", schedule_delay=0.01) as otel:
+    with capture(ambient_environment=True, traces_exporter="hangingspans", schedule_delay=0.01) as otel:
         with span("stuck"):
             pass
         assert wait_for(lambda: otel.value("otel_trading.telemetry.dropped", reason="export_timeout",
@@ -303,7 +303,7 @@ def test_otel_log_level_is_the_sdk_diagnostic_level_not_the_application_level(
     sdk_logger = logging.getLogger("opentelemetry")
     before = sdk_logger.level
     monkeypatch.setenv("OTEL_LOG_LEVEL", "error")
-    with capture() as otel:
+    with capture(ambient_environment=True) as otel:
         assert otel.telemetry.settings.log_level == "info"
         assert sdk_logger.level == logging.ERROR
         get_logger("bot").info("still exported")
@@ -335,7 +335,7 @@ def test_the_limit_in_force_when_recording_applies_to_functions_decorated_earlie
 def test_the_generic_variable_is_a_plain_cut_at_any_positive_length(monkeypatch: pytest.MonkeyPatch,
                                                                     limit: int) -> None:
     monkeypatch.setenv("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", str(limit))
-    with capture() as otel:
+    with capture(ambient_environment=True) as otel:
         with span("s", text="abcdefghijklmnopqrstuvwxyz"):
             get_logger("bot").info("l", text="abcdefghijklmnopqrstuvwxyz")
         assert otel.span("s").attributes["text"] == "abcdefghijklmnopqrstuvwxyz"[:limit]
@@ -346,7 +346,7 @@ def test_span_and_log_record_variables_win_for_their_signal(monkeypatch: pytest.
     monkeypatch.setenv("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "10")
     monkeypatch.setenv("OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT", "8")
     monkeypatch.setenv("OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT", "3")
-    with capture() as otel:
+    with capture(ambient_environment=True) as otel:
         with span("s", text="abcdefghijkl"):
             get_logger("bot").info("l", text="abcdefghijkl")
         assert otel.span("s").attributes["text"] == "abcdefgh"

@@ -31,7 +31,6 @@ from otel_trading.instrumentation.ccxt import METHODS
 from otel_trading.testing import TelemetryCapture, capture
 from otel_trading.trading import _registry
 from otel_trading.trading._metrics import GUARD
-from otel_trading.trading._rolling import ROLLING
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "semantic-conventions.md"
 _NAME = re.compile(r"`([^`]+)`")
@@ -140,19 +139,17 @@ def trading_scenario() -> otel_trading.Portfolio:
     health.mark_market_data("BTC/USDT")
     previous = otel_trading.set_trading_state("halted", reason="drill")
     otel_trading.set_trading_state(previous)
-    _registry.REGISTRY.max_open = 1
+    registry, guard = _registry.REGISTRY.get(), GUARD.get()  # the capture's own: gone with it
+    registry.max_open = 1
     try:
         otel_trading.trade("SOL/USDT", "buy").start()
         otel_trading.trade("SOL/USDT", "buy").start()  # evicts the first
     finally:
-        _registry.REGISTRY.max_open = _registry.MAX_OPEN_TRADES
+        registry.max_open = _registry.MAX_OPEN_TRADES
         for leftover in otel_trading.open_trades():
             leftover.close()
-    GUARD.max_values, saved = 0, GUARD.max_values
-    try:
-        otel_trading.TradingMetrics("NEW/COIN").signal("long")  # folded into "other"
-    finally:
-        GUARD.max_values = saved
+    guard.max_values = 0
+    otel_trading.TradingMetrics("NEW/COIN").signal("long")  # folded into "other"
     return book  # alive while the metrics are read: portfolios report while referenced
 
 
@@ -228,7 +225,6 @@ def collect(otel: TelemetryCapture) -> tuple[set[str], set[str]]:
 
 @pytest.fixture(scope="module")
 def emitted(tmp_path_factory: pytest.TempPathFactory) -> Emitted:
-    ROLLING.clear()
     with capture(metrics_exporter="prometheus", prometheus_port=0, instrument=["ccxt"]) as otel:
         tick()
         with pytest.raises(ValueError, match="rejected"):
@@ -252,7 +248,6 @@ def emitted(tmp_path_factory: pytest.TempPathFactory) -> Emitted:
         for _ in range(20):
             tick()
         lossy_metrics, _ = collect(lossy)
-    ROLLING.clear()
     return Emitted(metrics | lossy_metrics, system, spans, body)
 
 

@@ -15,18 +15,14 @@ from opentelemetry.trace import StatusCode
 
 import otel_trading
 from otel_trading import get_logger, traced
-from otel_trading.testing import TelemetryCapture, capture
+from otel_trading.testing import TelemetryCapture, capture, isolated_state
 from otel_trading.trading import _registry
-from otel_trading.trading._rolling import ROLLING
 
 
 @pytest.fixture(autouse=True)
 def _fresh_trading_state() -> Iterator[None]:
-    ROLLING.clear()
-    yield
-    for leftover in otel_trading.open_trades():
-        leftover.close()
-    ROLLING.clear()
+    with isolated_state():  # open trades, rolling statistics, value guards: fresh for each test
+        yield
 
 
 @traced
@@ -274,9 +270,8 @@ def test_lifecycle_calls_never_raise_into_the_bot(otel_capture: TelemetryCapture
     assert otel_capture.points("trading.slippage.bps") == []
 
 
-def test_too_many_open_trades_evicts_the_oldest(otel_capture: TelemetryCapture,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_registry.REGISTRY, "max_open", 2)
+def test_too_many_open_trades_evicts_the_oldest(otel_capture: TelemetryCapture) -> None:
+    _registry.REGISTRY.get().max_open = 2  # the capture's own registry: gone with it
     trades = [otel_trading.trade("BTC/USDT", "buy").start() for _ in range(3)]
     assert trades[0].closed and not trades[1].closed
     assert otel_capture.value("trading.trades.evicted") == 1
@@ -303,13 +298,10 @@ def test_disabled_sdk_trades_silently() -> None:
     assert otel.spans == []
 
 
-def test_attribute_values_beyond_the_cap_fold_into_other(otel_capture: TelemetryCapture,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    from otel_trading.trading._metrics import GUARD, ValueGuard
+def test_attribute_values_beyond_the_cap_fold_into_other(otel_capture: TelemetryCapture) -> None:
+    from otel_trading.trading._metrics import GUARD
 
-    monkeypatch.setattr(GUARD, "_seen", {})
-    monkeypatch.setattr(GUARD, "max_values", 3)
-    assert isinstance(GUARD, ValueGuard)
+    GUARD.get().max_values = 3  # the capture's own guard, which has seen no value yet
     for index in range(5):
         otel_trading.TradingMetrics(f"COIN{index}/USDT").signal("long")
     symbols = {p.attributes["trading.symbol"] for p in otel_capture.points("trading.signals") if p.attributes}

@@ -16,9 +16,15 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader, MetricReader,
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, SpanLimits, TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter
+from opentelemetry.sdk.trace.id_generator import IdGenerator
 from opentelemetry.sdk.trace.sampling import Sampler
 from typing_extensions import Unpack
 
+# Their process gauges (trading state, open trades, portfolios, market-data staleness, health
+# status) are exported from the first configuration, whether or not the bot imported them yet
+# (``import otel_trading`` loads its names lazily).
+import otel_trading.health
+import otel_trading.trading  # noqa: F401
 from otel_trading._otel_compat import LoggerProvider, LogRecordExporter
 from otel_trading._state import STATE
 from otel_trading._version import __version__
@@ -227,18 +233,20 @@ def configure_with(
     extra_span_exporters: Sequence[SpanExporter] = (),
     extra_log_exporters: Sequence[LogRecordExporter] = (),
     extra_metric_readers: Sequence[MetricReader] = (),
+    id_generator: IdGenerator | None = None,
 ) -> Telemetry:
-    """configure() with additional destinations (used by otel_trading.testing)."""
+    """configure() with additional destinations and trace/span ids (used by otel_trading.testing)."""
     global _current
     settings = resolve_settings(options)
     sampler = build_sampler(settings)  # validated before anything in force is touched
     with _lock:
-        extras = bool(extra_span_exporters or extra_log_exporters or extra_metric_readers)
+        extras = bool(extra_span_exporters or extra_log_exporters or extra_metric_readers or id_generator)
         if _current is not None:
             if _current.settings == settings and not extras:
                 return _current
             _current.shutdown()
-        telemetry = _build(settings, sampler, extra_span_exporters, extra_log_exporters, extra_metric_readers)
+        telemetry = _build(settings, sampler, extra_span_exporters, extra_log_exporters, extra_metric_readers,
+                           id_generator=id_generator)
         _current = telemetry
         _EXIT_HOOKS.install(signals=settings.install_signal_handlers)
         return telemetry
@@ -250,6 +258,8 @@ def _build(
     extra_span_exporters: Sequence[SpanExporter],
     extra_log_exporters: Sequence[LogRecordExporter],
     extra_metric_readers: Sequence[MetricReader],
+    *,
+    id_generator: IdGenerator | None = None,
 ) -> Telemetry:
     # Secrets learnt at run time (exchange credentials, channel tokens) stay secret after reconfiguring.
     redactor = build_redactor(settings, inherited=STATE.redactor.secret_values)
@@ -275,7 +285,7 @@ def _build(
     for name, span_exporter in named_spans:
         telemetry._span_exporters.append((batch("traces", name, span_export_fn(span_exporter, redactor)),
                                           span_exporter))
-    tracer_provider = _tracer_provider(settings, resource, sampler)
+    tracer_provider = _tracer_provider(settings, resource, sampler, id_generator)
     tracer_provider.add_span_processor(SpanPipeline([b for b, _ in telemetry._span_exporters]))
     telemetry.tracer_provider = tracer_provider
 
@@ -353,12 +363,14 @@ def _batch_exporter(signal: str, name: str, export: Any, local: LocalMetrics,
     )
 
 
-def _tracer_provider(settings: Settings, resource: Resource, sampler: Sampler | None) -> TracerProvider:
+def _tracer_provider(settings: Settings, resource: Resource, sampler: Sampler | None,
+                     id_generator: IdGenerator | None) -> TracerProvider:
     # Every span is cut at the same length as our own attributes, whichever instrumentation made it;
     # the other span limits come from their OTEL_SPAN_* variables as usual.
     length = settings.span_attribute_length
     limits = SpanLimits(max_span_attribute_length=SpanLimits.UNSET if length is None else length)
-    return TracerProvider(resource=resource, sampler=sampler, shutdown_on_exit=False, span_limits=limits)
+    return TracerProvider(resource=resource, sampler=sampler, shutdown_on_exit=False, span_limits=limits,
+                          id_generator=id_generator)
 
 
 def _apply_sdk_log_level(telemetry: Telemetry) -> None:
@@ -394,6 +406,66 @@ def shutdown(timeout: float | None = None) -> bool:
     """Flushes and stops the current configuration (no-op when nothing is configured)."""
     telemetry = _current
     return telemetry.shutdown(timeout) if telemetry is not None else True
+
+
+class Suspended:
+    """A configuration set aside, still running, while another one is in force (``suspend()``)."""
+
+    def __init__(self, telemetry: Telemetry) -> None:
+        self.telemetry = telemetry
+        self._runtime = (STATE.enabled, STATE.tracer, STATE.redactor, STATE.max_attribute_length,
+                         STATE.local_metrics, STATE.log_sink)
+        self._console = (CONSOLE.mode, CONSOLE.min_level, CONSOLE.pretty, CONSOLE.stream)
+
+    def restore(self) -> None:
+        telemetry = self.telemetry
+        enabled, tracer, redactor, max_length, local, log_sink = self._runtime
+        # Secrets learnt meanwhile stay secret.
+        redactor.add_secret_values(STATE.redactor.secret_values)
+        STATE.reset(enabled=enabled, tracer=tracer, redactor=redactor, max_attribute_length=max_length,
+                    local_metrics=local)
+        STATE.log_sink = log_sink
+        CONSOLE.mode, CONSOLE.min_level, CONSOLE.pretty, CONSOLE.stream = self._console
+        if not telemetry.enabled:
+            return
+        GLOBALS.install(telemetry.tracer_provider, telemetry.meter_provider, telemetry.logger_provider)
+        bridge = telemetry._stdlib_bridge
+        root = logging.getLogger()
+        if bridge is not None and bridge not in root.handlers:
+            root.addHandler(bridge)
+        if telemetry._system_metrics is not None and telemetry.meter_provider is not None:
+            # The system-metrics instrumentor is one per process: take it back.
+            telemetry._system_metrics = start_system_metrics(telemetry.meter_provider)
+
+
+def suspend() -> Suspended | None:
+    """Sets the configuration in force aside without stopping it; None if there is none.
+
+    Until :func:`resume`, nothing is configured (``current()`` is None) and a new
+    configuration does not shut the suspended one down. Used by ``testing.capture()``.
+    """
+    global _current
+    with _lock:
+        telemetry = _current
+        if telemetry is None:
+            return None
+        suspended = Suspended(telemetry)
+        _current = None
+        if telemetry._stdlib_bridge is not None:
+            logging.getLogger().removeHandler(telemetry._stdlib_bridge)
+        return suspended
+
+
+def resume(suspended: Suspended | None) -> None:
+    """Shuts down what was configured since :func:`suspend` and puts the suspended configuration back."""
+    global _current
+    with _lock:
+        if _current is not None:
+            _current.shutdown()
+        if suspended is None or suspended.telemetry._is_shutdown:
+            return
+        suspended.restore()
+        _current = suspended.telemetry
 
 
 _EXIT_HOOKS = ExitHooks(shutdown)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import weakref
 from typing import Any
 
 from opentelemetry import metrics, trace
@@ -179,18 +180,19 @@ class ProxyMeterProvider(_ProxyProvider, metrics.MeterProvider):
     def __init__(self) -> None:
         _ProxyProvider.__init__(self, _NO_METRICS, "get_meter")
         self.lock = threading.Lock()
-        self._meters: list[_ProxyMeter] = []
+        # Weakly: a meter its library dropped (and its instruments) follows no further swap.
+        self._meters: weakref.WeakSet[_ProxyMeter] = weakref.WeakSet()
 
     def get_meter(self, *args: Any, **kwargs: Any) -> metrics.Meter:
         with self.lock:
             meter = _ProxyMeter(self, _positional(args, kwargs, _PROVIDER_ARGS))
-            self._meters.append(meter)
+            self._meters.add(meter)
         return meter
 
     def swap(self, delegate: Any) -> None:
         with self.lock:
             self.delegate = delegate
-            for meter in self._meters:
+            for meter in list(self._meters):
                 meter.rebind(delegate)
 
 

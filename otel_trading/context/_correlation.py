@@ -21,6 +21,8 @@ from typing import Any, Final, ParamSpec, TypeVar
 from opentelemetry import baggage
 from opentelemetry import context as otel_context
 
+from otel_trading._state import Slot
+
 CORRELATION_KEY: Final = "correlation_id"
 
 _P = ParamSpec("_P")
@@ -33,7 +35,8 @@ CURRENT_CORRELATION_ID: contextvars.ContextVar[str | None] = contextvars.Context
 CURRENT_BOUND: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar(
     "otel_trading.bound", default=_EMPTY
 )
-_random = random.Random()  # noqa: S311 - ids need uniqueness, not unpredictability
+# Ids need uniqueness, not unpredictability; a deterministic testing.capture() seeds its own.
+CORRELATION_RANDOM: Final[Slot[random.Random]] = Slot("correlation id source", random.Random)
 
 
 def correlation_id() -> str | None:
@@ -47,7 +50,7 @@ def bound_context() -> Mapping[str, Any]:
 
 
 def new_correlation_id() -> str:
-    return f"{_random.getrandbits(64):016x}"
+    return f"{CORRELATION_RANDOM.get().getrandbits(64):016x}"
 
 
 def inbound_correlation_id(ctx: otel_context.Context | None = None) -> str | None:

@@ -18,15 +18,18 @@ from typing import Any, Final, cast
 
 from opentelemetry.util.types import AttributeValue
 
+from otel_trading._state import Slot
+
 _LOG = logging.getLogger("otel_trading")
 _PRIMITIVES: Final = (str, bool, int, float)
-_warned_types: set[type] = set()
+_WARNED_TYPES: Final[Slot[set[type]]] = Slot("attribute value types warned about", set)
 DEFAULT_MAX_LENGTH: Final = 4096
 
 
 def _warn_once(kind: type, what: str) -> None:
-    if kind not in _warned_types:
-        _warned_types.add(kind)
+    warned = _WARNED_TYPES.get()
+    if kind not in warned:
+        warned.add(kind)
         _LOG.warning("attribute value of type %s %s (warned once per type)", kind.__qualname__, what)
 
 

@@ -11,13 +11,13 @@ import logging
 import time
 from collections.abc import Mapping
 from contextvars import Token
-from typing import Any
+from typing import Any, Final
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
-from otel_trading._state import STATE
+from otel_trading._state import STATE, Slot
 from otel_trading.context._correlation import (
     CORRELATION_KEY,
     CURRENT_CORRELATION_ID,
@@ -27,13 +27,14 @@ from otel_trading.context._correlation import (
 from otel_trading.tracing._metrics import FunctionMetrics
 
 _LOG = logging.getLogger("otel_trading.tracing")
-_reported_failures: set[str] = set()
+_REPORTED_FAILURES: Final[Slot[set[str]]] = Slot("instrumentation failures reported", set)
 
 
 def report_instrumentation_failure(where: str) -> None:
     """Logs an internal failure once per place; the user's code carries on regardless."""
-    if where not in _reported_failures:
-        _reported_failures.add(where)
+    reported = _REPORTED_FAILURES.get()
+    if where not in reported:
+        reported.add(where)
         _LOG.exception("otel-trading instrumentation failed in %s; the call itself was not affected", where)
 
 

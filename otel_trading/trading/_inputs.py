@@ -15,14 +15,14 @@ import numbers
 import threading
 from typing import Any, Final, TypeAlias
 
-from otel_trading._state import STATE
+from otel_trading._state import STATE, Slot
 
 _LOG = logging.getLogger("otel_trading.trading")
 UNKNOWN_SIDE: Final = "unknown"
 _SIDES: Final = {"buy": "buy", "long": "buy", "bid": "buy", "sell": "sell", "short": "sell", "ask": "sell"}
 # A bot that sends a new bad value on every call must not grow this set without bound.
 _MAX_REPORTED: Final = 1000
-_reported: set[tuple[str, ...]] = set()
+_REPORTED: Final[Slot[set[tuple[str, ...]]]] = Slot("bad trading inputs reported", set)
 _reported_lock = threading.Lock()
 
 Timestamp: TypeAlias = _dt.datetime | int
@@ -37,9 +37,10 @@ _LATEST_NS: Final = 2**63 - 1
 
 def _first_time(key: tuple[str, ...]) -> bool:
     with _reported_lock:
-        if key in _reported or len(_reported) >= _MAX_REPORTED:
+        reported = _REPORTED.get()
+        if key in reported or len(reported) >= _MAX_REPORTED:
             return False
-        _reported.add(key)
+        reported.add(key)
         return True
 
 

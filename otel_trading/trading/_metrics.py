@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from typing import Any, Final
 
-from otel_trading._state import STATE
+from otel_trading._state import STATE, Slot
 from otel_trading.metrics._local import BoundCounter, BoundHistogram, LocalMetrics
 from otel_trading.metrics._names import METRIC_OVERFLOW
 from otel_trading.trading import _names as n
@@ -47,7 +47,7 @@ class ValueGuard:
         return n.OTHER_VALUE
 
 
-GUARD: Final = ValueGuard()
+GUARD: Final = Slot("trading attribute values", ValueGuard)
 
 _COUNTERS: Final[dict[str, tuple[str, str]]] = {
     n.SIGNALS: ("{signal}", "Trading signals emitted"),
@@ -111,11 +111,12 @@ class TradingMetrics:
     __slots__ = ("_base", "_generation", "_handles")
 
     def __init__(self, symbol: str, *, exchange: str | None = None, strategy: str | None = None) -> None:
-        base = {n.SYMBOL: GUARD.admit(n.SYMBOL, symbol)}
+        guard = GUARD.get()
+        base = {n.SYMBOL: guard.admit(n.SYMBOL, symbol)}
         if exchange:
-            base[n.EXCHANGE] = GUARD.admit(n.EXCHANGE, exchange)
+            base[n.EXCHANGE] = guard.admit(n.EXCHANGE, exchange)
         if strategy:
-            base[n.STRATEGY] = GUARD.admit(n.STRATEGY, strategy)
+            base[n.STRATEGY] = guard.admit(n.STRATEGY, strategy)
         self._base = base
         self._handles: dict[tuple[str, _Key], Any] = {}
         self._generation = STATE.generation
@@ -126,7 +127,7 @@ class TradingMetrics:
             self._generation = STATE.generation
         attributes: dict[str, Any] = dict(self._base)
         for key, value in zip(keys, values, strict=True):
-            attributes[key] = GUARD.admit(key, value)
+            attributes[key] = GUARD.get().admit(key, value)
         local = STATE.local_metrics
         if name in _HISTOGRAMS:
             instrument = local_histogram(local, name)
@@ -196,7 +197,7 @@ class TradingMetrics:
 
     def trade_closed(self, pnl: float, *, exit_reason: str | None = None, duration_s: float | None = None) -> None:
         """Counts a closed trade by outcome and feeds the strategy's rolling win rate / profit factor / expectancy."""
-        ROLLING.record(self._base.get(n.STRATEGY, ""), pnl)
+        ROLLING.get().record(self._base.get(n.STRATEGY, ""), pnl)
         outcome = "win" if pnl > 0 else "loss" if pnl < 0 else "breakeven"
         self._counter(n.TRADES, (n.TRADE_OUTCOME, n.EXIT_REASON), (outcome, exit_reason or "unknown")).add(1)
         if duration_s is not None:

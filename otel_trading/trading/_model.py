@@ -27,12 +27,13 @@ def record_model_metrics(model: str, *, predictions: Mapping[str, int] | None = 
     call) to the counter ``trading.model.predictions``.
     """
     local = STATE.local_metrics
-    name = GUARD.admit(n.MODEL, model)
+    guard = GUARD.get()
+    name = guard.admit(n.MODEL, model)
     if scores:
         gauge = local.gauge(n.MODEL_QUALITY, "1", "Latest quality score of a model, by metric")
         for metric, value in scores.items():
-            gauge.set(float(value), {n.MODEL: name, n.MODEL_METRIC: GUARD.admit(n.MODEL_METRIC, metric)})
+            gauge.set(float(value), {n.MODEL: name, n.MODEL_METRIC: guard.admit(n.MODEL_METRIC, metric)})
     if predictions:
         counter = local_counter(local, n.MODEL_PREDICTIONS)
         for label, count in predictions.items():
-            counter.add(count, {n.MODEL: name, n.MODEL_LABEL: GUARD.admit(n.MODEL_LABEL, str(label))})
+            counter.add(count, {n.MODEL: name, n.MODEL_LABEL: guard.admit(n.MODEL_LABEL, str(label))})

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
-from otel_trading._state import STATE
+from otel_trading._state import STATE, Slot
 from otel_trading.analytics import calmar_ratio, returns_from_equity, sharpe_ratio, sortino_ratio
 from otel_trading.analytics._performance import CRYPTO_PERIODS_PER_YEAR
 from otel_trading.metrics._local import Attributes, observe_process_gauge
@@ -133,7 +133,7 @@ class Portfolio:
         self._feeding_trades: dict[str, weakref.WeakSet[Trade]] = {}
         self._trade_fills: deque[tuple[str, str, float, float]] = deque(maxlen=_RECENT_TRADE_FILLS)
         self._double_fill_warned: set[str] = set()
-        _PORTFOLIOS.add(self)
+        _PORTFOLIOS.get().add(self)
 
     def _next_reset_after(self, now: float) -> float:
         today_reset = (now // _DAY) * _DAY + self._reset_hour * 3600
@@ -354,13 +354,13 @@ class Portfolio:
         return f"Portfolio(name={self.name!r}, base_currency={self.base_currency!r})"
 
 
-_PORTFOLIOS: Final[weakref.WeakSet[Portfolio]] = weakref.WeakSet()
+_PORTFOLIOS: Final[Slot[weakref.WeakSet[Portfolio]]] = Slot("portfolios", weakref.WeakSet)
 
 
 _Points = Iterator[tuple[Attributes, float]]
 _Observer = Callable[[], _Points]
 _PortfolioPoints = Callable[[PortfolioSnapshot], _Points]
-_failed_gauges: set[str] = set()
+_FAILED_GAUGES: Final[Slot[set[str]]] = Slot("portfolio gauges reported failing", set)
 
 
 def _isolated(gauge: str, points_of: _PortfolioPoints) -> _Observer:
@@ -370,7 +370,7 @@ def _isolated(gauge: str, points_of: _PortfolioPoints) -> _Observer:
     ``gauge_failed``, ``metric``) and logged once per gauge: the other portfolios still report.
     """
     def observe() -> _Points:
-        for portfolio in list(_PORTFOLIOS):
+        for portfolio in list(_PORTFOLIOS.get()):
             try:
                 points = list(points_of(portfolio.snapshot()))
             except Exception:  # noqa: BLE001 - one portfolio's failure must not hide the others
@@ -385,8 +385,9 @@ def _gauge_failed(gauge: str) -> None:
     STATE.local_metrics.counter(TELEMETRY_DROPPED, "{item}", "Telemetry items lost before export").add(
         1, {"signal": "metrics", "metric": gauge, "reason": "gauge_failed"}
     )
-    if gauge not in _failed_gauges:
-        _failed_gauges.add(gauge)
+    failed = _FAILED_GAUGES.get()
+    if gauge not in failed:
+        failed.add(gauge)
         _LOG.exception("reading gauge %s of a portfolio failed; its point is left out, the other "
                        "portfolios' are exported (logged once per gauge, counted each time)", gauge)
 

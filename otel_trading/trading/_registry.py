@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Final
 
+from otel_trading._state import Slot
 from otel_trading.metrics._local import Attributes, observe_process_gauge
 from otel_trading.trading import _names as n
 
@@ -28,7 +29,6 @@ class TradeRegistry:
         self._orders: dict[str, Order] = {}
         self._lock = threading.Lock()
         self._strategies: set[str] = set()  # of every trade so far: a handful per bot
-        observe_process_gauge(n.TRADES_OPEN, self._open_by_strategy, "{trade}", "Trades started and not closed")
 
     def add(self, trade: Trade) -> Trade | None:
         """Registers ``trade``; returns the oldest open trade when one must be evicted."""
@@ -72,19 +72,21 @@ class TradeRegistry:
             yield ({n.STRATEGY: strategy} if strategy else {}), counts.get(strategy, 0)
 
 
-REGISTRY: Final = TradeRegistry()
+REGISTRY: Final = Slot("open trades", TradeRegistry)
+observe_process_gauge(n.TRADES_OPEN, lambda: REGISTRY.get()._open_by_strategy(), "{trade}",
+                      "Trades started and not closed")
 
 
 def resume_trade(trade_id: str) -> Trade | None:
     """The open trade with this id (from ``Trade.trade_id``), from any task or thread; None if closed or unknown."""
-    return REGISTRY.trade(trade_id)
+    return REGISTRY.get().trade(trade_id)
 
 
 def find_order(order_id: str) -> Order | None:
     """The order of an open trade with this client or venue order id; None if unknown."""
-    return REGISTRY.order(order_id)
+    return REGISTRY.get().order(order_id)
 
 
 def open_trades() -> list[Trade]:
     """The trades started and not yet closed."""
-    return REGISTRY.open_trades()
+    return REGISTRY.get().open_trades()

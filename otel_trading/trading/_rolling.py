@@ -11,6 +11,7 @@ from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from typing import Final
 
+from otel_trading._state import Slot
 from otel_trading.analytics import expectancy, profit_factor, win_rate
 from otel_trading.metrics._local import Attributes, observe_process_gauge
 from otel_trading.trading import _names as n
@@ -23,13 +24,6 @@ class RollingTradeStats:
         self._window = window
         self._pnls: dict[str, deque[float]] = {}
         self._lock = threading.Lock()
-        for name, statistic, unit, description in (
-            (n.WIN_RATE, win_rate, "1", "Winning share of the last closed trades"),
-            (n.PROFIT_FACTOR, profit_factor, "", "Gross profit / gross loss of the last closed trades"),
-            (n.EXPECTANCY, expectancy, "{quote}", "Expected PnL per trade over the last closed trades"),
-            (n.WINDOW_TRADES, _count, "{trade}", "Closed trades the rolling statistics cover"),
-        ):
-            observe_process_gauge(name, self._observer(statistic), unit, description)
 
     @property
     def window(self) -> int:
@@ -57,25 +51,31 @@ class RollingTradeStats:
         with self._lock:
             self._pnls.clear()
 
-    def _observer(
-        self, statistic: Callable[[Sequence[float]], float | None]
-    ) -> Callable[[], Iterator[tuple[Attributes, float]]]:
-        def observe() -> Iterator[tuple[Attributes, float]]:
-            for strategy, pnls in self.snapshot().items():
-                value = statistic(pnls)
-                if value is not None:
-                    yield ({n.STRATEGY: strategy} if strategy else {}), value
 
-        return observe
+def _observer(statistic: Callable[[Sequence[float]], float | None]) -> Callable[[], Iterator[tuple[Attributes, float]]]:
+    def observe() -> Iterator[tuple[Attributes, float]]:
+        for strategy, pnls in ROLLING.get().snapshot().items():  # the statistics in force, read when collected
+            value = statistic(pnls)
+            if value is not None:
+                yield ({n.STRATEGY: strategy} if strategy else {}), value
+
+    return observe
 
 
 def _count(pnls: Sequence[float]) -> float:
     return float(len(pnls))
 
 
-ROLLING: Final = RollingTradeStats()
+ROLLING: Final = Slot("rolling trade statistics", RollingTradeStats)
+for _name, _statistic, _unit, _description in (
+    (n.WIN_RATE, win_rate, "1", "Winning share of the last closed trades"),
+    (n.PROFIT_FACTOR, profit_factor, "", "Gross profit / gross loss of the last closed trades"),
+    (n.EXPECTANCY, expectancy, "{quote}", "Expected PnL per trade over the last closed trades"),
+    (n.WINDOW_TRADES, _count, "{trade}", "Closed trades the rolling statistics cover"),
+):
+    observe_process_gauge(_name, _observer(_statistic), _unit, _description)
 
 
 def set_performance_window(trades: int) -> None:
     """How many of each strategy's last closed trades the rolling win rate / profit factor / expectancy cover."""
-    ROLLING.set_window(trades)
+    ROLLING.get().set_window(trades)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import enum
 import threading
 from collections.abc import Iterator
+from typing import Final
 
+from otel_trading._state import Slot
 from otel_trading.logs import get_logger
 from otel_trading.metrics._local import Attributes, observe_process_gauge
 from otel_trading.trading import _names as n
@@ -28,8 +30,6 @@ class _StateHolder:
         self.state = TradingState.ACTIVE
         self.reason: str | None = None
         self.lock = threading.Lock()
-        observe_process_gauge(n.TRADING_STATE, self.observe, "1",
-                              "1 for the current trading state, 0 for the others")
 
     def observe(self) -> Iterator[tuple[Attributes, float]]:
         current = self.state
@@ -37,12 +37,14 @@ class _StateHolder:
             yield {n.STATE_ATTR: state.value}, 1.0 if state is current else 0.0
 
 
-_HOLDER = _StateHolder()
+_HOLDER: Final = Slot("trading state", _StateHolder)
+observe_process_gauge(n.TRADING_STATE, lambda: _HOLDER.get().observe(), "1",
+                      "1 for the current trading state, 0 for the others")
 
 
 def trading_state() -> TradingState:
     """The current trading state (``active`` until something changes it)."""
-    return _HOLDER.state
+    return _HOLDER.get().state
 
 
 def set_trading_state(state: TradingState | str, reason: str | None = None) -> TradingState:
@@ -52,14 +54,15 @@ def set_trading_state(state: TradingState | str, reason: str | None = None) -> T
     ``trading.state`` follows. Your order path decides what each state allows.
     """
     new = TradingState(state)
-    with _HOLDER.lock:
-        previous, _HOLDER.state, _HOLDER.reason = _HOLDER.state, new, reason
+    holder = _HOLDER.get()
+    with holder.lock:
+        previous, holder.state, holder.reason = holder.state, new, reason
     if new is not previous:
         if new is TradingState.HALTED:
             from otel_trading._state import STATE
 
             local_counter(STATE.local_metrics, n.CIRCUIT_BREAKER_TRIPS).add(
-                1, {n.STATE_REASON: GUARD.admit(n.STATE_REASON, reason or "unspecified")}
+                1, {n.STATE_REASON: GUARD.get().admit(n.STATE_REASON, reason or "unspecified")}
             )
         _LOG.warning("trading state changed", previous=previous.value, state=new.value, reason=reason)
     return previous

@@ -98,7 +98,7 @@ class Trade:
                 self._open_span()
             except Exception:  # noqa: BLE001 - a trade without a span still trades
                 report_instrumentation_failure("trade start")
-            evicted = REGISTRY.add(self)
+            evicted = REGISTRY.get().add(self)
         if evicted is not None:
             evicted.evict()
 
@@ -167,7 +167,7 @@ class Trade:
                 span.set_attribute(n.PNL_REALIZED_ATTR, self.realized_pnl)
             end_span(span, end, self._start, "Trade.close")
             order_ids = list(self._order_ids)
-        REGISTRY.remove(self, order_ids)
+        REGISTRY.get().remove(self, order_ids)
 
     def evict(self) -> None:
         if self._span.is_recording():
@@ -305,7 +305,7 @@ class Trade:
 
     def index_order(self, order: Order, order_id: str) -> None:
         self._order_ids[order_id] = order
-        REGISTRY.index_order(order, order_id)
+        REGISTRY.get().index_order(order, order_id)
 
     def apply_fill(self, order: Order, amount: float, price: float, *, fee: float, fee_currency: str | None,
                    at: Instant) -> None:
