@@ -541,7 +541,7 @@ def test_instrumentation_failures_are_logged_once_and_never_raised(
     from otel_trading.instrumentation.ccxt import _call, _metrics
     from otel_trading.tracing import _operation
 
-    monkeypatch.setattr(_operation, "_reported_failures", set())  # "once per place": start from none
+    # "once per place": the capture's own process state has reported nothing yet
     exchange = binance(venue)
     exchange.load_markets()
 
@@ -556,7 +556,7 @@ def test_instrumentation_failures_are_logged_once_and_never_raised(
         with pytest.raises(ccxt.InsufficientFunds):
             exchange.create_order("BTC/USDT", "limit", "buy", 0.001, 60000)
     monkeypatch.undo()
-    monkeypatch.setattr(_operation, "_reported_failures", set())
+    _operation._REPORTED_FAILURES.set(set())  # in the capture's own process state: gone with it
     monkeypatch.setattr(_call, "Operation", broken)
     with caplog.at_level(logging.ERROR, logger="otel_trading.tracing"):
         assert exchange.fetch_order_book("BTC/USDT")["bids"]

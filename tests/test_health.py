@@ -29,7 +29,7 @@ from otel_trading import health
 from otel_trading.health import _heartbeat, _market_data
 from otel_trading.health._check_types import interpret
 from otel_trading.health._names import HEALTH_CHECK_DURATION, HEALTH_CHECK_FAILURES, HEALTH_STATUS
-from otel_trading.testing import capture
+from otel_trading.testing import capture, isolated_state
 
 FAST = 0.05  # check interval, seconds
 DEADLINE_S = 5.0
@@ -474,20 +474,24 @@ def test_market_data_store_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     assert health.market_data_ages()["S0"] > 1e9
 
 
-def test_heartbeat_fresh(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_heartbeat, "_last", None)
+def test_heartbeat_fresh() -> None:
+    with isolated_state():  # no heartbeat yet in this process state
+        _check_heartbeat_fresh()
+    with isolated_state():
+        never = health.heartbeat_fresh(0.01)
+        time.sleep(0.02)
+        assert not never().healthy
+
+
+def _check_heartbeat_fresh() -> None:
     check = health.heartbeat_fresh(60)
     assert check() == health.CheckResult(True, "no heartbeat yet")  # grace from the check's creation
     otel_trading.heartbeat()
     result = check()
     assert result.healthy and str(result.detail).startswith("last heartbeat 0.0s ago")
-    monkeypatch.setattr(_heartbeat, "_last", time.time() - 120)
+    _heartbeat._LAST.get().at = time.time() - 120  # a beat 2 minutes ago, in this isolated state
     result = check()
     assert not result.healthy and "(max 60s)" in str(result.detail)
-    monkeypatch.setattr(_heartbeat, "_last", None)
-    never = health.heartbeat_fresh(0.01)
-    time.sleep(0.02)
-    assert not never().healthy
 
 
 class FakeExchange:

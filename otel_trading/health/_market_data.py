@@ -12,6 +12,8 @@ import time
 from collections.abc import Iterable
 from typing import Final
 
+from otel_trading._state import Slot
+
 _LOG = logging.getLogger("otel_trading.health")
 
 # A symbol universe is bounded; a cap keeps a bug (an order id passed as the symbol) from
@@ -20,8 +22,15 @@ MAX_SYMBOLS: Final = 10_000
 # Above this a timestamp is in milliseconds (ccxt's ``timestamp`` fields): 1e11 s is year 5138.
 _MILLISECONDS_ABOVE: Final = 1e11
 
-_last_seen: dict[str, float] = {}
-_warned_full = False
+
+
+class _Arrivals:
+    def __init__(self) -> None:
+        self.last_seen: dict[str, float] = {}
+        self.warned_full = False
+
+
+_ARRIVALS: Final = Slot("market data arrivals", _Arrivals)
 
 
 def mark_market_data(symbol: str, ts: float | None = None) -> None:
@@ -30,7 +39,7 @@ def mark_market_data(symbol: str, ts: float | None = None) -> None:
     ``ts`` is the Unix time the data is from (default: now, the time it was received);
     milliseconds, as in ccxt's ``timestamp`` fields, are recognised and converted.
     """
-    seen = _last_seen
+    seen = _ARRIVALS.get().last_seen
     if len(seen) >= MAX_SYMBOLS and symbol not in seen:
         _full(symbol)
         return
@@ -41,9 +50,9 @@ def mark_market_data(symbol: str, ts: float | None = None) -> None:
 
 
 def _full(symbol: str) -> None:
-    global _warned_full
-    if not _warned_full:
-        _warned_full = True
+    arrivals = _ARRIVALS.get()
+    if not arrivals.warned_full:
+        arrivals.warned_full = True
         _LOG.warning("market data is tracked for %d symbols already; %r and further new symbols are ignored",
                      MAX_SYMBOLS, symbol)
 
@@ -51,16 +60,16 @@ def _full(symbol: str) -> None:
 def ages(now: float | None = None) -> dict[str, float]:
     """Seconds since market data last arrived, by symbol (never negative)."""
     current = time.time() if now is None else now
-    return {symbol: max(0.0, current - seen) for symbol, seen in list(_last_seen.items())}
+    return {symbol: max(0.0, current - seen) for symbol, seen in list(_ARRIVALS.get().last_seen.items())}
 
 
 def forget(symbols: Iterable[str] | None = None) -> None:
     """Stops tracking ``symbols`` (all when None), e.g. after unsubscribing from them."""
-    global _warned_full
+    arrivals = _ARRIVALS.get()
     if symbols is None:
-        _last_seen.clear()
+        arrivals.last_seen.clear()
     else:
         for symbol in symbols:
-            _last_seen.pop(symbol, None)
-    if len(_last_seen) < MAX_SYMBOLS:
-        _warned_full = False
+            arrivals.last_seen.pop(symbol, None)
+    if len(arrivals.last_seen) < MAX_SYMBOLS:
+        arrivals.warned_full = False
