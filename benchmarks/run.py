@@ -294,8 +294,80 @@ def trading_metrics_vs_prometheus() -> Iterator[list[Pair]]:
         books.clear()
 
 
+class _NoSuchOrder(Exception):
+    pass
+
+
+class InMemoryVenue:
+    """A ccxt-shaped exchange answering from memory: the order tracking's cost without HTTP noise.
+
+    ``create_order`` answers ``open``; the next ``fetch_order`` a half fill, the one after the
+    rest (``closed``): one order's whole lifecycle in three calls.
+    """
+
+    id = "bench"
+
+    def __init__(self) -> None:
+        self._orders: dict[str, int] = {}
+        self._next = 0
+
+    def create_order(  # noqa: PLR0917 - ccxt's signature, read by position
+        self, symbol: str, type: str, side: str, amount: float,  # noqa: ARG002
+        price: float | None = None, params: dict[str, Any] | None = None,  # noqa: ARG002
+    ) -> dict[str, Any]:
+        self._next += 1
+        order_id = str(self._next)
+        self._orders[order_id] = 0
+        return self._structure(order_id, symbol, amount)
+
+    def fetch_order(self, id: str, symbol: str | None = None,
+                    params: dict[str, Any] | None = None) -> dict[str, Any]:  # noqa: ARG002 - ccxt's signature
+        polls = self._orders[id] = self._orders[id] + 1
+        if polls >= 2:
+            del self._orders[id]
+        return self._structure(id, symbol or "BTC/USDT", 0.002, filled=0.001 * min(polls, 2))
+
+    @staticmethod
+    def _structure(order_id: str, symbol: str, amount: float, filled: float = 0.0) -> dict[str, Any]:
+        return {"id": order_id, "symbol": symbol, "type": "limit", "side": "buy", "amount": amount,
+                "price": 50_000.0, "filled": filled, "average": 50_000.0 if filled else None,
+                "status": "closed" if filled >= amount else "open",
+                "fee": {"cost": filled * 50.0, "currency": "USDT"} if filled else None, "trades": []}
+
+
+@contextmanager
+def ccxt_orders_on_vs_off() -> Iterator[list[Pair]]:
+    from types import SimpleNamespace
+
+    from otel_trading.instrumentation.ccxt import _orders, instrument_class
+
+    telemetry = configure_with(QUIET, extra_span_exporters=[DiscardSpans()])
+    undo = instrument_class(InMemoryVenue, SimpleNamespace(OrderNotFound=_NoSuchOrder))  # type: ignore[arg-type]
+    venue = InMemoryVenue()
+    assert telemetry.tracer_provider is not None
+    flush = telemetry.tracer_provider.force_flush
+
+    def lifecycle(orders: bool) -> Loop:
+        def loop(n: int) -> None:
+            _orders.SWITCH.on = orders
+            for _ in repeat(None, n):
+                placed = venue.create_order("BTC/USDT", "limit", "buy", 0.002, 50_000.0)
+                venue.fetch_order(placed["id"], "BTC/USDT")
+                venue.fetch_order(placed["id"], "BTC/USDT")
+            _orders.SWITCH.on = True
+
+        return loop
+
+    try:
+        yield [Pair("ccxt create_order + 2 fetch_order (span each), orders tracked: 1 lifecycle",
+                    "the same calls, instrument(orders=False)", lifecycle(True), lifecycle(False), None, flush)]
+    finally:
+        undo()
+        telemetry.shutdown()
+
+
 CASES = (traced_vs_raw_sdk, disabled_vs_bare, log_vs_structlog, local_metrics_vs_prometheus,
-         trading_metrics_vs_prometheus)
+         trading_metrics_vs_prometheus, ccxt_orders_on_vs_off)
 
 
 # --- the harness ----------------------------------------------------------------------------

@@ -213,6 +213,15 @@ class VenueOrders:
                 "commissionAsset": "USDT", "tradeId": next(self._trade_ids),
             })
 
+    def replace(self, params: Mapping[str, str]) -> Reply:
+        """Binance's cancel-replace (ccxt's ``edit_order``): the order cancelled, a new one placed."""
+        cancelled = self.cancel({"orderId": params.get("cancelOrderId", "0")})
+        if cancelled.status != 200:
+            return cancelled
+        placed = self.place(params)
+        return Reply(200, {"cancelResult": "SUCCESS", "newOrderResult": "SUCCESS",
+                           "cancelResponse": cancelled.body, "newOrderResponse": placed})
+
     def set_status(self, order_id: int, status: str) -> None:
         """EXPIRED, REJECTED, ...: what the venue did to the order by itself."""
         with self._lock:
@@ -265,6 +274,7 @@ class VenueOrders:
         """The answer from the kept orders, or None for a path they do not serve."""
         routes: dict[tuple[str, str], Callable[[], Reply]] = {
             ("POST", "/api/v3/order"): lambda: Reply(200, self.place(params)),
+            ("POST", "/api/v3/order/cancelReplace"): lambda: self.replace(params),
             ("GET", "/api/v3/order"): lambda: self.get(params),
             ("DELETE", "/api/v3/order"): lambda: self.cancel(params),
             ("GET", "/api/v3/openOrders"): lambda: Reply(200, self.listed(params, open_only=True)),

@@ -12,13 +12,15 @@ from typing import Any
 
 import ccxt
 import ccxt.async_support as ccxt_async
+import ccxt.pro as ccxt_pro  # imported before instrumenting: its classes are wrapped too
 import pytest
 from fake_exchange import ASK, FEE_RATE, FakeBinance, binance_config
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import StatusCode
 
 import otel_trading
-from otel_trading.instrumentation.ccxt import CcxtInstrumentor, _orders
+from otel_trading.instrumentation.ccxt import CcxtInstrumentor, _orders, instrument_class
+from otel_trading.instrumentation.ccxt._patch import is_wrapper
 from otel_trading.testing import TelemetryCapture, capture
 
 pytestmark = pytest.mark.timeout(30)
@@ -264,3 +266,68 @@ def test_tracking_is_bounded_per_exchange(venue: FakeBinance, otel: TelemetryCap
     gc.collect()  # the exchange gone, its open orders end as they were
     assert len(orders(otel)) == 5
     assert otel_trading.open_trades() == []
+
+
+def test_edit_order_by_cancel_replace_follows_the_new_id(venue: FakeBinance, otel: TelemetryCapture) -> None:
+    exchange = binance(venue)
+    with otel_trading.trade(SYMBOL, "buy") as trade:
+        placed = exchange.create_order(SYMBOL, "limit", "buy", 0.002, 60_000)
+        edited = exchange.edit_order(placed["id"], SYMBOL, "limit", "buy", 0.003, 61_000)
+        assert edited["id"] != placed["id"]
+        venue.orders.fill(int(edited["id"]), "0.003", "61000")
+        exchange.fetch_order(edited["id"], SYMBOL)
+        [order] = trade.orders
+    assert order.venue_order_id == edited["id"] and order.status == "filled"
+    [span] = orders(otel)
+    assert ("order.modified", {"trading.order.amount": 0.003, "trading.order.price": 61_000}) in events(span)
+    assert span.attributes["trading.order.amount"] == 0.003 and span.attributes["trading.order.price"] == 61_000
+    assert fills(span) == [pytest.approx((0.003, 61_000))]
+    assert status_count(otel, "submitted") == 1 and status_count(otel, "cancelled") == 0
+
+
+class StreamingVenue:
+    """ccxt.pro-shaped: ``watch_orders``/``watch_my_trades`` return what the venue pushed last.
+
+    Real ccxt.pro classes need a websocket venue; their ``watch_*`` methods are wrapped the same
+    way (checked below), so this drives the same wrapper with pushes a test controls.
+    """
+
+    id = "streaming"
+
+    def __init__(self) -> None:
+        self.pushed: list[dict[str, Any]] = []
+
+    async def create_order(self, *args: Any) -> dict[str, Any]:  # (symbol, type, side, amount, price)
+        symbol, order_type, side, amount, price = args
+        return {"id": "s-1", "symbol": symbol, "type": order_type, "side": side, "amount": amount, "price": price,
+                "status": "open", "filled": 0.0, "trades": []}
+
+    async def watch_orders(self, *_args: Any) -> list[dict[str, Any]]:
+        return self.pushed
+
+    async def watch_my_trades(self, *_args: Any) -> list[dict[str, Any]]:
+        return self.pushed
+
+
+async def test_watch_orders_and_watch_my_trades_advance_orders(otel: TelemetryCapture) -> None:
+    for name in ("watch_orders", "watch_my_trades"):
+        assert is_wrapper(ccxt_pro.binance.__dict__[name]), name
+    undo = instrument_class(StreamingVenue, ERRORS)
+    try:
+        venue = StreamingVenue()
+        await venue.create_order(SYMBOL, "limit", "sell", 1.0, 100.0)
+        venue.pushed = [{"id": "t-1", "order": "s-1", "amount": 0.4, "price": 101.0,
+                         "fee": {"cost": 0.04, "currency": "USDT"}}]
+        await venue.watch_my_trades(SYMBOL)
+        await venue.watch_my_trades(SYMBOL)  # the same trade pushed again: counted once
+        venue.pushed = [{"id": "s-1", "symbol": SYMBOL, "status": "closed", "amount": 1.0, "filled": 1.0,
+                         "average": 100.5, "fee": {"cost": 0.1, "currency": "USDT"}}]
+        await venue.watch_orders(SYMBOL)
+    finally:
+        undo()
+    [span] = orders(otel)
+    assert span.attributes["trading.order.status"] == "filled"
+    assert fills(span) == [pytest.approx((0.4, 101.0)), pytest.approx((0.6, (100.5 - 0.4 * 101.0) / 0.6))]
+    assert span.attributes["trading.order.fee"] == pytest.approx(0.1)
+    assert [s.name for s in otel.spans if s.name.startswith("ccxt.watch")] == []  # streams make no span
+    assert otel.value("trading.fills") == 2

@@ -29,6 +29,7 @@ from otel_trading.context._correlation import CURRENT_CORRELATION_ID
 from otel_trading.instrumentation.ccxt._methods import identifier, number, text
 from otel_trading.metrics._names import TELEMETRY_DROPPED
 from otel_trading.tracing._operation import report_instrumentation_failure
+from otel_trading.trading._metrics import TradingMetrics
 from otel_trading.trading._order import Order
 from otel_trading.trading._registry import find_order, resume_trade
 from otel_trading.trading._standalone import StandaloneTrade
@@ -36,6 +37,7 @@ from otel_trading.trading._trade import Trade
 
 MAX_TRACKED: Final = 1000
 """Orders followed per exchange instance; beyond it finished ones go first, then the oldest open."""
+_MAX_SYMBOLS: Final = 256
 VENUE_REJECTED: Final = "venue_rejected"
 """``trading.order.reason`` of an order whose ccxt ``status`` became ``rejected``."""
 # ccxt's unified status -> the trading API's terminal status.
@@ -205,6 +207,16 @@ class OrderBook:
     def __init__(self) -> None:
         self._orders: OrderedDict[str, TrackedOrder] = OrderedDict()
         self._lock = threading.Lock()
+        self._metrics: dict[str, TradingMetrics] = {}  # of standalone orders, per symbol
+
+    def metrics(self, symbol: str, exchange_id: str) -> TradingMetrics:
+        """The metrics of this exchange's standalone orders of ``symbol``: bound once, not per order."""
+        metrics = self._metrics.get(symbol)
+        if metrics is None:
+            if len(self._metrics) >= _MAX_SYMBOLS:
+                self._metrics.clear()
+            metrics = self._metrics[symbol] = TradingMetrics(symbol, exchange=exchange_id)
+        return metrics
 
     def __len__(self) -> int:
         return len(self._orders)
@@ -298,7 +310,7 @@ def _active_trade(symbol: str | None) -> Trade | None:
     return trade
 
 
-def _open(exchange_id: str, request: Mapping[str, Any]) -> TrackedOrder | None:
+def _open(book: OrderBook, exchange_id: str, request: Mapping[str, Any]) -> TrackedOrder | None:
     """An order for a create request (symbol, type, side, amount, price, params), before it is sent."""
     symbol = text(request.get("symbol"))
     params = request.get("params")
@@ -312,7 +324,8 @@ def _open(exchange_id: str, request: Mapping[str, Any]) -> TrackedOrder | None:
     trade = _active_trade(symbol)
     implicit = trade is None
     if trade is None:
-        trade = StandaloneTrade(symbol or "unknown", side, exchange=exchange_id)
+        trade = StandaloneTrade(symbol or "unknown", side, exchange=exchange_id,
+                                metrics=book.metrics(symbol or "unknown", exchange_id))
     price = number(request.get("price")) if order_type == "limit" else None
     amount = number(request.get("amount"))  # ccxt takes numeric strings too
     order = trade.submit_order(0.0 if amount is None else amount, order_type=order_type, side=side, price=price,
@@ -325,9 +338,9 @@ class OrderCall:
 
     __slots__ = ("args", "book", "handle", "kwargs", "opened")
 
-    def __init__(self, exchange: Any, handle: Callable[[OrderCall, Any], None], args: tuple[Any, ...],
+    def __init__(self, book: OrderBook, handle: Callable[[OrderCall, Any], None], args: tuple[Any, ...],
                  kwargs: dict[str, Any], opened: list[TrackedOrder | None]) -> None:
-        self.book = BOOKS.of(exchange)
+        self.book = book
         self.handle = handle
         self.args = args
         self.kwargs = kwargs
@@ -509,8 +522,9 @@ def begin(exchange: Any, exchange_id: str, method: str, args: tuple[Any, ...],
     if handle is None or not SWITCH.on or not STATE.enabled:
         return None
     try:
-        opened = [_open(exchange_id, request) for request in _requests(method, args, kwargs)]
-        return OrderCall(exchange, handle, args, kwargs, opened)
+        book = BOOKS.of(exchange)
+        opened = [_open(book, exchange_id, request) for request in _requests(method, args, kwargs)]
+        return OrderCall(book, handle, args, kwargs, opened)
     except Exception:  # noqa: BLE001 - the call goes on without order tracking
         report_instrumentation_failure("ccxt order start")
         return None
