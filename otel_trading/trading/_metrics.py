@@ -178,6 +178,10 @@ class TradingMetrics:
         key = (side,)
         self._counter(n.FILLS, (n.SIDE,), key).add(1)
         self._counter(n.FILL_NOTIONAL, (n.SIDE,), key).add(abs(amount * price))
+        self.fee(fee, fee_currency=fee_currency)
+
+    def fee(self, fee: float, *, fee_currency: str | None = None) -> None:
+        """Counts a fee, of a fill or reported apart from it, in its currency (``quote`` when not given)."""
         if fee:
             self._counter(n.FEES, (n.FEE_CURRENCY,), (fee_currency or "quote",)).add(fee)
 

@@ -60,8 +60,9 @@ class TradeRegistry:
         return self._orders.get(order_id)
 
     def open_trades(self) -> list[Trade]:
+        """The open trades, without the implicit ones that only carry an order placed outside a trade."""
         with self._lock:
-            return list(self._trades.values())
+            return [trade for trade in self._trades.values() if not getattr(trade, "implicit", False)]
 
     def _open_by_strategy(self) -> Iterator[tuple[Attributes, float]]:
         counts = Counter(trade.strategy or "" for trade in self.open_trades())
