@@ -253,7 +253,7 @@ def test_tracking_is_bounded_per_exchange(venue: FakeBinance, otel: TelemetryCap
     exchange = binance(venue)
     finished = exchange.create_order(SYMBOL, "market", "buy", 0.001)
     opened = [exchange.create_order(SYMBOL, "limit", "buy", 0.001, 60_000 + i) for i in range(3)]
-    book = _orders.BOOKS.of(exchange)
+    book = _orders.BOOKS.get().of(exchange)
     assert len(book) == 3
     assert book.get(finished["id"]) is None  # the finished order went first
     assert otel.value("otel_trading.telemetry.dropped", reason="order_evicted") == 0

@@ -24,7 +24,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final
 
-from otel_trading._state import STATE
+from otel_trading._state import STATE, Slot
 from otel_trading.context._correlation import CURRENT_CORRELATION_ID
 from otel_trading.instrumentation.ccxt._methods import identifier, number, text
 from otel_trading.metrics._names import TELEMETRY_DROPPED
@@ -295,7 +295,7 @@ class OrderBooks:
             report_instrumentation_failure("ccxt order book release")
 
 
-BOOKS: Final = OrderBooks()
+BOOKS: Final = Slot("ccxt order books", OrderBooks)
 
 
 # -- opening orders -------------------------------------------------------------------------------
@@ -522,7 +522,7 @@ def begin(exchange: Any, exchange_id: str, method: str, args: tuple[Any, ...],
     if handle is None or not SWITCH.on or not STATE.enabled:
         return None
     try:
-        book = BOOKS.of(exchange)
+        book = BOOKS.get().of(exchange)
         opened = [_open(book, exchange_id, request) for request in _requests(method, args, kwargs)]
         return OrderCall(book, handle, args, kwargs, opened)
     except Exception:  # noqa: BLE001 - the call goes on without order tracking
