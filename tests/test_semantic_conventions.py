@@ -116,6 +116,7 @@ def trading_scenario() -> otel_trading.Portfolio:
         entry.accepted("v1")
         entry.modified(price=100.5)
         entry.fill(0.004, 100.0, fee=0.01, fee_currency="USDT", liquidity="maker")
+        entry.fee_charged(0.002, fee_currency="USDT")  # a fee the venue reported apart from its fill
         entry.fill(0.006, 100.5)
         t.position_opened(0.01, 100.3)
         t.submit_order(0.01, side="sell").rejected("insufficient_funds")
