@@ -331,3 +331,46 @@ async def test_watch_orders_and_watch_my_trades_advance_orders(otel: TelemetryCa
     assert span.attributes["trading.order.fee"] == pytest.approx(0.1)
     assert [s.name for s in otel.spans if s.name.startswith("ccxt.watch")] == []  # streams make no span
     assert otel.value("trading.fills") == 2
+
+
+def test_a_venue_closing_an_order_short_of_its_amount_ends_it_filled(
+    venue: FakeBinance, otel: TelemetryCapture,
+) -> None:
+    exchange = binance(venue)
+    placed = exchange.create_order(SYMBOL, "limit", "buy", 0.002, 60_000)
+    venue.orders.fill(int(placed["id"]), "0.0005", "60000")
+    exchange.fetch_order(placed["id"], SYMBOL)
+    venue.orders.set_status(int(placed["id"]), "FILLED")  # done at 0.0005, as a venue that caps the amount
+    exchange.fetch_order(placed["id"], SYMBOL)
+    [span] = orders(otel)
+    assert span.attributes["trading.order.status"] == "filled"
+    assert span.attributes["trading.order.filled_amount"] == pytest.approx(0.0005)
+    assert status_count(otel, "filled") == 1 and otel.value("trading.order.fill.latency") == 1
+
+
+class BatchVenue:
+    """ccxt-shaped ``create_orders``: Binance spot has none; the answer lists one structure per order."""
+
+    id = "batch"
+
+    def create_orders(self, orders: list[dict[str, Any]], params: dict[str, Any] | None = None
+                      ) -> list[dict[str, Any]]:
+        del params
+        return [{"id": "b-1", "status": "open", "amount": orders[0]["amount"], "filled": 0.0},
+                {"status": "rejected", "info": {"msg": "price out of range"}}]
+
+
+def test_create_orders_opens_one_order_each(otel: TelemetryCapture) -> None:
+    undo = instrument_class(BatchVenue, ERRORS)
+    venue = BatchVenue()  # kept: an exchange object collected ends its open orders
+    try:
+        venue.create_orders([
+            {"symbol": SYMBOL, "type": "limit", "side": "buy", "amount": 0.001, "price": 60_000.0},
+            {"symbol": SYMBOL, "type": "limit", "side": "buy", "amount": 0.001, "price": 1.0},
+        ])
+    finally:
+        undo()
+    statuses = sorted(s.attributes["trading.order.status"] for s in orders(otel))
+    assert statuses == ["rejected"]  # the accepted one is still open: its span has not ended
+    assert status_count(otel, "submitted") == 2 and status_count(otel, "accepted") == 1
+    assert otel.value("trading.order.rejects", **{"trading.order.reason": "venue_rejected"}) == 1
