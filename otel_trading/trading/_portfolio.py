@@ -252,13 +252,13 @@ class Portfolio:
         price = checked
         given = None if timestamp is None else unix_nanos(timestamp, "timestamp", "Portfolio.mark")
         with self._lock:
-            now = self._now_locked(given)
+            now = None if given is None else self._now_locked(given)  # a given time moves the portfolio
             quantity = self._quantity.get(symbol)
             old = self._mark.get(symbol)
             self._mark[symbol] = price
-            if quantity and old is not None:
+            if quantity and old is not None:  # the clock is read only when the equity changes: marks are hot
                 self._position_value += quantity * (price - old)
-                self._update_equity(now)
+                self._update_equity(self._now_locked(None) if now is None else now)
 
     def set_cash(self, amount: float, *, timestamp: Timestamp | None = None) -> None:
         """Replaces the base-currency cash (e.g. after ``fetch_balance``) without touching PnL.

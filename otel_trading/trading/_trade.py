@@ -29,7 +29,7 @@ from otel_trading.trading._inputs import Timestamp, canonical_side, finite_numbe
 from otel_trading.trading._metrics import TradingMetrics
 from otel_trading.trading._order import Order
 from otel_trading.trading._registry import REGISTRY
-from otel_trading.trading._time import Instant, TradeClock, end_span
+from otel_trading.trading._time import Instant, TradeClock, end_span, wall_now
 
 if TYPE_CHECKING:
     from otel_trading.trading._portfolio import Portfolio
@@ -108,6 +108,8 @@ class Trade:
         given = None if timestamp is None else unix_nanos(timestamp, "timestamp", where)
         if self._start is None:
             self._start_at(given)  # not under the lock: starting may evict (close) another trade
+        if given is None and not self._clock.given:
+            return wall_now()  # a live trade's call: no lock needed
         with self.lock:
             return self._clock.at(given)
 
