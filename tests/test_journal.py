@@ -36,7 +36,8 @@ def record_scenario(store: Path) -> None:
     1. BTC/USDT buy (breakout): entry 1 @ 100.1 against a 100.0 reference (+10 bps, cost 0.1),
        exit @ 110.0: PnL +9.9, equity 10 009.9.
     2. ETH/USDT buy (meanrev): entry 2 @ 49.99 against 50.0 (-2 bps, cost -0.02), a create_order
-       refused by the venue (InsufficientFunds), exit @ 45.0: PnL -9.98, equity 9 999.92.
+       refused by the venue (InsufficientFunds: an exchange error, and an order of the trade
+       rejected with that reason by the ccxt instrumentation), exit @ 45.0: PnL -9.98, equity 9 999.92.
     3. BTC/USDT sell (breakout): the order is rejected (insufficient_funds); closed flat: PnL 0.
     4. BTC/USDT buy (breakout): risk check denied, never closed.
     Then a fetch_ticker outside any trade fails (ExchangeNotAvailable).
@@ -111,13 +112,15 @@ def test_closed_trades_in_close_order_with_pnl_outcome_and_equity(spans: list[St
 
 def test_orders_latency_slippage_and_rejects(spans: list[StoredSpan]) -> None:
     orders = read_journal(spans).orders
-    assert [o.status for o in orders] == ["filled"] * 4 + ["rejected"]
-    assert [o.strategy for o in orders] == ["breakout", "breakout", "meanrev", "meanrev", "breakout"]
-    assert [o.slippage_bps for o in orders] == pytest.approx([10.0, None, -2.0, None, None])
-    assert [o.slippage_cost for o in orders] == pytest.approx([0.1, None, -0.02, None, None])
-    assert orders[4].reason == "insufficient_funds"
-    assert orders[4].ack_latency_s is None and orders[4].fill_latency_s is None
-    for order in orders[:4]:  # a fill before any acknowledgement counts as the acknowledgement
+    assert [o.status for o in orders] == ["filled"] * 3 + ["rejected", "filled", "rejected"]
+    assert [o.strategy for o in orders] == ["breakout", "breakout", "meanrev", "meanrev", "meanrev", "breakout"]
+    assert [o.slippage_bps for o in orders] == pytest.approx([10.0, None, -2.0, None, None, None])
+    assert [o.slippage_cost for o in orders] == pytest.approx([0.1, None, -0.02, None, None, None])
+    assert [orders[3].reason, orders[5].reason] == ["InsufficientFunds", "insufficient_funds"]
+    assert orders[3].order_type == "market"  # the refused create_order, recorded from its exception
+    for rejected in (orders[3], orders[5]):
+        assert rejected.ack_latency_s is None and rejected.fill_latency_s is None
+    for order in (*orders[:3], orders[4]):  # a fill before any acknowledgement counts as the acknowledgement
         assert order.ack_latency_s is not None and order.fill_latency_s is not None
         assert 0 <= order.ack_latency_s <= order.fill_latency_s < 5
 
@@ -155,7 +158,7 @@ def test_report_totals_and_ratios_on_the_equity_curve(report: TradingReport) -> 
 
 
 def test_report_orders_errors_and_breakdowns(report: TradingReport) -> None:
-    assert dict(report.orders_by_status) == {"filled": 4, "rejected": 1}
+    assert dict(report.orders_by_status) == {"filled": 4, "rejected": 2}
     assert report.ack_latency.count == 4 and report.fill_latency.count == 4
     assert report.ack_latency.max is not None and report.ack_latency.p50 is not None
     assert report.ack_latency.p50 <= report.ack_latency.max
@@ -163,11 +166,11 @@ def test_report_orders_errors_and_breakdowns(report: TradingReport) -> None:
     assert slippage.orders == 2
     assert (slippage.mean_bps, slippage.p50_bps, slippage.p95_bps) == pytest.approx((4.0, 4.0, 9.4))
     assert slippage.cost == pytest.approx(0.08)
-    assert dict(report.rejects_by_reason) == {"insufficient_funds": 1}
+    assert dict(report.rejects_by_reason) == {"insufficient_funds": 1, "InsufficientFunds": 1}
     assert dict(report.errors_by_type) == {"ExchangeNotAvailable": 1, "InsufficientFunds": 1}
     assert dict(report.errors_by_method) == {"create_order": 1, "fetch_ticker": 1}
     assert report.exchange_calls_by_method["create_order"] == 1
-    assert sum(b.rejects for b in report.problems_by_hour) == 1
+    assert sum(b.rejects for b in report.problems_by_hour) == 2
     assert sum(b.errors for b in report.problems_by_hour) == 2
     assert all(b.hour_ns % 3_600_000_000_000 == 0 for b in report.problems_by_hour)
     assert list(report.by_symbol) == ["BTC/USDT", "ETH/USDT"]
