@@ -208,6 +208,7 @@ def test_the_service_is_the_bots_not_the_commands(tmp_path: Path, store: Path) -
     assert configuration.startswith("✓ ") and "otel-trading" not in configuration
     assert "service=demo-bot (from the store; OTEL_SERVICE_NAME is not set); traces: local" in configuration
     code, document = doctor_json(tmp_path, "--store", str(store))
+    assert code == 0
     assert check(document, "configuration")["data"]["service"] == "demo-bot"
     named = line(doctor(tmp_path, "--store", str(store), OTEL_SERVICE_NAME="paper-bot").stdout, "configuration")
     assert "service=paper-bot; traces: local" in named
