@@ -3,7 +3,8 @@ inside the trade's trace, with request/latency/error metrics by exchange and met
 
 Paper mode (the default) reads real market data through ccxt and simulates the fills locally;
 ``--live`` sends the orders through ccxt (needs API credentials in the environment:
-EXCHANGE_API_KEY / EXCHANGE_SECRET). ``--api-url`` points every API URL of the exchange at
+EXCHANGE_API_KEY / EXCHANGE_SECRET), and the instrumentation makes each one an order of its
+trade from ccxt's answer, with no lifecycle call in the bot. ``--api-url`` points every API URL of the exchange at
 another host (a testnet, a recording proxy, a local fake), keeping the paths.
 
     python examples/ccxt_async_bot.py --exchange binance --symbol BTC/USDT --iterations 5
@@ -49,15 +50,14 @@ async def trade_once(exchange: Any, book: otel_trading.Portfolio, symbol: str, l
         t.signal("long" if side == "buy" else "short", confidence=round(rng.uniform(0.5, 0.9), 2))
         t.risk_check(approved=True)
         amount = float(exchange.amount_to_precision(symbol, 20.0 / price))
-        order = t.submit_order(amount, reference_price=price)
-        if live:
+        if live:  # an order of this trade, recorded from ccxt's answer (docs/instrumentation.md)
             placed = await exchange.create_order(symbol, "market", side, amount)
-            order.accepted(str(placed["id"]))
-            if placed.get("filled"):
-                order.fill(float(placed["filled"]), float(placed.get("average") or price))
+            status = placed.get("status")
         else:
+            order = t.submit_order(amount, reference_price=price)
             order.fill(amount, price * (1 + rng.uniform(-2e-4, 2e-4)), fee=amount * price * 0.001)
-        log.info("order done", status=order.status, amount=amount)
+            status = order.status
+        log.info("order done", status=status, amount=amount)
 
 
 async def main(args: argparse.Namespace) -> None:

@@ -118,6 +118,26 @@ def test_ccxt_async_bot_traces_real_ccxt_calls_inside_each_trade(tmp_path: Path)
         assert attributes(ticker)["trading.exchange"] == "binance"
 
 
+def test_ccxt_async_bot_live_orders_are_recorded_from_ccxt_answers_once(tmp_path: Path) -> None:
+    from fake_exchange import FakeBinance, binance_config
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")} | {
+        "OTEL_EXPORTER_PROMETHEUS_PORT": "0", "EXCHANGE_API_KEY": "key", "EXCHANGE_SECRET": "secret"}
+    with FakeBinance(keep_orders=True) as venue:
+        result = subprocess.run(
+            [sys.executable, str(EXAMPLES / "ccxt_async_bot.py"), "--api-url", venue.url, "--iterations", "2",
+             "--live", "--log-console", "off", "--options", json.dumps(binance_config()["options"])],
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    traces = spans_by_trace(tmp_path / ".otel-trading")
+    trade_traces = [spans for spans in traces.values() if any(s["name"] == "trade" for s in spans)]
+    assert len(trade_traces) == 2
+    for spans in trade_traces:
+        (order,) = [s for s in spans if s["name"] == "order"]  # once: no hand-written twin
+        assert attributes(order)["trading.order.status"] == "filled"
+        assert {"order.accepted", "order.fill", "order.filled"} <= {e["name"] for e in order.get("events", [])}
+
+
 def test_ccxt_async_bot_says_in_one_line_that_the_exchange_is_unreachable(tmp_path: Path) -> None:
     from otlp_receiver import closed_port
 
