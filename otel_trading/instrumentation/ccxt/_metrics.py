@@ -19,7 +19,7 @@ from typing import Any, Final
 
 from opentelemetry.metrics import CallbackOptions, Meter, Observation
 
-from otel_trading._state import STATE
+from otel_trading._state import STATE, Slot
 from otel_trading.instrumentation._names import (
     ERROR_TYPE,
     EXCHANGE,
@@ -127,7 +127,11 @@ class ErrorStreaks:
         return [({EXCHANGE: exchange}, count) for exchange, count in list(self.counts.items())]
 
 
-STREAKS: Final = ErrorStreaks()
+STREAKS: Final = Slot("exchange error streaks", ErrorStreaks)
+
+
+def _streaks() -> Iterable[tuple[Attributes, float]]:
+    return STREAKS.get().observe()  # the streaks in force when collected
 
 
 class ExchangeMetrics:
@@ -151,7 +155,7 @@ class ExchangeMetrics:
         self._error_counter = local.counter(EXCHANGE_ERRORS, "{error}", _ERRORS_DESCRIPTION)
         local.observe_gauge(EXCHANGE_RATE_LIMIT_INTERVAL, rate_limit_intervals, "s", _INTERVAL_DESCRIPTION)
         local.observe_gauge(EXCHANGE_RATE_LIMIT_QUEUED, rate_limit_queued, "{request}", _QUEUED_DESCRIPTION)
-        local.observe_gauge(EXCHANGE_ERRORS_CONSECUTIVE, STREAKS.observe, "{error}", _STREAK_DESCRIPTION)
+        local.observe_gauge(EXCHANGE_ERRORS_CONSECUTIVE, _streaks, "{error}", _STREAK_DESCRIPTION)
         self._duration = duration
         self._durations = {}
         self._errors = {}
@@ -166,7 +170,7 @@ class ExchangeMetrics:
             assert self._duration is not None
             handle = durations[(exchange, method)] = self._duration.bind({EXCHANGE: exchange, METHOD: method})
         handle.record(seconds)
-        STREAKS.update(exchange, error_type)
+        STREAKS.get().update(exchange, error_type)
         if error_type is not None:
             errors = self._errors
             counter = errors.get((exchange, method, error_type))
@@ -215,7 +219,7 @@ class ProviderMetrics:
                                       description=_INTERVAL_DESCRIPTION)
         meter.create_observable_gauge(EXCHANGE_RATE_LIMIT_QUEUED, [_observing(rate_limit_queued)],
                                       unit="{request}", description=_QUEUED_DESCRIPTION)
-        meter.create_observable_gauge(EXCHANGE_ERRORS_CONSECUTIVE, [_observing(STREAKS.observe)], unit="{error}",
+        meter.create_observable_gauge(EXCHANGE_ERRORS_CONSECUTIVE, [_observing(_streaks)], unit="{error}",
                                       description=_STREAK_DESCRIPTION)
         # Attribute mappings made once per (exchange, method): a call allocates none.
         self._attributes: dict[tuple[str, str], dict[str, str]] = {}
@@ -228,6 +232,6 @@ class ProviderMetrics:
             attributes = self._attributes[(exchange, method)] = {EXCHANGE: clean_label(exchange), METHOD: method}
         self._duration.record(seconds, attributes)
         self._requests.add(1, attributes)
-        STREAKS.update(exchange, error_type)
+        STREAKS.get().update(exchange, error_type)
         if error_type is not None:
             self._errors.add(1, {**attributes, ERROR_TYPE: error_type})
