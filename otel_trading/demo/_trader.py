@@ -129,9 +129,12 @@ class SymbolTrader:
         trade, desk, amount, symbol = self.trade, self.desk, self._position, self.symbol
         assert trade is not None
         with trade.activate():
+            client_id = desk.next_client_id()
             order = trade.submit_order(amount, side="sell", order_type="market", reference_price=price,
-                                       client_order_id=desk.next_client_id())
-            placed = await desk.place(order, lambda: desk.exchange.create_order(symbol, "market", "sell", amount))
+                                       client_order_id=client_id)
+            # Its client id sent along: the ccxt instrumentation leaves the hand-written order alone.
+            placed = await desk.place(order, lambda: desk.exchange.create_order(
+                symbol, "market", "sell", amount, None, {"clientOrderId": client_id}))
             if not placed or order.is_open:
                 return  # the position is still open: tried again next tick
             trade.position_closed(exit_reason=reason, exit_price=order.average_price)
