@@ -374,12 +374,17 @@ class OrderCall:
         """A create call's returned order: its id is the acknowledgement."""
         if tracked is None:
             return
-        venue_id = identifier(structure.get("id")) if isinstance(structure, Mapping) else None
+        if not isinstance(structure, Mapping):
+            tracked.drop()  # no answer about it (create_orders answering fewer): its fate is unknown
+            return
+        if text(structure.get("status")) == "rejected":
+            tracked.finish("rejected")  # refused in the answer itself: never acknowledged
+            return
+        venue_id = identifier(structure.get("id"))
         if venue_id is None:
             # Nothing to follow it by (a venue that answers without an id): acknowledged, then left.
             tracked.order.accepted()
-            if isinstance(structure, Mapping):
-                tracked.take_order(structure)
+            tracked.take_order(structure)
             tracked.drop()
             return
         tracked.order.accepted(venue_id)
@@ -432,12 +437,7 @@ def _created(call: OrderCall, result: Any) -> None:
 def _created_many(call: OrderCall, result: Any) -> None:
     results = result if isinstance(result, list) else []
     for index, tracked in enumerate(call.opened):
-        structure = results[index] if index < len(results) else None
-        if isinstance(structure, Mapping) and identifier(structure.get("id")) is None \
-                and text(structure.get("status")) == "rejected" and tracked is not None:
-            tracked.finish("rejected")
-        else:
-            call.acknowledge(tracked, structure)
+        call.acknowledge(tracked, results[index] if index < len(results) else None)
 
 
 def _edited(call: OrderCall, result: Any) -> None:
