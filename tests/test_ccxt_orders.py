@@ -4,8 +4,11 @@ Binance that keeps its orders (``FakeBinance(keep_orders=True)``), no hand-writt
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import importlib
+import logging
+import math
 import os
 from collections.abc import Iterator
 from typing import Any
@@ -374,3 +377,33 @@ def test_create_orders_opens_one_order_each(otel: TelemetryCapture) -> None:
     assert statuses == ["rejected"]  # the accepted one is still open: its span has not ended
     assert status_count(otel, "submitted") == 2 and status_count(otel, "accepted") == 1
     assert otel.value("trading.order.rejects", **{"trading.order.reason": "venue_rejected"}) == 1
+
+
+def test_odd_answers_and_failures_inside_order_tracking_never_reach_the_bot(
+    otel: TelemetryCapture, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+) -> None:
+    undo = instrument_class(StreamingVenue, ERRORS)
+    venue = StreamingVenue()
+    try:
+        placed = asyncio.run(venue.create_order(SYMBOL, "limit", "buy", "0.5", "100"))  # numeric strings
+        # Answers no venue should send: each is what the bot gets back, the order is left as it was.
+        for pushed in ([{"id": "s-1", "filled": "abc", "trades": [None, {"id": 1}], "fee": {"cost": "x"}}],
+                       [{"id": "s-1", "filled": math.nan, "status": 7}], [None, "s-1"], {"id": "s-1"}, None):
+            venue.pushed = pushed  # type: ignore[assignment]
+            assert asyncio.run(venue.watch_orders(SYMBOL)) is pushed
+        with caplog.at_level(logging.ERROR, logger="otel_trading.tracing"):
+            def broken(self: Any, structure: Any) -> None:
+                raise RuntimeError("bug in order tracking")
+
+            monkeypatch.setattr(_orders.TrackedOrder, "take_order", broken)
+            venue.pushed = [{"id": "s-1", "status": "closed", "filled": 0.5, "average": 100.0}]
+            assert asyncio.run(venue.watch_orders(SYMBOL)) == venue.pushed
+            assert asyncio.run(venue.watch_orders(SYMBOL)) == venue.pushed
+        assert [r.getMessage() for r in caplog.records].count(
+            "otel-trading instrumentation failed in ccxt order tracking; the call itself was not affected") == 1
+    finally:
+        undo()
+    assert placed["id"] == "s-1"
+    assert orders(otel) == []  # still open: nothing the odd answers said moved it
+    assert status_count(otel, "submitted") == 1 and status_count(otel, "accepted") == 1
+    assert otel.value("trading.fills") == 0
