@@ -22,10 +22,16 @@ MIN_CONSTRAINTS  = tests/constraints-otel-min.txt
 MIN_SUM         := $(shell cat pyproject.toml $(MIN_CONSTRAINTS) | cksum | cut -d' ' -f1)
 MIN_STAMP        = $(MIN_VENV)/.installed-dev-$(MIN_SUM)
 
+# The heavy trading frameworks get a venv each, as their pins conflict with each other
+# (nautilus_trader needs pandas < 3, freqtrade brings pandas 3): `make test` runs the tests of
+# each integration (tests/frameworks/NAME) in its own venv, with otel-trading's dev toolchain.
+FRAMEWORKS       = nautilus_trader freqtrade
+FRAMEWORK_STAMPS = $(foreach fw,$(FRAMEWORKS),.venv-$(fw)/.installed-dev-$(SUM))
+
 # Real Prometheus tools the alert tests run (promtool, alertmanager): Debian packages.
 APT_TOOLS = prometheus prometheus-alertmanager
 
-.PHONY: demo test test-otel-min lint typecheck unit bench clean system-packages dashboards
+.PHONY: demo test test-otel-min test-frameworks lint typecheck unit bench clean system-packages dashboards
 
 $(STAMP): pyproject.toml
 	@$(VENV_READY)
@@ -41,6 +47,12 @@ $(MIN_STAMP): pyproject.toml $(MIN_CONSTRAINTS)
 	@test -x $(MIN_VENV)/bin/python || { $(PYTHON) -m venv $(MIN_VENV) && $(MIN_VENV)/bin/python -m pip install --quiet --upgrade pip; }; \
 	find $(MIN_VENV) -maxdepth 1 -name '.installed-*' ! -name '*-$(MIN_SUM)' -delete
 	$(MIN_VENV)/bin/python -m pip install --quiet -e '.[dev]' -c $(MIN_CONSTRAINTS)
+	touch $@
+
+$(FRAMEWORK_STAMPS): .venv-%/.installed-dev-$(SUM): pyproject.toml
+	@test -x .venv-$*/bin/python || { $(PYTHON) -m venv .venv-$* && .venv-$*/bin/python -m pip install --quiet --upgrade pip; }; \
+	find .venv-$* -maxdepth 1 -name '.installed-*' ! -name '*-$(SUM)' -delete
+	.venv-$*/bin/python -m pip install --quiet -e '.[dev,$*]'
 	touch $@
 
 demo: $(DEMO_STAMP)
@@ -66,6 +78,14 @@ test-otel-min: $(MIN_STAMP) system-packages
 	$(MIN_VENV)/bin/mypy --strict --cache-dir $(MIN_VENV)/.mypy_cache otel_trading
 	$(MIN_VENV)/bin/pytest -p no:cacheprovider
 
+# Each framework integration's tests in that framework's venv (OTEL_TRADING_TEST_FRAMEWORK lets
+# tests/conftest.py collect tests/frameworks/NAME there; the main run leaves those folders out).
+test-frameworks: $(FRAMEWORK_STAMPS) system-packages
+	@set -e; for fw in $(FRAMEWORKS); do \
+		echo "== $$fw: $$(.venv-$$fw/bin/python -c "from importlib.metadata import version; print(version('$$fw'))")"; \
+		OTEL_TRADING_TEST_FRAMEWORK=$$fw .venv-$$fw/bin/pytest -p no:cacheprovider tests/frameworks/$$fw; \
+	done
+
 # The Grafana dashboards are generated: edit collector-config/grafana/generate_dashboards.py, run this.
 dashboards:
 	$(PYTHON) collector-config/grafana/generate_dashboards.py
@@ -74,4 +94,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
 
 clean:
-	rm -rf $(VENV) $(MIN_VENV) .mypy_cache .ruff_cache .pytest_cache .otel-trading
+	rm -rf $(VENV) $(MIN_VENV) $(foreach fw,$(FRAMEWORKS),.venv-$(fw)) .mypy_cache .ruff_cache .pytest_cache .otel-trading

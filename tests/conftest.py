@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +19,16 @@ from otlp_receiver import (
     closed_port,
     receiver_for,
 )
+
+# The integrations of the heavy trading frameworks are tested in each framework's own venv
+# (`make test-frameworks` sets OTEL_TRADING_TEST_FRAMEWORK=NAME and runs tests/frameworks/NAME);
+# every other run leaves their folders out instead of failing to import the framework.
+_FRAMEWORK_UNDER_TEST = os.environ.get("OTEL_TRADING_TEST_FRAMEWORK", "")
+_FRAMEWORK_DIRS = Path(__file__).parent / "frameworks"
+collect_ignore = [
+    str(folder) for folder in _FRAMEWORK_DIRS.glob("*") if folder.is_dir() and folder.name != _FRAMEWORK_UNDER_TEST
+]
+
 
 # --- OTLP receivers ---
 
