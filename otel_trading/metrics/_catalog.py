@@ -48,6 +48,7 @@ CATALOG: Final[dict[str, MetricInfo]] = dict([
     _m("otel_trading.telemetry.dropped", C, "{item}"),
     _m("otel_trading.telemetry.queue.size", G, "{item}"),
     _m("otel_trading.metric.overflow", C, "{series}"),
+    _m("otel_trading.instrumentation.failures", C, "{failure}"),
     _m("otel_trading.heartbeat.timestamp", G, "s"),
     _m("otel_trading.heartbeats", C, "{beat}"),
     _m("process.uptime", G, "s"),

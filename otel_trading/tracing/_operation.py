@@ -7,6 +7,7 @@ fail inside instrumentation is guarded: the user's code runs whatever happens he
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Mapping
@@ -24,6 +25,7 @@ from otel_trading.context._correlation import (
     inbound_correlation_id,
     new_correlation_id,
 )
+from otel_trading.metrics._names import INSTRUMENTATION_FAILURES
 from otel_trading.tracing._metrics import FunctionMetrics
 
 _LOG = logging.getLogger("otel_trading.tracing")
@@ -31,7 +33,15 @@ _REPORTED_FAILURES: Final[Slot[set[str]]] = Slot("instrumentation failures repor
 
 
 def report_instrumentation_failure(where: str) -> None:
-    """Logs an internal failure once per place; the user's code carries on regardless."""
+    """Counts an internal failure and logs it once per place; the user's code carries on regardless.
+
+    ``where`` is a fixed name of the failing place (it becomes a metric attribute).
+    """
+    # Counting must not turn one failure into two.
+    with contextlib.suppress(Exception):
+        STATE.local_metrics.counter(
+            INSTRUMENTATION_FAILURES, "{failure}", "Internal failures of otel-trading's instrumentation"
+        ).add(1, {"where": where})
     reported = _REPORTED_FAILURES.get()
     if where not in reported:
         reported.add(where)
