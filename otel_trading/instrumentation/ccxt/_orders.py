@@ -296,6 +296,15 @@ class OrderBooks:
 
 
 BOOKS: Final = Slot("ccxt order books", OrderBooks)
+# Exchange instances whose orders the code placing them records itself (a framework integration
+# that owns its orders, e.g. freqtrade's): their calls keep their spans, but open no order here.
+OWNED_ELSEWHERE: Final[Slot[weakref.WeakSet[Any]]] = Slot("ccxt exchanges with orders recorded elsewhere",
+                                                          weakref.WeakSet)
+
+
+def leave_orders_to_caller(exchange: Any) -> None:
+    """The orders ``exchange`` (one ccxt instance) places are recorded by its caller, not from its responses."""
+    OWNED_ELSEWHERE.get().add(exchange)
 
 
 # -- opening orders -------------------------------------------------------------------------------
@@ -519,7 +528,7 @@ def begin(exchange: Any, exchange_id: str, method: str, args: tuple[Any, ...],
           kwargs: dict[str, Any]) -> OrderCall | None:
     """The order side of a call of ``method``, or None (not an order method, or nothing to record to)."""
     handle = _HANDLERS.get(method)
-    if handle is None or not SWITCH.on or not STATE.enabled:
+    if handle is None or not SWITCH.on or not STATE.enabled or exchange in OWNED_ELSEWHERE.get():
         return None
     try:
         book = BOOKS.get().of(exchange)
