@@ -1,0 +1,157 @@
+"""nautilus_trader: a real BacktestEngine (EMACross on synthetic bars, offline) recorded by the
+observer Actor, checked against nautilus' own orders, fills, positions and account reports."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from nautilus_backtest import STARTING_BALANCE, Reports, run
+
+from otel_trading.instrumentation.nautilus_trader import OtelTradingActor, _recorder
+from otel_trading.testing import capture
+from otel_trading.testing._capture import TelemetryCapture
+
+BARS = 2_000
+FAILURES = "otel_trading.instrumentation.failures"
+
+
+def _trade_spans(otel: TelemetryCapture) -> list:
+    return [span for span in otel.spans if span.name == "trade"]
+
+
+def _order_spans(otel: TelemetryCapture) -> list:
+    return [span for span in otel.spans if span.name == "order"]
+
+
+def _assert_matches(otel: TelemetryCapture, report: Reports) -> None:
+    """Our telemetry says what nautilus' own reports say."""
+    closed = report.closed_positions
+    assert len(closed) > 10  # the backtest did trade: the comparison means something
+    orders = _order_spans(otel)
+    trades = _trade_spans(otel)
+    assert len(orders) == len(report.orders)
+    assert sum(len([e for e in span.events if e.name == "order.fill"]) for span in orders) == len(report.fills)
+    assert otel.value("trading.fills") == len(report.fills)
+    assert len(trades) == len(closed)
+    assert otel.value("trading.trades") == len(closed)
+    recorded_pnl = sum(span.attributes["trading.pnl.realized"] for span in trades)
+    assert recorded_pnl == pytest.approx(report.realized_pnl, abs=0.01)
+    assert report.realized_pnl == pytest.approx(report.final_balance - STARTING_BALANCE, abs=0.01)
+    # the fills' commissions, as nautilus charged them
+    fees = sum(float(str(value).split()[0]) for value in report.fills["commission"])
+    assert otel.value("trading.fees") == pytest.approx(fees, abs=0.01)
+    # every trade is one trace, its orders inside it, all at the simulated (2024) times
+    by_trace = {span.context.trace_id: span for span in trades}
+    assert all(span.context.trace_id in by_trace for span in orders)
+    first_bar_ns = 1_704_067_200_000_000_000  # 2024-01-01T00:00:00Z
+    assert all(first_bar_ns <= span.start_time <= span.end_time < first_bar_ns + 10 * 86_400 * 10**9
+               for span in trades + orders)
+    assert len({span.attributes["trading.trade_id"] for span in trades}) == len(trades)
+
+
+@pytest.mark.parametrize("oms", ["NETTING", "HEDGING"])
+def test_telemetry_equals_nautilus_reports(oms: str) -> None:
+    with capture(instrument=["nautilus_trader"]) as otel:
+        report, _ = run(BARS, oms)
+        _assert_matches(otel, report)
+        # the account's portfolio: realized PnL and equity end where nautilus' account balance ends
+        assert otel.value("trading.pnl.realized") == pytest.approx(report.realized_pnl, abs=0.01)
+        assert otel.value("trading.equity") == pytest.approx(report.final_balance, abs=0.01)
+        assert otel.value(FAILURES) == 0
+
+
+def test_netting_reuses_the_position_id_but_every_cycle_is_its_own_trade() -> None:
+    with capture(instrument=["nautilus_trader"]) as otel:
+        report, _ = run(BARS, "NETTING")
+        trades = _trade_spans(otel)
+        assert len({span.attributes["nautilus.position_id"] for span in trades}) == 1
+        assert int(report.positions["is_snapshot"].sum()) == len(trades) - 1
+        first = min(trades, key=lambda span: span.start_time)
+        opening = report.fills.sort_values("ts_event").iloc[0]
+        assert first.attributes["trading.trade_id"] == f"{first.attributes['nautilus.position_id']}-{opening.name}"
+        assert {span.attributes["trading.side"] for span in trades} == {"buy", "sell"}  # long and short cycles
+
+
+def test_reports_are_identical_with_and_without_the_instrumentation() -> None:
+    without, _ = run(BARS)
+    with capture(instrument=["nautilus_trader"]) as otel:
+        with_it, _engine = run(BARS)
+        assert otel.value("trading.trades") > 0
+    assert with_it.comparable() == without.comparable()
+
+
+def test_a_failing_hook_is_counted_and_the_backtest_goes_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    without, _ = run(BARS)
+
+    def broken(self: object, event: object) -> None:
+        raise RuntimeError("a bug of ours")
+
+    monkeypatch.setattr(_recorder.EventRecorder, "_position_closed", broken)
+    with capture(instrument=["nautilus_trader"]) as otel:
+        with_failures, _ = run(BARS)
+        closes = len(without.closed_positions)
+        assert otel.value(FAILURES, where="nautilus_trader event") == closes
+        assert otel.value("trading.trades") == 0
+    assert with_failures.comparable() == without.comparable()
+
+
+def test_the_actor_added_by_hand_records_the_same() -> None:
+    with capture() as otel:  # no automatic instrumentation
+        report, _engine = run(BARS, actor=OtelTradingActor())
+        _assert_matches(otel, report)
+
+
+def test_an_actor_added_by_hand_replaces_the_automatic_one() -> None:
+    with capture(instrument=["nautilus_trader"]) as otel:
+        mine = OtelTradingActor()
+        report, _engine = run(BARS, actor=mine)
+        _assert_matches(otel, report)  # recorded once, not twice
+        assert not mine.automatic
+
+
+def test_uninstrument_stops_attaching() -> None:
+    from otel_trading.instrumentation.nautilus_trader import NautilusTraderInstrumentor
+
+    with capture(instrument=["nautilus_trader"]) as otel:
+        NautilusTraderInstrumentor().uninstrument()
+        run(BARS)
+        assert otel.value("trading.fills") == 0
+    with capture(instrument=["nautilus_trader"]) as otel:
+        run(BARS)
+        assert otel.value("trading.fills") > 0
+
+
+_STORE_SCRIPT = textwrap.dedent("""
+    import sys
+    sys.path.insert(0, {helpers!r})
+    import otel_trading
+    from nautilus_backtest import run
+    otel_trading.configure(service_name="nt-backtest", store_dir={store!r}, traces_exporter="local",
+                           metrics_exporter="none", logs_exporter="none", log_console="off",
+                           instrument=["nautilus_trader"])
+    report, _ = run({bars})
+    print(len(report.closed_positions), repr(report.realized_pnl))
+    otel_trading.shutdown()
+""")
+
+
+def test_the_report_of_the_store_agrees_with_nautilus(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    script = _STORE_SCRIPT.format(helpers=str(Path(__file__).parent), store=str(store), bars=BARS)
+    backtest = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                              check=False)
+    assert backtest.returncode == 0, backtest.stderr
+    closed, realized = backtest.stdout.split()
+    otel_trading = Path(sys.executable).with_name("otel-trading")
+    result = subprocess.run([str(otel_trading), "report", "--store", str(store), "--format", "json"],
+                            capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
+    performance = json.loads(result.stdout)["performance"]
+    assert performance["trades"] == int(closed)
+    assert performance["total_pnl"] == pytest.approx(float(realized), abs=0.01)
+    assert performance["not_closed"] == 0
