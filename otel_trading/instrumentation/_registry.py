@@ -68,7 +68,8 @@ class Instrumentation:
 
 BUILTIN: Final = (
     Instrumentation("ccxt", "ccxt", "ccxt", "otel_trading.instrumentation.ccxt:CcxtInstrumentor"),
-    Instrumentation("backtrader", "backtrader", "backtrader", "otel_trading.instrumentation.backtrader:BacktraderInstrumentor"),
+    Instrumentation("backtrader", "backtrader", "backtrader",
+                    "otel_trading.instrumentation.backtrader:BacktraderInstrumentor"),
     Instrumentation("nautilus_trader", "nautilus_trader", "nautilus_trader",
                     "otel_trading.instrumentation.nautilus_trader:NautilusTraderInstrumentor"),
     Instrumentation("freqtrade", "freqtrade", "freqtrade",

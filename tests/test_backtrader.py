@@ -1,0 +1,195 @@
+"""backtrader: every Cerebro's trades become otel-trading trades, against backtrader's own numbers.
+
+A real Cerebro runs LongShortCross (tests/backtrader_bot.py: long and short trades, stop orders
+placed, hit and cancelled) on generated bars, offline. Our closed trades and net PnL must equal
+backtrader's TradeAnalyzer, and the strategy's results must not change with the telemetry on.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import backtrader as bt
+import pytest
+from backtrader_bot import LongShortCross, make_cerebro, make_csv, own_numbers, run_backtest
+from cli_runner import clean_environment, run_cli
+
+import otel_trading.instrumentation.backtrader._analyzer as analyzer_module
+from otel_trading.instrumentation.backtrader import ANALYZER_NAME, BacktraderInstrumentor, TradeTelemetry
+from otel_trading.testing import TelemetryCapture, capture
+
+
+@pytest.fixture(scope="module")
+def bars(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_csv(tmp_path_factory.mktemp("bt") / "bars.csv", 2000)
+
+
+@pytest.fixture(scope="module")
+def plain(bars: Path) -> dict[str, Any]:
+    """backtrader's own results with no telemetry at all."""
+    cerebro, strategy = run_backtest(bars)
+    return own_numbers(cerebro, strategy) | {"trades": _trade_list(strategy)}
+
+
+def _trade_list(strategy: Any) -> list[tuple[Any, ...]]:
+    """Every closed trade as backtrader saw it (TradeAnalyzer keeps no list: the strategy's trades do)."""
+    return [(t.ref, t.dtopen, t.dtclose, t.pnl, t.pnlcomm) for trades in strategy._trades.values()
+            for by_id in trades.values() for t in by_id if t.isclosed]
+
+
+def _failures(otel: TelemetryCapture) -> dict[str, float]:
+    metric = otel.metrics_as_dict("otel_trading.instrumentation.failures").get("otel_trading.instrumentation.failures")
+    return {p["attributes"]["where"]: p["value"] for p in metric["points"]} if metric else {}
+
+
+def _closed_trade_spans(otel: TelemetryCapture) -> list[Any]:
+    return [s for s in otel.spans if s.name == "trade" and "trading.trade.outcome" in (s.attributes or {})]
+
+
+def test_closed_trades_and_net_pnl_equal_trade_analyzer(bars: Path) -> None:
+    with capture(instrument=["backtrader"]) as otel:
+        cerebro, strategy = run_backtest(bars)
+        ours = strategy.analyzers.getbyname(ANALYZER_NAME).get_analysis()
+        closed = _closed_trade_spans(otel)
+        counted = sum(p.value for p in otel.points("trading.trades"))
+        failures = _failures(otel)
+    theirs = own_numbers(cerebro, strategy)
+    assert theirs["closed"] > 20  # the strategy does trade
+    assert ours["closed"] == len(closed) == counted == theirs["closed"]
+    assert math.isclose(ours["pnl_net"], theirs["pnl_net"], abs_tol=1e-6)
+    assert math.isclose(sum(s.attributes["trading.pnl.realized"] for s in closed), theirs["pnl_net"], abs_tol=1e-6)
+    assert failures == {}
+    by_id = {s.attributes["trading.trade_id"]: s for s in closed}
+    for ref, dtopen, dtclose, _pnl, pnlcomm in _trade_list(strategy):
+        span = by_id[str(ref)]  # the trade id is backtrader's trade ref
+        assert math.isclose(span.attributes["trading.pnl.realized"], pnlcomm, abs_tol=1e-9)
+        assert span.end_time == _ns(dtclose)  # the simulated time, not the wall clock
+        assert span.start_time <= _ns(dtopen)  # from its entry order's submission
+    sides = {s.attributes["trading.side"] for s in closed}
+    reasons = {s.attributes["trading.exit_reason"] for s in closed}
+    assert sides == {"buy", "sell"} and reasons == {"signal", "stop_loss"}
+    assert {s.attributes["trading.strategy"] for s in closed} == {"LongShortCross"}
+    assert {s.attributes["trading.exchange"] for s in closed} == {"backtrader"}
+
+
+def test_orders_are_children_of_their_trade_with_fills_and_commissions(bars: Path) -> None:
+    with capture(instrument=["backtrader"]) as otel:
+        run_backtest(bars)
+        spans = otel.spans
+        fees = otel.value("trading.fees")
+    trades = {s.context.trace_id: s for s in spans if s.name == "trade"}
+    orders = [s for s in spans if s.name == "order"]
+    in_trades = [o for o in orders if o.context.trace_id in trades]
+    filled = [o for o in in_trades if o.attributes["trading.order.status"] == "filled"]
+    for order in in_trades:
+        assert order.parent.span_id == trades[order.context.trace_id].context.span_id
+        assert order.attributes["trading.trade_id"] == trades[order.context.trace_id].attributes["trading.trade_id"]
+    assert len(filled) >= 2 * len(trades) - 1  # an entry and an exit each (the last trade may be open)
+    assert {o.attributes["trading.order.type"] for o in filled} == {"market", "stop"}
+    assert any(o.attributes["trading.order.status"] == "cancelled" for o in in_trades)  # stops of signal exits
+    assert math.isclose(fees, sum(o.attributes["trading.order.fee"] for o in filled), rel_tol=1e-9)
+    entry = next(o for o in filled if o.attributes["trading.order.type"] == "market")
+    assert [e.name for e in entry.events] == ["order.accepted", "order.fill", "order.filled"]
+
+
+def test_the_portfolio_follows_the_brokers_value(bars: Path, plain: dict[str, Any]) -> None:
+    with capture(instrument=["backtrader"]) as otel:
+        run_backtest(bars)
+        (equity,) = otel.points("trading.equity", **{"trading.portfolio": "LongShortCross"})
+        drawdown = otel.points("trading.drawdown.max", **{"trading.portfolio": "LongShortCross"})
+    assert math.isclose(equity.value, plain["final_value"], rel_tol=1e-12)
+    assert drawdown and drawdown[0].value > 0
+
+
+def test_results_are_identical_with_and_without_the_instrumentation(bars: Path, plain: dict[str, Any]) -> None:
+    with capture(instrument=["backtrader"]):
+        cerebro, strategy = run_backtest(bars)
+        assert strategy.analyzers.getbyname(ANALYZER_NAME).get_analysis()["closed"] > 0  # it was on
+    assert own_numbers(cerebro, strategy) | {"trades": _trade_list(strategy)} == {
+        **plain, "trades": [(ref + _ref_shift(plain, strategy), *rest) for ref, *rest in plain["trades"]]}
+
+
+def _ref_shift(plain: dict[str, Any], strategy: Any) -> int:
+    """backtrader numbers trades with one process-wide counter: the same trades, later refs."""
+    return int(_trade_list(strategy)[0][0] - plain["trades"][0][0])
+
+
+def test_a_failing_hook_is_counted_and_never_reaches_backtrader(
+        bars: Path, plain: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(_exectype: int | None) -> str:
+        raise RuntimeError("bug in our exit reason")
+
+    monkeypatch.setattr(analyzer_module, "exit_reason", broken)
+    with capture(instrument=["backtrader"]) as otel:
+        cerebro, strategy = run_backtest(bars)
+        failures = _failures(otel)
+    assert own_numbers(cerebro, strategy) == {k: plain[k] for k in ("closed", "pnl_net", "final_value")}
+    assert failures == {"backtrader notify_trade": plain["closed"]}
+
+
+def test_uninstrument_restores_cerebro_run_and_leaves_no_analyzer(bars: Path) -> None:
+    original = bt.Cerebro.run
+    with capture(instrument=["backtrader"]):
+        assert bt.Cerebro.run is not original
+        cerebro = make_cerebro(bars)
+        cerebro.addstrategy(LongShortCross)
+        before = list(cerebro.analyzers)
+        strategy = cerebro.run()[0]
+        assert cerebro.analyzers == before  # added for the run only
+        assert strategy.analyzers.getbyname(ANALYZER_NAME).get_analysis()["closed"] > 0
+    assert bt.Cerebro.run is original
+    assert not BacktraderInstrumentor().is_instrumented_by_opentelemetry
+
+
+def test_an_explicit_analyzer_is_not_added_twice(bars: Path, plain: dict[str, Any]) -> None:
+    with capture(instrument=["backtrader"]) as otel:
+        cerebro = make_cerebro(bars)
+        cerebro.addstrategy(LongShortCross)
+        cerebro.addanalyzer(TradeTelemetry, _name="mine", exchange="sim")
+        strategy = cerebro.run()[0]
+        closed = _closed_trade_spans(otel)
+    assert not hasattr(strategy.analyzers, ANALYZER_NAME)
+    assert len(closed) == plain["closed"] and {s.attributes["trading.exchange"] for s in closed} == {"sim"}
+
+
+@pytest.mark.parametrize("maxcpus", [1, 2])
+def test_optstrategy_runs_with_worker_processes(bars: Path, maxcpus: int) -> None:
+    """maxcpus != 1 runs the strategies in a process pool: no trades are recorded there (a warning
+    says so), and the optimisation's results are backtrader's own. maxcpus=1 records every run."""
+    with capture(instrument=["backtrader"]) as otel:
+        cerebro = make_cerebro(bars, maxcpus=maxcpus)
+        cerebro.optstrategy(LongShortCross, fast=[5, 10])
+        runs = cerebro.run()
+        recorded = len(_closed_trade_spans(otel))
+    theirs = [r[0].analyzers.ta.get_analysis().total.closed for r in runs]
+    ours = [r[0].analyzers.getbyname(ANALYZER_NAME).get_analysis()["closed"] for r in runs]
+    assert len(runs) == 2 and min(theirs) > 0
+    assert ours == (theirs if maxcpus == 1 else [0, 0])
+    assert recorded == (sum(theirs) if maxcpus == 1 else 0)
+
+
+def test_report_on_the_store_reproduces_the_backtest(tmp_path: Path) -> None:
+    bot = subprocess.run([sys.executable, str(Path(__file__).with_name("backtrader_bot.py")),
+                          "--bars", "2000", "--store", str(tmp_path)],
+                         capture_output=True, text=True, timeout=120, env=clean_environment(), check=False)
+    assert bot.returncode == 0, bot.stderr
+    theirs = json.loads(bot.stdout.splitlines()[-1])
+    result = run_cli("report", "--store", str(tmp_path), "--format", "json", timeout=60)
+    assert result.returncode == 0, result.stderr
+    performance = json.loads(result.stdout)["performance"]
+    assert performance["trades"] == theirs["closed"]
+    assert math.isclose(performance["total_pnl"], theirs["pnl_net"], abs_tol=1e-6)
+
+
+def _ns(number: float) -> int:
+    moment = bt.num2date(number).replace(tzinfo=dt.timezone.utc)
+    return (moment - _EPOCH) // dt.timedelta(microseconds=1) * 1000
+
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
