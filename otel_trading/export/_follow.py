@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import BinaryIO, Literal
 
 from otel_trading.export._local_store import store_files
-from otel_trading.export._query import StoreContents, records_of
-from otel_trading.export._reader import StoreRecord, parse_line, unfinished_line
+from otel_trading.export._reader import DecodedLine, decode_store_line, unfinished_line
+from otel_trading.export._records import StoreContents, StoredSpan
 
 FileIdentity = tuple[int, int]
 
@@ -52,15 +52,17 @@ class StoreFollower:
         self._live = self.directory / f"{signal}.jsonl"
         self._positions: dict[FileIdentity, _Position] = {}
         self._reported: set[str] = set()  # unreadable files, reported once rather than at every poll
+        self.bytes_read = 0
+        """Bytes read from the store's files so far: what an incremental reader saves, observable."""
 
     def poll(self) -> StoreContents:
         """Records appended since the last poll, oldest first, and the new problems."""
         contents = StoreContents(self.directory)
-        records_of(self.new_records(contents.files), contents)
+        collect(self.new_lines(contents.files), contents)
         return contents
 
-    def new_records(self, files_read: list[Path] | None = None) -> Iterator[StoreRecord]:
-        """The lines appended since the last call, as records (malformed ones with ``error``)."""
+    def new_lines(self, files_read: list[Path] | None = None) -> Iterator[DecodedLine]:
+        """The lines appended since the last call, decoded (malformed ones with ``error``)."""
         seen: set[FileIdentity] = set()
         for path in store_files(self.directory, self.signal):
             try:
@@ -77,7 +79,7 @@ class StoreFollower:
                     yield from self._report_once(path, f"{path}: cannot read: {exc.strerror or exc}")
                     continue
                 seen.add(identity)
-                position = self._position(identity, path, size)
+                position = self.position(identity, path, size)
                 if files_read is not None:
                     files_read.append(path)
                 try:
@@ -86,43 +88,64 @@ class StoreFollower:
                     yield from self._report_once(path, f"{path}: cannot read: {exc.strerror or exc}")
         # Forget deleted files: their inode numbers may be reused by new files.
         self._positions = {key: value for key, value in self._positions.items() if key in seen}
+        self.forget(set(self._positions), seen)
+
+    def forget(self, kept: set[FileIdentity], seen: set[FileIdentity]) -> None:
+        """Called after each pass with the files still tracked; a persistent reader drops the rest."""
 
     @staticmethod
     def _identity(handle: BinaryIO) -> tuple[FileIdentity, int]:
         status = os.fstat(handle.fileno())
         return (status.st_dev, status.st_ino), status.st_size
 
-    def _position(self, identity: FileIdentity, path: Path, size: int) -> _Position:
+    def position(self, identity: FileIdentity, path: Path, size: int) -> _Position:
+        """Where to read ``identity`` from; a new position when it is new, truncated or replaced."""
         position = self._positions.get(identity)
         # A known file that shrank was truncated or replaced; a rotated file never becomes the
         # live one again, so an identity seen rotated and now live is a new file (inode reuse).
         if position is None or size < position.offset or (path == self._live and position.path != self._live):
             position = _Position(path)
             self._positions[identity] = position
+            self.restarted(identity)
         position.path = path
         return position
 
-    def _read_from(self, handle: BinaryIO, position: _Position, *, is_live: bool) -> Iterator[StoreRecord]:
+    def restarted(self, identity: FileIdentity) -> None:
+        """Called when ``identity`` is read from its start again (new, truncated or replaced)."""
+
+    def _read_from(self, handle: BinaryIO, position: _Position, *, is_live: bool) -> Iterator[DecodedLine]:
         handle.seek(position.offset)
         data = handle.read()
+        self.bytes_read += len(data)
         complete = data.rfind(b"\n") + 1
         rest = data[complete:]
         for raw in data[:complete].split(b"\n")[:-1]:
             position.lines += 1
             if raw.strip() and (self._wanted is None or self._wanted.search(raw)):
-                yield self._record(position.path, position.lines, raw)
+                yield decode_store_line(position.path, position.lines, raw.decode("utf-8", errors="replace"),
+                                        self.signal)
         position.offset += complete
         if rest.strip() and not position.truncation_reported:
-            last = unfinished_line(position.path, position.lines + 1, rest.decode("utf-8", errors="replace"),
-                                   self.signal, live=is_live)
+            text = rest.decode("utf-8", errors="replace")
+            last = unfinished_line(position.path, position.lines + 1, text, live=is_live)
             if last is not None:
                 position.truncation_reported = True
-                yield last
+                yield decode_store_line(position.path, position.lines + 1, text, self.signal) \
+                    if last == "parse" else DecodedLine(position.path, position.lines + 1, [], last)
 
-    def _record(self, path: Path, line: int, raw: bytes) -> StoreRecord:
-        return parse_line(path, line, raw.decode("utf-8", errors="replace"), self.signal)
-
-    def _report_once(self, path: Path, problem: str) -> Iterator[StoreRecord]:
+    def _report_once(self, path: Path, problem: str) -> Iterator[DecodedLine]:
         if problem not in self._reported:
             self._reported.add(problem)
-            yield StoreRecord(path, 0, None, problem)
+            yield DecodedLine(path, 0, [], problem)
+
+
+def collect(lines: Iterator[DecodedLine], contents: StoreContents) -> None:
+    """Appends the spans, logs and problems of ``lines`` to ``contents``."""
+    spans, logs = contents.spans, contents.logs
+    for line in lines:
+        if line.error is not None:
+            contents.problems.append(line.error)
+        elif line.records and isinstance(line.records[0], StoredSpan):
+            spans.extend(line.records)
+        else:
+            logs.extend(line.records)  # type: ignore[arg-type]  # a line holds one kind of record

@@ -11,7 +11,9 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from otel_trading.export._local_store import store_files
+from otel_trading.export._otlp_decode import decode_line
 from otel_trading.export._otlp_json import parse_json_line
+from otel_trading.export._records import StoredLog, StoredSpan
 
 
 @dataclass(frozen=True)
@@ -43,9 +45,10 @@ def read_store(directory: str | Path, signal: Literal["traces", "logs"]) -> Iter
         for number, line in enumerate(lines[:-1], start=1):
             if line.strip():
                 yield parse_line(path, number, line, signal)
-        last = unfinished_line(path, len(lines), lines[-1], signal, live=path == files[-1])
+        last = unfinished_line(path, len(lines), lines[-1], live=path == files[-1])
         if last is not None:
-            yield last
+            yield parse_line(path, len(lines), lines[-1], signal) if last is _PARSE else \
+                StoreRecord(path, len(lines), None, last)
 
 
 def parse_line(path: Path, number: int, text: str, signal: Literal["traces", "logs"]) -> StoreRecord:
@@ -56,9 +59,30 @@ def parse_line(path: Path, number: int, text: str, signal: Literal["traces", "lo
         return StoreRecord(path, number, None, f"{path}:{number}: {exc}")
 
 
-def unfinished_line(path: Path, number: int, text: str, signal: Literal["traces", "logs"], *,
-                    live: bool) -> StoreRecord | None:
-    """The record for the text after a file's last newline; None when there is none to report.
+@dataclass(frozen=True, slots=True)
+class DecodedLine:
+    """One line of the store as flat records, or the problem with it (after ``file:line:``)."""
+
+    path: Path
+    line: int
+    records: list[StoredSpan] | list[StoredLog]
+    error: str | None = None
+
+
+def decode_store_line(path: Path, number: int, text: str, signal: Literal["traces", "logs"]) -> DecodedLine:
+    """Line ``number`` of ``path`` decoded straight to flat records (no protobuf on the way)."""
+    try:
+        return DecodedLine(path, number, decode_line(text, signal))
+    except ValueError as exc:
+        return DecodedLine(path, number, [], f"{path}:{number}: {exc}")
+
+
+_PARSE: Literal["parse"] = "parse"
+
+
+def unfinished_line(path: Path, number: int, text: str, *, live: bool) -> str | None:
+    """What to make of the text after a file's last newline: None (nothing to report), ``"parse"``
+    (report it as the line it is) or the problem to report.
 
     In the live file it is a write in progress if it can be one: the start of a JSON object without
     a NUL byte (JSON escapes NUL, so no writer leaves one; NULs are what a crash leaves in a file's
@@ -68,5 +92,5 @@ def unfinished_line(path: Path, number: int, text: str, signal: Literal["traces"
     if not text.strip():
         return None
     if "\x00" in text or not text.lstrip().startswith("{"):
-        return parse_line(path, number, text, signal)
-    return None if live else StoreRecord(path, number, None, f"{path}:{number}: truncated last line")
+        return _PARSE
+    return None if live else f"{path}:{number}: truncated last line"

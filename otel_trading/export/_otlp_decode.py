@@ -1,0 +1,354 @@
+"""OTLP/JSON lines straight to flat ``StoredSpan`` / ``StoredLog`` records, with plain ``json.loads``.
+
+Going through protobuf (``json_format.ParseDict`` then reading the message back) costs about 20 times
+the ``json.loads`` of the same line, and reading the store is mostly that. The fast path here reads
+the documents our writer and the Collector write; anything it does not expect (an unknown or
+snake_case field, an id that is not lowercase hex, an enum by name, a link, a wrong type) sends
+the line down the protobuf path, which gives the same records for anything protobuf accepts and
+the error in our words for anything it rejects. So both paths agree on every line, and hostile
+input is judged by one set of rules.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, Final
+
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+
+from otel_trading.export._otlp_json import Signal, parse_json_line
+from otel_trading.export._records import SPAN_KINDS, STATUS, SpanEvent, StoredLog, StoredSpan
+
+_LOWER_HEX: Final = re.compile(r"(?:[0-9a-f]{2})*")
+_UINT: Final = re.compile(r"[0-9]{1,20}")
+_INT: Final = re.compile(r"-?[0-9]{1,19}")
+# A UTF-16 surrogate escape: protobuf judges lone ones; the slow path decides.
+_SURROGATE: Final = re.compile(r"\\u[dD][89a-fA-F]")
+_UINT64_MAX: Final = 2**64 - 1
+_INT64_MIN: Final = -(2**63)
+_INT64_MAX: Final = 2**63 - 1
+
+
+class _Unusual(Exception):
+    """The line is not shaped the way the fast path reads; protobuf decides."""
+
+
+def decode_line(line: str, signal: Signal) -> list[StoredSpan] | list[StoredLog]:
+    """The records of one OTLP/JSON line of ``signal``.
+
+    Raises ValueError ``not an OTLP/JSON record: <reason>`` exactly as ``parse_json_line`` does."""
+    try:
+        if "\\u" in line and _SURROGATE.search(line):
+            raise _Unusual
+        document = json.loads(line)
+        if signal == "traces":
+            return _spans(document)
+        return _logs(document)
+    except (_Unusual, ValueError, RecursionError, TypeError, KeyError, AttributeError):
+        pass
+    request = parse_json_line(line, signal)  # raises the problem in our words
+    if isinstance(request, ExportTraceServiceRequest):
+        return list(spans_of(request))
+    return list(logs_of(request))
+
+
+# --- the fast path ------------------------------------------------------------------------------
+
+def _only(node: object, allowed: frozenset[str]) -> dict[str, Any]:
+    if type(node) is not dict or not allowed.issuperset(node):
+        raise _Unusual
+    return node
+
+
+def _list(node: object) -> list[Any]:
+    if node is None:
+        return []
+    if type(node) is not list:
+        raise _Unusual
+    return node
+
+
+def _str(node: object) -> str:
+    if node is None:
+        return ""
+    if type(node) is not str:
+        raise _Unusual
+    return node
+
+
+def _uint64(node: object) -> int:
+    if node is None:
+        return 0
+    if type(node) is str and _UINT.fullmatch(node):
+        value = int(node)
+    elif type(node) is int:
+        value = node
+    else:
+        raise _Unusual
+    if not 0 <= value <= _UINT64_MAX:
+        raise _Unusual
+    return value
+
+
+def _enum(node: object, size: int) -> int:
+    if node is None:
+        return 0
+    if type(node) is not int or not 0 <= node < size:
+        raise _Unusual
+    return node
+
+
+def _hex_id(node: object) -> str:
+    if node is None:
+        return ""
+    if type(node) is not str or not _LOWER_HEX.fullmatch(node):
+        raise _Unusual
+    return node
+
+
+def _optional_id(node: object) -> str | None:
+    value = _hex_id(node)
+    return value if value and value.strip("0") else None
+
+
+_VALUE_KINDS: Final = frozenset({"stringValue", "boolValue", "intValue", "doubleValue", "arrayValue",
+                                 "kvlistValue"})
+_LIST_FIELDS: Final = frozenset({"values"})
+_PAIR_FIELDS: Final = frozenset({"key", "value"})
+
+
+def _value(node: object) -> Any:  # noqa: PLR0912 - one branch per OTLP value kind
+    if node is None:
+        return None
+    if type(node) is not dict or len(node) > 1:
+        raise _Unusual
+    if not node:
+        return None
+    [(kind, value)] = node.items()
+    if kind == "stringValue":
+        return _str(value)
+    if kind == "intValue":
+        if type(value) is str and _INT.fullmatch(value):
+            number = int(value)
+        elif type(value) is int:
+            number = value
+        else:
+            raise _Unusual
+        if not _INT64_MIN <= number <= _INT64_MAX:
+            raise _Unusual
+        return number
+    if kind == "doubleValue":
+        if type(value) is float:
+            return value
+        if type(value) is int:
+            return float(value)
+        raise _Unusual
+    if kind == "boolValue":
+        if type(value) is not bool:
+            raise _Unusual
+        return value
+    if kind == "arrayValue":
+        return [_value(item) for item in _list(_only(value, _LIST_FIELDS).get("values"))]
+    if kind == "kvlistValue":
+        return _attributes(_only(value, _LIST_FIELDS).get("values"))
+    raise _Unusual  # bytesValue and anything else: protobuf's base64 rules decide
+
+
+def _attributes(node: object) -> dict[str, Any]:
+    attributes: dict[str, Any] = {}
+    for item in _list(node):
+        pair = _only(item, _PAIR_FIELDS)
+        attributes[_str(pair.get("key"))] = _value(pair.get("value"))
+    return attributes
+
+
+_RESOURCE: Final = frozenset({"attributes", "droppedAttributesCount"})
+_SCOPE: Final = frozenset({"name", "version", "attributes", "droppedAttributesCount"})
+
+
+def _resource(node: object) -> dict[str, Any]:
+    if node is None:
+        return {}
+    resource = _only(node, _RESOURCE)
+    _uint64(resource.get("droppedAttributesCount"))
+    return _attributes(resource.get("attributes"))
+
+
+def _scope_name(node: object) -> str:
+    if node is None:
+        return ""
+    scope = _only(node, _SCOPE)
+    _str(scope.get("version"))
+    _attributes(scope.get("attributes"))
+    _uint64(scope.get("droppedAttributesCount"))
+    return _str(scope.get("name"))
+
+
+_Shape = tuple[str, str, str, frozenset[str], frozenset[str]]
+"""A request's top field, its scope list field, its record list field, their groups' and scopes' fields."""
+
+
+def _groups(document: object, shape: _Shape) -> Iterator[tuple[dict[str, Any], str, list[Any]]]:
+    """(resource, scope name, records) of every scope of a request document."""
+    top, scopes, items, top_fields, scope_fields = shape
+    for group_node in _list(_only(document, frozenset({top})).get(top)):
+        group = _only(group_node, top_fields)
+        _str(group.get("schemaUrl"))
+        resource = _resource(group.get("resource"))
+        for scoped_node in _list(group.get(scopes)):
+            scoped = _only(scoped_node, scope_fields)
+            _str(scoped.get("schemaUrl"))
+            yield resource, _scope_name(scoped.get("scope")), _list(scoped.get(items))
+
+
+_SPAN: Final = frozenset({"traceId", "spanId", "traceState", "parentSpanId", "flags", "name", "kind",
+                          "startTimeUnixNano", "endTimeUnixNano", "attributes", "droppedAttributesCount",
+                          "events", "droppedEventsCount", "droppedLinksCount", "status"})
+_EVENT: Final = frozenset({"timeUnixNano", "name", "attributes", "droppedAttributesCount"})
+_STATUS_FIELDS: Final = frozenset({"code", "message"})
+_SPANS_SHAPE: Final = ("resourceSpans", "scopeSpans", "spans", frozenset({"resource", "scopeSpans", "schemaUrl"}),
+                       frozenset({"scope", "spans", "schemaUrl"}))
+_COUNTS: Final = ("flags", "droppedAttributesCount", "droppedEventsCount", "droppedLinksCount")
+
+
+def _spans(document: object) -> list[StoredSpan]:
+    spans: list[StoredSpan] = []
+    for resource, scope, items in _groups(document, _SPANS_SHAPE):
+        for node in items:
+            span = _only(node, _SPAN)
+            for count in _COUNTS:
+                if count in span:
+                    _uint64(span[count])
+            _str(span.get("traceState"))
+            status = {} if span.get("status") is None else _only(span["status"], _STATUS_FIELDS)
+            spans.append(StoredSpan(
+                trace_id=_hex_id(span.get("traceId")),
+                span_id=_hex_id(span.get("spanId")),
+                parent_span_id=_optional_id(span.get("parentSpanId")),
+                name=_str(span.get("name")),
+                kind=SPAN_KINDS[_enum(span.get("kind"), len(SPAN_KINDS))],
+                start_ns=_uint64(span.get("startTimeUnixNano")),
+                end_ns=_uint64(span.get("endTimeUnixNano")),
+                status=STATUS[_enum(status.get("code"), len(STATUS))],
+                status_message=_str(status.get("message")),
+                attributes=_attributes(span.get("attributes")),
+                events=tuple(_event(event) for event in _list(span.get("events"))),
+                resource=resource,
+                scope=scope,
+            ))
+    return spans
+
+
+def _event(node: object) -> SpanEvent:
+    event = _only(node, _EVENT)
+    _uint64(event.get("droppedAttributesCount"))
+    return SpanEvent(_str(event.get("name")), _uint64(event.get("timeUnixNano")), _attributes(event.get("attributes")))
+
+
+_LOGS_SHAPE: Final = ("resourceLogs", "scopeLogs", "logRecords", frozenset({"resource", "scopeLogs", "schemaUrl"}),
+                      frozenset({"scope", "logRecords", "schemaUrl"}))
+_LOG: Final = frozenset({"timeUnixNano", "observedTimeUnixNano", "severityNumber", "severityText", "body",
+                         "attributes", "droppedAttributesCount", "flags", "traceId", "spanId", "eventName"})
+_SEVERITIES: Final = 25  # SEVERITY_NUMBER_UNSPECIFIED .. FATAL4
+
+
+def _logs(document: object) -> list[StoredLog]:
+    logs: list[StoredLog] = []
+    for resource, scope, items in _groups(document, _LOGS_SHAPE):
+        for node in items:
+            record = _only(node, _LOG)
+            _uint64(record.get("flags"))
+            _uint64(record.get("droppedAttributesCount"))
+            _str(record.get("eventName"))
+            body = _value(record.get("body"))
+            logs.append(StoredLog(
+                time_ns=_uint64(record.get("timeUnixNano")) or _uint64(record.get("observedTimeUnixNano")),
+                severity_number=_enum(record.get("severityNumber"), _SEVERITIES),
+                severity_text=_str(record.get("severityText")),
+                body=_body_text(body),
+                attributes=_attributes(record.get("attributes")),
+                trace_id=_optional_id(record.get("traceId")),
+                span_id=_optional_id(record.get("spanId")),
+                resource=resource,
+                scope=scope,
+            ))
+    return logs
+
+
+def _body_text(body: Any) -> str:
+    return body if isinstance(body, str) else "" if body is None else str(body)
+
+
+# --- the protobuf path (what the fast path does not read) ----------------------------------------
+
+def value_of(value: AnyValue) -> Any:
+    """An OTLP ``AnyValue`` as a Python value (arrays as lists, kvlists as dicts, bytes as hex)."""
+    kind = value.WhichOneof("value")
+    if kind is None:
+        return None
+    if kind == "array_value":
+        return [value_of(item) for item in value.array_value.values]
+    if kind == "kvlist_value":
+        return attributes_of(value.kvlist_value.values)
+    if kind == "bytes_value":
+        return value.bytes_value.hex()
+    return getattr(value, kind)
+
+
+def attributes_of(pairs: Iterable[KeyValue]) -> dict[str, Any]:
+    return {pair.key: value_of(pair.value) for pair in pairs}
+
+
+def _hex(raw: bytes) -> str | None:
+    return raw.hex() if raw and any(raw) else None
+
+
+def _named(names: tuple[str, ...], index: int, default: Callable[[int], str]) -> str:
+    return names[index] if 0 <= index < len(names) else default(index)
+
+
+def spans_of(request: ExportTraceServiceRequest) -> Iterator[StoredSpan]:
+    for resource_spans in request.resource_spans:
+        resource = attributes_of(resource_spans.resource.attributes)
+        for scope_spans in resource_spans.scope_spans:
+            scope = scope_spans.scope.name
+            for span in scope_spans.spans:
+                yield StoredSpan(
+                    trace_id=span.trace_id.hex(),
+                    span_id=span.span_id.hex(),
+                    parent_span_id=_hex(span.parent_span_id),
+                    name=span.name,
+                    kind=_named(SPAN_KINDS, span.kind, str),
+                    start_ns=span.start_time_unix_nano,
+                    end_ns=span.end_time_unix_nano,
+                    status=_named(STATUS, span.status.code, lambda _: "unset"),
+                    status_message=span.status.message,
+                    attributes=attributes_of(span.attributes),
+                    events=tuple(SpanEvent(e.name, e.time_unix_nano, attributes_of(e.attributes))
+                                 for e in span.events),
+                    resource=resource,
+                    scope=scope,
+                )
+
+
+def logs_of(request: ExportLogsServiceRequest) -> Iterator[StoredLog]:
+    for resource_logs in request.resource_logs:
+        resource = attributes_of(resource_logs.resource.attributes)
+        for scope_logs in resource_logs.scope_logs:
+            scope = scope_logs.scope.name
+            for record in scope_logs.log_records:
+                yield StoredLog(
+                    time_ns=record.time_unix_nano or record.observed_time_unix_nano,
+                    severity_number=record.severity_number,
+                    severity_text=record.severity_text,
+                    body=_body_text(value_of(record.body)),
+                    attributes=attributes_of(record.attributes),
+                    trace_id=_hex(record.trace_id),
+                    span_id=_hex(record.span_id),
+                    resource=resource,
+                    scope=scope,
+                )

@@ -1,0 +1,92 @@
+"""The fast OTLP/JSON decoder: the same records as the protobuf path for every line, valid or not."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import pytest
+
+from otel_trading.export import StoredLog, parse_json_line
+from otel_trading.export._otlp_decode import decode_line, logs_of, spans_of
+
+Signal = Literal["traces", "logs"]
+
+
+def _protobuf_path(line: str, signal: Signal) -> list[Any]:
+    request = parse_json_line(line, signal)
+    return list(spans_of(request) if signal == "traces" else logs_of(request))  # type: ignore[arg-type]
+
+
+def _outcome(line: str, signal: Signal, decode: Any) -> Any:
+    try:
+        return decode(line, signal)
+    except ValueError as exc:
+        return f"error: {exc}"
+
+
+@pytest.mark.parametrize("signal", ["traces", "logs"])
+def test_the_demo_store_decodes_to_the_same_records_as_protobuf(demo_store: Path, signal: Signal) -> None:
+    lines = (demo_store / f"{signal}.jsonl").read_text().splitlines()
+    fast = [record for line in lines for record in decode_line(line, signal)]
+    assert fast == [record for line in lines for record in _protobuf_path(line, signal)]
+    assert len(fast) > 50
+
+
+def _span_line(**span: Any) -> str:
+    base = {"traceId": "0af7651916cd43dd8448eb211c80319c", "spanId": "b7ad6b7169203331", "name": "trade",
+            "kind": 1, "startTimeUnixNano": "1700000000000000000", "endTimeUnixNano": "1700000001000000000"}
+    document = {"resourceSpans": [{"resource": {"attributes": [{"key": "service.name",
+                                                                 "value": {"stringValue": "bot"}}]},
+                                   "scopeSpans": [{"scope": {"name": "s"}, "spans": [base | span]}]}]}
+    return json.dumps(document)
+
+
+ODD_BUT_VALID = [
+    _span_line(attributes=[{"key": "b", "value": {"bytesValue": "AAEC"}}]),  # base64 bytes
+    _span_line(traceId="0AF7651916CD43DD8448EB211C80319C"),  # upper-case hex
+    _span_line(start_time_unix_nano="5"),  # protobuf's own field name
+    _span_line(kind="SPAN_KIND_SERVER"),  # enum by name
+    _span_line(startTimeUnixNano=5, attributes=[{"key": "i", "value": {"intValue": -3}}]),  # numbers, not strings
+    _span_line(attributes=[{"key": "d", "value": {"doubleValue": 2}},
+                           {"key": "n", "value": {"doubleValue": "Infinity"}}]),
+    _span_line(attributes=[{"key": "a", "value": {"arrayValue": {"values": [{"boolValue": True}, {}]}}},
+                           {"key": "k", "value": {"kvlistValue": {"values": [{"key": "x", "value": {}}]}}}]),
+    _span_line(links=[{"traceId": "0af7651916cd43dd8448eb211c80319c", "spanId": "b7ad6b7169203331"}]),
+    _span_line(parentSpanId="0000000000000000", status={"code": 2, "message": "boom"}),
+    _span_line(status=[], kind=99),  # protobuf takes these: an empty status, an unknown kind
+    _span_line(name="caf\\u00e9 \\ud83d\\ude00"),
+]
+DAMAGED = [
+    _span_line(name=5),
+    _span_line(traceId="zz"),
+    _span_line(startTimeUnixNano="-1"),
+    _span_line(attributes=[{"key": "i", "value": {"intValue": str(2**63)}}]),
+    _span_line(attributes=[{"key": "t", "value": {"stringValue": "a", "intValue": "1"}}]),
+    _span_line(unknown=1),
+    '{"resourceSpans": 5}',
+    "[1, 2]",
+    "{not json",
+]
+
+
+@pytest.mark.parametrize("line", ODD_BUT_VALID + DAMAGED)
+def test_every_line_decodes_as_protobuf_reads_it(line: str) -> None:
+    assert _outcome(line, "traces", decode_line) == _outcome(line, "traces", _protobuf_path)
+
+
+@pytest.mark.parametrize("line", DAMAGED)
+def test_damaged_lines_are_errors_in_our_words(line: str) -> None:
+    with pytest.raises(ValueError, match=r"^not an OTLP/JSON record: "):
+        decode_line(line, "traces")
+
+
+def test_a_log_line_with_a_non_string_body_reads_as_text() -> None:
+    line = json.dumps({"resourceLogs": [{"scopeLogs": [{"logRecords": [
+        {"observedTimeUnixNano": "7", "severityNumber": 9, "body": {"intValue": "42"},
+         "traceId": "00000000000000000000000000000000"}]}]}]})
+    [record] = decode_line(line, "logs")
+    assert isinstance(record, StoredLog)
+    assert (record.body, record.time_ns, record.trace_id) == ("42", 7, None)
+    assert [record] == _protobuf_path(line, "logs")
