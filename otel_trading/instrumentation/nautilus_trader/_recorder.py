@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from otel_trading.instrumentation._hooks import guarded
-from otel_trading.trading import Order, Portfolio, Trade, trade
+from otel_trading.trading import Order, Portfolio, Trade, TradingMetrics, trade
 from otel_trading.trading._standalone import StandaloneTrade
 
 # nautilus' OrderSide / LiquiditySide enum values (nautilus_trader.model.enums), the same since 1.100.
@@ -47,6 +47,7 @@ class _Pending:
     price: float | None
     submitted_ns: int
     instrument_id: Any
+    strategy_id: Any
     venue_order_id: str | None = None
     accepted_ns: int | None = None
 
@@ -61,6 +62,7 @@ class EventRecorder:
         self._orders: dict[Any, Order] = {}  # ClientOrderId -> open order of a trade
         self._open: dict[Any, Trade] = {}  # PositionId -> the trade of its current cycle
         self._portfolios: dict[Any, Portfolio | None] = {}  # AccountId -> its portfolio (None: not single-currency)
+        self._metrics: dict[tuple[Any, Any], TradingMetrics] = {}  # of standalone orders
         self._names: dict[Any, str] = {}  # instrument, venue, strategy ids and enums -> their text (a bounded set)
         self._last_ns = 0
         self._handlers: dict[str, Callable[[Any], None]] = {
@@ -128,7 +130,7 @@ class EventRecorder:
         self._pending[event.client_order_id] = _Pending(
             amount=event.quantity.as_double(), side=_SIDES.get(int(event.side), "unknown"),
             order_type=self._order_type(event.order_type), price=None if price is None else float(price),
-            submitted_ns=event.ts_event, instrument_id=event.instrument_id)
+            submitted_ns=event.ts_event, instrument_id=event.instrument_id, strategy_id=event.strategy_id)
 
     def _submitted(self, event: Any) -> None:
         pending = self._pending.get(event.client_order_id)
@@ -178,7 +180,7 @@ class EventRecorder:
         if pending is None:  # its earlier events were before this actor started, or it continues on a new cycle
             pending = _Pending(amount=fill.last_qty.as_double(), side=_SIDES.get(int(fill.order_side), "unknown"),
                                order_type=self._order_type(fill.order_type), price=None, submitted_ns=fill.ts_event,
-                               instrument_id=fill.instrument_id)
+                               instrument_id=fill.instrument_id, strategy_id=fill.strategy_id)
         order = position_trade.submit_order(
             pending.amount, order_type=pending.order_type, side=pending.side, price=pending.price,
             reference_price=pending.price, client_order_id=str(client_id), timestamp=pending.submitted_ns)
@@ -226,9 +228,14 @@ class EventRecorder:
 
     def _standalone(self, client_id: Any, pending: _Pending) -> StandaloneTrade:
         """An order that never reached a position: the root of its own trace."""
-        instrument_id = pending.instrument_id
-        standalone = StandaloneTrade(self._name(instrument_id.symbol), pending.side,
-                                     exchange=self._name(instrument_id.venue))
+        symbol = self._name(pending.instrument_id.symbol)
+        venue = self._name(pending.instrument_id.venue)
+        key = (pending.instrument_id, pending.strategy_id)
+        metrics = self._metrics.get(key)
+        if metrics is None:  # the strategy's label on its refused orders too (one set per instrument and strategy)
+            strategy = self._name(pending.strategy_id)
+            metrics = self._metrics[key] = TradingMetrics(symbol, exchange=venue, strategy=strategy)
+        standalone = StandaloneTrade(symbol, pending.side, exchange=venue, metrics=metrics)
         order = standalone.submit_order(pending.amount, order_type=pending.order_type, side=pending.side,
                                         price=pending.price, reference_price=pending.price,
                                         client_order_id=str(client_id), timestamp=pending.submitted_ns)

@@ -12,15 +12,16 @@ from typing import Any
 
 import pandas as pd
 from nautilus_trader.backtest.engine import BacktestEngine, BacktestEngineConfig
-from nautilus_trader.config import LoggingConfig
+from nautilus_trader.config import LoggingConfig, StrategyConfig
 from nautilus_trader.examples.strategies.ema_cross import EMACross, EMACrossConfig
 from nautilus_trader.model.currencies import USD
 from nautilus_trader.model.data import BarType
-from nautilus_trader.model.enums import AccountType, OmsType
+from nautilus_trader.model.enums import AccountType, OmsType, OrderSide
 from nautilus_trader.model.identifiers import Venue
-from nautilus_trader.model.objects import Money
+from nautilus_trader.model.objects import Money, Quantity
 from nautilus_trader.persistence.wranglers import BarDataWrangler
 from nautilus_trader.test_kit.providers import TestInstrumentProvider
+from nautilus_trader.trading.strategy import Strategy
 
 VENUE = Venue("SIM")
 STARTING_BALANCE = 1_000_000
@@ -44,7 +45,37 @@ def bars(instrument: Any, bar_type: Any, count: int, seed: int = 7) -> list[Any]
     return _BARS[key]
 
 
-def build_engine(count: int = 2_000, oms: str = "NETTING") -> BacktestEngine:
+class RefusedOrders(Strategy):  # type: ignore[misc]
+    """On its 3rd bar: a limit buy 10% below the market (cancelled on the 10th bar), a market
+    order too big for the risk engine (denied), and a post-only buy above the market (rejected
+    by the venue). None of them ever fills."""
+
+    def __init__(self, instrument_id: Any, bar_type: Any) -> None:
+        super().__init__(StrategyConfig(strategy_id="Refused-001"))
+        self.instrument_id = instrument_id
+        self.bar_type = bar_type
+        self.bars = 0
+        self.resting: Any = None
+
+    def on_start(self) -> None:
+        self.subscribe_bars(self.bar_type)
+
+    def on_bar(self, bar: Any) -> None:
+        self.bars += 1
+        instrument = self.cache.instrument(self.instrument_id)
+        close = float(bar.close)
+        if self.bars == 3:
+            self.resting = self.order_factory.limit(self.instrument_id, OrderSide.BUY, instrument.make_qty(1000),
+                                                    instrument.make_price(close * 0.9))
+            self.submit_order(self.resting)
+            self.submit_order(self.order_factory.market(self.instrument_id, OrderSide.BUY, Quantity.from_int(10**9)))
+            self.submit_order(self.order_factory.limit(self.instrument_id, OrderSide.BUY, instrument.make_qty(1000),
+                                                       instrument.make_price(close * 1.1), post_only=True))
+        elif self.bars == 10:
+            self.cancel_order(self.resting)
+
+
+def build_engine(count: int = 2_000, oms: str = "NETTING", refused: bool = False) -> BacktestEngine:
     """The user's unchanged script: nothing in it mentions otel-trading."""
     engine = BacktestEngine(BacktestEngineConfig(logging=LoggingConfig(log_level="ERROR")))
     engine.add_venue(venue=VENUE, oms_type=getattr(OmsType, oms), account_type=AccountType.MARGIN,
@@ -55,6 +86,8 @@ def build_engine(count: int = 2_000, oms: str = "NETTING") -> BacktestEngine:
     engine.add_data(bars(instrument, bar_type, count))
     engine.add_strategy(EMACross(EMACrossConfig(instrument_id=instrument.id, bar_type=bar_type,
                                                 trade_size=Decimal(100_000), request_bars=False)))
+    if refused:
+        engine.add_strategy(RefusedOrders(instrument.id, bar_type))
     return engine
 
 
@@ -97,9 +130,10 @@ def reports(engine: BacktestEngine) -> Reports:
                    trader.generate_positions_report(), trader.generate_account_report(VENUE))
 
 
-def run(count: int = 2_000, oms: str = "NETTING", actor: Any = None) -> tuple[Reports, BacktestEngine]:
+def run(count: int = 2_000, oms: str = "NETTING", actor: Any = None, refused: bool = False
+        ) -> tuple[Reports, BacktestEngine]:
     """Builds, runs and disposes of one engine; ``actor``: one added by hand before the run."""
-    engine = build_engine(count, oms)
+    engine = build_engine(count, oms, refused)
     if actor is not None:
         engine.add_actor(actor)
     engine.run()

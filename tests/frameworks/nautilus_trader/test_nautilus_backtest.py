@@ -47,7 +47,9 @@ def _assert_matches(otel: TelemetryCapture, report: Reports) -> None:
     assert otel.value("trading.fees") == pytest.approx(fees, abs=0.01)
     # every trade is one trace, its orders inside it, all at the simulated (2024) times
     by_trace = {span.context.trace_id: span for span in trades}
-    assert all(span.context.trace_id in by_trace for span in orders)
+    filled = [span for span in orders if span.attributes["trading.order.status"] == "filled"]
+    assert len(filled) == int((report.orders["status"] == "FILLED").sum())
+    assert all(span.context.trace_id in by_trace for span in filled)
     first_bar_ns = 1_704_067_200_000_000_000  # 2024-01-01T00:00:00Z
     assert all(first_bar_ns <= span.start_time <= span.end_time < first_bar_ns + 10 * 86_400 * 10**9
                for span in trades + orders)
@@ -62,6 +64,61 @@ def test_telemetry_equals_nautilus_reports(oms: str) -> None:
         # the account's portfolio: realized PnL and equity end where nautilus' account balance ends
         assert otel.value("trading.pnl.realized") == pytest.approx(report.realized_pnl, abs=0.01)
         assert otel.value("trading.equity") == pytest.approx(report.final_balance, abs=0.01)
+        assert otel.value(FAILURES) == 0
+
+
+def test_denied_rejected_and_cancelled_orders_are_orders_of_their_own() -> None:
+    with capture(instrument=["nautilus_trader"]) as otel:
+        report, _ = run(BARS, refused=True)
+        statuses = report.orders.set_index(report.orders.index.astype(str))["status"]
+        refused = {client_id: status for client_id, status in statuses.items() if status != "FILLED"}
+        assert sorted(refused.values()) == ["CANCELED", "DENIED", "REJECTED"]
+        spans = {span.attributes["trading.order.client_id"]: span for span in _order_spans(otel)}
+        expected = {"CANCELED": "cancelled", "DENIED": "rejected", "REJECTED": "rejected"}
+        for client_id, status in refused.items():
+            span = spans[client_id]
+            assert span.attributes["trading.order.status"] == expected[status]
+            assert span.parent is None  # no position: the root of its own trace
+            assert span.end_time >= span.start_time >= 1_704_067_200_000_000_000  # simulated times
+        strategy = {"trading.strategy": "Refused-001"}
+        assert otel.value("trading.order.rejects", **strategy, **{"trading.order.reason": "denied"}) == 1
+        assert otel.value("trading.order.rejects", **strategy, **{"trading.order.reason": "rejected"}) == 1
+        assert otel.value("trading.orders", **strategy, **{"trading.order.status": "cancelled"}) == 1
+        _assert_matches(otel, report)  # EMACross' orders, fills and positions are unaffected
+
+
+def test_a_trading_node_gets_the_actor_once() -> None:
+    from nautilus_trader.config import ImportableActorConfig, LoggingConfig, TradingNodeConfig
+    from nautilus_trader.live.node import TradingNode
+
+    with capture(instrument=["nautilus_trader"]):
+        node = TradingNode(config=TradingNodeConfig(trader_id="OBS-001", logging=LoggingConfig(log_level="ERROR")))
+        ours = [actor for actor in node.trader.actors() if isinstance(actor, OtelTradingActor)]
+        node.dispose()
+        assert len(ours) == 1 and ours[0].automatic
+        configured = ImportableActorConfig(
+            actor_path="otel_trading.instrumentation.nautilus_trader:OtelTradingActor",
+            config_path="otel_trading.instrumentation.nautilus_trader:OtelTradingActorConfig", config={})
+        node = TradingNode(config=TradingNodeConfig(trader_id="OBS-002", logging=LoggingConfig(log_level="ERROR"),
+                                                    actors=[configured]))
+        ours = [actor for actor in node.trader.actors() if isinstance(actor, OtelTradingActor)]
+        node.dispose()
+        assert len(ours) == 1 and not ours[0].automatic  # the node's own, not a second one
+
+
+def test_a_second_run_after_reset_is_recorded_afresh() -> None:
+    from nautilus_backtest import build_engine, reports
+
+    with capture(instrument=["nautilus_trader"]) as otel:
+        engine = build_engine(BARS)
+        engine.run()
+        first = len(reports(engine).closed_positions)
+        engine.reset()
+        engine.run()
+        second = reports(engine)
+        engine.dispose()
+        assert otel.value("trading.trades") == first + len(second.closed_positions)
+        assert otel.value("trading.fills") == 2 * len(second.fills)
         assert otel.value(FAILURES) == 0
 
 
