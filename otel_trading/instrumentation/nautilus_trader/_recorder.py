@@ -62,7 +62,7 @@ class EventRecorder:
         self._orders: dict[Any, Order] = {}  # ClientOrderId -> open order of a trade
         self._open: dict[Any, Trade] = {}  # PositionId -> the trade of its current cycle
         self._portfolios: dict[Any, Portfolio | None] = {}  # AccountId -> its portfolio (None: not single-currency)
-        self._metrics: dict[tuple[Any, Any], TradingMetrics] = {}  # of standalone orders
+        self._metrics: dict[tuple[Any, Any], TradingMetrics] = {}  # (instrument, strategy) -> handles
         self._names: dict[Any, str] = {}  # instrument, venue, strategy ids and enums -> their text (a bounded set)
         self._last_ns = 0
         self._handlers: dict[str, Callable[[Any], None]] = {
@@ -228,20 +228,26 @@ class EventRecorder:
 
     def _standalone(self, client_id: Any, pending: _Pending) -> StandaloneTrade:
         """An order that never reached a position: the root of its own trace."""
-        symbol = self._name(pending.instrument_id.symbol)
-        venue = self._name(pending.instrument_id.venue)
-        key = (pending.instrument_id, pending.strategy_id)
-        metrics = self._metrics.get(key)
-        if metrics is None:  # the strategy's label on its refused orders too (one set per instrument and strategy)
-            strategy = self._name(pending.strategy_id)
-            metrics = self._metrics[key] = TradingMetrics(symbol, exchange=venue, strategy=strategy)
-        standalone = StandaloneTrade(symbol, pending.side, exchange=venue, metrics=metrics)
+        metrics = self._metrics_of(pending.instrument_id, pending.strategy_id)  # its strategy's label too
+        standalone = StandaloneTrade(self._name(pending.instrument_id.symbol), pending.side,
+                                     exchange=self._name(pending.instrument_id.venue), metrics=metrics)
         order = standalone.submit_order(pending.amount, order_type=pending.order_type, side=pending.side,
                                         price=pending.price, reference_price=pending.price,
                                         client_order_id=str(client_id), timestamp=pending.submitted_ns)
         if pending.accepted_ns is not None:
             order.accepted(pending.venue_order_id, timestamp=pending.accepted_ns)
         return standalone
+
+    def _metrics_of(self, instrument_id: Any, strategy_id: Any) -> TradingMetrics:
+        """The metric handles of an instrument and strategy, shared by all their trades: a new
+        trade would otherwise bind every handle anew (a third of the per-event cost)."""
+        key = (instrument_id, strategy_id)
+        metrics = self._metrics.get(key)
+        if metrics is None:
+            metrics = self._metrics[key] = TradingMetrics(
+                self._name(instrument_id.symbol), exchange=self._name(instrument_id.venue),
+                strategy=self._name(strategy_id))
+        return metrics
 
     # -- positions ---------------------------------------------------------------------------------
 
@@ -251,7 +257,9 @@ class EventRecorder:
         opened = trade(self._name(instrument_id.symbol), side, strategy=self._name(event.strategy_id),
                        exchange=self._name(instrument_id.venue), trade_id=f"{position_name}-{opening_order_id}",
                        portfolio=self._portfolio(event), start_time=ts,
-                       **{POSITION_ID_ATTRIBUTE: position_name}).start()
+                       **{POSITION_ID_ATTRIBUTE: position_name})
+        opened.metrics = self._metrics_of(instrument_id, event.strategy_id)
+        opened.start()
         self._open[position_id] = opened
         return opened
 
