@@ -92,10 +92,10 @@ def make_cerebro(data: Path, **cerebro_args: Any) -> Any:
     return cerebro
 
 
-def run_backtest(data: Path) -> tuple[Any, Any]:
-    """Runs LongShortCross on ``data``: (the Cerebro, its strategy)."""
+def run_backtest(data: Path, **params: Any) -> tuple[Any, Any]:
+    """Runs LongShortCross (with ``params``) on ``data``: (the Cerebro, its strategy)."""
     cerebro = make_cerebro(data)
-    cerebro.addstrategy(LongShortCross)
+    cerebro.addstrategy(LongShortCross, **params)
     return cerebro, cerebro.run()[0]
 
 

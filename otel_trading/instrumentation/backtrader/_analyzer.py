@@ -14,7 +14,8 @@ recorded as standalone orders when they end without a fill.
 
 from __future__ import annotations
 
-import datetime as dt
+import calendar
+import functools
 import logging
 from dataclasses import dataclass
 from itertools import islice
@@ -23,7 +24,7 @@ from typing import Any, Final
 import backtrader as bt  # type: ignore[import-untyped]  # no type information
 
 from otel_trading.instrumentation._hooks import guarded
-from otel_trading.trading import Order, Portfolio, Trade
+from otel_trading.trading import Order, Portfolio, Trade, TradingMetrics
 from otel_trading.trading._standalone import StandaloneTrade
 
 _LOG: Final = logging.getLogger("otel_trading.instrumentation.backtrader")
@@ -48,9 +49,12 @@ def _opens_from_flat(bit: Any) -> bool:
     return bool(bit.closed == 0 and bit.psize == bit.opened)
 
 
-def simulated_time(number: float) -> dt.datetime:
-    """A backtrader datetime number as a naive datetime: UTC, or the feed's own time when it sets no tz."""
-    return bt.num2date(number)  # type: ignore[no-any-return]
+@functools.lru_cache(maxsize=1024)  # a bar's time is asked for by every event of the bar
+def simulated_time(number: float) -> int:
+    """A backtrader datetime number in Unix nanoseconds: its naive datetime taken as UTC (the feed's
+    own time when the feed sets no tz)."""
+    moment = bt.num2date(number)
+    return calendar.timegm(moment.timetuple()) * 10**9 + moment.microsecond * 1000
 
 
 @dataclass
@@ -67,7 +71,7 @@ class _OrderState:
     recorded: Order | None = None
     trade: _OpenTrade | None = None  # the trade it was recorded in
     bits: int = 0  # execution bits already recorded as fills
-    accepted_at: dt.datetime | None = None
+    accepted_at: int | None = None  # Unix ns
 
 
 class TradeTelemetry(bt.Analyzer):  # type: ignore[misc]  # backtrader ships no type information
@@ -99,12 +103,15 @@ class TradeTelemetry(bt.Analyzer):  # type: ignore[misc]  # backtrader ships no 
             self._strategy_name, base_currency=self.p.base_currency, cash=self.strategy.broker.getvalue())
         self._orders: dict[int, _OrderState] = {}
         self._trades: dict[tuple[int, int], _OpenTrade] = {}
+        self._metrics: dict[str, TradingMetrics] = {}
         self._held: dict[tuple[int, int], dict[int, Any]] = {}  # orders waiting for their trade to open
         self._symbols: dict[int, str] = {
             id(data): data._name or f"data{index}" for index, data in enumerate(self.strategy.datas)}
+        # The band of the broker's value the portfolio was synchronised within: its high, the low since.
+        self._high = self._low = float(self.strategy.broker.getvalue())
         self._active = True
 
-    def _now(self) -> dt.datetime:
+    def _now(self) -> int:
         return simulated_time(self.strategy.datetime[0])
 
     @guarded("backtrader notify_order")
@@ -144,6 +151,7 @@ class TradeTelemetry(bt.Analyzer):  # type: ignore[misc]  # backtrader ships no 
         for bit in new_bits:
             recorded.fill(abs(bit.size), bit.price, fee=bit.comm, timestamp=simulated_time(bit.dt))
         if new_bits:
+            self._low = self._high + 1.0  # the portfolio moved: resynchronise it at the bar's end
             state.bits += len(new_bits)
             open_trade.exit_type, open_trade.exit_price = order.exectype, new_bits[-1].price
         if order.status in _TERMINAL:
@@ -197,6 +205,8 @@ class TradeTelemetry(bt.Analyzer):  # type: ignore[misc]  # backtrader ships no 
         recorded = Trade(self._symbols.get(id(trade.data), "data"), "buy" if trade.size > 0 else "sell",
                          strategy=self._strategy_name, exchange=self.p.exchange, trade_id=str(trade.ref),
                          portfolio=self._portfolio, start_time=simulated_time(started))
+        # One symbol's trades share their metric handles (bound once, not per trade), as standalone orders do.
+        recorded.metrics = self._metrics.setdefault(recorded.symbol, recorded.metrics)
         open_trade = self._trades[key] = _OpenTrade(recorded)
         for order in held.values():
             self._record(open_trade, self._orders.setdefault(order.ref, _OrderState()), order)
@@ -215,9 +225,23 @@ class TradeTelemetry(bt.Analyzer):  # type: ignore[misc]  # backtrader ships no 
 
     @guarded("backtrader notify_cashvalue")
     def notify_cashvalue(self, cash: float, value: float) -> None:  # noqa: ARG002 - backtrader's signature
-        """Each bar: marks the open positions and makes the portfolio's equity the broker's value."""
-        if not self._active or not len(self.strategy):
+        """Each bar: the portfolio follows the broker's value where it matters (see :meth:`_sync`)."""
+        if self._active and not self._low <= value <= self._high:
+            self._sync(value)
+
+    def _sync(self, value: float) -> None:
+        """Marks the open positions and makes the portfolio's equity the broker's ``value``.
+
+        Done after each fill, at the end, and on the bars where the value leaves the band between
+        its last high and the low since: so equity, its peak and the drawdown are exact, for a
+        fraction of the cost of updating the portfolio on every bar.
+        """
+        if not len(self.strategy):
             return
+        if value > self._high:
+            self._high = self._low = value
+        else:
+            self._low = min(self._low, value)
         now = self._now()
         positions = 0.0
         for data in self.strategy.datas:
@@ -233,6 +257,7 @@ class TradeTelemetry(bt.Analyzer):  # type: ignore[misc]  # backtrader ships no 
     def stop(self) -> None:
         if not self._active:
             return
+        self._sync(self.strategy.broker.getvalue())
         now = self._now() if len(self.strategy) else None
         for open_trade in self._trades.values():  # still open at the end: not closed trades
             open_trade.trade.close(end_time=now)
@@ -245,7 +270,7 @@ class TradeTelemetry(bt.Analyzer):  # type: ignore[misc]  # backtrader ships no 
 
     def __getstate__(self) -> dict[str, Any]:
         # optstrategy returns analyzers pickled; the telemetry objects stay in this process.
-        private = ("_portfolio", "_orders", "_trades", "_held", "_symbols")
+        private = ("_portfolio", "_orders", "_trades", "_held", "_symbols", "_metrics")
         return {key: value for key, value in self.__dict__.items() if key not in private}
 
 
