@@ -15,6 +15,7 @@ recorded as standalone orders when they end without a fill.
 from __future__ import annotations
 
 import calendar
+import datetime as dt
 import functools
 import logging
 from dataclasses import dataclass
@@ -53,7 +54,7 @@ def _opens_from_flat(bit: Any) -> bool:
 def simulated_time(number: float) -> int:
     """A backtrader datetime number in Unix nanoseconds: its naive datetime taken as UTC (the feed's
     own time when the feed sets no tz)."""
-    moment = bt.num2date(number)
+    moment: dt.datetime = bt.num2date(number)
     return calendar.timegm(moment.timetuple()) * 10**9 + moment.microsecond * 1000
 
 
