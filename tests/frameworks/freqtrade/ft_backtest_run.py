@@ -112,8 +112,8 @@ def run_freqtrade(argv: list[str]) -> float:
 
 
 def result(workdir: Path) -> dict[str, Any]:
-    """freqtrade's own summary of the last backtest, from its exported result."""
-    (archive,) = sorted((workdir / "user_data" / "backtest_results").glob("*.zip"))
+    """freqtrade's own summary of the latest backtest, from its exported result."""
+    archive = sorted((workdir / "user_data" / "backtest_results").glob("*.zip"))[-1]  # the latest run
     with zipfile.ZipFile(archive) as zipped:
         name = next(n for n in zipped.namelist()
                     if n.endswith(".json") and "_config" not in n and "market_change" not in n)
