@@ -33,6 +33,7 @@ from otel_trading.cli._log_format import (
 )
 from otel_trading.cli._runs import add_run_arguments, run_selection
 from otel_trading.export import StoredLog, StoreFollower
+from otel_trading.export._index import load_indexed
 
 DEFAULT_LIMIT: Final = 200
 POLL_INTERVAL_S: Final = 0.2
@@ -113,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
         return follow(follower, wanted, limit, printer)
     if not directory.exists():
         raise CliError(no_telemetry_message(directory), 1)
-    contents = follower.poll()
+    contents = load_indexed(directory, traces=False, trace_prefix=wanted.trace_prefix)
     report_problems(contents.problems)
     if not contents.files:
         raise CliError(f"no logs in {directory} yet: {HOW_TO_RECORD}", 1)

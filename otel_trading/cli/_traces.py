@@ -36,7 +36,8 @@ from otel_trading.cli._log_format import (
 from otel_trading.cli._runs import RunSelection, add_run_arguments, run_selection, runs_of
 from otel_trading.cli._trace_summary import Trace, TraceSummary, group_traces, summarize
 from otel_trading.cli._waterfall import build_tree, document, render, trade_result
-from otel_trading.export import StoreFollower
+from otel_trading.export import load_store
+from otel_trading.export._index import load_indexed
 
 DEFAULT_LIMIT: Final = 20
 MIN_PREFIX: Final = 8
@@ -89,8 +90,8 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(no_telemetry_message(directory), 1)
     if prefix is not None:
         return show_trace(args, prefix, directory)
-    # The same reader as `logs`: a damaged line is one problem reported, never a traceback.
-    contents = StoreFollower(directory, "traces").poll()
+    # Through the store's index: a damaged line is one problem reported, never a traceback.
+    contents = load_store(directory, logs=False)
     report_problems(contents.problems)
     _require_traces(contents.files, directory)
     if args.runs:
@@ -113,13 +114,13 @@ def _require_traces(files: list[Path], directory: Path) -> None:
 
 
 def show_trace(args: argparse.Namespace, prefix: str, directory: Path) -> int:
-    # Only the lines that mention the id are parsed: one trace out of a large store in a blink.
-    spans = StoreFollower(directory, "traces", containing=prefix).poll()
+    # Only the index rows of the traces with that prefix are read: one trace out of a large store in a blink.
+    spans = load_indexed(directory, logs=False, trace_prefix=prefix)
     report_problems(spans.problems)
     _require_traces(spans.files, directory)
     traces = group_traces(spans.spans)
     trace = traces[resolve_trace_id(prefix, traces, directory)]
-    logs = StoreFollower(directory, "logs", containing=trace.trace_id).poll()
+    logs = load_indexed(directory, traces=False, trace_prefix=trace.trace_id)
     report_problems(logs.problems)
     tree = build_tree(trace, sorted((log for log in logs.logs if log.trace_id == trace.trace_id),
                                     key=lambda log: log.time_ns))

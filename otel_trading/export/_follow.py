@@ -88,9 +88,9 @@ class StoreFollower:
                     yield from self._report_once(path, f"{path}: cannot read: {exc.strerror or exc}")
         # Forget deleted files: their inode numbers may be reused by new files.
         self._positions = {key: value for key, value in self._positions.items() if key in seen}
-        self.forget(set(self._positions), seen)
+        self.forget(set(self._positions))
 
-    def forget(self, kept: set[FileIdentity], seen: set[FileIdentity]) -> None:
+    def forget(self, kept: set[FileIdentity]) -> None:
         """Called after each pass with the files still tracked; a persistent reader drops the rest."""
 
     @staticmethod

@@ -2,7 +2,8 @@
 
 ``load_store()`` reads every file of the store (rotated ones first), turns each OTLP
 request into flat ``StoredSpan`` / ``StoredLog`` records and collects what could not be
-read as ``problems`` (each naming the file and line) instead of raising.
+read as ``problems`` (each naming the file and line) instead of raising. It reads through the
+store's index (``_index.py``), so only what was appended since the last read is decoded.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from otel_trading.export._follow import StoreFollower
+from otel_trading.export._index import load_indexed
 from otel_trading.export._otlp_decode import attributes_of, logs_of, spans_of, value_of
 from otel_trading.export._records import SpanEvent, StoreContents, StoredLog, StoredSpan
 
@@ -17,8 +19,13 @@ __all__ = ["SpanEvent", "StoreContents", "StoredLog", "StoredSpan", "attributes_
            "spans_of", "value_of"]
 
 
-def load_store(directory: str | Path, *, traces: bool = True, logs: bool = True) -> StoreContents:
-    """Reads the store at ``directory``; a missing directory is an empty store, not an error."""
+def load_store(directory: str | Path, *, traces: bool = True, logs: bool = True,
+               indexed: bool = True) -> StoreContents:
+    """Reads the store at ``directory``; a missing directory is an empty store, not an error.
+
+    ``indexed=False`` reads every file from its start without the index (the same records)."""
+    if indexed:
+        return load_indexed(directory, traces=traces, logs=logs)
     path = Path(directory)
     contents = StoreContents(path)
     for signal, wanted in (("traces", traces), ("logs", logs)):

@@ -1,0 +1,320 @@
+"""A SQLite index beside the local store: what was decoded once is not decoded again.
+
+``<store>/.index.sqlite3`` holds the flat records of every complete line read so far and, per
+file (by device and inode, like ``StoreFollower``), how far it was read. Each use first indexes
+what was appended since (only the new bytes are read), forgets files rotated away or deleted and
+starts again any file truncated or replaced. The store itself stays OTLP/JSON lines; the index is a
+cache: delete it and it is rebuilt, change ``SCHEMA_VERSION`` and old ones are rebuilt, and when it
+cannot be written (a read-only copy of a store) it lives in the temporary directory, or in memory.
+
+Writers of the index take SQLite's write lock for one whole update, so two readers started at once
+index each line once; a line being written by the bot is indexed when it is complete.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import sqlite3
+import tempfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, Final, Literal
+
+from otel_trading.export._follow import FileIdentity, StoreFollower, _Position
+from otel_trading.export._records import SpanEvent, StoreContents, StoredLog, StoredSpan
+
+Signal = Literal["traces", "logs"]
+SCHEMA_VERSION: Final = 1
+INDEX_NAME: Final = ".index.sqlite3"
+_SIGNALS: Final[tuple[Signal, ...]] = ("traces", "logs")
+_BUSY_TIMEOUT_S: Final = 30.0
+
+_SCHEMA: Final = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE files (signal TEXT NOT NULL, dev INTEGER NOT NULL, ino INTEGER NOT NULL, path TEXT NOT NULL,
+                    offset INTEGER NOT NULL, lines INTEGER NOT NULL, truncation_reported INTEGER NOT NULL,
+                    PRIMARY KEY (signal, dev, ino));
+CREATE TABLE resources (id INTEGER PRIMARY KEY, data TEXT NOT NULL UNIQUE);
+CREATE TABLE spans (id INTEGER PRIMARY KEY, dev INTEGER NOT NULL, ino INTEGER NOT NULL, trace_id TEXT NOT NULL,
+                    resource INTEGER NOT NULL, data TEXT NOT NULL);
+CREATE INDEX spans_by_file ON spans (dev, ino);
+CREATE INDEX spans_by_trace ON spans (trace_id);
+CREATE TABLE logs (id INTEGER PRIMARY KEY, dev INTEGER NOT NULL, ino INTEGER NOT NULL, trace_id TEXT,
+                   resource INTEGER NOT NULL, data TEXT NOT NULL);
+CREATE INDEX logs_by_file ON logs (dev, ino);
+CREATE INDEX logs_by_trace ON logs (trace_id);
+CREATE TABLE problems (id INTEGER PRIMARY KEY, signal TEXT NOT NULL, dev INTEGER NOT NULL, ino INTEGER NOT NULL,
+                       message TEXT NOT NULL);
+CREATE INDEX problems_by_file ON problems (dev, ino);
+"""
+_TABLES: Final = ("spans", "logs", "problems")
+
+
+def index_locations(directory: Path) -> Iterator[str]:
+    """Where the index of ``directory`` may live, best first: beside the store, then a per-store
+    file in the temporary directory (a read-only store), then memory."""
+    yield str(directory / INDEX_NAME)
+    key = hashlib.sha256(str(directory.resolve()).encode()).hexdigest()[:24]
+    yield str(Path(tempfile.gettempdir()) / f"otel-trading-index-{os.getuid() if hasattr(os, 'getuid') else 0}"
+              f"-{key}.sqlite3")
+    yield ":memory:"
+
+
+class StoreIndex:
+    """The index of one store; ``update()`` brings it up to date, the queries read it."""
+
+    def __init__(self, directory: str | Path) -> None:
+        self.directory = Path(directory)
+        self.location, self._db = self._open()
+        self.bytes_read = 0
+        """Bytes of the store read by ``update()`` calls so far (0 when nothing was appended)."""
+        self.files: dict[Signal, list[Path]] = {signal: [] for signal in _SIGNALS}
+        self.unreadable: dict[Signal, list[str]] = {signal: [] for signal in _SIGNALS}
+        """Problems that are no line of a file (a file that cannot be read), found by the last update."""
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> StoreIndex:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    # --- building ---------------------------------------------------------------------------------
+
+    def _open(self) -> tuple[str, sqlite3.Connection]:
+        last_error: Exception | None = None
+        for location in index_locations(self.directory):
+            if location != ":memory:" and not Path(location).parent.is_dir():
+                continue  # no store directory: nothing to index, no index to leave behind
+            try:
+                return location, self._connect(location)
+            except sqlite3.DatabaseError as exc:
+                last_error = exc
+                if "not a database" in str(exc) and Path(location).is_file():  # damaged: it is only a cache
+                    with contextlib.suppress(OSError):
+                        _remove_index(location)
+                        return location, self._connect(location)
+            except (sqlite3.Error, OSError) as exc:  # read-only, full or damaged: the next place
+                last_error = exc
+        raise RuntimeError(f"cannot open a store index: {last_error}")  # pragma: no cover - memory always opens
+
+    @staticmethod
+    def _connect(location: str) -> sqlite3.Connection:
+        if location != ":memory:":
+            # Private like the store's own files (and WAL files take the database file's mode).
+            os.close(os.open(location, os.O_RDWR | os.O_CREAT, 0o600))
+        db = sqlite3.connect(location, timeout=_BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
+        try:
+            db.execute("PRAGMA journal_mode=WAL" if location != ":memory:" else "PRAGMA journal_mode=MEMORY")
+            db.execute("PRAGMA synchronous=OFF")  # a cache: a crash at worst means a rebuild
+            db.execute("BEGIN IMMEDIATE")
+            version = _schema_version(db)
+            if version != SCHEMA_VERSION:
+                for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type='table'").fetchall():
+                    db.execute(f'DROP TABLE "{name}"')
+                for statement in filter(str.strip, _SCHEMA.split(";")):  # in this transaction, under its lock
+                    db.execute(statement)
+                db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+            db.execute("COMMIT")
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+    def update(self) -> None:
+        """Indexes what was appended to the store since the last update, in one transaction."""
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for signal in _SIGNALS:
+                self.files[signal], self.unreadable[signal] = [], []
+                follower = _IndexingFollower(self, signal)
+                follower.index_new_lines(self.files[signal])
+                self.bytes_read += follower.bytes_read
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    def resource_id(self, resource: Any, cache: dict[int, int]) -> int:
+        """The row of ``resource`` (records of one request share one resource object)."""
+        known = cache.get(id(resource))
+        if known is not None:
+            return known
+        data = json.dumps(resource, ensure_ascii=False, separators=(",", ":"))
+        self._db.execute("INSERT OR IGNORE INTO resources (data) VALUES (?)", (data,))
+        [row] = self._db.execute("SELECT id FROM resources WHERE data = ?", (data,)).fetchall()
+        cache[id(resource)] = int(row[0])
+        return int(row[0])
+
+    # --- reading ----------------------------------------------------------------------------------
+
+    def contents(self, *, traces: bool = True, logs: bool = True, trace_prefix: str | None = None) -> StoreContents:
+        """The indexed records, oldest file first, as ``load_store`` returns them; with
+        ``trace_prefix``, only the spans and logs of the traces whose id starts with it."""
+        contents = StoreContents(self.directory)
+        resources = _Resources(self._db)
+        for signal, wanted in (("traces", traces), ("logs", logs)):
+            if not wanted:
+                continue
+            files = self.files[signal]  # type: ignore[index]  # signal is one of _SIGNALS
+            contents.files.extend(files)
+            contents.problems.extend(self._problems(signal, files))  # type: ignore[arg-type]  # as above
+            table = "spans" if signal == "traces" else "logs"
+            for identity in self._identities(signal, files):
+                query = f"SELECT resource, data FROM {table} WHERE dev = ? AND ino = ?"  # noqa: S608 - our names
+                parameters: tuple[Any, ...] = identity
+                if trace_prefix is not None:
+                    query += " AND trace_id >= ? AND trace_id < ?"
+                    parameters = (*identity, trace_prefix, trace_prefix + "g")  # hex digits sort before "g"
+                rows = self._db.execute(query + " ORDER BY id", parameters)
+                if signal == "traces":
+                    contents.spans.extend(_span(data, resources.get(resource)) for resource, data in rows)
+                else:
+                    contents.logs.extend(_log(data, resources.get(resource)) for resource, data in rows)
+        return contents
+
+    def _identities(self, signal: str, files: Sequence[Path]) -> list[FileIdentity]:
+        by_path = {path: (dev, ino) for dev, ino, path in self._db.execute(
+            "SELECT dev, ino, path FROM files WHERE signal = ?", (signal,))}
+        return [by_path[str(path)] for path in files if str(path) in by_path]
+
+    def _problems(self, signal: Signal, files: Sequence[Path]) -> list[str]:
+        problems = list(self.unreadable[signal])
+        for identity in self._identities(signal, files):
+            problems.extend(message for (message,) in self._db.execute(
+                "SELECT message FROM problems WHERE signal = ? AND dev = ? AND ino = ? ORDER BY id",
+                (signal, *identity)))
+        return problems
+
+
+def _remove_index(location: str) -> None:
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(location + suffix)
+
+
+def _schema_version(db: sqlite3.Connection) -> int | None:
+    try:
+        row = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+    except sqlite3.Error:
+        return None
+    return int(row[0]) if row and str(row[0]).isdigit() else None
+
+
+class _Resources:
+    """Resource rows decoded once per query, shared by the records that name them (as on load)."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+        self._decoded: dict[int, dict[str, Any]] = {}
+
+    def get(self, row: int) -> dict[str, Any]:
+        resource = self._decoded.get(row)
+        if resource is None:
+            [(data,)] = self._db.execute("SELECT data FROM resources WHERE id = ?", (row,)).fetchall()
+            resource = self._decoded[row] = json.loads(data)
+        return resource
+
+
+def _span_row(span: StoredSpan) -> str:
+    return json.dumps([span.trace_id, span.span_id, span.parent_span_id, span.name, span.kind, span.start_ns,
+                       span.end_ns, span.status, span.status_message, span.attributes,
+                       [[event.name, event.time_ns, event.attributes] for event in span.events], span.scope],
+                      ensure_ascii=False, separators=(",", ":"))
+
+
+def _span(data: str, resource: dict[str, Any]) -> StoredSpan:
+    (trace_id, span_id, parent, name, kind, start, end, status, message, attributes, events,
+     scope) = json.loads(data)
+    return StoredSpan(trace_id, span_id, parent, name, kind, start, end, status, message, attributes,
+                      tuple(SpanEvent(*event) for event in events), resource, scope)
+
+
+def _log_row(log: StoredLog) -> str:
+    return json.dumps([log.time_ns, log.severity_number, log.severity_text, log.body, log.attributes, log.trace_id,
+                       log.span_id, log.scope], ensure_ascii=False, separators=(",", ":"))
+
+
+def _log(data: str, resource: dict[str, Any]) -> StoredLog:
+    time_ns, severity, severity_text, body, attributes, trace_id, span_id, scope = json.loads(data)
+    return StoredLog(time_ns, severity, severity_text, body, attributes, trace_id, span_id, resource, scope)
+
+
+class _IndexingFollower(StoreFollower):
+    """A ``StoreFollower`` whose positions live in the index and whose lines go into it."""
+
+    def __init__(self, index: StoreIndex, signal: Signal) -> None:
+        super().__init__(index.directory, signal)
+        self._index = index
+        self._current: FileIdentity = (0, 0)
+        self._db = index._db
+        for dev, ino, path, offset, lines, reported in self._db.execute(
+                "SELECT dev, ino, path, offset, lines, truncation_reported FROM files WHERE signal = ?", (signal,)):
+            self._positions[(dev, ino)] = _Position(Path(path), offset, lines, bool(reported))
+
+    def position(self, identity: FileIdentity, path: Path, size: int) -> _Position:
+        self._current = identity  # the lines read next are this file's
+        return super().position(identity, path, size)
+
+    def restarted(self, identity: FileIdentity) -> None:
+        self._drop(identity)
+
+    def forget(self, kept: set[FileIdentity]) -> None:
+        known = {(dev, ino) for dev, ino in self._db.execute(
+            "SELECT dev, ino FROM files WHERE signal = ?", (self.signal,))}
+        for identity in known - kept:
+            self._drop(identity)
+            self._db.execute("DELETE FROM files WHERE signal = ? AND dev = ? AND ino = ?", (self.signal, *identity))
+
+    def _drop(self, identity: FileIdentity) -> None:
+        for table in _TABLES:
+            if table == "problems":
+                self._db.execute("DELETE FROM problems WHERE signal = ? AND dev = ? AND ino = ?",
+                                 (self.signal, *identity))
+            elif (table == "spans") == (self.signal == "traces"):
+                self._db.execute(f"DELETE FROM {table} WHERE dev = ? AND ino = ?", identity)  # noqa: S608
+
+    def index_new_lines(self, files_read: list[Path]) -> None:
+        resources: dict[int, int] = {}
+        spans: list[tuple[int, int, str, int, str]] = []
+        logs: list[tuple[int, int, str | None, int, str]] = []
+        problems: list[tuple[str, int, int, str]] = []
+        for line in self.new_lines(files_read):
+            identity = self._current
+            if line.error is not None:
+                if line.line == 0:  # the file could not be read: no line of it, found again next time
+                    self._index.unreadable[self.signal].append(line.error)
+                else:
+                    problems.append((self.signal, *identity, line.error))
+                continue
+            for record in line.records:
+                resource = self._index.resource_id(record.resource, resources)
+                if isinstance(record, StoredSpan):
+                    spans.append((*identity, record.trace_id, resource, _span_row(record)))
+                else:
+                    logs.append((*identity, record.trace_id, resource, _log_row(record)))
+        self._db.executemany("INSERT INTO spans (dev, ino, trace_id, resource, data) VALUES (?, ?, ?, ?, ?)", spans)
+        self._db.executemany("INSERT INTO logs (dev, ino, trace_id, resource, data) VALUES (?, ?, ?, ?, ?)", logs)
+        self._db.executemany("INSERT INTO problems (signal, dev, ino, message) VALUES (?, ?, ?, ?)", problems)
+        self._db.executemany(
+            "INSERT OR REPLACE INTO files (signal, dev, ino, path, offset, lines, truncation_reported) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [(self.signal, *identity, str(p.path), p.offset, p.lines, int(p.truncation_reported))
+             for identity, p in self._positions.items()])
+
+
+def load_indexed(directory: str | Path, *, traces: bool = True, logs: bool = True,
+                 trace_prefix: str | None = None) -> StoreContents:
+    """The store at ``directory`` as ``load_store`` reads it, through its index (brought up to date)."""
+    path = Path(directory)
+    if not path.is_dir():
+        return StoreContents(path)
+    with contextlib.closing(StoreIndex(path)) as index:
+        index.update()
+        return index.contents(traces=traces, logs=logs, trace_prefix=trace_prefix)
