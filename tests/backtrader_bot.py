@@ -6,7 +6,8 @@ As a script it is a bot run under ``configure(instrument=["backtrader"])``:
     python tests/backtrader_bot.py --bars 3000 --store DIR [--prometheus-port P --linger S]
 
 prints one JSON line with backtrader's own numbers (TradeAnalyzer, final value) and, with
-``--linger``, keeps its Prometheus endpoint up for that many seconds after the backtest.
+``--linger``, keeps its Prometheus endpoint up for that many seconds after the backtest (Ctrl-C
+ends the wait, and the bot still shuts its telemetry down and exits 0).
 """
 
 from __future__ import annotations
@@ -113,18 +114,23 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--store", required=True)
     parser.add_argument("--prometheus-port", type=int)
     parser.add_argument("--linger", type=float, default=0.0)
+    parser.add_argument("--service-name", default="backtrader-bot")
     args = parser.parse_args(argv)
     import otel_trading
 
-    options: dict[str, Any] = {"service_name": "backtrader-bot", "store_dir": args.store,
+    options: dict[str, Any] = {"service_name": args.service_name, "store_dir": args.store,
                                "instrument": ["backtrader"]}
     if args.prometheus_port is not None:
         options |= {"metrics_exporter": "prometheus", "prometheus_port": args.prometheus_port}
     telemetry = otel_trading.configure(**options)
+    Path(args.store).mkdir(parents=True, exist_ok=True)  # the store writes its files on first export
     data = make_csv(Path(args.store) / "bars.csv", args.bars)
     cerebro, strategy = run_backtest(data)
     print(json.dumps(own_numbers(cerebro, strategy)), flush=True)
-    time.sleep(args.linger)
+    try:
+        time.sleep(args.linger)  # /metrics stays up, with the backtest's final values
+    except KeyboardInterrupt:
+        print("stopped lingering", flush=True)
     telemetry.shutdown()
     return 0
 

@@ -193,3 +193,23 @@ def _ns(number: float) -> int:
 
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+
+
+class OverReach(bt.Strategy):  # type: ignore[misc]
+    """Buys more than the cash allows once: the broker refuses the order (Margin)."""
+
+    def next(self) -> None:
+        if len(self) == 1:
+            self.buy(size=10_000_000)
+
+
+def test_an_order_the_broker_refuses_is_a_rejected_standalone_order(bars: Path) -> None:
+    with capture(instrument=["backtrader"]) as otel:
+        cerebro = make_cerebro(bars)
+        cerebro.addstrategy(OverReach)
+        cerebro.run()
+        (order,) = [s for s in otel.spans if s.name == "order"]
+        rejects = otel.value("trading.order.rejects", **{"trading.order.reason": "margin"})
+    assert not [s for s in otel.spans if s.name == "trade"]  # nothing was traded
+    assert order.parent is None and order.attributes["trading.order.status"] == "rejected"
+    assert rejects == 1

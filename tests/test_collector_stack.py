@@ -15,6 +15,7 @@ import json
 import re
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -91,9 +92,9 @@ def as_promql(variable_query: str) -> str:
     return f"group by ({match.group('label')}) ({TOOLS.substitute_variables(selector)})"
 
 
-def scrape_config(target: str) -> tuple[str, str]:
-    """Prometheus' configuration scraping ``target`` every second, and the committed rules
-    evaluated every second (their expressions untouched), as YAML texts."""
+def scrape_config(target: str, job: str = SERVICE) -> tuple[str, str]:
+    """Prometheus' configuration scraping ``target`` (as ``job``) every second, and the committed
+    rules evaluated every second (their expressions untouched), as YAML texts."""
     rules = yaml.safe_load(RULES.read_text())
     for group in rules["groups"]:
         group["interval"] = "1s"
@@ -101,7 +102,7 @@ def scrape_config(target: str) -> tuple[str, str]:
     config = {
         "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
         "rule_files": ["rules.yaml"],
-        "scrape_configs": [{"job_name": SERVICE, "static_configs": [{"targets": [target]}]}],
+        "scrape_configs": [{"job_name": job, "static_configs": [{"targets": [target]}]}],
     }
     return yaml.safe_dump(config), yaml.safe_dump(rules)
 
@@ -235,3 +236,90 @@ def test_committed_rules_are_the_default_pack_export() -> None:
     assert RULES.read_text() == exported.stdout, (
         f"{RULES} is stale: otel-trading rules export --default-pack -o {RULES.relative_to(CONFIG_DIR.parent)}"
     )
+
+
+# ---- the same stack with a framework bot as the metrics source: a backtrader backtest ----------
+
+BACKTEST_SERVICE = "backtrader-bot"
+BACKTRADER_BOT = Path(__file__).with_name("backtrader_bot.py")
+# What a backtest cannot feed, and why: panels naming only these may be empty on this run.
+BACKTEST_HAS_NO: dict[str, str] = {  # metric names, or name prefixes ending in "_"
+    "trading_exchange_": "no exchange is called: backtrader's broker is simulated in-process",
+    "trading_market_data_staleness_seconds": "bars come from a file, not a live feed",
+    "trading_websocket_reconnects_total": "no websocket",
+    "trading_signals_total": "backtrader has no signal notification: the strategy's decisions are its orders",
+    "trading_risk_checks_total": "backtrader has no risk check step",
+    "trading_order_rejects_total": "this bot's orders are never rejected (a margin call is: test_backtrader)",
+    "trading_circuit_breaker_trips_total": "no TradingState breaker trips in a backtest",
+    "otel_trading_function_": "the bot has no @traced functions",
+    "otel_trading_heartbeat": "no heartbeat in a backtest",
+    "otel_trading_health_status": "no health server in a backtest",
+    "otel_trading_alerts_": "the bot runs no in-process alert engine",
+}
+
+
+def backtest_may_be_empty(expr: str) -> bool:
+    return any(re.search(rf"\b{name}", expr) for name in BACKTEST_HAS_NO) or any(
+        mentions(expr, metric) for metric in MAY_BE_EMPTY)
+
+
+@pytest.fixture(scope="module")
+def backtest_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """The real Prometheus, after it scraped a backtrader backtest run under
+    configure(instrument=["backtrader"]) and the bot's final values."""
+    directory = tmp_path_factory.mktemp("backtest-stack")
+    port = closed_port()
+    config, rules = scrape_config(f"{LOOPBACK}:{port}", job=BACKTEST_SERVICE)
+    (directory / "rules.yaml").write_text(rules)
+    with PrometheusProcess(require("prometheus"), directory, config) as server:
+        server.wait_for(f'up{{job="{BACKTEST_SERVICE}"}} == 0')
+        started = time.time()
+        bot = subprocess.Popen(
+            [sys.executable, str(BACKTRADER_BOT), "--bars", "3000", "--store", str(directory / "store"),
+             "--prometheus-port", str(port), "--service-name", BACKTEST_SERVICE, "--linger", "120"],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=clean_environment(),
+        )
+        try:
+            watcher = LineWatcher(bot, '{"closed"')
+            assert watcher.seen.wait(60), "the backtest never finished:\n" + "".join(watcher.lines)
+            finished = time.time()
+            server.wait_for(f'timestamp(trading_trades_total{{job="{BACKTEST_SERVICE}"}}) > {finished + 1}')
+            wait_for_rule_evaluations(server, after=finished + 1)
+            yield Stack(server, started)
+        finally:
+            bot.send_signal(signal.SIGINT)
+            try:
+                bot.wait(30)
+            except subprocess.TimeoutExpired:
+                bot.kill()
+        watcher.join(10)
+        assert bot.returncode == 0, "".join(watcher.lines)
+
+
+def test_a_backtest_feeds_every_trading_panel_it_can(backtest_stack: Stack) -> None:
+    """Every panel a backtest can feed shows the backtest's data; the rest are in BACKTEST_HAS_NO."""
+    empty = [f"{dashboard} / {panel}: {expr}" for dashboard, panel, expr in PANELS
+             if not backtest_may_be_empty(expr) and not backtest_stack.graph(TOOLS.substitute_variables(expr))]
+    assert not empty, "no data on a backtest:\n" + "\n".join(empty)
+    fed = [expr for _, _, expr in PANELS if mentions(expr, "trading_trades_total")]
+    assert fed and all(backtest_stack.graph(TOOLS.substitute_variables(expr)) for expr in fed)
+
+
+def test_every_rule_evaluates_on_a_backtest(backtest_stack: Stack) -> None:
+    """Each rule loads and evaluates; each watching what a backtest feeds finds its series."""
+    unwatched = []
+    for rule in backtest_stack.prometheus.rules():
+        if rule["name"] == SYNTHETIC_ALERT["alert"]:
+            continue
+        assert rule["health"] == "ok" and not rule.get("lastError"), rule
+        watched = _THRESHOLD.sub("", rule["query"])
+        if not backtest_may_be_empty(watched) and not backtest_stack.graph(watched):
+            unwatched.append(f"{rule['name']}: {watched}")
+    assert not unwatched, "rules with no data on a backtest:\n" + "\n".join(unwatched)
+
+
+def test_backtest_exemptions_name_metrics_of_real_panels_or_rules() -> None:
+    exprs = [expr for _, _, expr in PANELS] + [
+        rule["expr"] for group in yaml.safe_load(RULES.read_text())["groups"] for rule in group["rules"]]
+    unused = [name for name in BACKTEST_HAS_NO if not any(re.search(rf"\b{name}", expr) for expr in exprs)]
+    assert not unused, unused
