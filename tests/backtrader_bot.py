@@ -52,11 +52,12 @@ class LongShortCross(bt.Strategy):  # type: ignore[misc]
 
     def __init__(self) -> None:
         self.cross = bt.ind.CrossOver(bt.ind.SMA(period=self.p.fast), bt.ind.SMA(period=self.p.slow))
+        self.entry_order: Any = None
         self.stop_order: Any = None
 
     def notify_order(self, order: Any) -> None:
-        if order.status != order.Completed or order is self.stop_order or self.stop_order is not None:
-            return
+        if order.status != order.Completed or self.entry_order is None or order.ref != self.entry_order.ref:
+            return  # (notifications carry copies of the orders: compare refs)
         if self.position.size > 0:
             self.stop_order = self.sell(exectype=bt.Order.Stop, price=order.executed.price * (1 - self.p.stop),
                                         size=self.position.size)
@@ -65,8 +66,8 @@ class LongShortCross(bt.Strategy):  # type: ignore[misc]
                                        size=-self.position.size)
 
     def notify_trade(self, trade: Any) -> None:
-        if trade.isclosed:
-            self.stop_order = None
+        if trade.isclosed and self.stop_order is not None and not self.stop_order.alive():
+            self.stop_order = None  # it was hit
 
     def next(self) -> None:
         if self.cross == 0:
@@ -77,9 +78,9 @@ class LongShortCross(bt.Strategy):  # type: ignore[misc]
                 self.stop_order = None
             self.close()
         if self.cross > 0:
-            self.buy(size=self.p.size)
+            self.entry_order = self.buy(size=self.p.size)
         else:
-            self.sell(size=self.p.size)
+            self.entry_order = self.sell(size=self.p.size)
 
 
 def make_cerebro(data: Path, **cerebro_args: Any) -> Any:
