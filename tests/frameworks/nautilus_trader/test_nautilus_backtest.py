@@ -4,6 +4,7 @@ observer Actor, checked against nautilus' own orders, fills, positions and accou
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -188,24 +189,35 @@ _STORE_SCRIPT = textwrap.dedent("""
     sys.path.insert(0, {helpers!r})
     import otel_trading
     from nautilus_backtest import run
-    otel_trading.configure(service_name="nt-backtest", store_dir={store!r}, traces_exporter="local",
-                           metrics_exporter="none", logs_exporter="none", log_console="off",
-                           instrument=["nautilus_trader"])
+    if {configure!r}:
+        otel_trading.configure(service_name="nt-backtest", store_dir={store!r}, traces_exporter="local",
+                               metrics_exporter="none", logs_exporter="none", log_console="off",
+                               instrument=["nautilus_trader"])
     report, _ = run({bars})
     print(len(report.closed_positions), repr(report.realized_pnl))
     otel_trading.shutdown()
 """)
 
 
-def test_the_report_of_the_store_agrees_with_nautilus(tmp_path: Path) -> None:
+@pytest.mark.parametrize("how", ["configure", "opentelemetry-instrument"])
+def test_the_report_of_the_store_agrees_with_nautilus(tmp_path: Path, how: str) -> None:
+    """In-code ``configure(instrument=...)``, and zero-code: the user's script unchanged under
+    ``opentelemetry-instrument`` with OTEL_TRADING_INSTRUMENT (our distro configures otel-trading)."""
     store = tmp_path / "store"
-    script = _STORE_SCRIPT.format(helpers=str(Path(__file__).parent), store=str(store), bars=BARS)
-    backtest = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
-                              check=False)
+    script = _STORE_SCRIPT.format(helpers=str(Path(__file__).parent), store=str(store), bars=BARS,
+                                  configure=how == "configure")
+    binaries = Path(sys.executable).parent
+    command = [sys.executable, "-c", script]
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("OTEL_")}
+    if how != "configure":
+        command = [str(binaries / "opentelemetry-instrument"), "--", *command]
+        environment |= {"OTEL_PYTHON_DISTRO": "otel_trading", "OTEL_TRADING_INSTRUMENT": "nautilus_trader",
+                        "OTEL_TRADING_STORE_DIR": str(store), "OTEL_TRADING_LOG_CONSOLE": "off",
+                        "OTEL_METRICS_EXPORTER": "none", "OTEL_LOGS_EXPORTER": "none"}
+    backtest = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False, env=environment)
     assert backtest.returncode == 0, backtest.stderr
     closed, realized = backtest.stdout.split()
-    otel_trading = Path(sys.executable).with_name("otel-trading")
-    result = subprocess.run([str(otel_trading), "report", "--store", str(store), "--format", "json"],
+    result = subprocess.run([str(binaries / "otel-trading"), "report", "--store", str(store), "--format", "json"],
                             capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 0, result.stderr
     performance = json.loads(result.stdout)["performance"]
