@@ -45,7 +45,15 @@ class NautilusTraderInstrumentor(BaseInstrumentor):  # type: ignore[misc]  # Bas
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
-        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+        try:
+            module = importlib.import_module(f"{__name__}.{_LAZY[name]}")
+        except ModuleNotFoundError as missing:
+            if missing.name is None or not missing.name.startswith("nautilus_trader"):
+                raise
+            raise ImportError(f"otel_trading.instrumentation.nautilus_trader.{name} needs the 'nautilus_trader' "
+                              f"package, which is not installed; install it with: "
+                              f"pip install 'otel-trading[nautilus_trader]'") from None
+        return getattr(module, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

@@ -224,3 +224,12 @@ def test_the_report_of_the_store_agrees_with_nautilus(tmp_path: Path, how: str) 
     assert performance["trades"] == int(closed)
     assert performance["total_pnl"] == pytest.approx(float(realized), abs=0.01)
     assert performance["not_closed"] == 0
+
+
+def test_without_nautilus_the_actor_names_the_extra_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    import otel_trading.instrumentation.nautilus_trader as integration
+
+    monkeypatch.delitem(sys.modules, "otel_trading.instrumentation.nautilus_trader._actor")
+    monkeypatch.setitem(sys.modules, "nautilus_trader.common.actor", None)  # "not installed"
+    with pytest.raises(ImportError, match=r"pip install 'otel-trading\[nautilus_trader\]'"):
+        integration.OtelTradingActor  # noqa: B018 - the attribute access is the test
