@@ -28,6 +28,7 @@ from itertools import cycle, islice, repeat
 from typing import Any, TextIO
 
 import prometheus_client
+import store_reading  # benchmarks/ is on sys.path: this script's directory
 import structlog
 from opentelemetry.sdk._logs import ReadableLogRecord
 from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
@@ -430,6 +431,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print the results as JSON instead of a table")
     parser.add_argument("--rounds", type=int, help="rounds per case (default 41; 5 with --quick)")
     parser.add_argument("--loop-ms", type=float, help="duration of one timed loop (default 30; 10 with --quick)")
+    parser.add_argument("--store-mb", type=int, default=500, metavar="MB",
+                        help="size of the generated store the reading rows use (default 500, the target run; "
+                        "0 skips them)")
     args = parser.parse_args(argv)
     rounds = args.rounds or (5 if args.quick else 41)
     budget_ms = args.loop_ms or (10 if args.quick else 30)
@@ -447,13 +451,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"        {last.subject_ns:,.0f} ns vs {last.baseline_ns:,.0f} ns = {last.ratio:.3f}x",
                       file=sys.stderr, flush=True)
 
+    readings = store_reading.measure(args.store_mb, progress=lambda text: print(
+        f"[{time.monotonic() - started:5.1f}s] {text} ...", file=sys.stderr, flush=True)) if args.store_mb else []
     meta = {"date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "python": platform.python_version(), "platform": platform.platform(),
             "cpus": os.cpu_count(), "rounds": rounds, "loop_ms": budget_ms}
     if args.json:
-        print(json.dumps({"meta": meta, "results": [asdict(r) for r in results]}, indent=2))
+        print(json.dumps({"meta": meta, "results": [asdict(r) for r in results],
+                          "reading": [asdict(r) for r in readings]}, indent=2))
     else:
         print(table(results, meta))
+        if readings:
+            print("\n" + store_reading.table(readings))
     return 0  # a missed target is a finding to read, not a crash: see the result column
 
 
