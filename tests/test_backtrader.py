@@ -213,3 +213,35 @@ def test_an_order_the_broker_refuses_is_a_rejected_standalone_order(bars: Path) 
     assert not [s for s in otel.spans if s.name == "trade"]  # nothing was traded
     assert order.parent is None and order.attributes["trading.order.status"] == "rejected"
     assert rejects == 1
+
+
+class FlipAndAdd(bt.Strategy):  # type: ignore[misc]
+    """Long 10; then, in one bar, close it, go short 10 and add 10 more; then close the short."""
+
+    def next(self) -> None:
+        if len(self) == 5:
+            self.buy(size=10)
+        elif len(self) == 10:
+            self.close()
+            self.sell(size=10)
+            self.sell(size=10)
+        elif len(self) == 15:
+            self.close()
+
+
+def test_orders_filled_in_one_bar_go_to_the_trade_they_open_or_add_to(bars: Path) -> None:
+    with capture(instrument=["backtrader"]) as otel:
+        cerebro = make_cerebro(bars)
+        cerebro.addstrategy(FlipAndAdd)
+        strategy = cerebro.run()[0]
+        spans = otel.spans
+    assert own_numbers(cerebro, strategy)["closed"] == 2
+    long_trade, short_trade = sorted((s for s in spans if s.name == "trade"), key=lambda s: s.start_time)
+    assert (long_trade.attributes["trading.side"], short_trade.attributes["trading.side"]) == ("buy", "sell")
+
+    def orders_of(trade: Any) -> list[tuple[str, float]]:
+        return [(o.attributes["trading.side"], o.attributes["trading.order.filled_amount"]) for o in spans
+                if o.name == "order" and o.context.trace_id == trade.context.trace_id]
+
+    assert orders_of(long_trade) == [("buy", 10.0), ("sell", 10.0)]
+    assert sorted(orders_of(short_trade)) == [("buy", 20.0), ("sell", 10.0), ("sell", 10.0)]

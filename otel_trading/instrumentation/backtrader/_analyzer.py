@@ -137,9 +137,9 @@ class TradeTelemetry(bt.Analyzer):  # type: ignore[misc]  # backtrader ships no 
                     self._record(open_trade, state, order)
                 else:
                     self._record_standalone(state, order)
-        elif open_trade is not None and not _opens_from_flat(order.executed.exbits[0]):
+        elif open_trade is not None and key not in self._held and not _opens_from_flat(order.executed.exbits[0]):
             self._record(open_trade, state, order)
-        else:  # its fill opens a trade: notify_trade comes next
+        else:  # its fill opens a trade, or adds to one opened in this bar: notify_trade comes next
             self._held.setdefault(key, {})[order.ref] = order
 
     def _record(self, open_trade: _OpenTrade, state: _OrderState, order: Any) -> None:
