@@ -75,8 +75,10 @@ class RefusedOrders(Strategy):  # type: ignore[misc]
             self.cancel_order(self.resting)
 
 
-def build_engine(count: int = 2_000, oms: str = "NETTING", refused: bool = False) -> BacktestEngine:
-    """The user's unchanged script: nothing in it mentions otel-trading."""
+def build_engine(count: int = 2_000, oms: str = "NETTING", refused: bool = False, close_on_stop: bool = True
+                 ) -> BacktestEngine:
+    """The user's unchanged script: nothing in it mentions otel-trading. ``close_on_stop=False``
+    leaves EMACross' last position open at the end."""
     engine = BacktestEngine(BacktestEngineConfig(logging=LoggingConfig(log_level="ERROR")))
     engine.add_venue(venue=VENUE, oms_type=getattr(OmsType, oms), account_type=AccountType.MARGIN,
                      base_currency=USD, starting_balances=[Money(STARTING_BALANCE, USD)])
@@ -85,7 +87,8 @@ def build_engine(count: int = 2_000, oms: str = "NETTING", refused: bool = False
     bar_type = BarType.from_str("EUR/USD.SIM-1-MINUTE-MID-EXTERNAL")
     engine.add_data(bars(instrument, bar_type, count))
     engine.add_strategy(EMACross(EMACrossConfig(instrument_id=instrument.id, bar_type=bar_type,
-                                                trade_size=Decimal(100_000), request_bars=False)))
+                                                trade_size=Decimal(100_000), request_bars=False,
+                                                close_positions_on_stop=close_on_stop)))
     if refused:
         engine.add_strategy(RefusedOrders(instrument.id, bar_type))
     return engine
@@ -130,10 +133,10 @@ def reports(engine: BacktestEngine) -> Reports:
                    trader.generate_positions_report(), trader.generate_account_report(VENUE))
 
 
-def run(count: int = 2_000, oms: str = "NETTING", actor: Any = None, refused: bool = False
-        ) -> tuple[Reports, BacktestEngine]:
+def run(count: int = 2_000, oms: str = "NETTING", actor: Any = None, refused: bool = False,
+        close_on_stop: bool = True) -> tuple[Reports, BacktestEngine]:
     """Builds, runs and disposes of one engine; ``actor``: one added by hand before the run."""
-    engine = build_engine(count, oms, refused)
+    engine = build_engine(count, oms, refused, close_on_stop)
     if actor is not None:
         engine.add_actor(actor)
     engine.run()

@@ -233,3 +233,17 @@ def test_without_nautilus_the_actor_names_the_extra_to_install(monkeypatch: pyte
     monkeypatch.setitem(sys.modules, "nautilus_trader.common.actor", None)  # "not installed"
     with pytest.raises(ImportError, match=r"pip install 'otel-trading\[nautilus_trader\]'"):
         integration.OtelTradingActor  # noqa: B018 - the attribute access is the test
+
+
+def test_a_position_still_open_at_dispose_ends_its_trade_unclosed() -> None:
+    with capture(instrument=["nautilus_trader"]) as otel:
+        report, _ = run(BARS, close_on_stop=False)
+        closed = len(report.closed_positions)
+        assert int(report.positions["ts_closed"].isna().sum()) == 1  # one position left open
+        trades = _trade_spans(otel)  # every span ended, so exported: the open one too
+        assert len(trades) == closed + 1
+        (unclosed,) = [span for span in trades if "trading.exit_reason" not in span.attributes]
+        assert not any(event.name == "position.closed" for event in unclosed.events)
+        assert unclosed.end_time == max(span.end_time for span in otel.spans)  # at the last event's time, simulated
+        assert unclosed.end_time < 1_704_067_200_000_000_000 + 10 * 86_400 * 10**9
+        assert otel.value("trading.trades") == closed
