@@ -110,7 +110,9 @@ def fail() -> None:
 def trading_scenario() -> otel_trading.Portfolio:
     now = [0.0]
     book = otel_trading.Portfolio("conventions", cash=1_000.0, returns_period=60.0, clock=lambda: now[0])
-    with otel_trading.trade("BTC/USDT", "buy", strategy="conv", exchange="paper", portfolio=book) as t:
+    # The position attributes a framework integration (freqtrade) sets, given here as a user would.
+    framework = {"trading.position.side": "long", "trading.entry_tag": "breakout", "trading.leverage": 1.0}
+    with otel_trading.trade("BTC/USDT", "buy", strategy="conv", exchange="paper", portfolio=book, **framework) as t:
         t.signal("long", confidence=0.7, model="m1")
         t.risk_check(approved=True)
         entry = t.submit_order(0.01, order_type="limit", price=100.0, reference_price=99.0, client_order_id="c1")

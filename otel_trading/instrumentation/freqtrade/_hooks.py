@@ -33,7 +33,9 @@ _WRAPPED_CALLBACK: Final = "__otel_trading_callback__"
 @guarded("freqtrade bot_start")
 def on_bot_start(strategy: Any) -> None:
     config = getattr(strategy, "config", None) or {}
-    TRADES.get().start_run(str(strategy.get_strategy_name()), config)
+    wallets = getattr(strategy, "wallets", None)  # set by freqtrade before bot_start, in every mode
+    balance = wallets.get_starting_balance() if wallets is not None else None
+    TRADES.get().start_run(str(strategy.get_strategy_name()), config, balance)
 
 
 @guarded("freqtrade order_filled")

@@ -29,7 +29,7 @@ from otel_trading.trading._trade import Trade, trade
 ENTRY_TAG: Final = "trading.entry_tag"
 POSITION_SIDE: Final = "trading.position.side"
 LEVERAGE: Final = "trading.leverage"
-FRAMEWORK: Final = "trading.framework"
+ORDER_TAG: Final = "freqtrade.order_tag"
 _CLOSED_REMEMBERED: Final = 1024  # closed trades whose late hooks (dry-run exit fill) are ignored
 # freqtrade's bot states (``State.name.lower()``, sent in RPC status messages) as trading states.
 BOT_STATES: Final[Mapping[str, TradingState]] = {
@@ -84,11 +84,17 @@ class FreqtradeTrades:
 
     # -- the run --------------------------------------------------------------------------------
 
-    def start_run(self, strategy: str, config: Mapping[str, Any]) -> None:
-        """A strategy starts (``bot_start``): its name, venue, stake currency and wallet."""
+    def start_run(self, strategy: str, config: Mapping[str, Any], starting_balance: Any = None) -> None:
+        """A strategy starts (``bot_start``): its name, venue, stake currency and wallet.
+
+        The wallet is ``dry_run_wallet`` in backtesting and dry-run (freqtrade's own "starting
+        balance"), else ``starting_balance``: freqtrade's wallet's (its tradable share).
+        """
         exchange = config.get("exchange")
         stake = config.get("stake_currency")
-        wallet = _number(config.get("dry_run_wallet"))
+        wallet = _number(config.get("dry_run_wallet")) if config.get("dry_run") else None
+        if wallet is None:
+            wallet = _number(starting_balance)
         currency = stake if isinstance(stake, str) and stake else "USDT"
         with self._lock:
             self.context = RunContext(
@@ -128,7 +134,7 @@ class FreqtradeTrades:
     def _start(self, ft_trade: Any) -> Trade:
         context = self.context
         is_short = bool(ft_trade.is_short)
-        attributes: dict[str, Any] = {POSITION_SIDE: "short" if is_short else "long", FRAMEWORK: "freqtrade"}
+        attributes: dict[str, Any] = {POSITION_SIDE: "short" if is_short else "long"}
         if ft_trade.enter_tag:
             attributes[ENTRY_TAG] = str(ft_trade.enter_tag)
         leverage = _number(ft_trade.leverage)
@@ -170,7 +176,7 @@ class FreqtradeTrades:
         return our_trade.submit_order(
             amount, order_type=str(ft_order.order_type or "market"), side=str(ft_order.ft_order_side),
             price=price, reference_price=reference, client_order_id=str(ft_order.order_id),
-            timestamp=ft_order.order_date_utc, **({"trading.order.tag": ft_order.ft_order_tag}
+            timestamp=ft_order.order_date_utc, **({ORDER_TAG: ft_order.ft_order_tag}
                                                   if ft_order.ft_order_tag else {}),
         )
 
@@ -215,5 +221,5 @@ class FreqtradeTrades:
 
 TRADES: Final = Slot("freqtrade trades", FreqtradeTrades)
 
-__all__ = ["BOT_STATES", "ENTRY_TAG", "FRAMEWORK", "LEVERAGE", "POSITION_SIDE", "TRADES", "FreqtradeTrades",
+__all__ = ["BOT_STATES", "ENTRY_TAG", "LEVERAGE", "ORDER_TAG", "POSITION_SIDE", "TRADES", "FreqtradeTrades",
            "RunContext"]

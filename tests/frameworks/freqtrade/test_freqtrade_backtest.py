@@ -64,6 +64,9 @@ def test_report_reproduces_freqtrades_backtest_summary(instrumented: tuple[Path,
     closed = read_journal(load_store(store).spans).trades
     assert dict(Counter(t.exit_reason for t in closed)) == result["exit_reasons"]
     assert report["orders"]["by_status"] == {"filled": 2 * result["trades"]}
+    # the wallet: freqtrade's starting balance (1000 USDT) plus the profit of every trade, all closed
+    last = max(closed, key=lambda t: t.closed_ns)
+    assert last.equity == pytest.approx(1000 + result["profit_total_abs"], abs=1e-6)
 
 
 def test_each_freqtrade_trade_is_one_trace_at_simulated_times(instrumented: tuple[Path, dict[str, Any]]) -> None:
