@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import math
 import subprocess
 import sys
@@ -159,10 +160,10 @@ def test_an_explicit_analyzer_is_not_added_twice(bars: Path, plain: dict[str, An
 
 
 @pytest.mark.parametrize("maxcpus", [1, 2])
-def test_optstrategy_runs_with_worker_processes(bars: Path, maxcpus: int) -> None:
+def test_optstrategy_runs_with_worker_processes(bars: Path, maxcpus: int, caplog: pytest.LogCaptureFixture) -> None:
     """maxcpus != 1 runs the strategies in a process pool: no trades are recorded there (a warning
     says so), and the optimisation's results are backtrader's own. maxcpus=1 records every run."""
-    with capture(instrument=["backtrader"]) as otel:
+    with capture(instrument=["backtrader"]) as otel, caplog.at_level(logging.WARNING):
         cerebro = make_cerebro(bars, maxcpus=maxcpus)
         cerebro.optstrategy(LongShortCross, fast=[5, 10])
         runs = cerebro.run()
@@ -172,6 +173,24 @@ def test_optstrategy_runs_with_worker_processes(bars: Path, maxcpus: int) -> Non
     assert len(runs) == 2 and min(theirs) > 0
     assert ours == (theirs if maxcpus == 1 else [0, 0])
     assert recorded == (sum(theirs) if maxcpus == 1 else 0)
+    warned = [r for r in caplog.records if "worker processes" in r.getMessage()]
+    assert len(warned) == (0 if maxcpus == 1 else 1)
+
+
+class Crashes(bt.Strategy):  # type: ignore[misc]
+    def next(self) -> None:
+        if len(self) == 3:
+            raise ValueError("the strategy's own bug")
+
+
+def test_the_strategys_exception_reaches_the_caller_unchanged(bars: Path) -> None:
+    with capture(instrument=["backtrader"]):
+        cerebro = make_cerebro(bars)
+        cerebro.addstrategy(Crashes)
+        before = list(cerebro.analyzers)
+        with pytest.raises(ValueError, match="the strategy's own bug"):
+            cerebro.run()
+        assert cerebro.analyzers == before
 
 
 def test_report_on_the_store_reproduces_the_backtest(tmp_path: Path) -> None:
