@@ -57,7 +57,7 @@ def otel() -> Iterator[TelemetryCapture]:
 
 
 def binance(venue: FakeBinance) -> Any:
-    exchange = venue.point(ccxt.binance(binance_config(apiKey="key", secret="secret")))
+    exchange = venue.point(ccxt.binance(binance_config(apiKey="test-api-key-7c1d", secret="test-api-secret-7c1d")))
     exchange.load_markets()
     return exchange
 
@@ -230,7 +230,7 @@ def test_orders_false_leaves_orders_to_the_bot(venue: FakeBinance) -> None:
 
 
 async def test_async_exchange_orders(venue: FakeBinance, otel: TelemetryCapture) -> None:
-    exchange = venue.point(ccxt_async.binance(binance_config(apiKey="key", secret="secret")))
+    exchange = venue.point(ccxt_async.binance(binance_config(apiKey="test-api-key-7c1d", secret="test-api-secret-7c1d")))
     try:
         await exchange.load_markets()
         async with otel_trading.trade(SYMBOL, "sell", strategy="mean-revert") as trade:
