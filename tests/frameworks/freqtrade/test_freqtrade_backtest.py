@@ -123,3 +123,17 @@ def test_zero_code_under_opentelemetry_instrument(tmp_path: Path, without: dict[
     report = otel_report(store)
     assert report["performance"]["trades"] == without["result"]["trades"]
     assert report["performance"]["total_pnl"] == pytest.approx(without["result"]["profit_total_abs"], abs=1e-6)
+
+
+def test_futures_long_and_short_with_leverage(tmp_path: Path) -> None:
+    summary = backtest(tmp_path, "futures")
+    result = summary["result"]
+    assert 0 < result["shorts"] < result["trades"]
+    report = otel_report(tmp_path / "store")
+    assert report["performance"]["trades"] == result["trades"]
+    assert report["performance"]["total_pnl"] == pytest.approx(result["profit_total_abs"], abs=1e-6)
+    roots = [s for s in load_store(tmp_path / "store").spans if s.name == "trade"]
+    sides = Counter((s.attributes["trading.side"], s.attributes["trading.position.side"],
+                     s.attributes["trading.leverage"]) for s in roots)
+    longs = result["trades"] - result["shorts"]
+    assert sides == {("sell", "short", 3.0): result["shorts"], ("buy", "long", 3.0): longs}
