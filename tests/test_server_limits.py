@@ -102,12 +102,14 @@ class Bot:
 
 @contextmanager
 def bot(kind: str, limits: ServerLimits = LIMITS, fd_headroom: int | None = None) -> Iterator[Bot]:
-    ours, theirs = multiprocessing.get_context("fork").Pipe()
-    child = multiprocessing.get_context("fork").Process(target=_child, args=(kind, limits, theirs, fd_headroom),
-                                                        daemon=True)
+    # A fresh interpreter: a forked child would inherit whatever this test process configured
+    # earlier, whose fork hooks restart export threads that then come and go while we count.
+    spawn = multiprocessing.get_context("spawn")
+    ours, theirs = spawn.Pipe()
+    child = spawn.Process(target=_child, args=(kind, limits, theirs, fd_headroom), daemon=True)
     child.start()
     try:
-        assert ours.poll(15), "the server did not start in the child"
+        assert ours.poll(30), "the server did not start in the child"
         running = Bot(psutil.Process(child.pid), ours.recv(), SERVERS[kind][1])
         assert running.get()[0] == 200  # warmed up: lazily created state is in the baseline
         yield running
