@@ -554,7 +554,8 @@ def test_make_demo_installs_the_runtime_only_and_nothing_after_make_test(tmp_pat
     """`make demo` is a new user's first command: it must not pull the dev toolchain (mypy, ruff,
     matplotlib, ccxt, ...), and must not reinstall into a venv `make test` already set up."""
     root = Path(__file__).resolve().parent.parent
-    for name in ("Makefile", "pyproject.toml"):
+    for name in ("Makefile", "pyproject.toml", "tests/constraints-otel-min.txt"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_bytes((root / name).read_bytes())
 
     def plan(target: str) -> list[str]:
@@ -567,7 +568,7 @@ def test_make_demo_installs_the_runtime_only_and_nothing_after_make_test(tmp_pat
     assert ".venv/bin/python -m pip install --quiet -e ." in demo and not any("[dev]" in line for line in demo)
     test = plan("test")
     assert ".venv/bin/python -m pip install --quiet -e '.[dev]'" in test
-    (touch,) = [line for line in test if line.startswith("touch ")]
+    (touch,) = [line for line in test if line.startswith("touch .venv/")]
     for stamp in touch.split()[1:]:  # what the dev install leaves: a venv with both stamps
         (tmp_path / stamp).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / stamp).touch()
