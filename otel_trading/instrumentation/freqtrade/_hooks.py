@@ -2,7 +2,8 @@
 
 - ``StrategyResolver.load_strategy`` (the one place backtesting, dry-run and live get their
   strategy from) is wrapped; the strategy *instance* it returns gets its public callbacks
-  ``bot_start`` and ``order_filled`` wrapped (an instance attribute shadows the user's method;
+  ``bot_start``, ``bot_loop_start`` (protections locking every pair, live and dry-run) and
+  ``order_filled`` wrapped (an instance attribute shadows the user's method;
   ``IStrategy.check_override`` looks at the class, so it is not fooled).
 - ``LocalTrade.close`` (public, inherited by the persisted ``Trade``): the only point where both
   backtesting and dry-run have the closed trade's profit and exit reason.
@@ -36,6 +37,19 @@ def on_bot_start(strategy: Any) -> None:
     wallets = getattr(strategy, "wallets", None)  # set by freqtrade before bot_start, in every mode
     balance = wallets.get_starting_balance() if wallets is not None else None
     TRADES.get().start_run(str(strategy.get_strategy_name()), config, balance)
+
+
+_LIVE_MODES: Final = frozenset({"live", "dry_run"})
+
+
+@guarded("freqtrade bot_loop_start")
+def on_bot_loop(strategy: Any, current_time: Any) -> None:
+    config = getattr(strategy, "config", None) or {}
+    mode = config.get("runmode")
+    if getattr(mode, "value", mode) not in _LIVE_MODES:
+        return  # a backtest's protections lock simulated time, not the bot
+    pair_locks = importlib.import_module("freqtrade.persistence").PairLocks
+    TRADES.get().global_lock(bool(pair_locks.is_global_lock(current_time)))
 
 
 @guarded("freqtrade order_filled")
@@ -85,6 +99,7 @@ def observe_strategy(strategy: Any) -> None:
     """Wraps the callbacks of one strategy instance (idempotent)."""
     _wrap_callback(strategy, "bot_start", lambda **_: on_bot_start(strategy))
     _wrap_callback(strategy, "order_filled", lambda trade=None, **_: on_order_filled(trade))
+    _wrap_callback(strategy, "bot_loop_start", lambda current_time=None, **_: on_bot_loop(strategy, current_time))
 
 
 def install() -> list[Callable[[], None]]:

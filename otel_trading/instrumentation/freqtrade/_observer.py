@@ -78,6 +78,9 @@ class FreqtradeTrades:
 
     def __init__(self) -> None:
         self.context = RunContext()
+        self._bot: TradingState | None = None  # from freqtrade's status messages
+        self._locked = False  # a protection locks every pair (no new entries)
+        self._applied: TradingState | None = None
         self._open: dict[tuple[str, str], _Followed] = {}
         self._closed: OrderedDict[tuple[str, str], None] = OrderedDict()
         self._lock = threading.RLock()
@@ -104,12 +107,29 @@ class FreqtradeTrades:
                 portfolio=Portfolio(f"freqtrade:{strategy}", base_currency=currency, cash=wallet or 0.0),
             )
 
-    @staticmethod
-    def bot_state(state: str) -> None:
+    def bot_state(self, state: str) -> None:
         """freqtrade's bot state from its RPC status message: running, paused or stopped."""
         trading_state = BOT_STATES.get(state)
         if trading_state is not None:
-            set_trading_state(trading_state, reason=f"freqtrade {state}")
+            with self._lock:
+                self._bot = trading_state
+                self._apply()
+
+    def global_lock(self, locked: bool) -> None:
+        """Whether a protection (StoplossGuard, MaxDrawdown, ...) locks all pairs now: entries stop."""
+        if locked != self._locked:
+            with self._lock:
+                self._locked = locked
+                self._apply()
+
+    def _apply(self) -> None:
+        state = self._bot
+        if state is TradingState.ACTIVE and self._locked:
+            state = TradingState.REDUCING
+        if state is not None and state is not self._applied:
+            self._applied = state
+            reason = "freqtrade protection lock" if self._locked else "freqtrade bot state"
+            set_trading_state(state, reason=reason)
 
     # -- trades ----------------------------------------------------------------------------------
 
