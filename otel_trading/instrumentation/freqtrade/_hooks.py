@@ -42,12 +42,15 @@ def on_bot_start(strategy: Any) -> None:
 _LIVE_MODES: Final = frozenset({"live", "dry_run"})
 
 
-@guarded("freqtrade bot_loop_start")
-def on_bot_loop(strategy: Any, current_time: Any) -> None:
+def _is_live(strategy: Any) -> bool:
+    """Dry-run or live: a bot whose state is worth reporting (a backtest's locks are simulated time)."""
     config = getattr(strategy, "config", None) or {}
     mode = config.get("runmode")
-    if getattr(mode, "value", mode) not in _LIVE_MODES:
-        return  # a backtest's protections lock simulated time, not the bot
+    return getattr(mode, "value", mode) in _LIVE_MODES
+
+
+@guarded("freqtrade bot_loop_start")
+def on_bot_loop(current_time: Any) -> None:
     pair_locks = importlib.import_module("freqtrade.persistence").PairLocks
     TRADES.get().global_lock(bool(pair_locks.is_global_lock(current_time)))
 
@@ -99,7 +102,8 @@ def observe_strategy(strategy: Any) -> None:
     """Wraps the callbacks of one strategy instance (idempotent)."""
     _wrap_callback(strategy, "bot_start", lambda **_: on_bot_start(strategy))
     _wrap_callback(strategy, "order_filled", lambda trade=None, **_: on_order_filled(trade))
-    _wrap_callback(strategy, "bot_loop_start", lambda current_time=None, **_: on_bot_loop(strategy, current_time))
+    if _is_live(strategy):  # not in a backtest's loop over every candle
+        _wrap_callback(strategy, "bot_loop_start", lambda current_time=None, **_: on_bot_loop(current_time))
 
 
 def install() -> list[Callable[[], None]]:
