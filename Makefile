@@ -31,7 +31,7 @@ FRAMEWORK_STAMPS = $(foreach fw,$(FRAMEWORKS),.venv-$(fw)/.installed-dev-$(SUM))
 # Real Prometheus tools the alert tests run (promtool, alertmanager): Debian packages.
 APT_TOOLS = prometheus prometheus-alertmanager
 
-.PHONY: demo test test-otel-min test-frameworks lint typecheck unit bench clean system-packages dashboards
+.PHONY: demo test test-otel-min test-frameworks suite-newest suite-otel-min suite-frameworks lint typecheck unit bench clean system-packages dashboards
 
 $(STAMP): pyproject.toml
 	@$(VENV_READY)
@@ -66,23 +66,36 @@ system-packages:
 		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(APT_TOOLS) >/dev/null; \
 	fi
 
-test: $(STAMP) $(MIN_STAMP) system-packages
+# Lint and type-check, then three independent suites at once (their output is printed whole as
+# each one ends): the newest OTel, the lowest supported OTel, and the framework integrations.
+test: $(STAMP) $(MIN_STAMP) $(FRAMEWORK_STAMPS) system-packages
 	$(BIN)/ruff check otel_trading tests examples benchmarks collector-config
 	$(BIN)/mypy --strict otel_trading collector-config/grafana/generate_dashboards.py
-	$(BIN)/pytest
-	$(MAKE) --no-print-directory test-otel-min
+	@$(MAKE) --no-print-directory -j3 --output-sync=target suite-newest suite-otel-min suite-frameworks
 
-# The lowest supported OTel releases alone (`make test` runs this after the newest ones).
+# The lowest supported OTel releases alone.
 test-otel-min: $(MIN_STAMP) system-packages
-	$(MIN_VENV)/bin/python -c 'from importlib.metadata import version as v; print("OTel", v("opentelemetry-sdk"), "/ contrib", v("opentelemetry-instrumentation"))'
-	$(MIN_VENV)/bin/mypy --strict --cache-dir $(MIN_VENV)/.mypy_cache otel_trading
-	$(MIN_VENV)/bin/pytest -p no:cacheprovider
+	@$(MAKE) --no-print-directory suite-otel-min
 
 # Each framework integration's tests in that framework's venv (OTEL_TRADING_TEST_FRAMEWORK lets
 # tests/conftest.py collect tests/frameworks/NAME there; the main run leaves those folders out).
 test-frameworks: $(FRAMEWORK_STAMPS) system-packages
+	@$(MAKE) --no-print-directory suite-frameworks
+
+# The suites themselves, without their installs (the targets above and `test` make those first).
+suite-newest:
+	@echo "== suite: newest OTel ($(BIN))"
+	$(BIN)/pytest
+
+suite-otel-min:
+	@echo "== suite: lowest supported OTel ($(MIN_VENV))"
+	$(MIN_VENV)/bin/python -c 'from importlib.metadata import version as v; print("OTel", v("opentelemetry-sdk"), "/ contrib", v("opentelemetry-instrumentation"))'
+	$(MIN_VENV)/bin/mypy --strict --cache-dir $(MIN_VENV)/.mypy_cache otel_trading
+	$(MIN_VENV)/bin/pytest -p no:cacheprovider
+
+suite-frameworks:
 	@set -e; for fw in $(FRAMEWORKS); do \
-		echo "== $$fw: $$(.venv-$$fw/bin/python -c "from importlib.metadata import version; print(version('$$fw'))")"; \
+		echo "== suite: $$fw $$(.venv-$$fw/bin/python -c "from importlib.metadata import version; print(version('$$fw'))")"; \
 		OTEL_TRADING_TEST_FRAMEWORK=$$fw .venv-$$fw/bin/pytest -p no:cacheprovider tests/frameworks/$$fw; \
 	done
 
@@ -90,8 +103,12 @@ test-frameworks: $(FRAMEWORK_STAMPS) system-packages
 dashboards:
 	$(PYTHON) collector-config/grafana/generate_dashboards.py
 
-bench: $(STAMP)
+# The hot paths against the raw OTel SDK and peers, then each framework's backtest with the
+# instrumentation on vs off (in that framework's venv; backtrader is in the main one).
+bench: $(STAMP) $(FRAMEWORK_STAMPS)
 	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/frameworks/bench_backtrader.py
+	@set -e; for fw in $(FRAMEWORKS); do .venv-$$fw/bin/python benchmarks/frameworks/bench_$$fw.py; done
 
 clean:
 	rm -rf $(VENV) $(MIN_VENV) $(foreach fw,$(FRAMEWORKS),.venv-$(fw)) .mypy_cache .ruff_cache .pytest_cache .otel-trading
