@@ -392,3 +392,17 @@ def test_demo_rejects_an_unusable_otlp_endpoint_before_running(tmp_path: Path, e
     assert result.stderr.strip().splitlines()[-1].startswith(f"otel-trading demo: --otlp-endpoint: {endpoint!r}")
     assert "Traceback" not in result.stderr
     assert not (tmp_path / ".otel-trading").exists()
+
+
+@pytest.mark.parametrize("command", [("config", "--json"), ("doctor", "--json")])
+def test_config_and_doctor_scrub_an_otlp_header_value_wherever_it_is_repeated(
+    tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    """The header value is a known secret: a copy of it in another setting is cut out too."""
+    env = {"OTEL_EXPORTER_OTLP_HEADERS": f"x-api-key={TOKEN}",
+           "OTEL_RESOURCE_ATTRIBUTES": f"team=quant,note={TOKEN}",
+           "OTEL_TRACES_EXPORTER": "none", "OTEL_METRICS_EXPORTER": "none", "OTEL_LOGS_EXPORTER": "none"}
+    result = run_cli(*command, cwd=tmp_path, timeout=60, **env)
+    output = result.stdout + result.stderr
+    assert "Traceback" not in output
+    assert TOKEN not in output

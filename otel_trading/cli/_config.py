@@ -10,6 +10,7 @@ import sys
 from typing import Any
 
 from otel_trading.config._otlp_env import header_names
+from otel_trading.config._secrets import build_redactor
 from otel_trading.config._settings import ConfigurationError, resolve_settings
 from otel_trading.redaction import REDACTED, Redactor
 
@@ -32,7 +33,7 @@ def _masked(value: Any, redactor: Redactor, key: str = "") -> Any:
 
 def effective_config() -> dict[str, Any]:
     settings = resolve_settings({})
-    redactor = Redactor(settings.redact_key_patterns, settings.redact_value_patterns)
+    redactor = build_redactor(settings)
     config: dict[str, Any] = _masked(dataclasses.asdict(settings), redactor)
     # The OTLP exporters read these themselves; show them too, headers reduced to their names.
     config["otlp_environment"] = {

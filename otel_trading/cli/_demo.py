@@ -193,10 +193,10 @@ def _linger(telemetry: Telemetry, seconds: float) -> None:
 
 def destinations(telemetry: Telemetry, *, running: bool) -> list[str]:
     """Where each signal goes, one line per destination: ``traces, logs -> ./.otel-trading``."""
-    from otel_trading.redaction import Redactor
+    from otel_trading.config._secrets import build_redactor
 
     settings = telemetry.settings
-    redactor = Redactor(settings.redact_key_patterns, settings.redact_value_patterns)
+    redactor = build_redactor(settings)
     where: dict[str, list[str]] = {}
     for signal in _SIGNALS:
         for exporter in settings.exporters[signal]:

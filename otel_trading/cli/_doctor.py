@@ -28,9 +28,9 @@ from otel_trading.cli._doctor_checks import (
     store_services,
 )
 from otel_trading.cli._doctor_network import check_otlp_target, check_prometheus, otlp_targets, target_name
+from otel_trading.config._secrets import build_redactor
 from otel_trading.config._settings import ConfigurationError, Settings
 from otel_trading.export import load_store
-from otel_trading.redaction import Redactor
 
 _UNICODE_MARKS: Final = {"ok": "✓", "fail": "✗", "warn": "!", "info": "·"}
 _ASCII_MARKS: Final = {"ok": "OK", "fail": "FAIL", "warn": "WARN", "info": "--"}
@@ -73,7 +73,7 @@ def collect_checks(store: Path | None) -> tuple[list[CheckResult], dict[str, Any
         results.append(CheckResult("network", "warn", "OTLP and Prometheus checks skipped: the configuration "
                                    "does not resolve"))
     else:
-        redactor = Redactor(settings.redact_key_patterns, settings.redact_value_patterns)
+        redactor = build_redactor(settings)
         probes: list[tuple[str, Callable[[], CheckResult]]] = []
         try:
             targets = otlp_targets(settings, os.environ)
