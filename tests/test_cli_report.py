@@ -9,6 +9,7 @@ import math
 import re
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +22,11 @@ from otel_trading.export import load_store
 TEXT_SECTIONS = (
     "Performance", "Order latency", "Slippage", "Rejects by reason", "Exchange errors by type",
     "Exchange errors by method", "Rejects and errors by hour (UTC)", "By symbol", "By strategy",
+    "By exit reason",
 )
 JSON_KEYS = {
     "schema", "store", "filters", "runs", "period", "performance", "risk", "orders", "exchange", "problems_by_hour",
-    "by_symbol", "by_strategy", "equity_curve",
+    "by_symbol", "by_strategy", "by_exit_reason", "equity_curve",
 }
 
 
@@ -107,6 +109,10 @@ def test_json_document_matches_the_journal(store: Path, expected: TradingReport)
     assert exchange["calls"] == len(expected.journal.exchange_calls)
     assert set(document["by_symbol"]) == set(expected.by_symbol)
     assert set(document["by_strategy"]) == set(expected.by_strategy)
+    exits = document["by_exit_reason"]
+    assert {reason: group["trades"] for reason, group in exits.items()} == dict(
+        Counter(t.exit_reason or "unknown" for t in expected.journal.trades))
+    assert sum(group["trades"] for group in exits.values()) == expected.stats.trades
     assert len(document["equity_curve"]) == expected.stats.trades + 1
     hours = document["problems_by_hour"]
     assert sum(h["rejects"] for h in hours) == sum(expected.rejects_by_reason.values())

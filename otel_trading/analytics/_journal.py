@@ -438,6 +438,7 @@ class TradingReport:
     problems_by_hour: tuple[HourBucket, ...]
     by_symbol: Mapping[str, TradeStats] = field(default_factory=dict)
     by_strategy: Mapping[str, TradeStats] = field(default_factory=dict)
+    by_exit_reason: Mapping[str, TradeStats] = field(default_factory=dict)
 
     @property
     def first_ns(self) -> int | None:
@@ -570,6 +571,7 @@ def report_from_journal(journal: Journal, selection: ReportFilter | None = None)
         problems_by_hour=_problems_by_hour(orders, errors),
         by_symbol=_grouped(trades, lambda t: t.symbol),
         by_strategy=_grouped(trades, lambda t: t.strategy or _NO_STRATEGY),
+        by_exit_reason=_grouped(trades, lambda t: t.exit_reason or _UNKNOWN),
     )
 
 

@@ -188,6 +188,7 @@ def sections(report: TradingReport) -> list[Section]:
         *exchange_sections(report),
         Section("By symbol", _stats_rows(report.by_symbol), ["symbol", *_GROUP_HEADERS]),
         Section("By strategy", _stats_rows(report.by_strategy), ["strategy", *_GROUP_HEADERS]),
+        Section("By exit reason", _stats_rows(report.by_exit_reason), ["exit reason", *_GROUP_HEADERS]),
     ]
 
 
@@ -319,6 +320,7 @@ def report_document(report: TradingReport, scope: Scope) -> dict[str, Any]:
                              for b in report.problems_by_hour],
         "by_symbol": _groups(report.by_symbol),
         "by_strategy": _groups(report.by_strategy),
+        "by_exit_reason": _groups(report.by_exit_reason),
         "equity_curve": [{"time": utc(p.time_ns), "value": p.value, "drawdown": p.drawdown}
                          for p in report.equity_curve],
     }

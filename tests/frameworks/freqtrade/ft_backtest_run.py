@@ -144,6 +144,8 @@ def result(workdir: Path) -> dict[str, Any]:
         "profit_total_abs": strategy["profit_total_abs"],
         "sum_profit_abs": math.fsum(t["profit_abs"] for t in trades),
         "exit_reasons": dict(Counter(t["exit_reason"] for t in trades)),
+        "profit_by_exit_reason": {reason: math.fsum(t["profit_abs"] for t in trades if t["exit_reason"] == reason)
+                                  for reason in {t["exit_reason"] for t in trades}},
         "shorts": sum(1 for t in trades if t["is_short"]),
         "digest": hashlib.sha256(json.dumps(trades, sort_keys=True).encode()).hexdigest(),
         "first_trade": trades[0],

@@ -61,10 +61,13 @@ def test_report_reproduces_freqtrades_backtest_summary(instrumented: tuple[Path,
     assert report["performance"]["trades"] == result["trades"] > 50
     assert report["performance"]["not_closed"] == 0
     assert report["performance"]["total_pnl"] == pytest.approx(result["profit_total_abs"], abs=1e-6)
-    closed = read_journal(load_store(store).spans).trades
-    assert dict(Counter(t.exit_reason for t in closed)) == result["exit_reasons"]
+    exits = {reason: group["trades"] for reason, group in report["by_exit_reason"].items()}
+    assert exits == result["exit_reasons"]
+    assert {reason: pytest.approx(group["total_pnl"], abs=1e-6) for reason, group in report["by_exit_reason"].items()
+            } == result["profit_by_exit_reason"]
     assert report["orders"]["by_status"] == {"filled": 2 * result["trades"]}
     # the wallet: freqtrade's starting balance (1000 USDT) plus the profit of every trade, all closed
+    closed = read_journal(load_store(store).spans).trades
     last = max(closed, key=lambda t: t.closed_ns)
     assert last.equity == pytest.approx(1000 + result["profit_total_abs"], abs=1e-6)
 
