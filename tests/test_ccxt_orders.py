@@ -31,6 +31,8 @@ ERRORS = importlib.import_module("ccxt.base.errors")
 INSUFFICIENT = {"code": -2010, "msg": "Account has insufficient balance for requested action."}
 SYMBOL = "BTC/USDT"
 
+API_KEY, API_SECRET = "test-api-key-7c1d", "test-api-secret-7c1d"  # credential-shaped: learnt as secrets
+
 
 @pytest.fixture(autouse=True)
 def _clean(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
@@ -57,7 +59,7 @@ def otel() -> Iterator[TelemetryCapture]:
 
 
 def binance(venue: FakeBinance) -> Any:
-    exchange = venue.point(ccxt.binance(binance_config(apiKey="test-api-key-7c1d", secret="test-api-secret-7c1d")))
+    exchange = venue.point(ccxt.binance(binance_config(apiKey=API_KEY, secret=API_SECRET)))
     exchange.load_markets()
     return exchange
 
@@ -230,7 +232,7 @@ def test_orders_false_leaves_orders_to_the_bot(venue: FakeBinance) -> None:
 
 
 async def test_async_exchange_orders(venue: FakeBinance, otel: TelemetryCapture) -> None:
-    exchange = venue.point(ccxt_async.binance(binance_config(apiKey="test-api-key-7c1d", secret="test-api-secret-7c1d")))
+    exchange = venue.point(ccxt_async.binance(binance_config(apiKey=API_KEY, secret=API_SECRET)))
     try:
         await exchange.load_markets()
         async with otel_trading.trade(SYMBOL, "sell", strategy="mean-revert") as trade:
