@@ -10,18 +10,17 @@ from __future__ import annotations
 import base64
 import json
 import re
-from collections.abc import Sequence
 from typing import Any, Final, Literal
 
 from google.protobuf import json_format
 from google.protobuf.message import Message
-from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.sdk.trace import ReadableSpan
 
-from otel_trading._otel_compat import ReadableLogRecord
-from otel_trading.export._otlp_logs import encode_logs
+# The store's encoders: straight from the records to the line (no proto messages on the way).
+from otel_trading.export._otlp_json_encode import logs_to_json_line, spans_to_json_line
+
+__all__ = ["Signal", "logs_to_json_line", "message_to_json_line", "parse_json_line", "spans_to_json_line"]
 
 Signal = Literal["traces", "logs"]
 _ID_FIELDS = ("traceId", "spanId", "parentSpanId")
@@ -54,14 +53,6 @@ def message_to_json_line(message: Message) -> str:
     document = json_format.MessageToDict(message, use_integers_for_enums=True)
     _walk_ids(document, _b64_to_hex)
     return json.dumps(document, separators=(",", ":"), ensure_ascii=False)
-
-
-def spans_to_json_line(spans: Sequence[ReadableSpan]) -> str:
-    return message_to_json_line(encode_spans(spans))
-
-
-def logs_to_json_line(records: Sequence[ReadableLogRecord]) -> str:
-    return message_to_json_line(encode_logs(records))
 
 
 _TOP_LEVEL: Final = {"traces": "resourceSpans", "logs": "resourceLogs"}
