@@ -7,8 +7,9 @@ import os
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Final
 
+from otel_trading._state import Slot
 from otel_trading.alerts._config import AlertConfig, default_rules, load_config
 from otel_trading.alerts._engine import AlertEngine, Collect, collect_current
 from otel_trading.alerts._paths import file_path
@@ -17,7 +18,26 @@ from otel_trading.alerts._rules import Rule
 from otel_trading.alerts.channels import Channel, ConsoleChannel, Dispatcher, build_channel
 
 _LOCK = threading.Lock()
-_RUNNING: list[tuple[AlertEngine, Dispatcher]] = []
+Running = list[tuple[AlertEngine, Dispatcher]]
+
+
+def _stop_all(running: Running, timeout: float = 5.0) -> None:
+    with _LOCK:
+        engines = list(running)
+        running.clear()
+    for engine, dispatcher in engines:
+        engine.stop(timeout)
+        dispatcher.close(timeout)
+
+
+def _forget_in_child(running: Running) -> None:
+    # The engines' threads stay in the parent: a forked child neither runs them nor delivers,
+    # at its exit, the alerts the parent has queued, nor overwrites the parent's state file.
+    running.clear()
+
+
+_RUNNING: Final[Slot[Running]] = Slot("running alert engines", list, release=_stop_all, after_fork=_forget_in_child)
+"""The engines ``start()`` started; an isolated block (``testing.capture()``) stops its own at its end."""
 
 
 def build_engine(config: AlertConfig, *, channels: Mapping[str, Channel] | None = None,
@@ -79,18 +99,13 @@ def start(config: str | os.PathLike[str] | AlertConfig | None = None, *, rules: 
             raise ValueError(f"state_file: {exc}") from None
     engine, dispatcher = build_engine(resolved, channels=channels)
     with _LOCK:
-        _RUNNING.append((engine, dispatcher))
+        _RUNNING.get().append((engine, dispatcher))
     return engine.start()
 
 
 def stop(timeout: float = 5.0) -> None:
     """Stops every engine ``start()`` started and delivers what is queued (bounded by ``timeout``)."""
-    with _LOCK:
-        running = list(_RUNNING)
-        _RUNNING.clear()
-    for engine, dispatcher in running:
-        engine.stop(timeout)
-        dispatcher.close(timeout)
+    _stop_all(_RUNNING.get(), timeout)
 
 
 atexit.register(stop)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Iterable
+from typing import Final
 
-from otel_trading._state import STATE
+from otel_trading._state import STATE, Slot
 from otel_trading.alerts._model import Alert
 from otel_trading.alerts._state import RuleState, Transition
 from otel_trading.context._correlation import bound
@@ -24,7 +25,8 @@ class AlertTelemetry:
     def __init__(self) -> None:
         self._log = get_logger("otel_trading.alerts")
         self.active: dict[tuple[str, str, str], int] = {}
-        _LIVE.add(self)
+        self._live = _LIVE.get()  # the set it counts in, even once an isolated block has ended
+        self._live.add(self)
 
     def transition(self, transition: Transition, alert: Alert) -> None:
         state = "resolved" if transition.after == "inactive" else transition.after
@@ -50,19 +52,23 @@ class AlertTelemetry:
 
     def close(self) -> None:
         """A stopped engine no longer counts in ``otel_trading.alerts.active``."""
-        _LIVE.discard(self)
+        self._live.discard(self)
+        _LIVE.get().discard(self)  # the copy of an isolated block it was carried into
 
     def evaluation_failed(self, where: str) -> None:
         STATE.local_metrics.counter(EVALUATION_FAILURES, "{failure}", "Failed collections or rule evaluations").add(
             1, {"rule": where})
 
 
-_LIVE: weakref.WeakSet[AlertTelemetry] = weakref.WeakSet()
+# Engines made before an isolated block still evaluate in it, so its gauge counts them too; the
+# engines made inside it count in its copy only.
+_LIVE: Final[Slot[weakref.WeakSet[AlertTelemetry]]] = Slot(
+    "alert engines counted as active", weakref.WeakSet, isolate=lambda outer: weakref.WeakSet(outer or ()))
 
 
 def _active_points() -> Iterable[tuple[dict[str, str], float]]:
     totals: dict[tuple[str, str, str], int] = {}
-    for telemetry in list(_LIVE):
+    for telemetry in list(_LIVE.get()):
         for key, count in list(telemetry.active.items()):
             totals[key] = totals.get(key, 0) + count
     return [({"alertname": n, "state": s, "severity": v}, c) for (n, s, v), c in totals.items()]

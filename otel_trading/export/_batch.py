@@ -14,13 +14,12 @@ one call at a time, as exporters expect.
 from __future__ import annotations
 
 import logging
-import os
 import threading
-import weakref
 from collections import deque
 from collections.abc import Callable, Sequence
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
+from otel_trading._state import reset_after_fork
 from otel_trading.metrics._local import LocalMetrics
 from otel_trading.metrics._names import TELEMETRY_DROPPED, TELEMETRY_EXPORTED
 
@@ -69,8 +68,7 @@ class BatchExporter(Generic[T]):
         self._abandoned = False
         self.failed_exports = 0
         self._start_worker()
-        weak_self: weakref.ReferenceType[BatchExporter[Any]] = weakref.ref(self)
-        os.register_at_fork(after_in_child=lambda: _restart_after_fork(weak_self))
+        reset_after_fork(self)
 
     def _start_worker(self) -> None:
         self._in_flight = 0
@@ -84,6 +82,11 @@ class BatchExporter(Generic[T]):
         )
         setattr(self._worker, WORKER_THREAD_MARK, True)
         self._worker.start()
+
+    def after_fork_in_child(self) -> None:
+        if not self._stopped:
+            # The parent exports what it had queued; the child starts empty with its own worker.
+            self._start_worker()
 
     @property
     def queue_size(self) -> int:
@@ -189,10 +192,3 @@ class BatchExporter(Generic[T]):
                 self.signal, self.exporter_name, timeout_s, left,
             )
         return finished and not left and self.failed_exports == failures
-
-
-def _restart_after_fork(ref: weakref.ReferenceType[BatchExporter[Any]]) -> None:
-    exporter = ref()
-    if exporter is not None and not exporter._stopped:
-        # The parent exports what it had queued; the child starts empty with its own worker.
-        exporter._start_worker()

@@ -47,24 +47,25 @@ def add_check(
     for ``/readyz``. Async checks run on the health thread's own event loop, or on ``loop``
     (for objects bound to the bot's loop, such as a ``ccxt.async_support`` exchange).
     """
-    _registry.REGISTRY.add(name, check, timeout=timeout, interval=interval, critical=critical, kind=kind, loop=loop)
+    _registry.REGISTRY.get().add(name, check, timeout=timeout, interval=interval, critical=critical, kind=kind,
+                                 loop=loop)
 
 
 def remove_check(name: str) -> bool:
     """Unregisters the check ``name``; False if there was none."""
-    return _registry.REGISTRY.remove(name)
+    return _registry.REGISTRY.get().remove(name)
 
 
 def clear_checks() -> None:
     """Unregisters every check and stops the background runner (until the next ``add_check``)."""
-    _registry.REGISTRY.clear()
+    _registry.REGISTRY.get().clear()
 
 
 def report(probe: _check_types.Kind = "readiness") -> dict[str, Any]:
     """The JSON body ``/readyz`` (or ``/healthz`` for ``"liveness"``) would answer now."""
     if probe not in _check_types.KINDS:
         raise ValueError(f"probe must be 'readiness' or 'liveness', got {probe!r}")
-    return _registry.REGISTRY.evaluate(probe)[1]
+    return _registry.REGISTRY.get().evaluate(probe)[1]
 
 
 def market_data_ages() -> dict[str, float]:

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any, Final
 
+from otel_trading._state import Slot
 from otel_trading.health._check_types import (
     DEFAULT_INTERVAL_S,
     DEFAULT_TIMEOUT_S,
@@ -240,9 +240,12 @@ def _iso(wall: float) -> str:
     return datetime.fromtimestamp(wall, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-# --- the process-wide registry (the package's functions use it) ---
+def _stop(registry: HealthRegistry) -> None:
+    registry.clear(timeout=_MAX_SLEEP_S)
 
-REGISTRY: Final = HealthRegistry()
-observe_check_status(REGISTRY.status_points)
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=REGISTRY.after_fork_in_child)
+
+# --- the registry in force (the package's functions and the server use it) ---
+
+REGISTRY: Final = Slot("health checks", HealthRegistry, release=_stop, after_fork=HealthRegistry.after_fork_in_child)
+"""The checks of ``STATE``: an isolated block (``testing.capture()``) has its own, stopped at its end."""
+observe_check_status(lambda: REGISTRY.get().status_points())

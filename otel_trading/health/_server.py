@@ -11,7 +11,7 @@ import json
 import logging
 import threading
 from types import TracebackType
-from typing import ClassVar, Final
+from typing import Final
 from urllib.parse import urlsplit
 
 from otel_trading._http_server import (
@@ -22,7 +22,7 @@ from otel_trading._http_server import (
     is_host_error,
 )
 from otel_trading.health._check_types import Kind
-from otel_trading.health._registry import REGISTRY, HealthRegistry
+from otel_trading.health._registry import REGISTRY
 from otel_trading.tracing._operation import report_instrumentation_failure
 
 _LOG = logging.getLogger("otel_trading.health")
@@ -34,7 +34,6 @@ _PROBES: Final[dict[str, Kind]] = {"/healthz": "liveness", "/readyz": "readiness
 
 class _Handler(BoundedRequestHandler):
     server_version = "otel-trading-health"
-    registry: ClassVar[HealthRegistry] = REGISTRY
 
     def do_GET(self) -> None:
         self._answer(send_body=True)
@@ -53,7 +52,7 @@ class _Handler(BoundedRequestHandler):
             if probe is None:
                 code, payload = 404, {"status": "not_found", "endpoints": sorted(_PROBES)}
             else:
-                passes, payload = self.registry.evaluate(probe)
+                passes, payload = REGISTRY.get().evaluate(probe)  # the checks in force (a capture's own)
                 code = 200 if passes else 503
             body = json.dumps(payload, separators=(",", ":"), default=str).encode()
         except Exception:  # noqa: BLE001 - a request must get an answer whatever failed inside

@@ -25,7 +25,7 @@ from typing import Any, Final
 from opentelemetry import metrics, trace
 
 from otel_trading._otel_compat import installed_global_providers
-from otel_trading._state import STATE
+from otel_trading._state import STATE, Slot
 from otel_trading._version import __version__
 from otel_trading.instrumentation.ccxt._metrics import METRICS, ProviderMetrics
 
@@ -108,20 +108,23 @@ class Route:
 
 
 # One recorder per provider pair: instruments and gauge callbacks are registered on a provider
-# once, however often the instrumentation is switched on and off.
-_RECORDERS: dict[tuple[int, int], tuple[Any, Any, ProviderRecorder]] = {}
+# once, however often the instrumentation is switched on and off. The providers of an isolated
+# block (``testing.capture()``) are let go with it.
+_RECORDERS: Final[Slot[dict[tuple[int, int], tuple[Any, Any, ProviderRecorder]]]] = Slot(
+    "ccxt provider recorders", dict)
 _MAX_RECORDERS: Final = 16
 
 
 def _recorder_for(tracer_provider: Any, meter_provider: Any) -> ProviderRecorder:
+    recorders = _RECORDERS.get()
     key = (id(tracer_provider), id(meter_provider))
-    known = _RECORDERS.get(key)
+    known = recorders.get(key)
     if known is not None and known[0] is tracer_provider and known[1] is meter_provider:
         return known[2]
-    if len(_RECORDERS) >= _MAX_RECORDERS:
-        _RECORDERS.clear()
+    if len(recorders) >= _MAX_RECORDERS:
+        recorders.clear()
     recorder = ProviderRecorder(tracer_provider, meter_provider)
-    _RECORDERS[key] = (tracer_provider, meter_provider, recorder)
+    recorders[key] = (tracer_provider, meter_provider, recorder)
     return recorder
 
 
