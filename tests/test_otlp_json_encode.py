@@ -80,6 +80,9 @@ def _log_records() -> list[ReadableLogRecord]:
         (bot, None, LogRecord(timestamp=8, body=None, attributes=_UNUSUAL)),
         (other, InstrumentationScope("lib"), LogRecord(timestamp=7, body="", trace_id=0, span_id=0)),
         (other, InstrumentationScope("lib"), LogRecord(body=0.0, severity_text="", attributes={"nan": math.nan})),
+        # An equal resource in another object (and the first's again): one group with the first's records.
+        (Resource.create({"service.name": "bot", "deployment.environment": "paper"}), ours, LogRecord(timestamp=9)),
+        (bot, ours, LogRecord(timestamp=10)),
     ]
     return [ReadableLogRecord(record, resource=resource, instrumentation_scope=scope)
             for resource, scope, record in records]

@@ -22,7 +22,7 @@ import json
 import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan
@@ -233,39 +233,45 @@ def _log_record(readable: ReadableLogRecord) -> dict[str, Any]:
     return document
 
 
+_Item = TypeVar("_Item", ReadableSpan, ReadableLogRecord)
+_Grouped = dict[Resource, dict[InstrumentationScope | None, list[dict[str, Any]]]]
+
+
+def _grouped(items: Sequence[_Item], encode: Callable[[_Item], dict[str, Any]]) -> _Grouped:
+    """Encoded items by resource, then by scope, in order of first appearance (as the OTLP encoders group)."""
+    grouped: _Grouped = {}
+    # Hashing a Resource dumps its attributes to JSON: once per resource object, not once per item.
+    by_identity: dict[int, dict[InstrumentationScope | None, list[dict[str, Any]]]] = {}
+    for item in items:
+        resource = item.resource
+        scopes = by_identity.get(id(resource))
+        if scopes is None:
+            scopes = by_identity[id(resource)] = grouped.setdefault(resource, {})
+        scopes.setdefault(item.instrumentation_scope or None, []).append(encode(item))
+    return grouped
+
+
+def _request(grouped: _Grouped, kind: str, attributes: Callable[[Mapping[str, Any]], list[dict[str, Any]]]) -> str:
+    """The Export*ServiceRequest line; ``kind``: ``Spans`` or ``Logs``, ``attributes``: that signal's encoder."""
+    items_key = "spans" if kind == "Spans" else "logRecords"
+    resources = []
+    for resource, scopes in grouped.items():
+        scope_documents = []
+        for scope, encoded in scopes.items():
+            scope_document = {"scope": _scope(scope, attributes), items_key: encoded}
+            _put(scope_document, "schemaUrl", scope.schema_url if scope is not None else None)
+            scope_documents.append(scope_document)
+        document = {"resource": _resource(resource, attributes), f"scope{kind}": scope_documents}
+        _put(document, "schemaUrl", resource.schema_url)
+        resources.append(document)
+    return _DUMPS({f"resource{kind}": resources} if resources else {})
+
+
 def spans_to_json_line(spans: Sequence[ReadableSpan]) -> str:
     """One ``ExportTraceServiceRequest`` line: spans grouped by resource, then by scope."""
-    grouped: dict[Resource, dict[InstrumentationScope | None, list[dict[str, Any]]]] = {}
-    for span in spans:
-        scopes = grouped.setdefault(span.resource, {})
-        scopes.setdefault(span.instrumentation_scope or None, []).append(_span(span))
-    resource_spans = []
-    for resource, scopes in grouped.items():
-        scope_spans = []
-        for scope, encoded in scopes.items():
-            scope_document = {"scope": _scope(scope, _span_attributes), "spans": encoded}
-            _put(scope_document, "schemaUrl", scope.schema_url if scope is not None else None)
-            scope_spans.append(scope_document)
-        document = {"resource": _resource(resource, _span_attributes), "scopeSpans": scope_spans}
-        _put(document, "schemaUrl", resource.schema_url)
-        resource_spans.append(document)
-    return _DUMPS({"resourceSpans": resource_spans} if resource_spans else {})
+    return _request(_grouped(spans, _span), "Spans", _span_attributes)
 
 
 def logs_to_json_line(records: Sequence[ReadableLogRecord]) -> str:
     """One ``ExportLogsServiceRequest`` line: records grouped by resource, then by scope."""
-    grouped: dict[Resource, dict[InstrumentationScope | None, list[dict[str, Any]]]] = {}
-    for readable in records:
-        scopes = grouped.setdefault(readable.resource, {})
-        scopes.setdefault(readable.instrumentation_scope or None, []).append(_log_record(readable))
-    resource_logs = []
-    for resource, scopes in grouped.items():
-        scope_logs = []
-        for scope, encoded in scopes.items():
-            scope_document = {"scope": _scope(scope, _log_attributes), "logRecords": encoded}
-            _put(scope_document, "schemaUrl", scope.schema_url if scope is not None else None)
-            scope_logs.append(scope_document)
-        document = {"resource": _resource(resource, _log_attributes), "scopeLogs": scope_logs}
-        _put(document, "schemaUrl", resource.schema_url)
-        resource_logs.append(document)
-    return _DUMPS({"resourceLogs": resource_logs} if resource_logs else {})
+    return _request(_grouped(records, _log_record), "Logs", _log_attributes)
