@@ -18,6 +18,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -581,6 +582,36 @@ def _child_sees_its_own_results() -> None:
             return
         time.sleep(0.01)
     sys.exit(1)
+
+
+def test_forked_child_resets_the_checks_a_capture_set_aside() -> None:
+    parent = os.getpid()
+    running = threading.Event()
+    release = threading.Event()
+
+    def slow_pid() -> str:
+        running.set()
+        release.wait(DEADLINE_S if os.getpid() == parent else 0)  # only the parent's run is held
+        return str(os.getpid())
+
+    health.add_check("pid", slow_pid, interval=FAST, timeout=3 * DEADLINE_S)
+    block = ExitStack()
+    try:
+        assert running.wait(DEADLINE_S)  # forked while it runs: the child has the run, not its thread
+        block.enter_context(capture(system_metrics=False))
+        health.add_check("pid", lambda: str(os.getpid()), interval=FAST)
+        assert wait_status("pid", "ok")["detail"] == str(parent)
+
+        def child() -> None:
+            _child_sees_its_own_results()  # the capture's checks
+            block.close()
+            _child_sees_its_own_results()  # the checks the capture set aside: reset by the same fork hook
+
+        run_in_forked_child(child)
+    finally:
+        release.set()
+        block.close()
+    assert wait_status("pid", "ok")["detail"] == str(parent)
 
 
 def test_forked_child_runs_its_own_checks() -> None:

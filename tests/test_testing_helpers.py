@@ -6,6 +6,9 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -14,7 +17,8 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import otel_trading
-from otel_trading import get_logger, span, traced
+from otel_trading import alerts, get_logger, health, span, traced
+from otel_trading.alerts.channels import ConsoleChannel
 from otel_trading.testing import TelemetryCapture, capture, isolated_state
 
 
@@ -87,6 +91,47 @@ def test_capture_isolates_process_state() -> None:
         assert otel_trading.trading_state() is otel_trading.TradingState.HALTED
         assert not inside.closed  # left as it was, in the capture's own registry
         del book
+
+
+def _eventually(probe: Callable[[], bool], what: str, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not probe():
+        assert time.monotonic() < deadline, f"{what}: still not true after {timeout}s"
+        time.sleep(0.01)
+
+
+def test_capture_isolates_health_checks_and_stops_their_runner() -> None:
+    inner_runs: list[float] = []
+    with isolated_state():
+        health.add_check("outer", lambda: True, interval=0.05)
+        with capture():
+            assert health.report()["checks"] == {}
+            health.add_check("inner", lambda: inner_runs.append(time.monotonic()) is None, interval=0.05)
+            _eventually(lambda: health.report()["checks"]["inner"]["status"] == "ok", "inner check ran")
+        assert list(health.report()["checks"]) == ["outer"]
+        ran = len(inner_runs)
+        time.sleep(0.2)  # four intervals: a runner left behind would have run it again
+        assert len(inner_runs) == ran
+        _eventually(lambda: health.report()["checks"]["outer"]["status"] == "ok", "outer check runs after")
+
+
+def _alert_threads() -> int:
+    return sum(thread.name == "otel-trading-alerts" and thread.is_alive() for thread in threading.enumerate())
+
+
+def test_capture_isolates_alert_engines_and_stops_its_own() -> None:
+    quiet = {"console": ConsoleChannel("console")}
+    with isolated_state():
+        alerts.start(default_pack=True, channels=quiet, interval=60)
+        assert _alert_threads() == 1
+        with capture() as otel:
+            inner = alerts.start(default_pack=True, channels=quiet, interval=60)
+            assert _alert_threads() == 2
+            inner.evaluate()
+            assert otel.points("otel_trading.alerts.evaluation.duration")
+        assert _alert_threads() == 1  # the capture's engine stopped with it; the one from before runs on
+        alerts.stop()  # stops the engine started before the capture: it is back in the state in force
+        assert _alert_threads() == 0
 
 
 def test_ambient_otel_environment_is_ignored_unless_asked(monkeypatch: pytest.MonkeyPatch) -> None:
