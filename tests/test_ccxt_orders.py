@@ -252,9 +252,8 @@ async def test_async_exchange_orders(venue: FakeBinance, otel: TelemetryCapture)
         assert status_count(otel, status) == 1, status
 
 
-def test_tracking_is_bounded_per_exchange(venue: FakeBinance, otel: TelemetryCapture,
-                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_orders, "MAX_TRACKED", 3)
+def test_tracking_is_bounded_per_exchange(venue: FakeBinance, otel: TelemetryCapture) -> None:
+    _orders.BOOKS.get().max_tracked = 3  # the capture's own order books: gone with it
     exchange = binance(venue)
     finished = exchange.create_order(SYMBOL, "market", "buy", 0.001)
     opened = [exchange.create_order(SYMBOL, "limit", "buy", 0.001, 60_000 + i) for i in range(3)]

@@ -465,13 +465,15 @@ def test_market_data_store_and_freshness() -> None:
         health.market_data_fresh(1, symbols=[])
 
 
-def test_market_data_store_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_market_data, "MAX_SYMBOLS", 3)
-    for index in range(5):
-        health.mark_market_data(f"S{index}")
-    assert set(health.market_data_ages()) == {"S0", "S1", "S2"}
-    health.mark_market_data("S0", 1.0)  # known symbols still update
-    assert health.market_data_ages()["S0"] > 1e9
+def test_market_data_store_is_bounded() -> None:
+    with isolated_state():
+        _market_data._ARRIVALS.get().max_symbols = 3  # the isolated state's own store: gone with it
+        for index in range(5):
+            health.mark_market_data(f"S{index}")
+        assert set(health.market_data_ages()) == {"S0", "S1", "S2"}
+        health.mark_market_data("S0", 1.0)  # known symbols still update
+        assert health.market_data_ages()["S0"] > 1e9
+    assert health.market_data_ages() == {}
 
 
 def test_heartbeat_fresh() -> None:

@@ -28,6 +28,7 @@ class _Arrivals:
     def __init__(self) -> None:
         self.last_seen: dict[str, float] = {}
         self.warned_full = False
+        self.max_symbols = MAX_SYMBOLS  # a test lowers it for its isolated state only
 
 
 _ARRIVALS: Final = Slot("market data arrivals", _Arrivals)
@@ -39,8 +40,9 @@ def mark_market_data(symbol: str, ts: float | None = None) -> None:
     ``ts`` is the Unix time the data is from (default: now, the time it was received);
     milliseconds, as in ccxt's ``timestamp`` fields, are recognised and converted.
     """
-    seen = _ARRIVALS.get().last_seen
-    if len(seen) >= MAX_SYMBOLS and symbol not in seen:
+    arrivals = _ARRIVALS.get()
+    seen = arrivals.last_seen
+    if len(seen) >= arrivals.max_symbols and symbol not in seen:
         _full(symbol)
         return
     if ts is None:
@@ -54,7 +56,7 @@ def _full(symbol: str) -> None:
     if not arrivals.warned_full:
         arrivals.warned_full = True
         _LOG.warning("market data is tracked for %d symbols already; %r and further new symbols are ignored",
-                     MAX_SYMBOLS, symbol)
+                     arrivals.max_symbols, symbol)
 
 
 def ages(now: float | None = None) -> dict[str, float]:
@@ -71,5 +73,5 @@ def forget(symbols: Iterable[str] | None = None) -> None:
     else:
         for symbol in symbols:
             arrivals.last_seen.pop(symbol, None)
-    if len(arrivals.last_seen) < MAX_SYMBOLS:
+    if len(arrivals.last_seen) < arrivals.max_symbols:
         arrivals.warned_full = False

@@ -204,7 +204,8 @@ class TrackedOrder:
 class OrderBook:
     """The orders of one exchange instance by venue id, finished ones first (evicted first)."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_tracked: int = MAX_TRACKED) -> None:
+        self.max_tracked = max_tracked
         self._orders: OrderedDict[str, TrackedOrder] = OrderedDict()
         self._lock = threading.Lock()
         self._metrics: dict[str, TradingMetrics] = {}  # of standalone orders, per symbol
@@ -228,7 +229,7 @@ class OrderBook:
         evicted: list[TrackedOrder] = []
         with self._lock:
             self._orders[venue_id] = tracked
-            while len(self._orders) > MAX_TRACKED:
+            while len(self._orders) > self.max_tracked:
                 evicted.append(self._orders.popitem(last=False)[1])
         for old in evicted:
             if old.order.is_open:
@@ -270,6 +271,7 @@ class OrderBooks:
     def __init__(self) -> None:
         self._books: dict[int, tuple[weakref.ref[Any], OrderBook]] = {}
         self._lock = threading.Lock()
+        self.max_tracked = MAX_TRACKED  # of each book made from now on (a test lowers it in its capture)
 
     def of(self, exchange: Any) -> OrderBook:
         entry = self._books.get(id(exchange))
@@ -279,7 +281,7 @@ class OrderBooks:
             entry = self._books.get(id(exchange))
             if entry is not None and entry[0]() is exchange:
                 return entry[1]
-            book = OrderBook()
+            book = OrderBook(self.max_tracked)
             key = id(exchange)
             self._books[key] = (weakref.ref(exchange, lambda _ref: self._gone(key, book)), book)
             return book
