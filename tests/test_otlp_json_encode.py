@@ -6,6 +6,7 @@ back; tests/test_local_store.py reads the lines back through the store reader)."
 
 from __future__ import annotations
 
+import enum
 import logging
 import math
 from typing import Any
@@ -24,12 +25,22 @@ from otel_trading.export import _otlp_json_encode as direct
 from otel_trading.export._otlp_json import logs_to_json_line, message_to_json_line, parse_json_line
 from otel_trading.export._otlp_logs import encode_logs
 
+
+class _Level(enum.IntEnum):
+    HIGH = 3
+
+
+class _Text(str):
+    """A str subclass (as some libraries hand over): written as its text."""
+
+
 _VALUES: dict[str, Any] = {
     "s": "text", "empty": "", "unicode": "é ✓ \u2028 \"quoted\" \\", "i": 42, "zero": 0, "negative": -7,
     "int64.max": 2**63 - 1, "int64.min": -(2**63), "f": 1.5, "f.zero": 0.0, "f.negative.zero": -0.0,
     "f.tiny": 5e-324, "f.big": 1.7976931348623157e308, "nan": math.nan, "inf": math.inf, "-inf": -math.inf,
     "t": True, "false": False, "strs": ("a", "", "c"), "ints": (1, 0, -1), "floats": (0.1, math.nan),
-    "bools": (True, False), "empty.seq": (),
+    "bools": (True, False), "empty.seq": (), "int.enum": _Level.HIGH, "str.subclass": _Text("sub"),
+    "ints.enum": (_Level.HIGH, 4),
 }
 
 

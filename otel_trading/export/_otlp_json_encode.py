@@ -1,9 +1,10 @@
 """Spans and log records straight to an OTLP/JSON line, without building protobuf messages.
 
 The local store writes every span and log line of a bot; encoding them into the proto messages
-and then through ``json_format`` cost a backtest about as much as recording them. This builds
-the same JSON document from plain dicts and lists and lets ``json.dumps`` (C) write it: the line
-is byte for byte what ``message_to_json_line(encode_spans(...))`` / ``encode_logs(...)`` give
+and then through ``json_format`` cost a backtest about as much as recording them. This writes
+the JSON text itself (strings quoted by ``json``'s own C escaper, numbers by their ``repr`` as
+``json.dumps`` writes them): the line is byte for byte what
+``message_to_json_line(encode_spans(...))`` / ``encode_logs(...)`` give
 (tests/test_otlp_json_encode.py holds the two side by side). The rules of that mapping, as
 protobuf's JSON printer applies them to OTLP messages:
 
@@ -18,10 +19,10 @@ protobuf's JSON printer applies them to OTLP messages:
 from __future__ import annotations
 
 import base64
-import json
 import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
+from json.encoder import encode_basestring
 from typing import Any, Final, TypeVar
 
 from opentelemetry.sdk.resources import Resource
@@ -35,74 +36,103 @@ _LOG = logging.getLogger(__name__)
 _INT64_MIN: Final = -(2**63)
 _INT64_MAX: Final = 2**63 - 1
 # OTLP Span.SpanKind: SpanKind.INTERNAL (0 in the API) is SPAN_KIND_INTERNAL (1) in OTLP.
-_KIND: Final = {SpanKind.INTERNAL: 1, SpanKind.SERVER: 2, SpanKind.CLIENT: 3, SpanKind.PRODUCER: 4,
-                SpanKind.CONSUMER: 5}
+_KIND: Final = {SpanKind.INTERNAL: "1", SpanKind.SERVER: "2", SpanKind.CLIENT: "3", SpanKind.PRODUCER: "4",
+                SpanKind.CONSUMER: "5"}
 # SpanFlags: the parent's is_remote is known (always), and whether it is remote.
 _HAS_IS_REMOTE: Final = 0x100
 _IS_REMOTE: Final = 0x200
-_DUMPS: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+# A JSON string literal as json.dumps(ensure_ascii=False) writes it (the C escaper).
+_quote: Final[Callable[[str], str]] = encode_basestring
+# '{"key":"<key>","value":' by attribute key: keys repeat on every span; bounded for odd callers.
+_KEY_PREFIXES: Final[dict[str, str]] = {}
+_MAX_KEY_PREFIXES: Final = 4096
+_Encode = Callable[[Any], str]
 
 
 class _Unencodable(ValueError):
     """A span attribute value the OTLP span encoder rejects (its attribute is left out)."""
 
 
-def _double(value: float) -> float | str:
+def _double(value: float) -> str:
     if math.isfinite(value):
-        return value
-    return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+        return float.__repr__(value)
+    return '"NaN"' if math.isnan(value) else ('"Infinity"' if value > 0 else '"-Infinity"')
 
 
-def _span_value(value: Any) -> dict[str, Any]:
+def _bytes(value: bytes) -> str:
+    return '{"bytesValue":"' + base64.b64encode(value).decode("ascii") + '"}'
+
+
+def _span_value(value: Any) -> str:
     """``AnyValue`` as the OTLP span encoder builds it (an int out of int64 range is rejected)."""
+    kind = type(value)
+    if kind is str:
+        return '{"stringValue":' + _quote(value) + "}"
+    if kind is float:
+        return '{"doubleValue":' + _double(value) + "}"
     if value is None:
-        return {}
+        return "{}"
     if isinstance(value, bool):
-        return {"boolValue": value}
+        return '{"boolValue":true}' if value else '{"boolValue":false}'
     if isinstance(value, str):
-        return {"stringValue": value}
+        return '{"stringValue":' + _quote(value) + "}"
     if isinstance(value, int):
         if not _INT64_MIN <= value <= _INT64_MAX:
             raise _Unencodable(f"int {value} out of int64 range")
-        return {"intValue": str(value)}
+        return '{"intValue":"' + int.__repr__(value) + '"}'
     if isinstance(value, float):
-        return {"doubleValue": _double(value)}
+        return '{"doubleValue":' + _double(value) + "}"
     if isinstance(value, bytes):
-        return {"bytesValue": base64.b64encode(value).decode("ascii")}
+        return _bytes(value)
     if isinstance(value, Sequence):
-        items = [_span_value(item) for item in value]
-        return {"arrayValue": {"values": items} if items else {}}
+        return '{"arrayValue":' + _values([_span_value(item) for item in value]) + "}"
     if isinstance(value, Mapping):
         pairs = [_key_value(str(key), _span_value(item)) for key, item in value.items()]
-        return {"kvlistValue": {"values": pairs} if pairs else {}}
+        return '{"kvlistValue":' + _values(pairs) + "}"
     raise _Unencodable(f"invalid type {type(value).__name__}")
 
 
-def _log_value(value: Any) -> dict[str, Any]:
+def _log_value(value: Any) -> str:
     """``AnyValue`` as export/_otlp_logs.py's ``any_value`` builds it (nothing is rejected)."""
+    kind = type(value)
+    if kind is str:
+        return '{"stringValue":' + _quote(value) + "}"
+    if kind is float:
+        return '{"doubleValue":' + _double(value) + "}"
     if value is None:
-        return {}
+        return "{}"
     if isinstance(value, bool):
-        return {"boolValue": value}
+        return '{"boolValue":true}' if value else '{"boolValue":false}'
     if isinstance(value, str):
-        return {"stringValue": value}
+        return '{"stringValue":' + _quote(value) + "}"
     if isinstance(value, int):
-        return {"intValue": str(value)} if _INT64_MIN <= value <= _INT64_MAX else {"stringValue": str(value)}
+        if _INT64_MIN <= value <= _INT64_MAX:
+            return '{"intValue":"' + int.__repr__(value) + '"}'
+        return '{"stringValue":"' + int.__repr__(value) + '"}'
     if isinstance(value, float):
-        return {"doubleValue": _double(value)}
+        return '{"doubleValue":' + _double(value) + "}"
     if isinstance(value, bytes):
-        return {"bytesValue": base64.b64encode(value).decode("ascii")}
+        return _bytes(value)
     if isinstance(value, Mapping):
         pairs = [_key_value(str(key), _log_value(item)) for key, item in value.items()]
-        return {"kvlistValue": {"values": pairs} if pairs else {}}
+        return '{"kvlistValue":' + _values(pairs) + "}"
     if isinstance(value, Sequence):
-        items = [_log_value(item) for item in value]
-        return {"arrayValue": {"values": items} if items else {}}
-    return {"stringValue": str(value)}
+        return '{"arrayValue":' + _values([_log_value(item) for item in value]) + "}"
+    return '{"stringValue":' + _quote(str(value)) + "}"
 
 
-def _key_value(key: str, value: dict[str, Any]) -> dict[str, Any]:
-    return {"key": key, "value": value} if key else {"value": value}
+def _values(items: list[str]) -> str:
+    """An ArrayValue or KeyValueList: ``{"values":[...]}``, ``{}`` when empty."""
+    return '{"values":[' + ",".join(items) + "]}" if items else "{}"
+
+
+def _key_value(key: str, value: str) -> str:
+    prefix = _KEY_PREFIXES.get(key)
+    if prefix is None:
+        prefix = '{"key":' + _quote(key) + ',"value":' if key else '{"value":'
+        if len(_KEY_PREFIXES) < _MAX_KEY_PREFIXES:
+            _KEY_PREFIXES[key] = prefix
+    return prefix + value + "}"
 
 
 def _plain(attributes: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -113,57 +143,72 @@ def _plain(attributes: Mapping[str, Any]) -> Mapping[str, Any]:
     return plain if isinstance(plain, Mapping) else attributes
 
 
-def _span_attributes(attributes: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+def _span_attributes(attributes: Mapping[str, Any] | None) -> str:
+    """The attributes' list items, comma-separated ("" for none)."""
     if not attributes:
-        return []
+        return ""
     result = []
     for key, value in _plain(attributes).items():
         try:
             result.append(_key_value(key, _span_value(value)))
         except _Unencodable as error:  # as the OTLP span encoder does: the attribute is left out, logged
             _LOG.warning("Failed to encode key %s: %s", key, error)
-    return result
+    return ",".join(result)
 
 
-def _log_attributes(attributes: Mapping[Any, Any] | None) -> list[dict[str, Any]]:
-    return [_key_value(str(key), _log_value(value)) for key, value in (attributes or {}).items()]
+def _log_attributes(attributes: Mapping[Any, Any] | None) -> str:
+    if not attributes:
+        return ""
+    return ",".join([_key_value(str(key), _log_value(value)) for key, value in attributes.items()])
 
 
-def _put(document: dict[str, Any], key: str, value: Any) -> None:
-    """Sets ``key`` unless ``value`` is a default protobuf leaves out (0, "", None, empty list)."""
+def _list(parts: list[str], key: str, items: str) -> None:
+    """Appends ``,"key":[items]`` unless there are none (protobuf leaves empty lists out)."""
+    if items:
+        parts += (',"', key, '":[', items, "]")
+
+
+def _text(parts: list[str], key: str, value: str | None) -> None:
     if value:
-        document[key] = value
+        parts += (',"', key, '":', _quote(value))
 
 
-def _put_count(document: dict[str, Any], key: str, value: int) -> None:
+def _number(parts: list[str], key: str, value: int) -> None:
     if value:
-        document[key] = value
+        parts += (',"', key, '":', f"{value:d}")
 
 
-def _put_time(document: dict[str, Any], key: str, value: int | None) -> None:
+def _time(parts: list[str], key: str, value: int | None) -> None:
+    """A fixed64: a JSON string."""
     if value:
-        document[key] = str(value)
+        parts += (',"', key, '":"', f"{value:d}", '"')
 
 
-def _resource(resource: Resource, attributes: Callable[[Mapping[str, Any]], list[dict[str, Any]]]
-              ) -> dict[str, Any]:
-    document: dict[str, Any] = {}
-    _put(document, "attributes", attributes(resource.attributes))
-    return document
+def _object(parts: list[str]) -> str:
+    """``parts`` (each member written with a leading comma) as a JSON object."""
+    if not parts:
+        return "{}"
+    parts[0] = parts[0][1:]  # the first member's comma
+    return "{" + "".join(parts) + "}"
 
 
-def _scope(scope: InstrumentationScope | None, attributes: Callable[[Mapping[str, Any]], list[dict[str, Any]]]
-           ) -> dict[str, Any]:
-    document: dict[str, Any] = {}
+def _resource(resource: Resource, attributes: Callable[[Mapping[str, Any]], str]) -> str:
+    parts: list[str] = []
+    _list(parts, "attributes", attributes(resource.attributes))
+    return _object(parts)
+
+
+def _scope(scope: InstrumentationScope | None, attributes: Callable[[Mapping[str, Any]], str]) -> str:
+    parts: list[str] = []
     if scope is not None:
-        _put(document, "name", scope.name)
-        _put(document, "version", scope.version)
-        _put(document, "attributes", attributes(getattr(scope, "attributes", None) or {}))
-    return document
+        _text(parts, "name", scope.name)
+        _text(parts, "version", scope.version)
+        _list(parts, "attributes", attributes(getattr(scope, "attributes", None) or {}))
+    return _object(parts)
 
 
-def _flags(parent: SpanContext | None) -> int:
-    return _HAS_IS_REMOTE | _IS_REMOTE if parent is not None and parent.is_remote else _HAS_IS_REMOTE
+def _flags(parent: SpanContext | None) -> str:
+    return f"{_HAS_IS_REMOTE | _IS_REMOTE if parent is not None and parent.is_remote else _HAS_IS_REMOTE:d}"
 
 
 def _trace_state(context: SpanContext) -> str:
@@ -171,77 +216,77 @@ def _trace_state(context: SpanContext) -> str:
     return ",".join(f"{key}={value}" for key, value in state.items()) if state is not None else ""
 
 
-def _span(span: ReadableSpan) -> dict[str, Any]:
+def _span(span: ReadableSpan) -> str:
     context = span.get_span_context()
     assert context is not None  # a finished SDK span always has one (the OTLP encoder reads it too)
-    document: dict[str, Any] = {"traceId": format(context.trace_id, "032x"), "spanId": format(context.span_id, "016x")}
-    _put(document, "traceState", _trace_state(context))
+    parts = [',"traceId":"', format(context.trace_id, "032x"), '","spanId":"', format(context.span_id, "016x"), '"']
+    _text(parts, "traceState", _trace_state(context))
     parent = span.parent
     if parent is not None:
-        document["parentSpanId"] = format(parent.span_id, "016x")
-    _put(document, "name", span.name)
-    document["kind"] = _KIND[span.kind]
-    _put_time(document, "startTimeUnixNano", span.start_time)
-    _put_time(document, "endTimeUnixNano", span.end_time)
-    _put(document, "attributes", _span_attributes(span.attributes))
-    _put_count(document, "droppedAttributesCount", span.dropped_attributes)
+        parts += (',"parentSpanId":"', format(parent.span_id, "016x"), '"')
+    _text(parts, "name", span.name)
+    parts += (',"kind":', _KIND[span.kind])
+    _time(parts, "startTimeUnixNano", span.start_time)
+    _time(parts, "endTimeUnixNano", span.end_time)
+    _list(parts, "attributes", _span_attributes(span.attributes))
+    _number(parts, "droppedAttributesCount", span.dropped_attributes)
     events = []
     for event in span.events:
-        encoded: dict[str, Any] = {}
-        _put_time(encoded, "timeUnixNano", event.timestamp)
-        _put(encoded, "name", event.name)
-        _put(encoded, "attributes", _span_attributes(event.attributes))
-        _put_count(encoded, "droppedAttributesCount", event.dropped_attributes)
-        events.append(encoded)
-    _put(document, "events", events)
-    _put_count(document, "droppedEventsCount", span.dropped_events)
+        encoded: list[str] = []
+        _time(encoded, "timeUnixNano", event.timestamp)
+        _text(encoded, "name", event.name)
+        _list(encoded, "attributes", _span_attributes(event.attributes))
+        _number(encoded, "droppedAttributesCount", event.dropped_attributes)
+        events.append(_object(encoded))
+    _list(parts, "events", ",".join(events))
+    _number(parts, "droppedEventsCount", span.dropped_events)
     links = []
     for link in span.links:
-        encoded = {"traceId": format(link.context.trace_id, "032x"), "spanId": format(link.context.span_id, "016x")}
-        _put(encoded, "attributes", _span_attributes(link.attributes))
-        _put_count(encoded, "droppedAttributesCount", link.dropped_attributes)
-        encoded["flags"] = _flags(link.context)
-        links.append(encoded)
-    _put(document, "links", links)
-    _put_count(document, "droppedLinksCount", span.dropped_links)
-    status: dict[str, Any] = {}
-    _put(status, "message", span.status.description)
-    _put_count(status, "code", span.status.status_code.value)
-    document["status"] = status
-    document["flags"] = _flags(span.parent)
-    return document
+        encoded = [',"traceId":"', format(link.context.trace_id, "032x"), '","spanId":"',
+                   format(link.context.span_id, "016x"), '"']
+        _list(encoded, "attributes", _span_attributes(link.attributes))
+        _number(encoded, "droppedAttributesCount", link.dropped_attributes)
+        encoded += (',"flags":', _flags(link.context))
+        links.append(_object(encoded))
+    _list(parts, "links", ",".join(links))
+    _number(parts, "droppedLinksCount", span.dropped_links)
+    status: list[str] = []
+    _text(status, "message", span.status.description)
+    _number(status, "code", span.status.status_code.value)
+    parts += (',"status":', _object(status), ',"flags":', _flags(parent))
+    return _object(parts)
 
 
-def _log_record(readable: ReadableLogRecord) -> dict[str, Any]:
+def _log_record(readable: ReadableLogRecord) -> str:
     record = readable.log_record
-    document: dict[str, Any] = {}
-    _put_time(document, "timeUnixNano", record.timestamp)
+    parts: list[str] = []
+    _time(parts, "timeUnixNano", record.timestamp)
     severity = record.severity_number
-    _put_count(document, "severityNumber", severity.value if severity is not None else 0)
-    _put(document, "severityText", record.severity_text)
+    _number(parts, "severityNumber", severity.value if severity is not None else 0)
+    _text(parts, "severityText", record.severity_text)
     if record.body is not None:  # no body: the field is absent
-        document["body"] = _log_value(record.body)
-    _put(document, "attributes", _log_attributes(record.attributes))
-    _put_count(document, "droppedAttributesCount", readable.dropped_attributes)
-    _put_count(document, "flags", int(record.trace_flags or 0))
+        parts += (',"body":', _log_value(record.body))
+    _list(parts, "attributes", _log_attributes(record.attributes))
+    _number(parts, "droppedAttributesCount", readable.dropped_attributes)
+    _number(parts, "flags", int(record.trace_flags or 0))
     if record.trace_id:
-        document["traceId"] = format(record.trace_id, "032x")
+        parts += (',"traceId":"', format(record.trace_id, "032x"), '"')
     if record.span_id:
-        document["spanId"] = format(record.span_id, "016x")
-    _put_time(document, "observedTimeUnixNano", record.observed_timestamp)
-    _put(document, "eventName", getattr(record, "event_name", None))
-    return document
+        parts += (',"spanId":"', format(record.span_id, "016x"), '"')
+    _time(parts, "observedTimeUnixNano", record.observed_timestamp)
+    _text(parts, "eventName", getattr(record, "event_name", None))
+    return _object(parts)
 
 
 _Item = TypeVar("_Item", ReadableSpan, ReadableLogRecord)
-_Grouped = dict[Resource, dict[InstrumentationScope | None, list[dict[str, Any]]]]
+_Grouped = dict[Resource, dict[InstrumentationScope | None, list[str]]]
 
 
-def _grouped(items: Sequence[_Item], encode: Callable[[_Item], dict[str, Any]]) -> _Grouped:
+def _grouped(items: Sequence[_Item], encode: Callable[[_Item], str]) -> _Grouped:
     """Encoded items by resource, then by scope, in order of first appearance (as the OTLP encoders group)."""
     grouped: _Grouped = {}
     # Hashing a Resource dumps its attributes to JSON: once per resource object, not once per item.
-    by_identity: dict[int, dict[InstrumentationScope | None, list[dict[str, Any]]]] = {}
+    by_identity: dict[int, dict[InstrumentationScope | None, list[str]]] = {}
     for item in items:
         resource = item.resource
         scopes = by_identity.get(id(resource))
@@ -251,20 +296,22 @@ def _grouped(items: Sequence[_Item], encode: Callable[[_Item], dict[str, Any]]) 
     return grouped
 
 
-def _request(grouped: _Grouped, kind: str, attributes: Callable[[Mapping[str, Any]], list[dict[str, Any]]]) -> str:
+def _request(grouped: _Grouped, kind: str, attributes: Callable[[Mapping[str, Any]], str]) -> str:
     """The Export*ServiceRequest line; ``kind``: ``Spans`` or ``Logs``, ``attributes``: that signal's encoder."""
     items_key = "spans" if kind == "Spans" else "logRecords"
     resources = []
     for resource, scopes in grouped.items():
         scope_documents = []
         for scope, encoded in scopes.items():
-            scope_document = {"scope": _scope(scope, attributes), items_key: encoded}
-            _put(scope_document, "schemaUrl", scope.schema_url if scope is not None else None)
-            scope_documents.append(scope_document)
-        document = {"resource": _resource(resource, attributes), f"scope{kind}": scope_documents}
-        _put(document, "schemaUrl", resource.schema_url)
-        resources.append(document)
-    return _DUMPS({f"resource{kind}": resources} if resources else {})
+            parts = [',"scope":', _scope(scope, attributes)]
+            _list(parts, items_key, ",".join(encoded))
+            _text(parts, "schemaUrl", scope.schema_url if scope is not None else None)
+            scope_documents.append(_object(parts))
+        parts = [',"resource":', _resource(resource, attributes)]
+        _list(parts, f"scope{kind}", ",".join(scope_documents))
+        _text(parts, "schemaUrl", resource.schema_url)
+        resources.append(_object(parts))
+    return '{"resource' + kind + '":[' + ",".join(resources) + "]}" if resources else "{}"
 
 
 def spans_to_json_line(spans: Sequence[ReadableSpan]) -> str:
