@@ -129,7 +129,8 @@ class TelemetryCapture:
 @contextmanager
 def isolated_state() -> Iterator[None]:
     """Fresh process state (open trades, portfolios, rolling statistics, trading state, value
-    guards, health marks, exchange trackers...) for the block; the previous state afterwards."""
+    guards, health marks and checks, alert engines, ccxt order books...) for the block; the
+    previous state afterwards (the full list: ``otel_trading._state``)."""
     with STATE.isolated():
         yield
 
