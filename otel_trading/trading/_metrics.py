@@ -49,6 +49,32 @@ class ValueGuard:
 
 GUARD: Final = Slot("trading attribute values", ValueGuard)
 
+
+class SharedHandles:
+    """The bound handles of every ``TradingMetrics`` with the same symbol, venue and strategy.
+
+    ``trade()`` makes a TradingMetrics per trade: sharing its handles with the trades before it
+    spares each trade's first order, fill and close from building attributes and binding a
+    series again (a dict lookup instead). Emptied when ``configure()`` replaces the metrics.
+    """
+
+    def __init__(self) -> None:
+        self._generation = STATE.generation
+        self._by_base: dict[tuple[tuple[str, str], ...], dict[tuple[str, _Key], Any]] = {}
+
+    def handles(self, base: dict[str, str]) -> dict[tuple[str, _Key], Any]:
+        if self._generation != STATE.generation:
+            self._by_base = {}  # a new dict: instances holding the old one keep their own
+            self._generation = STATE.generation
+        key = tuple(base.items())
+        handles = self._by_base.get(key)
+        if handles is None:
+            handles = self._by_base.setdefault(key, {})
+        return handles
+
+
+SHARED_HANDLES: Final = Slot("trading metric handles", SharedHandles)
+
 _COUNTERS: Final[dict[str, tuple[str, str]]] = {
     n.SIGNALS: ("{signal}", "Trading signals emitted"),
     n.RISK_CHECKS: ("{check}", "Pre-trade risk checks by decision"),
@@ -108,7 +134,7 @@ class TradingMetrics:
     become metric attributes: keep them to small fixed sets (never ids or free text).
     """
 
-    __slots__ = ("_base", "_generation", "_handles")
+    __slots__ = ("_base", "_folded", "_generation", "_handles")
 
     def __init__(self, symbol: str, *, exchange: str | None = None, strategy: str | None = None) -> None:
         guard = GUARD.get()
@@ -118,16 +144,27 @@ class TradingMetrics:
         if strategy:
             base[n.STRATEGY] = guard.admit(n.STRATEGY, strategy)
         self._base = base
-        self._handles: dict[tuple[str, _Key], Any] = {}
         self._generation = STATE.generation
+        self._handles = SHARED_HANDLES.get().handles(base)
+        # Handles whose values the guard folded into ``other``: this instance's own, so that each
+        # new TradingMetrics counts its folds in the overflow counter as it always has.
+        self._folded: dict[tuple[str, _Key], Any] = {}
 
     def _bind(self, name: str, keys: tuple[str, ...], values: _Key) -> Any:
         if self._generation != STATE.generation:
-            self._handles = {}
+            self._handles = SHARED_HANDLES.get().handles(self._base)
+            self._folded = {}
             self._generation = STATE.generation
+        else:
+            handle = self._folded.get((name, values))  # (the caller looked in _handles)
+            if handle is not None:
+                return handle
         attributes: dict[str, Any] = dict(self._base)
+        guard = GUARD.get()
+        folded = False
         for key, value in zip(keys, values, strict=True):
-            attributes[key] = GUARD.get().admit(key, value)
+            attributes[key] = admitted = guard.admit(key, value)
+            folded = folded or admitted != value
         local = STATE.local_metrics
         if name in _HISTOGRAMS:
             instrument = local_histogram(local, name)
@@ -137,7 +174,7 @@ class TradingMetrics:
         else:
             instrument = local_counter(local, name)
         handle = instrument.bind(attributes)
-        self._handles[(name, values)] = handle
+        (self._folded if folded else self._handles)[(name, values)] = handle
         return handle
 
     def _handle(self, name: str, keys: tuple[str, ...], values: _Key) -> Any:
