@@ -340,7 +340,10 @@ class Portfolio:
 
     @property
     def equity(self) -> float:
-        return self.snapshot().equity
+        # As snapshot().equity, without the snapshot: a closing trade reads it (the equity curve
+        # on its span), and a snapshot recomputes every period's return.
+        with self._lock:
+            return self._update_equity(self._now_locked(None))
 
     @property
     def realized_pnl(self) -> float:
