@@ -86,16 +86,26 @@ def filter_level(_logger: Any, method_name: str, event_dict: EventDict) -> Event
 
 
 _second: tuple[int, str] = (-1, "")
+_day: tuple[int, str] = (-1, "")
 _ids: tuple[SpanContext | None, str, str] = (None, "", "")
+_SECONDS_PER_DAY: Final = 86_400
 
 
 def _timestamp(now_ns: int) -> str:
-    """ISO 8601 UTC with microseconds; the part up to the second is formatted once a second."""
-    global _second
+    """ISO 8601 UTC with microseconds; the part up to the second is formatted once a second, from
+    the date formatted once a day (a backtest's log lines are seconds or minutes apart)."""
+    global _second, _day
     second, micros = divmod(now_ns // 1000, 1_000_000)
     cached_second, prefix = _second
     if cached_second != second:
-        prefix = _dt.datetime.fromtimestamp(second, _UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        day, second_of_day = divmod(second, _SECONDS_PER_DAY)  # Unix time has no leap seconds
+        cached_day, date = _day
+        if cached_day != day:
+            date = _dt.datetime.fromtimestamp(day * _SECONDS_PER_DAY, _UTC).strftime("%Y-%m-%dT")
+            _day = (day, date)
+        hours, rest = divmod(second_of_day, 3600)
+        minutes, seconds = divmod(rest, 60)
+        prefix = f"{date}{hours:02d}:{minutes:02d}:{seconds:02d}"
         _second = (second, prefix)
     return f"{prefix}.{micros:06d}Z"
 
