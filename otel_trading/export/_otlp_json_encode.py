@@ -126,13 +126,15 @@ def _values(items: list[str]) -> str:
     return '{"values":[' + ",".join(items) + "]}" if items else "{}"
 
 
+def _key_prefix(key: str) -> str:
+    prefix = '{"key":' + _quote(key) + ',"value":' if key else '{"value":'
+    if len(_KEY_PREFIXES) < _MAX_KEY_PREFIXES:
+        _KEY_PREFIXES[key] = prefix
+    return prefix
+
+
 def _key_value(key: str, value: str) -> str:
-    prefix = _KEY_PREFIXES.get(key)
-    if prefix is None:
-        prefix = '{"key":' + _quote(key) + ',"value":' if key else '{"value":'
-        if len(_KEY_PREFIXES) < _MAX_KEY_PREFIXES:
-            _KEY_PREFIXES[key] = prefix
-    return prefix + value + "}"
+    return (_KEY_PREFIXES.get(key) or _key_prefix(key)) + value + "}"
 
 
 def _plain(attributes: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -148,11 +150,22 @@ def _span_attributes(attributes: Mapping[str, Any] | None) -> str:
     if not attributes:
         return ""
     result = []
+    prefixes = _KEY_PREFIXES
     for key, value in _plain(attributes).items():
-        try:
-            result.append(_key_value(key, _span_value(value)))
-        except _Unencodable as error:  # as the OTLP span encoder does: the attribute is left out, logged
-            _LOG.warning("Failed to encode key %s: %s", key, error)
+        # Inline, the kinds nearly every attribute has (a span has a dozen or more of them).
+        kind = type(value)
+        if kind is str:
+            encoded = '{"stringValue":' + _quote(value) + "}"
+        elif kind is float and math.isfinite(value):
+            encoded = '{"doubleValue":' + float.__repr__(value) + "}"
+        else:
+            try:
+                encoded = _span_value(value)
+            except _Unencodable as error:  # as the OTLP span encoder does: the attribute is left out, logged
+                _LOG.warning("Failed to encode key %s: %s", key, error)
+                continue
+        prefix = prefixes.get(key)
+        result.append((prefix or _key_prefix(key)) + encoded + "}")
     return ",".join(result)
 
 
