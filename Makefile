@@ -18,6 +18,8 @@ VENV_READY = test -x $(BIN)/python || { $(PYTHON) -m venv $(VENV) && $(BIN)/pyth
 # The lowest OpenTelemetry releases we support, in a second venv: `make test` runs the type check
 # and the suite there too, so both ends of pyproject.toml's OTel range are tested.
 MIN_VENV        ?= .venv-otel-min
+# ... on the lowest supported Python too, where this machine has it (pyenv's 3.10; else python3).
+MIN_PYTHON      ?= $(or $(firstword $(wildcard $(HOME)/.pyenv/versions/3.10.*/bin/python3.10)),$(PYTHON))
 MIN_CONSTRAINTS  = tests/constraints-otel-min.txt
 MIN_SUM         := $(shell cat pyproject.toml $(MIN_CONSTRAINTS) | cksum | cut -d' ' -f1)
 MIN_STAMP        = $(MIN_VENV)/.installed-dev-$(MIN_SUM)
@@ -44,7 +46,7 @@ $(DEMO_STAMP): pyproject.toml
 	touch $@
 
 $(MIN_STAMP): pyproject.toml $(MIN_CONSTRAINTS)
-	@test -x $(MIN_VENV)/bin/python || { $(PYTHON) -m venv $(MIN_VENV) && $(MIN_VENV)/bin/python -m pip install --quiet --upgrade pip; }; \
+	@test -x $(MIN_VENV)/bin/python || { $(MIN_PYTHON) -m venv $(MIN_VENV) && $(MIN_VENV)/bin/python -m pip install --quiet --upgrade pip; }; \
 	find $(MIN_VENV) -maxdepth 1 -name '.installed-*' ! -name '*-$(MIN_SUM)' -delete
 	$(MIN_VENV)/bin/python -m pip install --quiet -e '.[dev]' -c $(MIN_CONSTRAINTS)
 	touch $@
@@ -89,7 +91,7 @@ suite-newest:
 
 suite-otel-min:
 	@echo "== suite: lowest supported OTel ($(MIN_VENV))"
-	$(MIN_VENV)/bin/python -c 'from importlib.metadata import version as v; print("OTel", v("opentelemetry-sdk"), "/ contrib", v("opentelemetry-instrumentation"))'
+	$(MIN_VENV)/bin/python -c 'import sys; from importlib.metadata import version as v; print("Python", sys.version.split()[0], "/ OTel", v("opentelemetry-sdk"), "/ contrib", v("opentelemetry-instrumentation"))'
 	$(MIN_VENV)/bin/mypy --strict --cache-dir $(MIN_VENV)/.mypy_cache otel_trading
 	$(MIN_VENV)/bin/pytest -p no:cacheprovider
 

@@ -67,9 +67,10 @@ def install_package(source: Path, directory: Path) -> Path:
 
     Name, version and entry points come from the ``[project]`` table, as pip would read them.
     """
-    import pytest
-
-    tomllib = pytest.importorskip("tomllib", reason="reading pyproject.toml needs Python 3.11's tomllib")
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # the dev extra installs the backport there
+        import tomli as tomllib
     project = tomllib.loads((source / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     modules = {str(path.relative_to(source)): path.read_text(encoding="utf-8")
                for path in sorted(source.rglob("*.py")) if "__pycache__" not in path.parts}

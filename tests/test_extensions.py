@@ -177,9 +177,8 @@ def test_an_instrumentation_whose_library_is_missing_is_a_configuration_error(tm
     assert bot.returncode == 1
     assert bot.stderr.strip().splitlines()[-1] == (
         "otel_trading.config._parse.ConfigurationError: OTEL_TRADING_INSTRUMENT: instrumenting 'toy_exchange' "
-        "cannot run (otel_trading_toy:ToyExchangeInstrumentor from the package otel-trading-toy): This "
-        'instrumentation only instruments "toy-exchange >= 1.0", but no installed version was found, so nothing '
-        "can be instrumented.")
+        "cannot run (otel_trading_toy:ToyExchangeInstrumentor from the package otel-trading-toy): it needs "
+        '"toy-exchange >= 1.0", which is not installed')
 
 
 @pytest.mark.parametrize("configure_call", ["otel_trading.configure(instrument=['toyexchange'])"])

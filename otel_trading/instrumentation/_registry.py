@@ -59,11 +59,18 @@ class Instrumentation:
         except Exception as exc:  # noqa: BLE001 - a plugin failing to import is reported at configure()
             return f"cannot load its instrumentor {origin}: {type(exc).__name__}: {exc}"
         conflict = get_dependency_conflicts(dependencies)
-        return None if conflict is None else f"cannot run ({origin}): {conflict}"
+        return None if conflict is None else f"cannot run ({origin}): {_describe(conflict)}"
 
     def instrumentor(self) -> Any:
         module, _, name = self.target.partition(":")
         return getattr(importlib.import_module(module), name)()
+
+
+def _describe(conflict: Any) -> str:
+    """A dependency conflict in our words (the SDK's own wording changes between releases)."""
+    required = conflict.required or " or ".join(getattr(conflict, "required_any", None) or ()) or "?"
+    found = conflict.found or ", ".join(getattr(conflict, "found_any", None) or ())
+    return f'it needs "{required}", found "{found}"' if found else f'it needs "{required}", which is not installed'
 
 
 BUILTIN: Final = (
