@@ -187,4 +187,5 @@ def test_the_pytest_plugin_imports_neither_otel_trading_nor_the_sdk() -> None:
              "print(sorted(m for m in sys.modules if m.startswith(('opentelemetry', 'otel_trading.', 'structlog'))))")
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60)
     loaded = result.stdout.strip()
-    assert loaded == "['otel_trading._version', 'otel_trading.testing', 'otel_trading.testing._pytest_plugin']"
+    assert loaded == str(["otel_trading._lazy", "otel_trading._version", "otel_trading.testing",
+                          "otel_trading.testing._pytest_plugin"])

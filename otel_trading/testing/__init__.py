@@ -16,8 +16,9 @@ in every pytest run of a project that installs otel-trading) costs nothing until
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from otel_trading._lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from otel_trading.testing._capture import TelemetryCapture, capture, isolated_state
@@ -32,17 +33,7 @@ _WHERE = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_WHERE})
+__getattr__, __dir__ = lazy_attributes(globals(), _WHERE)
 
 
 __all__ = ["IncrementingClock", "SequentialIdGenerator", "TelemetryCapture", "capture", "isolated_state"]
