@@ -230,7 +230,8 @@ def _trace_state(context: SpanContext) -> str:
 
 
 def _span(span: ReadableSpan) -> str:
-    context = span.get_span_context()
+    # The property, not get_span_context(): that is an untyped call before OTel 1.40.
+    context: SpanContext | None = span.context
     assert context is not None  # a finished SDK span always has one (the OTLP encoder reads it too)
     parts = [',"traceId":"', format(context.trace_id, "032x"), '","spanId":"', format(context.span_id, "016x"), '"']
     _text(parts, "traceState", _trace_state(context))
