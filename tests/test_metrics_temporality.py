@@ -28,6 +28,8 @@ pytestmark = pytest.mark.timeout(30)
 OURS = ("trading.orders", "trading.order.ack.latency", "trading.slippage.cost")
 SDK = ("sdk.requests", "sdk.latency", "sdk.inflight")
 OBSERVED_COUNTER = "process.cpu.time"  # an SDK observable counter (system metrics)
+FIRST_ACK_LATENCIES = (0.2, 0.4)
+SECOND_ACK_LATENCIES = (0.05,)
 
 
 @pytest.fixture
@@ -45,12 +47,15 @@ def run_two_intervals(receiver: Receiver, **overrides: Any) -> tuple[list[Any], 
     meter = telemetry.meter_provider.get_meter("temporality-test")
     requests, latency, inflight = (meter.create_counter("sdk.requests"), meter.create_histogram("sdk.latency"),
                                    meter.create_up_down_counter("sdk.inflight"))
+    # The SDK's aggregation of the same values as our ack latency, to compare buckets with.
+    sdk_ack_latency = meter.create_histogram("sdk.ack.latency")
     bot = TradingMetrics("BTC/USDT", exchange="test", strategy="temporality")
 
     for _ in range(3):
         bot.order("filled", side="buy", order_type="limit")
-    bot.ack_latency(0.2, order_type="limit")
-    bot.ack_latency(0.4, order_type="limit")
+    for value in FIRST_ACK_LATENCIES:
+        bot.ack_latency(value, order_type="limit")
+        sdk_ack_latency.record(value)
     bot.slippage(2.0, side="buy", cost=5.0)
     requests.add(5)
     latency.record(1.0)
@@ -60,7 +65,9 @@ def run_two_intervals(receiver: Receiver, **overrides: Any) -> tuple[list[Any], 
 
     for _ in range(2):
         bot.order("filled", side="buy", order_type="limit")
-    bot.ack_latency(0.05, order_type="limit")
+    for value in SECOND_ACK_LATENCIES:
+        bot.ack_latency(value, order_type="limit")
+        sdk_ack_latency.record(value)
     bot.slippage(-1.0, side="buy", cost=-2.0)
     requests.add(2)
     inflight.add(-1)
@@ -181,18 +188,46 @@ def test_cumulative_is_the_default(receiver: Receiver, monkeypatch: pytest.Monke
     assert prometheus_value(scrape, "trading_orders_total", 'order_status="filled"') == 5
 
 
-def test_exponential_histogram_preference_warns_once_per_configuration_that_ours_stay_explicit(
-    receiver: Receiver, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+def exponential_points(metrics: list[Any], name: str) -> list[tuple[Any, ...]]:
+    """(count, sum, min, max, scale, zero count, {index: count} positive, negative) of each point."""
+
+    def nonzero(buckets: Any) -> dict[int, int]:  # the SDK pads its bucket array with zeros
+        return {buckets.offset + i: count for i, count in enumerate(buckets.bucket_counts) if count}
+
+    return [(point.count, round(point.sum, 9), point.min, point.max, point.scale, point.zero_count,
+             nonzero(point.positive), nonzero(point.negative))
+            for data in data_of(metrics, name) for point in data.data_points]
+
+
+@pytest.mark.parametrize("preference", ["cumulative", "delta"])
+def test_exponential_histogram_preference_applies_to_our_histograms_as_to_the_sdks(
+    receiver: Receiver, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, preference: str
 ) -> None:
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION",
                        "base2_exponential_bucket_histogram")
-    with caplog.at_level(logging.WARNING, logger="otel_trading.metrics"):
-        first, _, _ = run_two_intervals(receiver)
-    kinds = {m.name: m.WhichOneof("data") for m in first}
-    assert kinds["sdk.latency"] == "exponential_histogram"
-    assert kinds["trading.order.ack.latency"] == "histogram"
-    warnings = [r.getMessage() for r in caplog.records if "exponential" in r.getMessage()]
-    assert len(warnings) == 1 and "explicit buckets" in warnings[0]
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", preference)
+    with caplog.at_level(logging.WARNING, logger="otel_trading"):
+        first, second, scrape = run_two_intervals(receiver)
+
+    for metrics in (first, second):
+        kinds = {m.name: m.WhichOneof("data") for m in metrics}
+        assert "histogram" not in kinds.values()
+        assert kinds["trading.order.ack.latency"] == kinds["sdk.ack.latency"] == "exponential_histogram"
+        assert temporalities(metrics)["histogram"] == {
+            AGGREGATION_TEMPORALITY_DELTA if preference == "delta" else AGGREGATION_TEMPORALITY_CUMULATIVE}
+    (ours_first,) = exponential_points(first, "trading.order.ack.latency")
+    assert ours_first[:4] == (2, 0.6, 0.2, 0.4)
+    assert ours_first[4] > 0 and ours_first[6]  # fine buckets, not an empty shell
+    assert ours_first == exponential_points(first, "sdk.ack.latency")[0]
+    (ours_second,) = exponential_points(second, "trading.order.ack.latency")
+    assert ours_second[:4] == ((1, 0.05, 0.05, 0.05) if preference == "delta" else (3, 0.65, 0.05, 0.4))
+    assert ours_second == exponential_points(second, "sdk.ack.latency")[0]
+    # Our other histograms too, whatever their values (slippage: negative ones too).
+    (slippage,) = exponential_points(first, "trading.slippage.bps")
+    assert slippage[0] == 1 and sum(slippage[6].values()) + sum(slippage[7].values()) == 1
+    # The Prometheus endpoint of the same process keeps explicit buckets; no warning any more.
+    assert prometheus_value(scrape, "trading_order_ack_latency_seconds_bucket", 'le="+Inf"') == 3
+    assert not [r for r in caplog.records if "exponential" in r.getMessage()]
 
 
 def prometheus_value(scrape: str, series: str, label: str) -> float:

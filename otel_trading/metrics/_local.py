@@ -31,6 +31,9 @@ from typing import Any, Final, Generic, TypeVar
 
 from opentelemetry.sdk.metrics.export import (
     AggregationTemporality,
+    Buckets,
+    ExponentialHistogram,
+    ExponentialHistogramDataPoint,
     Gauge,
     Histogram,
     HistogramDataPoint,
@@ -40,6 +43,8 @@ from opentelemetry.sdk.metrics.export import (
 )
 from opentelemetry.util.types import AttributeValue
 
+from otel_trading.metrics._exponential import ExponentialHistogram as Base2Histogram
+from otel_trading.metrics._exponential import ExponentialSnapshot
 from otel_trading.redaction import Redactor
 
 _LOG = logging.getLogger("otel_trading.metrics")
@@ -81,14 +86,21 @@ class BoundHistogram:
     """Explicit-bucket histogram for one attribute set (OTel bucket semantics: upper bound inclusive).
 
     ``counts``, ``count`` and ``sum`` are running totals. The extremes are kept per window: a
-    window ends at each collection (by any reader), which folds it into the running extremes
+    window ends at each collection by any reader, which folds it into the running extremes
     (``min``, ``max``) and into each delta reader's extremes of its interval.
+
+    Each reader that asks for base-2 exponential histograms has its own ``exponential``
+    accumulator here (its view's, reset at each of its collections when it is delta): the values
+    themselves are not kept, so they are bucketed both ways when recorded - and only then, the
+    dict being empty for the configurations (most) with no such reader.
     """
 
-    __slots__ = ("_bounds", "_lock", "_max", "_min", "count", "counts", "sum", "window_max", "window_min")
+    __slots__ = ("_bounds", "_lock", "_max", "_min", "count", "counts", "exponential", "sum", "window_max",
+                 "window_min")
 
     def __init__(self, bounds: Sequence[float]) -> None:
         self._lock = threading.Lock()
+        self.exponential: dict[LocalView, Base2Histogram] = {}
         self._bounds = bounds
         self.counts = [0] * (len(bounds) + 1)
         self.count = 0
@@ -106,6 +118,24 @@ class BoundHistogram:
             self.sum += value
             self.window_min = min(self.window_min, value)
             self.window_max = max(self.window_max, value)
+            if self.exponential:
+                for accumulator in self.exponential.values():
+                    accumulator.record(value)
+
+    def keep_exponential(self, view: LocalView) -> None:
+        """Buckets the values recorded from now on exponentially too, for ``view``."""
+        with self._lock:
+            self.exponential.setdefault(view, Base2Histogram())
+
+    def exponential_snapshot(self, view: LocalView, *, reset: bool) -> ExponentialSnapshot | None:
+        """``view``'s exponential histogram (``None`` if it keeps none); ``reset`` starts a new interval."""
+        with self._lock:
+            accumulator = self.exponential.get(view)
+            if accumulator is None:
+                return None
+            if reset:
+                self.exponential[view] = Base2Histogram()
+            return accumulator.snapshot()
 
     @property
     def min(self) -> float:
@@ -260,6 +290,7 @@ class LocalMetrics:
         self._lock = threading.Lock()
         self._collect_lock = threading.Lock()
         self._views: list[LocalView] = []
+        self._exponential_views: list[LocalView] = []
         self.overflow_counter: LocalCounter | None = None
         # Only the registry of the configuration in force reports the process-wide gauges.
         self.reports_process_gauges = False
@@ -308,8 +339,16 @@ class LocalMetrics:
         frozen = tuple(bounds)
         return self._get_or_create(  # type: ignore[no-any-return]  # kind checked in _get_or_create
             LocalHistogram, name, unit=unit, description=description,
-            factory=lambda: BoundHistogram(frozen), bounds=frozen, max_series=max_series,
+            factory=lambda: self._bound_histogram(frozen), bounds=frozen, max_series=max_series,
         )
+
+    def _bound_histogram(self, bounds: tuple[float, ...]) -> BoundHistogram:
+        handle = BoundHistogram(bounds)
+        with self._lock:
+            views = list(self._exponential_views)
+        for view in views:
+            handle.keep_exponential(view)
+        return handle
 
     def count_of(self, histogram: LocalHistogram, name: str, unit: str = "", description: str = "") -> None:
         """Exports ``name`` as a monotonic counter equal to ``histogram``'s count per series."""
@@ -322,15 +361,25 @@ class LocalMetrics:
         with self._lock:
             self._observed[name] = (unit, description, callback)
 
-    def view(self, temporality: Temporality | None = None) -> LocalView:
+    def view(self, temporality: Temporality | None = None, *, exponential: bool = False) -> LocalView:
         """A reader's view of these instruments: ``view.collect()`` reports them in ``temporality``.
 
         Delta views report what changed since their own previous collection; series that did
-        not change are left out, as the SDK does for its delta instruments.
+        not change are left out, as the SDK does for its delta instruments. An ``exponential``
+        view reports the histograms as base-2 exponential ones, of the values recorded from its
+        creation on (readers are hooked by configure() before any value is recorded).
         """
-        view = LocalView(self, temporality or Temporality())
+        view = LocalView(self, temporality or Temporality(), exponential=exponential)
         with self._lock:
             self._views.append(view)
+            if exponential:
+                self._exponential_views.append(view)
+            histograms = [i for i in self._instruments.values() if isinstance(i, LocalHistogram)]
+        if exponential:
+            # Handles bound before the view: a handle bound meanwhile is attached once, by either path.
+            for histogram in histograms:
+                for _, handle in histogram.series():
+                    handle.keep_exponential(view)
         return view
 
     def collect(self) -> list[Metric]:
@@ -358,7 +407,8 @@ class LocalMetrics:
         # other delta view must receive before it collects in turn.
         with self._collect_lock:
             interval = _Interval(view, self.start_time_ns, time.time_ns(), labels,
-                                 [v for v in views if v is not view and v.temporality.histogram is _DELTA])
+                                 [v for v in views if v is not view and v.temporality.histogram is _DELTA
+                                  and not v.exponential])
             found = [
                 interval.sum(name, unit, description, [(key, h.count) for key, h in histogram.series()],
                              view.temporality.counter, monotonic=True)
@@ -395,8 +445,9 @@ SeriesId = tuple[str, SeriesKey]  # (instrument name, series)
 class LocalView:
     """One reader's view of a ``LocalMetrics``: its temporality and, for delta, what it reported last."""
 
-    def __init__(self, metrics: LocalMetrics, temporality: Temporality) -> None:
+    def __init__(self, metrics: LocalMetrics, temporality: Temporality, *, exponential: bool = False) -> None:
         self.temporality = temporality
+        self.exponential = exponential  # histograms as base-2 exponential ones
         self._metrics = metrics
         self.previous_ns = metrics.start_time_ns  # the end of the previous collection
         self.reported_totals: dict[SeriesId, float] = {}
@@ -439,6 +490,15 @@ class _Interval:
                       for key, handle in series if not math.isnan(handle.value)]
             return Metric(instrument.name, instrument.description, instrument.unit, Gauge(points)) if points else None
         assert isinstance(instrument, LocalHistogram)
+        if self.view.exponential:
+            exponential_points = [
+                exponential_point for key, handle in series
+                if (exponential_point := self._exponential_point(instrument, key, handle)) is not None
+            ]
+            if not exponential_points:
+                return None
+            exponential = ExponentialHistogram(exponential_points, temporality.histogram)
+            return Metric(instrument.name, instrument.description, instrument.unit, exponential)
         histogram_points = [
             point for key, handle in series
             if (point := self._histogram_point(instrument, key, handle.snapshot())) is not None
@@ -462,12 +522,30 @@ class _Interval:
             points = [NumberDataPoint(self.labels(key), self.start_ns, self.now, total) for key, total in totals]
         return Metric(name, description, unit, Sum(points, temporality, monotonic)) if points else None
 
-    def _histogram_point(self, instrument: LocalHistogram, key: SeriesKey,
-                         snap: HistogramSnapshot) -> HistogramDataPoint | None:
-        series = (instrument.name, key)
+    def _end_window(self, series: SeriesId, snap: HistogramSnapshot) -> None:
         if snap.window_min <= snap.window_max:  # values recorded since the previous collection
             for other in self.other_delta_views:
                 other.widen(series, snap.window_min, snap.window_max)
+
+    def _exponential_point(self, instrument: LocalHistogram, key: SeriesKey,
+                           handle: BoundHistogram) -> ExponentialHistogramDataPoint | None:
+        # Ends the extremes' window like any collection: the explicit delta views need it.
+        self._end_window((instrument.name, key), handle.snapshot())
+        delta = self.view.temporality.histogram is _DELTA
+        snap = handle.exponential_snapshot(self.view, reset=delta)
+        if snap is None or (delta and not snap.count):
+            return None
+        start = self.view.previous_ns if delta else self.start_ns
+        low, high = (snap.min, snap.max) if snap.count else (0.0, 0.0)
+        return ExponentialHistogramDataPoint(
+            self.labels(key), start, self.now, snap.count, snap.sum, snap.scale, snap.zero_count,
+            Buckets(snap.positive_offset, snap.positive_counts), Buckets(snap.negative_offset, snap.negative_counts),
+            0, low, high)
+
+    def _histogram_point(self, instrument: LocalHistogram, key: SeriesKey,
+                         snap: HistogramSnapshot) -> HistogramDataPoint | None:
+        series = (instrument.name, key)
+        self._end_window(series, snap)
         if self.view.temporality.histogram is not _DELTA:
             if not snap.count:
                 return HistogramDataPoint(self.labels(key), self.start_ns, self.now, 0, 0.0, snap.counts,
