@@ -101,7 +101,8 @@ def test_orders_are_children_of_their_trade_with_fills_and_commissions(bars: Pat
 
 def test_the_portfolio_follows_the_brokers_value(bars: Path, plain: dict[str, Any]) -> None:
     with capture(instrument=["backtrader"]) as otel:
-        run_backtest(bars)
+        # Held: a portfolio reports while something holds it (here the run's strategy and analyzer).
+        _cerebro, _strategy = run_backtest(bars)
         (equity,) = otel.points("trading.equity", **{"trading.portfolio": "LongShortCross"})
         drawdown = otel.points("trading.drawdown.max", **{"trading.portfolio": "LongShortCross"})
     assert math.isclose(equity.value, plain["final_value"], rel_tol=1e-12)
