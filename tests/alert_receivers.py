@@ -20,7 +20,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from otlp_receiver import LOOPBACK, closed_port
+from otlp_receiver import LOOPBACK, free_port
 
 
 @dataclass
@@ -188,7 +188,7 @@ class SmtpServer:
         from aiosmtpd.smtp import AuthResult, LoginPassword
 
         self.mails: list[Mail] = []
-        self.port = closed_port()
+        self.port = free_port()
         context = None
         if certificate is not None:
             context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)

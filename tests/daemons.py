@@ -16,7 +16,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from otlp_receiver import LOOPBACK, closed_port
+from otlp_receiver import LOOPBACK, free_port
 
 
 class PromQLError(AssertionError):
@@ -89,7 +89,7 @@ class AlertmanagerProcess(LoopbackDaemon):
             f"      - url: {webhook_url}\n        send_resolved: true\n",
             encoding="utf-8",
         )
-        port = closed_port()
+        port = free_port()
         super().__init__([binary, f"--config.file={config}", f"--storage.path={directory / 'data'}",
                           f"--web.listen-address={LOOPBACK}:{port}", "--cluster.listen-address="], directory, port)
 
@@ -106,7 +106,7 @@ class PrometheusProcess(LoopbackDaemon):
     def __init__(self, binary: str, directory: Path, config: str) -> None:
         path = directory / "prometheus.yml"
         path.write_text(config, encoding="utf-8")
-        port = closed_port()
+        port = free_port()
         super().__init__([binary, f"--config.file={path}", f"--storage.tsdb.path={directory / 'tsdb'}",
                           f"--web.listen-address={LOOPBACK}:{port}", "--web.enable-remote-write-receiver"],
                          directory, port)

@@ -411,11 +411,24 @@ class BlackHoleServer:
         self.close()
 
 
-def closed_port() -> int:
-    """A loopback port nothing listens on (bound, then closed): connections are refused."""
+# Bound and never listening, for the life of the test process: connections to them are refused,
+# and no other process (the suites run side by side) can take the port meanwhile.
+_HELD_PORTS: list[socket.socket] = []
+
+
+def free_port() -> int:
+    """A loopback port free right now, for a server a test starts (bound, then closed)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((LOOPBACK, 0))
         return int(sock.getsockname()[1])
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on, held for this process: connections are refused."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind((LOOPBACK, 0))
+    _HELD_PORTS.append(sock)
+    return int(sock.getsockname()[1])
 
 
 def header_values(received: Iterable[Received], name: str) -> list[str]:

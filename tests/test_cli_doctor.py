@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 from cli_runner import run_cli
-from otlp_receiver import BlackHoleServer, HttpOtlpReceiver, closed_port
+from otlp_receiver import BlackHoleServer, HttpOtlpReceiver, free_port
 
 import otel_trading
 from otel_trading.export import load_store
@@ -146,7 +146,7 @@ def test_prometheus_port_held_by_a_plain_http_server(tmp_path: Path, store: Path
 
 
 def test_prometheus_port_free_or_serving_otel_trading_or_another_exporter(tmp_path: Path, store: Path) -> None:
-    free = closed_port()
+    free = free_port()
     result = doctor(tmp_path, "--store", str(store), OTEL_METRICS_EXPORTER="prometheus",
                     OTEL_EXPORTER_PROMETHEUS_PORT=str(free))
     assert result.returncode == 0 and f"127.0.0.1:{free} is free" in line(result.stdout, "prometheus")

@@ -29,7 +29,7 @@ import yaml
 from binaries import require
 from cli_runner import DEMO_ARGS, SCRIPT, clean_environment, run_cli
 from daemons import PrometheusProcess
-from otlp_receiver import LOOPBACK, closed_port
+from otlp_receiver import LOOPBACK, free_port
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "collector-config"
 RULES = CONFIG_DIR / "prometheus" / "rules" / "otel-trading.rules.yaml"
@@ -158,7 +158,7 @@ class Stack:
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """The real Prometheus, after it scraped a whole seeded demo run and its final values."""
     directory = tmp_path_factory.mktemp("stack")
-    port = closed_port()
+    port = free_port()
     config, rules = scrape_config(f"{LOOPBACK}:{port}")
     (directory / "rules.yaml").write_text(rules)
     args = [arg for arg in DEMO_ARGS if arg not in ("--prometheus-port", "0")]
@@ -268,7 +268,7 @@ def backtest_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """The real Prometheus, after it scraped a backtrader backtest run under
     configure(instrument=["backtrader"]) and the bot's final values."""
     directory = tmp_path_factory.mktemp("backtest-stack")
-    port = closed_port()
+    port = free_port()
     config, rules = scrape_config(f"{LOOPBACK}:{port}", job=BACKTEST_SERVICE)
     (directory / "rules.yaml").write_text(rules)
     with PrometheusProcess(require("prometheus"), directory, config) as server:
