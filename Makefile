@@ -109,8 +109,8 @@ dashboards:
 # instrumentation on vs off (in that framework's venv; backtrader is in the main one).
 bench: $(STAMP) $(FRAMEWORK_STAMPS)
 	$(BIN)/python benchmarks/run.py
-	$(BIN)/python benchmarks/frameworks/bench_backtrader.py
-	@set -e; for fw in $(FRAMEWORKS); do .venv-$$fw/bin/python benchmarks/frameworks/bench_$$fw.py; done
+	-$(BIN)/python benchmarks/frameworks/bench_backtrader.py
+	-@for fw in $(FRAMEWORKS); do .venv-$$fw/bin/python benchmarks/frameworks/bench_$$fw.py; done
 
 clean:
 	rm -rf $(VENV) $(MIN_VENV) $(foreach fw,$(FRAMEWORKS),.venv-$(fw)) .mypy_cache .ruff_cache .pytest_cache .otel-trading
