@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -12,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_runner import clean_environment, run_cli
+from cli_runner import SCRIPT, clean_environment, run_cli
 
 # A store with what the commands must show: a filled trade, a trade whose order is rejected, a
 # trade that raises, a trade still open at shutdown (its root never stored: partial), a span
@@ -123,9 +125,12 @@ def test_list_is_one_line_per_trace_newest_first(store: Path) -> None:
 def test_list_ends_with_the_command_for_the_latest_trades_waterfall(store: Path) -> None:
     result = traces(store)
     latest_trade = next(s for s in listed(store) if s["root"] == "trade")
-    hint = f"otel-trading: the waterfall of the latest trade: otel-trading traces {str(latest_trade['trace_id'])[:16]}"
+    # The command as it can be typed here (.venv/bin/otel-trading when the venv is not on PATH).
+    command = os.path.relpath(SCRIPT) if shutil.which("otel-trading") is None else "otel-trading"
+    hint = f"otel-trading: the waterfall of the latest trade: {command} traces {str(latest_trade['trace_id'])[:16]}"
     assert result.stderr.splitlines()[-1] == f"{hint} --store {store}"
-    waterfall = run_cli(*result.stderr.splitlines()[-1].split(": ")[-1].split()[1:])
+    typed = result.stderr.splitlines()[-1].split(": ")[-1].split()
+    waterfall = subprocess.run(typed, capture_output=True, text=True, timeout=60, check=False)
     assert waterfall.returncode == 0 and waterfall.stdout.startswith(f"trace {latest_trade['trace_id']}")
     assert "waterfall" not in traces(store, "--json").stderr  # the JSON lines are for programs
 

@@ -26,6 +26,7 @@ from otel_trading.cli._common import (
     time_range,
     warn,
 )
+from otel_trading.cli._invocation import typed_command
 from otel_trading.cli._log_format import (
     HOW_TO_RECORD,
     Style,
@@ -201,7 +202,8 @@ def _waterfall_hint(shown: list[TraceSummary], store: Path | None) -> str:
     latest = next((summary for summary in shown if summary.head.name == "trade"), shown[0])
     what = "trade" if latest.head.name == "trade" else "trace"
     option = f" --store {shlex.quote(str(store))}" if store is not None else ""
-    return f"the waterfall of the latest {what}: otel-trading traces {latest.trace_id[:_SHOWN_ID_LENGTH]}{option}"
+    return (f"the waterfall of the latest {what}: {typed_command()} traces "
+            f"{latest.trace_id[:_SHOWN_ID_LENGTH]}{option}")
 
 
 # STATUS last: an error's text is the one long, ragged cell.
