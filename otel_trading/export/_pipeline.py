@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from opentelemetry.context import Context
@@ -38,20 +39,28 @@ OUR_SCOPE = "otel_trading"
 def _plain(attributes: Mapping[str, Any]) -> Mapping[str, Any]:
     # BoundedAttributes takes its lock on every access; one copy() (public, one lock, through the
     # span's read-only view too) on the exporter thread is what keeps scrubbing cheap.
-    copy = getattr(attributes, "copy", None)
-    plain = copy() if callable(copy) else attributes
+    plain: object
+    if type(attributes) is MappingProxyType:  # what span.attributes returns: the common case first
+        plain = attributes.copy()
+    else:
+        copy = getattr(attributes, "copy", None)
+        plain = copy() if callable(copy) else attributes
     return plain if isinstance(plain, Mapping) else attributes
 
 
 def scrub_span(span: ReadableSpan, redactor: Redactor) -> ReadableSpan:
     """``span`` itself when it carries no secret (the common case), else a scrubbed copy."""
-    name = span.name if redactor.is_clean_text(span.name) else redactor.scrub_text(span.name)
+    # Each property is read once: they are copies taken under the span's lock.
+    original_name = span.name
+    name = original_name if redactor.is_clean_text(original_name) else redactor.scrub_text(original_name)
     raw_attributes = span.attributes
     attributes = redactor.scrub_if_needed(_plain(raw_attributes)) if raw_attributes else None
     status = span.status
-    description = redactor.scrub_text(status.description) if status.description else status.description
+    description = status.description
+    if description:
+        description = redactor.scrub_text(description)
     events = span.events
-    if name is span.name and attributes is None and description is status.description and not (
+    if name is original_name and attributes is None and description is status.description and not (
         events and any(e.attributes and redactor.scrub_if_needed(_plain(e.attributes)) is not None for e in events)
     ):
         return span

@@ -214,6 +214,7 @@ class Redactor:
         """
         cache = self._key_cache
         clean = self.is_clean_text
+        clean_texts = self._clean  # read once: a value seen clean before costs a set lookup, not a call
         for key, value in mapping.items():
             secret = cache.get(key)
             if secret is None:
@@ -222,7 +223,7 @@ class Redactor:
                 return self.scrub_mapping(mapping)
             kind = type(value)
             if kind is str:
-                if not clean(value):
+                if value not in clean_texts and not clean(value):
                     return self.scrub_mapping(mapping)
             elif kind in _NUMBERS:
                 continue
