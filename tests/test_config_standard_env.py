@@ -436,6 +436,35 @@ def test_structlog_events_carry_exception_and_call_site_attributes() -> None:
     assert attributes["code.line.number"] == line
 
 
+def _log_from_helper(log: Any) -> int:
+    line = sys._getframe().f_lineno + 1
+    log.info("from the helper")
+    return line
+
+
+def test_the_call_site_follows_each_log_call_whatever_the_depth_and_logger_method() -> None:
+    # The call site of the previous line is tried first: calls from another function, another
+    # depth and another logger method must each still name their own caller.
+    with capture() as otel:
+        log = get_logger("bot")
+        first = sys._getframe().f_lineno + 1
+        log.info("direct")
+        helper = _log_from_helper(log)
+        second = sys._getframe().f_lineno + 1
+        log.log(logging.WARNING, "through log()")
+        third = sys._getframe().f_lineno + 1
+        from_a_lambda = lambda: log.error("from a lambda")  # noqa: E731 - its code is named <lambda>
+        from_a_lambda()
+        sites = [(r.log_record.attributes or {}) for r in otel.logs]
+    assert [(a["code.function.name"], a["code.line.number"]) for a in sites] == [
+        ("test_the_call_site_follows_each_log_call_whatever_the_depth_and_logger_method", first),
+        ("_log_from_helper", helper),
+        ("test_the_call_site_follows_each_log_call_whatever_the_depth_and_logger_method", second),
+        ("<lambda>", third),
+    ]
+    assert {a["code.file.path"] for a in sites} == {__file__}
+
+
 # -- resource: the SDK's detectors ---------------------------------------------------------------
 
 

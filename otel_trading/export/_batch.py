@@ -14,6 +14,7 @@ one call at a time, as exporters expect.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -28,11 +29,29 @@ T = TypeVar("T")
 ExportFn = Callable[[Sequence[T]], bool]
 
 WORKER_THREAD_MARK = "_otel_trading_worker"
+# Idents of our exporter threads while they run, each added and removed by the thread itself
+# (so a reused ident is never taken for a worker): tested on every log line, a set lookup is
+# cheaper than threading.current_thread() and an attribute read.
+_WORKER_IDENTS: set[int] = set()
+# A forked child has only the forking thread: the parent's workers' idents may be reused there.
+os.register_at_fork(after_in_child=lambda: _WORKER_IDENTS.intersection_update({threading.get_ident()}))
 
 
 def in_export_worker() -> bool:
     """True on our exporter threads: their own log records must not be exported again."""
-    return getattr(threading.current_thread(), WORKER_THREAD_MARK, False)
+    return threading.get_ident() in _WORKER_IDENTS
+
+
+def _as_worker(target: Callable[..., None]) -> Callable[..., None]:
+    def run(*args: object) -> None:
+        ident = threading.get_ident()
+        _WORKER_IDENTS.add(ident)
+        try:
+            target(*args)
+        finally:
+            _WORKER_IDENTS.discard(ident)
+
+    return run
 
 
 class BatchExporter(Generic[T]):
@@ -78,7 +97,7 @@ class BatchExporter(Generic[T]):
         self._flush_waiters: list[threading.Event] = []
         self._waiters_lock = threading.Lock()
         self._worker = threading.Thread(
-            target=self._run, name=f"otel-trading-{self.signal}-{self.exporter_name}", daemon=True
+            target=_as_worker(self._run), name=f"otel-trading-{self.signal}-{self.exporter_name}", daemon=True
         )
         setattr(self._worker, WORKER_THREAD_MARK, True)
         self._worker.start()
@@ -139,7 +158,7 @@ class BatchExporter(Generic[T]):
             late.join()  # one export call at a time: the next batch waits for the overrunning one
             self._late_call = None
         outcome: list[bool] = []
-        call = threading.Thread(target=self._call_export, args=(batch, outcome),
+        call = threading.Thread(target=_as_worker(self._call_export), args=(batch, outcome),
                                 name=f"otel-trading-{self.signal}-{self.exporter_name}-export", daemon=True)
         setattr(call, WORKER_THREAD_MARK, True)
         call.start()

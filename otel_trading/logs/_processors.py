@@ -13,7 +13,7 @@ import sys
 import time
 import traceback
 from collections.abc import MutableMapping
-from types import FrameType
+from types import CodeType, FrameType
 from typing import Any, Final, TextIO
 
 import structlog
@@ -156,13 +156,45 @@ def enrich(_logger: Any, method_name: str, event_dict: EventDict) -> EventDict:
 def _call_site() -> tuple[str, str, int] | None:
     """File, function and line of the user's log call (code.* of the exported record)."""
     # sys._getframe: the cheap way to the caller (inspect.stack() costs a thousand times more).
-    frame: FrameType | None = sys._getframe(2)
-    while frame is not None and frame.f_globals.get("__name__", "").startswith(_LOGGING_MODULES):
-        frame = frame.f_back
-    if frame is None:
-        return None
-    code = frame.f_code
-    return code.co_filename, code.co_name, frame.f_lineno
+    # The path found last time is tried first: its last logging frame and the frame above it
+    # are made and compared by identity (code objects are not hashed: hashing one walks its
+    # bytecode and constants). A log call from the same place costs two frames, not a walk.
+    global _last_path
+    depth, last_logging, caller = _last_path
+    if last_logging is not None:
+        try:
+            below: FrameType | None = sys._getframe(depth - 1)
+        except ValueError:  # a shallower stack than last time
+            below = None
+        if below is not None and below.f_code is last_logging:
+            frame = below.f_back
+            if frame is not None:
+                code = frame.f_code
+                if code is caller or not _in_logging_module(frame):
+                    if code is not caller:
+                        _last_path = (depth, last_logging, code)
+                    return code.co_filename, code.co_name, frame.f_lineno
+    walked: FrameType | None = sys._getframe(2)
+    depth, last_logging = 2, None
+    while walked is not None:
+        if not _in_logging_module(walked):
+            code = walked.f_code
+            if last_logging is not None:
+                _last_path = (depth, last_logging, code)
+            return code.co_filename, code.co_name, walked.f_lineno
+        last_logging = walked.f_code
+        walked = walked.f_back
+        depth += 1
+    return None
+
+
+def _in_logging_module(frame: FrameType) -> bool:
+    return bool(frame.f_globals.get("__name__", "").startswith(_LOGGING_MODULES))
+
+
+# From the last walk: the depth (from _call_site) of the user's frame, the code of the logging
+# frame it called, and its own code.
+_last_path: tuple[int, CodeType | None, CodeType | None] = (0, None, None)
 
 
 def redact(_logger: Any, _method_name: str, event_dict: EventDict) -> EventDict:
@@ -177,9 +209,7 @@ def redact(_logger: Any, _method_name: str, event_dict: EventDict) -> EventDict:
                 event_dict[key] = redactor.scrub_text(value)
         elif isinstance(value, (dict, list, tuple)):
             event_dict[key] = redactor.scrub_value(key, value)
-    event = event_dict.get("event")
-    if isinstance(event, str) and not redactor.is_clean_text(event):
-        event_dict["event"] = redactor.scrub_text(event)
+    # "event" (the message) is one of the fields above: scrubbed there, not checked twice.
     return event_dict
 
 
@@ -200,6 +230,7 @@ def to_otel(_logger: Any, _method_name: str, event_dict: EventDict) -> EventDict
 
 # The SDK's own loggers (``otel_trading.trading``: "order filled", "position closed", ...).
 SDK_LOGGER: Final = "otel_trading"
+_SDK_LOGGER_PREFIX: Final = SDK_LOGGER + "."
 _WARNING: Final = 30
 
 
@@ -208,7 +239,7 @@ def is_sdk_chatter(event_dict: EventDict) -> bool:
     order and trade. It belongs in the telemetry (the store, the collector), not among the user's
     own lines on the console, where it would outnumber them; ``log_level="debug"`` shows it."""
     logger = event_dict.get("logger")
-    return (isinstance(logger, str) and (logger == SDK_LOGGER or logger.startswith(SDK_LOGGER + "."))
+    return (isinstance(logger, str) and (logger == SDK_LOGGER or logger.startswith(_SDK_LOGGER_PREFIX))
             and LEVELS.get(str(event_dict.get("level", "info")), 20) < _WARNING and CONSOLE.min_level > LEVELS["debug"])
 
 
