@@ -93,7 +93,7 @@ class Redactor:
     """
 
     __slots__ = ("_clean", "_extra_keys", "_extra_values", "_key_cache", "_known", "_known_lock",
-                 "_known_pattern")
+                 "_known_pattern", "_plain_keys")
 
     def __init__(
         self,
@@ -104,6 +104,8 @@ class Redactor:
         self._extra_keys = tuple(re.compile(p, re.IGNORECASE) for p in extra_key_patterns)
         self._extra_values = tuple(re.compile(p) for p in extra_value_patterns)
         self._key_cache: dict[str, bool] = {}
+        # Keys found not secret (fixed patterns: a verdict never changes), tested all at once.
+        self._plain_keys: set[str] = set()
         # Strings already found clean (span names, function names, symbols recur endlessly).
         self._clean: set[str] = set()
         self._known: frozenset[str] = frozenset()
@@ -212,15 +214,15 @@ class Redactor:
 
         Lets exporters skip rebuilding the (common) records that carry no secret.
         """
-        cache = self._key_cache
+        plain_keys = self._plain_keys
+        if not plain_keys.issuperset(mapping):  # one C-level pass over the keys seen before
+            if any(self.is_secret_key(key) for key in mapping):
+                return self.scrub_mapping(mapping)
+            if len(plain_keys) < _MAX_CACHED_KEYS:
+                plain_keys.update(mapping)
         clean = self.is_clean_text
         clean_texts = self._clean  # read once: a value seen clean before costs a set lookup, not a call
-        for key, value in mapping.items():
-            secret = cache.get(key)
-            if secret is None:
-                secret = self.is_secret_key(key)
-            if secret:
-                return self.scrub_mapping(mapping)
+        for value in mapping.values():
             kind = type(value)
             if kind is str:
                 if value not in clean_texts and not clean(value):
