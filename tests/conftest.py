@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+import otel_trading
+
 sys.path.insert(0, str(Path(__file__).parent))
 
 from cli_runner import make_demo_store
@@ -28,6 +30,49 @@ _FRAMEWORK_DIRS = Path(__file__).parent / "frameworks"
 collect_ignore = [
     str(folder) for folder in _FRAMEWORK_DIRS.glob("*") if folder.is_dir() and folder.name != _FRAMEWORK_UNDER_TEST
 ]
+
+
+# --- a clean process for tests that configure otel-trading themselves ---
+
+
+@pytest.fixture
+def without_ambient_otel(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The test sees no OTEL_* variable of the shell that runs the suite."""
+    for name in list(os.environ):
+        if name.startswith("OTEL_"):
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture
+def configures_in_tmp(without_ambient_otel: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """Runs in ``tmp_path`` (the default store lands there) and shuts otel-trading down after."""
+    monkeypatch.chdir(tmp_path)
+    yield
+    otel_trading.shutdown(timeout=2)
+
+
+@pytest.fixture
+def ccxt_uninstrumented_after(without_ambient_otel: None) -> Iterator[None]:
+    """Shuts otel-trading down and takes the ccxt instrumentation off after the test."""
+    yield
+    otel_trading.shutdown()
+    from otel_trading.instrumentation.ccxt import CcxtInstrumentor
+
+    instrumentor = CcxtInstrumentor()
+    if instrumentor.is_instrumented_by_opentelemetry:
+        instrumentor.uninstrument()
+
+
+@pytest.fixture
+def configured(tmp_path: Path) -> Iterator[otel_trading.Telemetry]:
+    """otel-trading writing to a store in ``tmp_path``, no metrics exporter, quiet console."""
+    from otel_trading.trading import TradingState, set_trading_state
+
+    telemetry = otel_trading.configure(store_dir=tmp_path / "store", metrics_exporter="none", log_console="off",
+                                       install_signal_handlers=False, system_metrics=False)
+    yield telemetry
+    set_trading_state(TradingState.ACTIVE)
+    telemetry.shutdown()
 
 
 # --- OTLP receivers ---

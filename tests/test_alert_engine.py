@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 import otel_trading
 from otel_trading import TradingState, set_trading_state
@@ -26,15 +23,6 @@ from otel_trading.alerts import (
 from otel_trading.alerts._routing import Router
 from otel_trading.alerts.channels import FileChannel
 from otel_trading.testing import capture
-
-
-@pytest.fixture
-def configured(tmp_path: Path) -> Iterator[otel_trading.Telemetry]:
-    telemetry = otel_trading.configure(store_dir=tmp_path / "store", metrics_exporter="none", log_console="off",
-                                       install_signal_handlers=False, system_metrics=False)
-    yield telemetry
-    set_trading_state(TradingState.ACTIVE)
-    telemetry.shutdown()
 
 
 def notifications(path: Path, count: int, timeout: float = 10.0) -> list[dict[str, object]]:

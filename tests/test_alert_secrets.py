@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from alert_receivers import RecordingHttpServer, Reply, Request
 
 import otel_trading
@@ -37,15 +35,6 @@ class EchoingServer(RecordingHttpServer):
     def _record(self, request: Request) -> Reply:
         super()._record(request)
         return Reply(400, json.dumps({"error": "bad", "path": request.path, "headers": request.headers}).encode())
-
-
-@pytest.fixture
-def configured(tmp_path: Path) -> Iterator[otel_trading.Telemetry]:
-    telemetry = otel_trading.configure(store_dir=tmp_path / "store", metrics_exporter="none", log_console="off",
-                                       install_signal_handlers=False, system_metrics=False)
-    yield telemetry
-    set_trading_state(TradingState.ACTIVE)
-    telemetry.shutdown()
 
 
 def alerting_file(receiver: RecordingHttpServer, echo: EchoingServer, tmp_path: Path) -> str:

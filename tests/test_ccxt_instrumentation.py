@@ -46,7 +46,7 @@ from otel_trading.instrumentation.ccxt._metrics import TRACKER
 from otel_trading.instrumentation.ccxt._patch import exchange_classes, is_wrapper
 from otel_trading.testing import TelemetryCapture, capture
 
-pytestmark = pytest.mark.timeout(30)
+pytestmark = [pytest.mark.timeout(30), pytest.mark.usefixtures("ccxt_uninstrumented_after")]
 # ``ccxt.base.errors`` the attribute is a list of names; the module is this one.
 ERRORS = importlib.import_module("ccxt.base.errors")
 
@@ -57,18 +57,6 @@ CANARIES = (API_KEY, SECRET, PASSWORD)
 UNREDACTED_SIGNATURE = re.compile(r"signature=(?!\[REDACTED\])", re.IGNORECASE)
 METRIC_KEYS = {"trading.exchange", "ccxt.method", "error.type"}
 INSUFFICIENT = {"code": -2010, "msg": "Account has insufficient balance for requested action."}
-
-
-@pytest.fixture(autouse=True)
-def _clean(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for name in list(os.environ):
-        if name.startswith("OTEL_"):
-            monkeypatch.delenv(name)
-    yield
-    otel_trading.shutdown()
-    instrumentor = CcxtInstrumentor()
-    if instrumentor.is_instrumented_by_opentelemetry:
-        instrumentor.uninstrument()
 
 
 @pytest.fixture

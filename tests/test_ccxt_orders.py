@@ -9,7 +9,6 @@ import gc
 import importlib
 import logging
 import math
-import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -26,24 +25,12 @@ from otel_trading.instrumentation.ccxt import CcxtInstrumentor, _orders, instrum
 from otel_trading.instrumentation.ccxt._patch import is_wrapper
 from otel_trading.testing import TelemetryCapture, capture
 
-pytestmark = pytest.mark.timeout(30)
+pytestmark = [pytest.mark.timeout(30), pytest.mark.usefixtures("ccxt_uninstrumented_after")]
 ERRORS = importlib.import_module("ccxt.base.errors")
 INSUFFICIENT = {"code": -2010, "msg": "Account has insufficient balance for requested action."}
 SYMBOL = "BTC/USDT"
 
 API_KEY, API_SECRET = "test-api-key-7c1d", "test-api-secret-7c1d"  # credential-shaped: learnt as secrets
-
-
-@pytest.fixture(autouse=True)
-def _clean(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for name in list(os.environ):
-        if name.startswith("OTEL_"):
-            monkeypatch.delenv(name)
-    yield
-    otel_trading.shutdown()
-    instrumentor = CcxtInstrumentor()
-    if instrumentor.is_instrumented_by_opentelemetry:
-        instrumentor.uninstrument()
 
 
 @pytest.fixture

@@ -7,8 +7,6 @@ an exporter exception or traceback, a header silently dropped, telemetry lost wi
 from __future__ import annotations
 
 import math
-import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,19 +18,9 @@ import otel_trading
 from otel_trading import ConfigurationError, span
 from otel_trading.config._settings import resolve_settings
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.timeout(60), pytest.mark.usefixtures("configures_in_tmp")]
 
 TOKEN = "CANARY-TOKEN-5e1f"  # a canary that must never be echoed
-
-
-@pytest.fixture(autouse=True)
-def _clean(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    for name in list(os.environ):
-        if name.startswith("OTEL_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
-    yield
-    otel_trading.shutdown(timeout=2)
 
 
 def quiet(**options: Any) -> dict[str, Any]:

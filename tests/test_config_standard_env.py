@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import sys
 import time
 import warnings
@@ -19,7 +18,7 @@ from otel_trading import ConfigurationError, get_logger, span, traced
 from otel_trading.config._settings import resolve_settings
 from otel_trading.testing import capture
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.timeout(60), pytest.mark.usefixtures("configures_in_tmp")]
 
 PLUGIN = "otel_trading_test_plugin"
 PLUGIN_SOURCE = '''
@@ -99,16 +98,6 @@ class DropByPrefix(Sampler):
 def drop_by_prefix(argument):
     return DropByPrefix(argument)
 '''
-
-
-@pytest.fixture(autouse=True)
-def _clean(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    for name in list(os.environ):
-        if name.startswith("OTEL_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
-    yield
-    otel_trading.shutdown(timeout=2)
 
 
 @pytest.fixture
