@@ -284,6 +284,9 @@ def backtest_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             assert watcher.seen.wait(60), "the backtest never finished:\n" + "".join(watcher.lines)
             finished = time.time()
             server.wait_for(f'timestamp(trading_trades_total{{job="{BACKTEST_SERVICE}"}}) > {finished + 1}')
+            # rate() and increase() need two samples in a window: a loaded machine may have
+            # scraped the short backtest only once so far.
+            server.wait_for(f'count_over_time(trading_trades_total{{job="{BACKTEST_SERVICE}"}}[10m]) >= 4')
             wait_for_rule_evaluations(server, after=finished + 1)
             yield Stack(server, started)
         finally:
