@@ -63,37 +63,18 @@ def _bytes(value: bytes) -> str:
     return '{"bytesValue":"' + base64.b64encode(value).decode("ascii") + '"}'
 
 
-def _span_value(value: Any) -> str:
-    """``AnyValue`` as the OTLP span encoder builds it (an int out of int64 range is rejected)."""
-    kind = type(value)
-    if kind is str:
-        return '{"stringValue":' + _quote(value) + "}"
-    if kind is float:
-        return '{"doubleValue":' + _double(value) + "}"
-    if value is None:
-        return "{}"
-    if isinstance(value, bool):
-        return '{"boolValue":true}' if value else '{"boolValue":false}'
-    if isinstance(value, str):
-        return '{"stringValue":' + _quote(value) + "}"
-    if isinstance(value, int):
-        if not _INT64_MIN <= value <= _INT64_MAX:
-            raise _Unencodable(f"int {value} out of int64 range")
+def _int(value: int, lenient: bool) -> str:
+    if _INT64_MIN <= value <= _INT64_MAX:
         return '{"intValue":"' + int.__repr__(value) + '"}'
-    if isinstance(value, float):
-        return '{"doubleValue":' + _double(value) + "}"
-    if isinstance(value, bytes):
-        return _bytes(value)
-    if isinstance(value, Sequence):
-        return '{"arrayValue":' + _values([_span_value(item) for item in value]) + "}"
-    if isinstance(value, Mapping):
-        pairs = [_key_value(str(key), _span_value(item)) for key, item in value.items()]
-        return '{"kvlistValue":' + _values(pairs) + "}"
-    raise _Unencodable(f"invalid type {type(value).__name__}")
+    if lenient:
+        return '{"stringValue":"' + int.__repr__(value) + '"}'
+    raise _Unencodable(f"int {value} out of int64 range")
 
 
-def _log_value(value: Any) -> str:
-    """``AnyValue`` as export/_otlp_logs.py's ``any_value`` builds it (nothing is rejected)."""
+def _any_value(value: Any, lenient: bool) -> str:
+    """``AnyValue`` as the OTLP span encoder builds it, or with ``lenient`` as export/_otlp_logs.py's
+    ``any_value`` does for log records: an int out of int64 range and an unknown type become text
+    there, where the span encoder rejects them."""
     kind = type(value)
     if kind is str:
         return '{"stringValue":' + _quote(value) + "}"
@@ -106,19 +87,19 @@ def _log_value(value: Any) -> str:
     if isinstance(value, str):
         return '{"stringValue":' + _quote(value) + "}"
     if isinstance(value, int):
-        if _INT64_MIN <= value <= _INT64_MAX:
-            return '{"intValue":"' + int.__repr__(value) + '"}'
-        return '{"stringValue":"' + int.__repr__(value) + '"}'
+        return _int(value, lenient)
     if isinstance(value, float):
         return '{"doubleValue":' + _double(value) + "}"
     if isinstance(value, bytes):
         return _bytes(value)
     if isinstance(value, Mapping):
-        pairs = [_key_value(str(key), _log_value(item)) for key, item in value.items()]
+        pairs = [_key_value(str(key), _any_value(item, lenient)) for key, item in value.items()]
         return '{"kvlistValue":' + _values(pairs) + "}"
     if isinstance(value, Sequence):
-        return '{"arrayValue":' + _values([_log_value(item) for item in value]) + "}"
-    return '{"stringValue":' + _quote(str(value)) + "}"
+        return '{"arrayValue":' + _values([_any_value(item, lenient) for item in value]) + "}"
+    if lenient:
+        return '{"stringValue":' + _quote(str(value)) + "}"
+    raise _Unencodable(f"invalid type {type(value).__name__}")
 
 
 def _values(items: list[str]) -> str:
@@ -160,7 +141,7 @@ def _span_attributes(attributes: Mapping[str, Any] | None) -> str:
             encoded = '{"doubleValue":' + float.__repr__(value) + "}"
         else:
             try:
-                encoded = _span_value(value)
+                encoded = _any_value(value, False)
             except _Unencodable as error:  # as the OTLP span encoder does: the attribute is left out, logged
                 _LOG.warning("Failed to encode key %s: %s", key, error)
                 continue
@@ -172,7 +153,7 @@ def _span_attributes(attributes: Mapping[str, Any] | None) -> str:
 def _log_attributes(attributes: Mapping[Any, Any] | None) -> str:
     if not attributes:
         return ""
-    return ",".join([_key_value(str(key), _log_value(value)) for key, value in attributes.items()])
+    return ",".join([_key_value(str(key), _any_value(value, True)) for key, value in attributes.items()])
 
 
 def _list(parts: list[str], key: str, items: str) -> None:
@@ -279,7 +260,7 @@ def _log_record(readable: ReadableLogRecord) -> str:
     _number(parts, "severityNumber", severity.value if severity is not None else 0)
     _text(parts, "severityText", record.severity_text)
     if record.body is not None:  # no body: the field is absent
-        parts += (',"body":', _log_value(record.body))
+        parts += (',"body":', _any_value(record.body, True))
     _list(parts, "attributes", _log_attributes(record.attributes))
     _number(parts, "droppedAttributesCount", readable.dropped_attributes)
     _number(parts, "flags", int(record.trace_flags or 0))
