@@ -410,8 +410,7 @@ class OrderCall:
         tracked = self.book.get(venue_id)
         if tracked is not None:
             tracked.take_order(structure)
-            if not tracked.order.is_open and venue_id is not None:
-                self.book.finished(venue_id)
+            self._forget_if_done(venue_id, tracked)
         return tracked
 
     def apply_all(self, structures: Any) -> list[TrackedOrder]:
@@ -428,8 +427,12 @@ class OrderCall:
                 tracked = self.book.get(venue_id)
                 if tracked is not None:
                     tracked.take_trade(trade)
-                    if not tracked.order.is_open and venue_id is not None:
-                        self.book.finished(venue_id)
+                    self._forget_if_done(venue_id, tracked)
+
+    def _forget_if_done(self, venue_id: str | None, tracked: TrackedOrder) -> None:
+        """A finished order leaves the book (first to go when it is full)."""
+        if not tracked.order.is_open and venue_id is not None:
+            self.book.finished(venue_id)
 
     def cancel(self, venue_id: str | None) -> None:
         tracked = self.book.get(venue_id)
