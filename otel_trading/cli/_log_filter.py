@@ -38,7 +38,7 @@ class FieldFilter:
             wanted = _LEVEL_NAMES.get(wanted.lower(), wanted.upper())
         if self.operator == "~=":
             return found and wanted.lower() in render_value(value).lower()
-        equal = found and _equals(value, wanted)
+        equal = found and equals_text(value, wanted)
         return equal if self.operator == "=" else not equal
 
 
@@ -64,7 +64,7 @@ def _field_value(log: StoredLog, key: str) -> tuple[bool, Any]:
     return value is not None, value
 
 
-def _equals(value: Any, text: str) -> bool:
+def equals_text(value: Any, text: str) -> bool:
     """The rendered value equals ``text``, or both are the same number (``pnl=2`` matches 2.0)."""
     if render_value(value) == text:
         return True
