@@ -25,7 +25,7 @@ def _clean(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
 
 def test_defaults_are_the_local_store_and_prometheus() -> None:
     settings = resolve_settings({})
-    assert settings.exporters == {"traces": ("local",), "metrics": ("prometheus",), "logs": ("local",)}
+    assert settings.exporters == {"traces": ("local",), "metrics": ("prometheus", "local"), "logs": ("local",)}
     assert settings.prometheus_host == "127.0.0.1" and settings.prometheus_port == 9464
     assert settings.store_dir == Path(".otel-trading")
     assert settings.enabled
@@ -115,7 +115,7 @@ def test_configure_is_idempotent_and_reconfigurable() -> None:
     ("env", "value", "message"),
     [
         ("OTEL_TRACES_EXPORTER", "jaeger", r"OTEL_TRACES_EXPORTER: unknown exporter 'jaeger'"),
-        ("OTEL_METRICS_EXPORTER", "local", r"OTEL_METRICS_EXPORTER: unknown exporter 'local'"),
+        ("OTEL_METRICS_EXPORTER", "statsd", r"OTEL_METRICS_EXPORTER: unknown exporter 'statsd'"),
         ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json", r"OTEL_EXPORTER_OTLP_PROTOCOL \(OTLP protocol for traces\)"),
         ("OTEL_TRADING_LOG_LEVEL", "loud", r"OTEL_TRADING_LOG_LEVEL: expected one of"),
         ("OTEL_EXPORTER_PROMETHEUS_PORT", "70000", r"expected an integer from 0 to 65535, got '70000'"),

@@ -33,7 +33,7 @@ Signal = Literal["traces", "metrics", "logs"]
 SIGNALS: Final[tuple[Signal, ...]] = ("traces", "metrics", "logs")
 EXPORTERS: Final[Mapping[Signal, frozenset[str]]] = {
     "traces": frozenset({"otlp", "console", "local", "none"}),
-    "metrics": frozenset({"otlp", "console", "prometheus", "none"}),
+    "metrics": frozenset({"otlp", "console", "prometheus", "local", "none"}),
     "logs": frozenset({"otlp", "console", "local", "none"}),
 }
 PROTOCOLS: Final = frozenset({"grpc", "http/protobuf"})
@@ -268,6 +268,11 @@ def _resolve_signals(
         )
         # The OTLP variables of a signal exported otherwise are not read by anything: not checked.
         otlp[signal] = resolve_signal(signal, checked, environ) if "otlp" in exporters[signal] else checked
+    metrics_by_default = options.get("metrics_exporter") is None and env("OTEL_METRICS_EXPORTER", environ) is None
+    if metrics_by_default and ("local" in exporters["traces"] or "local" in exporters["logs"]):
+        # A store with traces or logs keeps the metrics too: charts with history across restarts,
+        # and a store that replays all three signals into a Collector.
+        exporters["metrics"] = (*exporters["metrics"], "local")
     return otlp, exporters
 
 
@@ -421,7 +426,7 @@ def resolve_settings(options: ConfigureOptions, environ: Mapping[str, str] | Non
         )
     port = int(_number(options, "prometheus_port", environ, 9464, "OTEL_EXPORTER_PROMETHEUS_PORT",
                        maximum=65535, integer=True))
-    if any(name in ("otlp", "console") for name in exporters["metrics"]):
+    if any(name in ("otlp", "console", "local") for name in exporters["metrics"]):
         # Read by the SDK's periodic metric reader itself, which takes nan, inf or -1 silently.
         _duration({}, "metric_export_timeout", environ, 30.0, "OTEL_METRIC_EXPORT_TIMEOUT", minimum=0.001, scale=1000)
     return Settings(

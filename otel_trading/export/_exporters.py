@@ -19,6 +19,7 @@ from otel_trading._otel_compat import (
 from otel_trading.config._entry_points import load_exporter
 from otel_trading.config._settings import ConfigurationError, OtlpSettings, Settings, Signal
 from otel_trading.export._local_store import LocalStoreWriter
+from otel_trading.export._metric_store import LocalMetricExporter, metrics_to_json_line
 from otel_trading.export._otlp_json import logs_to_json_line, spans_to_json_line
 
 _HTTP_PATHS = {"traces": "/v1/traces", "metrics": "/v1/metrics", "logs": "/v1/logs"}
@@ -79,6 +80,9 @@ def otlp_exporter(signal: Signal, otlp: OtlpSettings) -> Any:
 
 
 class LocalSpanExporter(SpanExporter):
+    # The store's encoder reads otel-trading's lean spans as they are (no ReadableSpan built for it).
+    accepts_lean_spans = True
+
     def __init__(self, writer: LocalStoreWriter[ReadableSpan]) -> None:
         self.writer = writer
 
@@ -113,12 +117,14 @@ def _named_exporters(settings: Settings, signal: Signal) -> list[tuple[str, Any]
                        "metrics": ConsoleMetricExporter}[signal]
             result.append((name, console(out=sys.stderr)))
         elif name == "local":
-            encode: Any = spans_to_json_line if signal == "traces" else logs_to_json_line
+            encode: Any = {"traces": spans_to_json_line, "logs": logs_to_json_line,
+                           "metrics": metrics_to_json_line}[signal]
             writer: LocalStoreWriter[Any] = LocalStoreWriter(
                 settings.store_dir, signal, encode,
                 max_file_bytes=settings.store_max_file_bytes, max_total_bytes=settings.store_max_total_bytes,
             )
-            result.append((name, LocalSpanExporter(writer) if signal == "traces" else LocalLogExporter(writer)))
+            local = {"traces": LocalSpanExporter, "logs": LocalLogExporter, "metrics": LocalMetricExporter}[signal]
+            result.append((name, local(writer)))
         elif name != "prometheus":  # the endpoint is started by configure() itself
             result.append((name, _registered_exporter(signal, name)))
     return result

@@ -7,12 +7,20 @@ instrumentation scope, in the temporality the reader uses for the SDK's instrume
 same kind (one export never mixes delta SDK sums with cumulative ones of ours) and, for the
 histograms, in its aggregation: base-2 exponential for a reader that asks for it
 (``OTEL_EXPORTER_OTLP_METRICS_DEFAULT_HISTOGRAM_AGGREGATION``), explicit buckets otherwise.
+
+The SDK's own points (the application's instruments, the system metrics) get their labels
+scrubbed here, as ours are when bound: a secret passed as a label of any instrument never
+reaches ``/metrics``, OTLP or the store.
 """
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable, Mapping
+from typing import Any
+
 from opentelemetry.sdk.metrics import Counter, Histogram, UpDownCounter
-from opentelemetry.sdk.metrics.export import MetricReader, MetricsData, ResourceMetrics, ScopeMetrics
+from opentelemetry.sdk.metrics.export import Metric, MetricReader, MetricsData, ResourceMetrics, ScopeMetrics
 from opentelemetry.sdk.metrics.view import ExponentialBucketHistogramAggregation
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
@@ -33,7 +41,10 @@ def hook_reader(reader: MetricReader, local: LocalMetrics, resource: Resource) -
         histogram=temporality[Histogram],
     ), exponential=isinstance(aggregation[Histogram], ExponentialBucketHistogramAggregation))
 
+    scrub = local.redactor.scrub_if_needed
+
     def add_local(data: MetricsData | None) -> MetricsData | None:
+        data = _scrubbed(data, scrub) if data is not None else None
         extra = view.collect()
         if not extra:
             return data
@@ -45,3 +56,33 @@ def hook_reader(reader: MetricReader, local: LocalMetrics, resource: Resource) -
         return MetricsData(resource_metrics=[merged, *rest])
 
     extend_collection(reader, add_local)
+
+
+Scrub = Callable[[Mapping[str, Any]], "dict[str, Any] | None"]
+
+
+def _scrubbed(data: MetricsData, scrub: Scrub) -> MetricsData:
+    """``data`` itself when no label holds a secret (the common case), else a scrubbed copy."""
+    changed = False
+    resource_metrics = []
+    for rm in data.resource_metrics:
+        scope_metrics = []
+        for sm in rm.scope_metrics:
+            metrics = [_scrubbed_metric(metric, scrub) for metric in sm.metrics]
+            if any(new is not old for new, old in zip(metrics, sm.metrics, strict=True)):
+                changed = True
+                sm = ScopeMetrics(sm.scope, metrics, sm.schema_url)  # noqa: PLW2901 - the scrubbed copy
+            scope_metrics.append(sm)
+        resource_metrics.append(ResourceMetrics(rm.resource, scope_metrics, rm.schema_url))
+    return MetricsData(resource_metrics=resource_metrics) if changed else data
+
+
+def _scrubbed_metric(metric: Metric, scrub: Scrub) -> Metric:
+    data: Any = metric.data  # one of the SDK's point collections, each a dataclass with data_points
+    points: list[Any] = list(data.data_points)
+    scrubbed = [scrub(point.attributes) if point.attributes else None for point in points]
+    if all(labels is None for labels in scrubbed):
+        return metric
+    new_points = [point if labels is None else dataclasses.replace(point, attributes=labels)
+                  for point, labels in zip(points, scrubbed, strict=True)]
+    return dataclasses.replace(metric, data=dataclasses.replace(data, data_points=new_points))
