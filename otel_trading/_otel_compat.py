@@ -17,7 +17,10 @@ of these names breaks this file alone, and the rest of the package never reaches
 - the patterns the OTLP exporters split and accept ``OTEL_EXPORTER_OTLP_*HEADERS`` items with
   (so configure() rejects exactly what they would drop);
 - whether a global tracer / meter provider is installed, without the API's ``os.environ``
-  look-up on every call (the ccxt instrumentation asks on every exchange call).
+  look-up on every call (the ccxt instrumentation asks on every exchange call);
+- a tracer provider's span processors and span limits, and a tracer's scope: the lean spans of
+  ``otel_trading/tracing/_lean.py`` honour the limits and scope, and step aside for the SDK span
+  as soon as a processor other than otel-trading's is on the provider.
 """
 
 from __future__ import annotations
@@ -49,6 +52,8 @@ from opentelemetry.util.re import _LIBERAL_HEADER_PATTERN as LIBERAL_HEADER
 
 if TYPE_CHECKING:
     from opentelemetry.exporter.prometheus import PrometheusMetricReader
+    from opentelemetry.sdk.trace import SpanLimits, SpanProcessor, Tracer, TracerProvider
+    from opentelemetry.sdk.util.instrumentation import InstrumentationScope
     from prometheus_client import CollectorRegistry
 
 __all__ = [
@@ -72,7 +77,10 @@ __all__ = [
     "otlp_log_exporter_class",
     "prometheus_reader",
     "reader_preferences",
+    "span_limits",
+    "span_processors",
     "system_metrics_default_config",
+    "tracer_scope",
 ]
 
 Collect = Callable[..., Any]
@@ -180,3 +188,25 @@ def installed_global_providers() -> tuple[trace.TracerProvider | None, Any]:
     variables take effect.
     """
     return trace._TRACER_PROVIDER, _metrics_api._METER_PROVIDER
+
+
+def span_processors(provider: TracerProvider) -> tuple[SpanProcessor, ...]:
+    """The span processors added to ``provider`` so far.
+
+    The same tuple object until the next ``add_span_processor()`` (the SDK replaces it then),
+    so comparing identities tells whether a processor was added: two attribute reads a span.
+    """
+    processors: tuple[SpanProcessor, ...] = provider._active_span_processor._span_processors
+    return processors
+
+
+def span_limits(provider: TracerProvider) -> SpanLimits:
+    """The span limits ``provider`` gives its spans (its argument or the OTEL_SPAN_* variables)."""
+    limits: SpanLimits = provider._span_limits
+    return limits
+
+
+def tracer_scope(tracer: Tracer) -> InstrumentationScope:
+    """The instrumentation scope of an SDK tracer, as its spans carry it."""
+    scope: InstrumentationScope = tracer._instrumentation_scope
+    return scope

@@ -9,12 +9,13 @@ import time
 from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader, MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan, SpanLimits, TracerProvider
+from opentelemetry.sdk.trace import SpanLimits, TracerProvider
+from opentelemetry.sdk.trace import Tracer as SdkTracer
 from opentelemetry.sdk.trace.export import SpanExporter
 from opentelemetry.sdk.trace.id_generator import IdGenerator
 from opentelemetry.sdk.trace.sampling import Sampler
@@ -45,6 +46,7 @@ from otel_trading.context._propagation import install_propagator
 from otel_trading.export._batch import BatchExporter
 from otel_trading.export._exporters import log_exporters, metric_exporters, span_exporters
 from otel_trading.export._pipeline import (
+    FinishedSpan,
     LogItem,
     LogMaterializer,
     LogPipeline,
@@ -60,6 +62,7 @@ from otel_trading.metrics._local import LocalMetrics
 from otel_trading.metrics._names import METRIC_OVERFLOW, TELEMETRY_QUEUE_SIZE
 from otel_trading.metrics._prometheus import PrometheusEndpoint
 from otel_trading.metrics._system import register_process_metrics, start_system_metrics
+from otel_trading.tracing._lean import LeanTracer
 
 _LOG = logging.getLogger("otel_trading")
 _lock = threading.RLock()
@@ -76,7 +79,7 @@ class Telemetry:
         self.meter_provider: MeterProvider | None = None
         self.logger_provider: LoggerProvider | None = None
         self.prometheus: PrometheusEndpoint | None = None
-        self._span_exporters: list[tuple[BatchExporter[ReadableSpan], SpanExporter]] = []
+        self._span_exporters: list[tuple[BatchExporter[FinishedSpan], SpanExporter]] = []
         self._log_exporters: list[tuple[BatchExporter[LogItem], LogRecordExporter]] = []
         self._stdlib_bridge: StdlibBridge | None = None
         self._system_metrics: Any = None
@@ -100,8 +103,8 @@ class Telemetry:
 
     @property
     def store_dir(self) -> Path | None:
-        """The local store directory, when traces or logs are written there."""
-        uses_store = "local" in self.settings.exporters["traces"] or "local" in self.settings.exporters["logs"]
+        """The local store directory, when traces, metrics or logs are written there."""
+        uses_store = any("local" in exporters for exporters in self.settings.exporters.values())
         return self.settings.store_dir if self.enabled and uses_store else None
 
     @property
@@ -286,7 +289,7 @@ def _build(
         telemetry._span_exporters.append((batch("traces", name, span_export_fn(span_exporter, redactor)),
                                           span_exporter))
     tracer_provider = _tracer_provider(settings, resource, sampler, id_generator)
-    tracer_provider.add_span_processor(SpanPipeline([b for b, _ in telemetry._span_exporters]))
+    tracer_provider.add_span_processor(span_pipeline := SpanPipeline([b for b, _ in telemetry._span_exporters]))
     telemetry.tracer_provider = tracer_provider
 
     materialize = LogMaterializer(resource, redactor, settings.log_attribute_length)
@@ -327,7 +330,9 @@ def _build(
     install_propagator()
     STATE.reset(
         enabled=True,
-        tracer=tracer_provider.get_tracer("otel_trading", __version__),
+        # Lean spans while only our pipeline is on the provider (otel_trading/tracing/_lean.py).
+        tracer=LeanTracer(tracer_provider, cast("SdkTracer", tracer_provider.get_tracer("otel_trading", __version__)),
+                          span_pipeline.exporters),
         redactor=redactor,
         max_attribute_length=settings.span_attribute_length,
         local_metrics=local,

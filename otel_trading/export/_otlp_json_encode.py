@@ -23,7 +23,7 @@ import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
 from json.encoder import encode_basestring
-from typing import Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan
@@ -31,6 +31,9 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext, SpanKind
 
 from otel_trading._otel_compat import ReadableLogRecord
+
+if TYPE_CHECKING:
+    from otel_trading.tracing._lean import LeanSpan
 
 _LOG = logging.getLogger(__name__)
 _INT64_MIN: Final = -(2**63)
@@ -210,7 +213,8 @@ def _trace_state(context: SpanContext) -> str:
     return ",".join(f"{key}={value}" for key, value in state.items()) if state is not None else ""
 
 
-def _span(span: ReadableSpan) -> str:
+def _span(span: ReadableSpan | LeanSpan) -> str:
+    # A lean span has the same fields as ReadableSpan's properties (plain reads, no copies).
     # The property, not get_span_context(): that is an untyped call before OTel 1.40.
     context: SpanContext | None = span.context
     assert context is not None  # a finished SDK span always has one (the OTLP encoder reads it too)
@@ -273,7 +277,7 @@ def _log_record(readable: ReadableLogRecord) -> str:
     return _object(parts)
 
 
-_Item = TypeVar("_Item", ReadableSpan, ReadableLogRecord)
+_Item = TypeVar("_Item", "ReadableSpan | LeanSpan", ReadableLogRecord)
 _Grouped = dict[Resource, dict[InstrumentationScope | None, list[str]]]
 
 
@@ -309,7 +313,7 @@ def _request(grouped: _Grouped, kind: str, attributes: Callable[[Mapping[str, An
     return '{"resource' + kind + '":[' + ",".join(resources) + "]}" if resources else "{}"
 
 
-def spans_to_json_line(spans: Sequence[ReadableSpan]) -> str:
+def spans_to_json_line(spans: Sequence[ReadableSpan | LeanSpan]) -> str:
     """One ``ExportTraceServiceRequest`` line: spans grouped by resource, then by scope."""
     return _request(_grouped(spans, _span), "Spans", _span_attributes)
 

@@ -32,6 +32,7 @@ from otel_trading.context._correlation import CORRELATION_KEY, CURRENT_CORRELATI
 from otel_trading.export._batch import BatchExporter
 from otel_trading.export._sanitize import coerce_attributes
 from otel_trading.redaction import Redactor
+from otel_trading.tracing._lean import LeanSpan, to_readable
 
 OUR_SCOPE = "otel_trading"
 
@@ -40,6 +41,8 @@ def _plain(attributes: Mapping[str, Any]) -> Mapping[str, Any]:
     # BoundedAttributes takes its lock on every access; one copy() (public, one lock, through the
     # span's read-only view too) on the exporter thread is what keeps scrubbing cheap.
     plain: object
+    if type(attributes) is dict:  # a lean span's: nobody writes to it once the span has ended
+        return attributes
     if type(attributes) is MappingProxyType:  # what span.attributes returns: the common case first
         plain = attributes.copy()
     else:
@@ -48,8 +51,13 @@ def _plain(attributes: Mapping[str, Any]) -> Mapping[str, Any]:
     return plain if isinstance(plain, Mapping) else attributes
 
 
-def scrub_span(span: ReadableSpan, redactor: Redactor) -> ReadableSpan:
-    """``span`` itself when it carries no secret (the common case), else a scrubbed copy."""
+FinishedSpan = ReadableSpan | LeanSpan
+"""What the span queues hold: the SDK's spans (other instrumentations', or ours on the slow path)
+and otel-trading's lean spans."""
+
+
+def scrub_span(span: FinishedSpan, redactor: Redactor) -> FinishedSpan:
+    """``span`` itself when it carries no secret (the common case), else a scrubbed ``ReadableSpan`` copy."""
     # Each property is read once: they are copies taken under the span's lock.
     original_name = span.name
     name = original_name if redactor.is_clean_text(original_name) else redactor.scrub_text(original_name)
@@ -83,9 +91,22 @@ def scrub_span(span: ReadableSpan, redactor: Redactor) -> ReadableSpan:
     )
 
 
-def span_export_fn(exporter: SpanExporter, redactor: Redactor) -> Callable[[Sequence[ReadableSpan]], bool]:
-    def export(batch: Sequence[ReadableSpan]) -> bool:
-        return exporter.export([scrub_span(s, redactor) for s in batch]) is SpanExportResult.SUCCESS
+def span_export_fn(exporter: SpanExporter, redactor: Redactor) -> Callable[[Sequence[FinishedSpan]], bool]:
+    """Scrubs each span once; exporters that read SDK objects get ``ReadableSpan``s, built here on the
+    export thread from the lean spans; an exporter with ``accepts_lean_spans`` (the local store) reads both."""
+    if getattr(exporter, "accepts_lean_spans", False):
+        def export_lean(batch: Sequence[FinishedSpan]) -> bool:
+            spans: Any = [scrub_span(s, redactor) for s in batch]
+            return exporter.export(spans) is SpanExportResult.SUCCESS
+
+        return export_lean
+
+    def export(batch: Sequence[FinishedSpan]) -> bool:
+        spans: list[ReadableSpan] = []
+        for item in batch:
+            span = scrub_span(item, redactor)
+            spans.append(to_readable(span) if isinstance(span, LeanSpan) else span)
+        return exporter.export(spans) is SpanExportResult.SUCCESS
 
     return export
 
@@ -93,7 +114,7 @@ def span_export_fn(exporter: SpanExporter, redactor: Redactor) -> Callable[[Sequ
 class SpanPipeline(SpanProcessor):
     """Adds the correlation id to spans of other instrumentations and batches finished spans."""
 
-    def __init__(self, exporters: Sequence[BatchExporter[ReadableSpan]]) -> None:
+    def __init__(self, exporters: Sequence[BatchExporter[FinishedSpan]]) -> None:
         self.exporters = list(exporters)
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:  # noqa: ARG002 - SDK interface

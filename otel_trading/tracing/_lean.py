@@ -1,0 +1,334 @@
+"""Lean spans: otel-trading's own spans behind the OpenTelemetry API, without the SDK span.
+
+The SDK's span cleans every attribute through a locked ``BoundedAttributes``, builds a
+``ReadableSpan`` copy at ``end()`` and hands it to a chain of processors. For the spans
+otel-trading records itself (``@traced``, ``span()``, trades, orders, instrumented exchange
+calls) that is most of the cost of a traced call. A :class:`LeanSpan` is a slotted record that
+implements ``opentelemetry.trace.Span``: it is the current span (``trace.get_current_span()``),
+its ``SpanContext`` is an ordinary one (other instrumentations' SDK spans become its children,
+and it the child of theirs), and it honours what the provider sets: sampler, id generator,
+span limits, resource. At ``end()`` it goes straight into otel-trading's export queues; the
+local store encodes it directly, other exporters get a ``ReadableSpan`` built on the export
+thread (:func:`to_readable`).
+
+The SDK span is still used (the slow path, :class:`LeanTracer` delegates) whenever someone else
+may want to see it: a span processor added to the provider besides otel-trading's own
+(it must receive SDK spans in ``on_start``/``on_end``), or links given at start.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from time import time_ns
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Final
+
+from opentelemetry import trace
+from opentelemetry.attributes import BoundedAttributes
+from opentelemetry.context import Context
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import Event, ReadableSpan, SpanLimits, TracerProvider
+from opentelemetry.sdk.trace import Span as SdkSpan
+from opentelemetry.sdk.trace.sampling import Decision, ParentBased, Sampler, StaticSampler
+from opentelemetry.sdk.util import BoundedList
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+from opentelemetry.trace import Link, NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode, TraceFlags
+from opentelemetry.util import types
+
+from otel_trading._otel_compat import span_limits, span_processors, tracer_scope
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import Tracer as SdkTracer
+
+    from otel_trading.export._batch import BatchExporter
+
+_LOG = logging.getLogger(__name__)
+_UNSET: Final = Status(StatusCode.UNSET)
+# The trace flags the SDK gives a span: sampled or not, and (OTel >= 1.40) whether the trace id is random.
+_RANDOM_FLAG: Final[int] = int(getattr(TraceFlags, "RANDOM_TRACE_ID", 0))
+_PRIMITIVE: Final = (bool, int, float)
+
+
+def _flags(sampled: bool, random_trace_id: bool) -> TraceFlags:
+    value = (TraceFlags.SAMPLED if sampled else TraceFlags.DEFAULT) | (_RANDOM_FLAG if random_trace_id else 0)
+    return TraceFlags(value)
+
+
+_FLAGS: Final = {(sampled, random): _flags(sampled, random) for sampled in (False, True) for random in (False, True)}
+
+
+def _default_sampler_kind(sampler: Sampler) -> str | None:
+    """"parent" for the SDK's default ``ParentBased(ALWAYS_ON)``, "on"/"off" for ``ALWAYS_ON``/``ALWAYS_OFF``:
+    decisions that need neither the attributes nor a call; None for any other sampler (it is called)."""
+    description: str = sampler.get_description()  # type: ignore[no-untyped-call,unused-ignore]  # OTel < 1.40
+    default: str = ParentBased(StaticSampler(Decision.RECORD_AND_SAMPLE)).get_description()  # type: ignore[no-untyped-call,unused-ignore]
+    # Exact classes only: a subclass may decide otherwise than its description says.
+    kinds = {(StaticSampler, "AlwaysOnSampler"): "on", (StaticSampler, "AlwaysOffSampler"): "off",
+             (ParentBased, default): "parent"}
+    return kinds.get((type(sampler), description))
+
+
+class LeanSpan(trace.Span):
+    """A recording, sampled span of otel-trading: what the SDK span records, in plain fields.
+
+    The fields carry the names of ``ReadableSpan``'s properties, so the export side (scrubbing,
+    the local store's encoder) reads both alike. Mutations after ``end()`` are ignored with a
+    warning, as the SDK does.
+    """
+
+    __slots__ = (
+        "attributes", "context", "dropped_attributes", "dropped_events", "end_time", "events", "kind", "name",
+        "parent", "start_time", "status", "tracer",
+    )
+    # Never links (a span started with links is an SDK span): the export side reads these.
+    links: Final[tuple[Link, ...]] = ()
+    dropped_links: Final = 0
+
+    def __init__(self, tracer: LeanTracer, name: str, context: SpanContext, *, parent: SpanContext | None,
+                 kind: SpanKind, start_time: int) -> None:
+        self.tracer = tracer
+        self.name = name
+        self.context = context
+        self.parent = parent
+        self.kind = kind
+        self.start_time = start_time
+        self.end_time: int | None = None
+        self.attributes: dict[str, Any] = {}
+        self.dropped_attributes = 0
+        self.events: list[Event] = []
+        self.dropped_events = 0
+        self.status = _UNSET
+
+    # What ReadableSpan has besides the plain fields.
+    @property
+    def resource(self) -> Resource:
+        return self.tracer.resource
+
+    @property
+    def instrumentation_scope(self) -> InstrumentationScope:
+        return self.tracer.scope
+
+    def get_span_context(self) -> SpanContext:
+        return self.context
+
+    def is_recording(self) -> bool:
+        return self.end_time is None
+
+    def _ended(self, what: str) -> bool:
+        if self.end_time is None:
+            return False
+        _LOG.warning("Tried calling %s on an ended span.", what)
+        return True
+
+    def set_attribute(self, key: str, value: types.AnyValue) -> None:
+        if not self._ended("set_attribute"):
+            self._set(key, value)
+
+    def set_attributes(self, attributes: Mapping[str, types.AnyValue]) -> None:
+        if not self._ended("set_attributes"):
+            for key, value in attributes.items():
+                self._set(key, value)
+
+    def _set(self, key: str, value: Any) -> None:
+        """One attribute as the SDK's ``BoundedAttributes`` keeps it: cleaned, cut, oldest evicted when full."""
+        limits = self.tracer.limits
+        kind = type(value)
+        if kind is str and type(key) is str and key:
+            length = limits.max_span_attribute_length
+            if length is not None and len(value) > length:
+                value = value[:length]
+        elif not (kind in _PRIMITIVE and type(key) is str and key):
+            # Anything else (sequences, bytes, bad keys, bad values) exactly as the SDK cleans it.
+            cleaned = BoundedAttributes(None, {key: value}, max_value_len=limits.max_span_attribute_length)
+            if key not in cleaned:
+                self.dropped_attributes += 1
+                return
+            value = cleaned[key]
+        attributes = self.attributes
+        if key in attributes:
+            del attributes[key]
+        else:
+            maximum = limits.max_span_attributes
+            if maximum is not None and len(attributes) >= maximum:
+                if maximum == 0:
+                    self.dropped_attributes += 1
+                    return
+                del attributes[next(iter(attributes))]
+                self.dropped_attributes += 1
+        attributes[key] = value
+
+    def add_event(self, name: str, attributes: types.Attributes = None, timestamp: int | None = None) -> None:
+        if self._ended("add_event"):
+            return
+        limits = self.tracer.limits
+        event = Event(name, BoundedAttributes(limits.max_event_attributes, attributes,
+                                              max_value_len=limits.max_attribute_length, immutable=True),
+                      timestamp)
+        events = self.events
+        maximum = limits.max_events
+        if maximum is not None and len(events) >= maximum:
+            self.dropped_events += 1
+            if maximum == 0:
+                return
+            del events[0]  # as the SDK's BoundedList: the oldest goes
+        events.append(event)
+
+    def add_link(self, context: SpanContext, attributes: types.Attributes = None) -> None:  # noqa: ARG002
+        # Links are kept only by the SDK span (started with links=...): a lean span has none to add to.
+        _LOG.warning("otel-trading spans take links only when started; add_link() ignored")
+
+    def update_name(self, name: str) -> None:
+        if not self._ended("update_name"):
+            self.name = name
+
+    def set_status(self, status: Status | StatusCode, description: str | None = None) -> None:
+        if self._ended("set_status"):
+            return
+        # As the SDK: OK is final, UNSET is ignored.
+        if self.status.status_code is StatusCode.OK:
+            return
+        if isinstance(status, Status):
+            if status.status_code is StatusCode.UNSET:
+                return
+            if description is not None:
+                _LOG.warning("Description %s ignored. Use either `Status` or `(StatusCode, Description)`",
+                             description)
+            self.status = status
+        elif isinstance(status, StatusCode) and status is not StatusCode.UNSET:
+            self.status = Status(status, description)
+
+    def record_exception(self, exception: BaseException, attributes: types.Attributes = None,
+                         timestamp: int | None = None, escaped: bool = False) -> None:
+        # The SDK's own method (it only builds the event's attributes and calls add_event): the
+        # exception.* attributes are those of the OTel release in use.
+        SdkSpan.record_exception(self, exception, attributes, timestamp, escaped)  # type: ignore[arg-type]
+
+    def end(self, end_time: int | None = None) -> None:
+        if self._ended("end"):
+            return
+        self.end_time = end_time if end_time is not None else time_ns()
+        if self.context.trace_flags.sampled:  # a recorded, not sampled span (RECORD_ONLY) is not exported
+            for exporter in self.tracer.exporters:
+                exporter.put(self)
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc_val: BaseException | None,
+                 exc_tb: TracebackType | None) -> None:
+        # As the SDK span used as a context manager: the exception is recorded and sets the status.
+        if exc_val is not None and self.is_recording():
+            self.record_exception(exc_val, escaped=True)
+            self.set_status(Status(StatusCode.ERROR, f"{type(exc_val).__name__}: {exc_val}"))
+        super().__exit__(exc_type, exc_val, exc_tb)
+
+    def __repr__(self) -> str:
+        return f'LeanSpan(name="{self.name}", context={self.context})'
+
+
+def to_readable(span: LeanSpan) -> ReadableSpan:
+    """The SDK's ``ReadableSpan`` of a finished lean span, for exporters that read SDK objects
+    (built on the export thread, never by the caller)."""
+    limits = span.tracer.limits
+    attributes = BoundedAttributes(limits.max_span_attributes, span.attributes, immutable=True,
+                                   max_value_len=limits.max_span_attribute_length)
+    attributes.dropped = span.dropped_attributes
+    events: BoundedList[Event] = BoundedList.from_seq(limits.max_events, span.events)
+    events.dropped = span.dropped_events
+    return ReadableSpan(
+        name=span.name, context=span.context, parent=span.parent, resource=span.resource, attributes=attributes,
+        events=events, links=(), kind=span.kind, status=span.status, start_time=span.start_time,
+        end_time=span.end_time, instrumentation_scope=span.instrumentation_scope,
+    )
+
+
+class LeanTracer(trace.Tracer):
+    """otel-trading's tracer: lean spans while only otel-trading's pipeline is on the provider,
+    the SDK tracer's spans otherwise."""
+
+    def __init__(self, provider: TracerProvider, sdk_tracer: SdkTracer,
+                 exporters: Sequence[BatchExporter[Any]]) -> None:
+        self.sdk_tracer = sdk_tracer
+        self.provider = provider
+        self.exporters = tuple(exporters)
+        self.resource = provider.resource
+        self.scope = tracer_scope(sdk_tracer)
+        self.limits: SpanLimits = span_limits(provider)
+        # The processors in place when configured (otel-trading's own): any change means a user's is there too.
+        self._own_processors = span_processors(provider)
+        self._sampler: Sampler | None = None
+        self._sampler_kind: str | None = None
+        self._lock = threading.Lock()
+
+    def _sampler_fast_kind(self, sampler: Sampler) -> str | None:
+        if sampler is not self._sampler:  # read once per sampler (the provider's may be replaced)
+            with self._lock:
+                self._sampler_kind = _default_sampler_kind(sampler)
+                self._sampler = sampler
+        return self._sampler_kind
+
+    def start_span(  # noqa: PLR0917 - the API's signature
+        self,
+        name: str,
+        context: Context | None = None,
+        kind: SpanKind = SpanKind.INTERNAL,
+        attributes: types.Attributes = None,
+        links: Sequence[Link] | None = None,
+        start_time: int | None = None,
+        record_exception: bool = True,
+        set_status_on_exception: bool = True,
+    ) -> trace.Span:
+        provider = self.provider
+        if links or span_processors(provider) is not self._own_processors:
+            return self.sdk_tracer.start_span(name, context, kind, attributes, links, start_time,
+                                              record_exception, set_status_on_exception)
+        parent: SpanContext | None = trace.get_current_span(context).get_span_context()
+        ids = provider.id_generator
+        if parent is None or not parent.is_valid:
+            parent = None
+            trace_id = ids.generate_trace_id()
+            random_trace_id = ids.is_trace_id_random() if _RANDOM_FLAG else False
+        else:
+            trace_id = parent.trace_id
+            random_trace_id = bool(parent.trace_flags & _RANDOM_FLAG)
+        sampler = provider.sampler
+        fast = self._sampler_fast_kind(sampler)
+        if fast is not None:
+            sampled = fast == "on" or (fast == "parent" and (parent is None or parent.trace_flags.sampled))
+            recording = sampled
+            trace_state = parent.trace_state if parent is not None and fast != "on" else None
+        else:
+            result = sampler.should_sample(context, trace_id, name, kind, attributes, links)
+            sampled = result.decision.is_sampled()  # type: ignore[no-untyped-call,unused-ignore]
+            recording = result.decision.is_recording()  # type: ignore[no-untyped-call,unused-ignore]
+            trace_state = result.trace_state
+            attributes = result.attributes
+        span_context = SpanContext(trace_id, ids.generate_span_id(), False, _FLAGS[sampled, random_trace_id],
+                                   trace_state)
+        if not recording:
+            return NonRecordingSpan(span_context)
+        span = LeanSpan(self, name, span_context, parent=parent, kind=kind,
+                        start_time=start_time if start_time is not None else time_ns())
+        if attributes:
+            for key, value in attributes.items():
+                span._set(key, value)
+        return span
+
+    @contextmanager
+    def start_as_current_span(  # type: ignore[override]  # noqa: PLR0917 - the API's signature, as a generator
+        self,
+        name: str,
+        context: Context | None = None,
+        kind: SpanKind = SpanKind.INTERNAL,
+        attributes: types.Attributes = None,
+        links: Sequence[Link] | None = None,
+        start_time: int | None = None,
+        record_exception: bool = True,
+        set_status_on_exception: bool = True,
+        end_on_exit: bool = True,
+    ) -> Iterator[trace.Span]:
+        span = self.start_span(name, context, kind, attributes, links, start_time, record_exception,
+                               set_status_on_exception)
+        with trace.use_span(span, end_on_exit=end_on_exit, record_exception=record_exception,
+                            set_status_on_exception=set_status_on_exception) as current:
+            yield current
