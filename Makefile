@@ -105,12 +105,24 @@ suite-frameworks:
 dashboards:
 	$(PYTHON) collector-config/grafana/generate_dashboards.py
 
-# The hot paths against the raw OTel SDK and peers, then each framework's backtest with the
-# instrumentation on vs off (in that framework's venv; backtrader is in the main one).
-bench: $(STAMP) $(FRAMEWORK_STAMPS)
-	$(BIN)/python benchmarks/run.py
+# The peers of the benchmark (ddtrace, logfire: the `bench` extra) get a venv of their own:
+# ddtrace brings a pytest plugin and patches on import, which the test venv must not carry.
+BENCH_VENV  ?= .venv-bench
+BENCH_STAMP  = $(BENCH_VENV)/.installed-bench-$(SUM)
+
+$(BENCH_STAMP): pyproject.toml
+	@test -x $(BENCH_VENV)/bin/python || { $(PYTHON) -m venv $(BENCH_VENV) && $(BENCH_VENV)/bin/python -m pip install --quiet --upgrade pip; }; \
+	find $(BENCH_VENV) -maxdepth 1 -name '.installed-*' ! -name '*-$(SUM)' -delete
+	$(BENCH_VENV)/bin/python -m pip install --quiet -e '.[bench]'
+	touch $@
+
+# The hot paths against the raw OTel SDK and peers (ddtrace and logfire run in a subprocess of
+# the bench venv), then each framework's backtest with the instrumentation on vs off (in that
+# framework's venv; backtrader is in the main one).
+bench: $(STAMP) $(BENCH_STAMP) $(FRAMEWORK_STAMPS)
+	$(BIN)/python benchmarks/run.py --peers-python $(BENCH_VENV)/bin/python
 	-$(BIN)/python benchmarks/frameworks/bench_backtrader.py
 	-@for fw in $(FRAMEWORKS); do .venv-$$fw/bin/python benchmarks/frameworks/bench_$$fw.py; done
 
 clean:
-	rm -rf $(VENV) $(MIN_VENV) $(foreach fw,$(FRAMEWORKS),.venv-$(fw)) .mypy_cache .ruff_cache .pytest_cache .otel-trading
+	rm -rf $(VENV) $(MIN_VENV) $(BENCH_VENV) $(foreach fw,$(FRAMEWORKS),.venv-$(fw)) .mypy_cache .ruff_cache .pytest_cache .otel-trading

@@ -14,29 +14,46 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import gc
 import json
 import os
 import platform
-import statistics
+import socket
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from itertools import cycle, islice, repeat
+from pathlib import Path
 from typing import Any, TextIO
 
+import burst
+import exporter_paths
 import prometheus_client
 import store_reading  # benchmarks/ is on sys.path: this script's directory
 import structlog
+from harness import (  # benchmarks/ is on sys.path: this script's directory
+    DELAY_S,
+    QUEUE_SIZE,
+    DiscardSpans,
+    Loop,
+    Pair,
+    Result,
+    calls,
+    measure,
+    place_order,
+    repeated,
+    then,
+)
+from loopback_sink import running_sink
 from opentelemetry.sdk._logs import ReadableLogRecord
 from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.util.types import AttributeValue
 from typing_extensions import override
 
@@ -48,47 +65,11 @@ from otel_trading.metrics import DURATION_BUCKETS_SECONDS, LocalMetrics
 from otel_trading.trading import Portfolio, TradingMetrics
 from otel_trading.trading._names import LATENCY_BUCKETS_SECONDS
 
-Loop = Callable[[int], None]  # runs the measured operation n times
-# Exporter threads wake only when flushed: no queue drops, no export inside a "caller" loop.
-QUEUE_SIZE = 4_000_000
-DELAY_S = 3600.0
 QUIET: ConfigureOptions = {
     "service_name": "bench", "traces_exporter": "none", "metrics_exporter": "none", "logs_exporter": "none",
     "log_console": "off", "install_signal_handlers": False, "capture_stdlib_logging": False,
     "max_queue_size": QUEUE_SIZE, "max_export_batch_size": QUEUE_SIZE, "schedule_delay": DELAY_S,
 }
-
-
-@dataclass(frozen=True)
-class Pair:
-    name: str
-    baseline_name: str
-    subject: Loop
-    baseline: Loop
-    target: float | None  # None: reported for information only
-    settle: Callable[[], object] = lambda: None  # untimed, after every loop: drain export queues
-
-
-@dataclass(frozen=True)
-class Result:
-    name: str
-    baseline: str
-    subject_ns: float
-    baseline_ns: float
-    ratio: float  # median of the per-round ratios
-    ratio_iqr: tuple[float, float]  # their quartiles: how much the rounds disagreed
-    target: float | None
-    passed: bool | None
-
-
-class DiscardSpans(SpanExporter):
-    @override
-    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        return SpanExportResult.SUCCESS
-
-    @override
-    def shutdown(self) -> None:
-        """Nothing to release."""
 
 
 class DiscardLogs(LogRecordExporter):
@@ -105,26 +86,6 @@ class DiscardLogs(LogRecordExporter):
         return True
 
 
-def place_order(symbol: str, side: str, amount: float, price: float) -> float:
-    return amount * price if symbol and side else 0.0
-
-
-def calls(fn: Callable[[str, str, float, float], object]) -> Loop:
-    def loop(n: int) -> None:
-        for _ in repeat(None, n):
-            fn("BTC/USDT", "buy", 0.5, 64_000.0)
-
-    return loop
-
-
-def repeated(op: Callable[[], object]) -> Loop:
-    def loop(n: int) -> None:
-        for _ in repeat(None, n):
-            op()
-
-    return loop
-
-
 def observations(record: Callable[[float], object]) -> Loop:
     values = [10 ** (i / 128 - 4) for i in range(640)]  # 0.1 ms .. 10 s, across every bucket
 
@@ -133,16 +94,6 @@ def observations(record: Callable[[float], object]) -> Loop:
             record(value)
 
     return loop
-
-
-def then(loop: Loop, flush: Callable[[], object]) -> Loop:
-    """``loop`` followed by ``flush``, so the timing includes the export work of the loop's items."""
-
-    def run(n: int) -> None:
-        loop(n)
-        flush()
-
-    return run
 
 
 # --- the cases: each sets its world up, yields its pairs, and tears it down ----------------
@@ -368,48 +319,38 @@ def ccxt_orders_on_vs_off() -> Iterator[list[Pair]]:
 
 
 CASES = (traced_vs_raw_sdk, disabled_vs_bare, log_vs_structlog, local_metrics_vs_prometheus,
-         trading_metrics_vs_prometheus, ccxt_orders_on_vs_off)
+         trading_metrics_vs_prometheus, ccxt_orders_on_vs_off, *exporter_paths.CASES)
+BENCH_VENV_PYTHON = Path(__file__).resolve().parent.parent / ".venv-bench" / "bin" / "python"
+
+
+def peer_results(python: Path, rounds: int, budget_ms: float) -> list[Result]:
+    """ddtrace and logfire rows, measured in a subprocess of the bench venv (see peers.py)."""
+    if not python.exists():
+        print(f"peers: {python} not found: `make bench` creates it (the bench extra: ddtrace, logfire)",
+              file=sys.stderr)
+        return []
+    with running_sink() as sink:
+        done = subprocess.run(  # noqa: S603 - the bench venv's interpreter and our script
+            [str(python), str(Path(__file__).with_name("peers.py")), "--http-port", str(sink.http_port),
+             "--rounds", str(rounds), "--loop-ms", str(budget_ms)],
+            stdout=subprocess.PIPE, text=True, timeout=900, check=False)
+    if done.returncode != 0:
+        print(f"peers: peers.py exited with {done.returncode}", file=sys.stderr)
+        return []
+    return [Result(**{**row, "ratio_iqr": tuple(row["ratio_iqr"])}) for row in json.loads(done.stdout)]
+
+
+def burst_results(spans: int) -> list[burst.Burst]:
+    """The burst, once to a live loopback receiver and once to a dead port, a subprocess each."""
+    with running_sink() as sink:
+        live = burst.run_case("live", sink.http_endpoint, spans)
+    with socket.socket() as held:  # bound, never listening: connections are refused while we hold it
+        held.bind(("127.0.0.1", 0))
+        dead = burst.run_case("dead", f"http://127.0.0.1:{held.getsockname()[1]}", spans)
+    return [live, dead]
 
 
 # --- the harness ----------------------------------------------------------------------------
-
-
-def time_per_op(loop: Loop, n: int) -> float:
-    """Nanoseconds per operation of one loop of ``n``, with the garbage collector off."""
-    gc.collect()
-    gc.disable()
-    try:
-        start = time.perf_counter_ns()
-        loop(n)
-        return (time.perf_counter_ns() - start) / n
-    finally:
-        gc.enable()
-
-
-def calibrate(loop: Loop, budget_ns: float) -> int:
-    """An n for which ``loop(n)`` takes about ``budget_ns`` (this also warms the loop up)."""
-    n = 64
-    while (per_op := time_per_op(loop, n)) * n < budget_ns / 4:
-        n *= 4
-    return max(64, int(budget_ns / per_op))
-
-
-def measure(pair: Pair, rounds: int, budget_ns: float) -> Result:
-    n = calibrate(pair.subject, budget_ns)
-    for loop in (pair.baseline, pair.subject):  # warm-up at full size
-        time_per_op(loop, n)
-        pair.settle()
-    subject: list[float] = []
-    baseline: list[float] = []
-    for index in range(rounds):
-        order = ((pair.baseline, baseline), (pair.subject, subject))
-        for loop, samples in order if index % 2 == 0 else order[::-1]:
-            samples.append(time_per_op(loop, n))
-            pair.settle()
-    q1, ratio, q3 = statistics.quantiles([s / b for s, b in zip(subject, baseline, strict=True)], n=4)
-    passed = None if pair.target is None else ratio <= pair.target
-    return Result(pair.name, pair.baseline_name, statistics.median(subject), statistics.median(baseline),
-                  ratio, (q1, q3), pair.target, passed)
 
 
 def table(results: Sequence[Result], meta: dict[str, Any]) -> str:
@@ -431,6 +372,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print the results as JSON instead of a table")
     parser.add_argument("--rounds", type=int, help="rounds per case (default 41; 5 with --quick)")
     parser.add_argument("--loop-ms", type=float, help="duration of one timed loop (default 30; 10 with --quick)")
+    parser.add_argument("--burst-spans", type=int, default=burst.SPANS, metavar="N",
+                        help=f"spans in the burst rows (default {burst.SPANS:,}; 0 skips them)")
+    parser.add_argument("--peers-python", type=Path, default=BENCH_VENV_PYTHON, metavar="PYTHON",
+                        help="interpreter with ddtrace and logfire for the peer rows (default: .venv-bench's)")
     parser.add_argument("--store-mb", type=int, default=500, metavar="MB",
                         help="size of the generated store the reading rows use (default 500, the target run; "
                         "0 skips them)")
@@ -451,6 +396,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"        {last.subject_ns:,.0f} ns vs {last.baseline_ns:,.0f} ns = {last.ratio:.3f}x",
                       file=sys.stderr, flush=True)
 
+    print(f"[{time.monotonic() - started:5.1f}s] peers: ddtrace, logfire ...", file=sys.stderr, flush=True)
+    results += peer_results(args.peers_python, rounds, budget_ms)
+    print(f"[{time.monotonic() - started:5.1f}s] burst of {args.burst_spans:,} spans ...", file=sys.stderr, flush=True)
+    bursts = burst_results(args.burst_spans) if args.burst_spans else []
     readings = store_reading.measure(args.store_mb, progress=lambda text: print(
         f"[{time.monotonic() - started:5.1f}s] {text} ...", file=sys.stderr, flush=True)) if args.store_mb else []
     meta = {"date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -458,9 +407,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             "cpus": os.cpu_count(), "rounds": rounds, "loop_ms": budget_ms}
     if args.json:
         print(json.dumps({"meta": meta, "results": [asdict(r) for r in results],
-                          "reading": [asdict(r) for r in readings]}, indent=2))
+                          "burst": [asdict(b) for b in bursts], "reading": [asdict(r) for r in readings]},
+                         indent=2))
     else:
         print(table(results, meta))
+        if bursts:
+            print("\n" + burst.table(bursts))
         if readings:
             print("\n" + store_reading.table(readings))
     return 0  # a missed target is a finding to read, not a crash: see the result column
