@@ -24,7 +24,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from time import time_ns
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from opentelemetry import trace
 from opentelemetry.attributes import BoundedAttributes
@@ -42,8 +42,6 @@ from otel_trading._otel_compat import span_limits, span_processors, tracer_scope
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import Tracer as SdkTracer
-
-    from otel_trading.export._batch import BatchExporter
 
 _LOG = logging.getLogger(__name__)
 _UNSET: Final = Status(StatusCode.UNSET)
@@ -69,6 +67,12 @@ def _default_sampler_kind(sampler: Sampler) -> str | None:
     kinds = {(StaticSampler, "AlwaysOnSampler"): "on", (StaticSampler, "AlwaysOffSampler"): "off",
              (ParentBased, default): "parent"}
     return kinds.get((type(sampler), description))
+
+
+class SpanQueue(Protocol):
+    """Where a finished lean span goes: otel-trading's export queues (``BatchExporter``)."""
+
+    def put(self, item: Any) -> None: ...
 
 
 class LeanSpan(trace.Span):
@@ -247,7 +251,7 @@ class LeanTracer(trace.Tracer):
     the SDK tracer's spans otherwise."""
 
     def __init__(self, provider: TracerProvider, sdk_tracer: SdkTracer,
-                 exporters: Sequence[BatchExporter[Any]]) -> None:
+                 exporters: Sequence[SpanQueue]) -> None:
         self.sdk_tracer = sdk_tracer
         self.provider = provider
         self.exporters = tuple(exporters)
