@@ -17,7 +17,10 @@ cost it threads or file descriptors without bound (a thread per connection, as t
   ``queued_requests``; past that a request is answered 503 at once instead of piling up.
 - Responses are HTTP/1.0 (one request per connection, no idle keep-alive to hold), written
   with ``request_timeout_s`` as the socket timeout, so a client that stops reading frees
-  its handler thread too. Request bodies are not read: the endpoints take GET and HEAD.
+  its handler thread too. Request bodies are not read here: a handler that takes a body
+  (the console's POSTs) reads it after checking the request's credentials.
+- A handler may take its connection over (``detached``), e.g. for a long-lived event
+  stream; it is then the handler's owner that bounds how many it holds and for how long.
 
 So the process holds at most ``1 + handler_threads`` threads and about
 ``pending_connections + handler_threads + queued_requests`` sockets per server, whatever
@@ -144,6 +147,10 @@ class BoundedRequestHandler(BaseHTTPRequestHandler):
 
     def __init__(self, request: tuple[bytes, socket.socket], client_address: Any, server: Any) -> None:
         super().__init__(request, client_address, server)
+
+    detached = False
+    """Set by a handler that handed its socket on (a server-sent event stream, served by a
+    bounded stream writer of its own): the handler thread then neither closes it nor waits."""
 
     def setup(self) -> None:
         head, self.connection = self.request
@@ -280,16 +287,18 @@ class BoundedHTTPServer:
     def _work(self) -> None:
         while (item := self._requests.get()) is not None:
             head, sock, address = item
+            handler: object = None
             try:
                 sock.settimeout(self.limits.request_timeout_s)  # bounds writing to a client that stops reading
-                self._handler((head, sock), address, self)
+                handler = self._handler((head, sock), address, self)
             except Exception:  # noqa: BLE001 - a client gone mid-response, or a handler bug: next request
                 _LOG.debug("HTTP endpoint on port %s: request from %s failed", self.server_port, address,
                            exc_info=True)
             finally:
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_WR)  # the response is complete: tell the client now
-                sock.close()
+                if not getattr(handler, "detached", False):
+                    with contextlib.suppress(OSError):
+                        sock.shutdown(socket.SHUT_WR)  # the response is complete: tell the client now
+                    sock.close()
 
     def close(self, timeout: float = 1.0) -> None:
         """Stops accepting, drops waiting connections and frees the port (idempotent).

@@ -13,7 +13,7 @@ Rules evaluate with Prometheus semantics and export to Prometheus rule files
 """
 
 from otel_trading.alerts._config import AlertConfig, default_rules, load_config
-from otel_trading.alerts._engine import AlertEngine
+from otel_trading.alerts._engine import AlertEngine, HistoryEntry, running_engines
 from otel_trading.alerts._export import prometheus_rules
 from otel_trading.alerts._model import Alert, Notification, Severity
 from otel_trading.alerts._routing import Escalation, Inhibition, Matcher, Route, Silence
@@ -26,6 +26,7 @@ __all__ = [
     "AlertConfig",
     "AlertEngine",
     "Escalation",
+    "HistoryEntry",
     "Inhibition",
     "Matcher",
     "Notification",
@@ -39,6 +40,7 @@ __all__ = [
     "load_config",
     "prometheus_rules",
     "rule",
+    "running_engines",
     "start",
     "stop",
 ]

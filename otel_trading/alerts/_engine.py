@@ -10,18 +10,24 @@ trading thread and nothing raises out of the loop.
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
+import math
 import threading
 import time
+import weakref
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
+from typing import Final, NamedTuple
 
 from opentelemetry.sdk.metrics.export import MetricsData
 
+from otel_trading._state import STATE, Slot
 from otel_trading.alerts import _persist
 from otel_trading.alerts._actions import Action, ActionRunner
 from otel_trading.alerts._model import Alert, Severity, Status
-from otel_trading.alerts._routing import Router
+from otel_trading.alerts._routing import Matcher, Router, Silence
 from otel_trading.alerts._rules import Rule
 from otel_trading.alerts._series import SeriesStore, samples_from_metrics
 from otel_trading.alerts._state import RuleState, Transition
@@ -29,6 +35,26 @@ from otel_trading.alerts._telemetry import AlertTelemetry
 
 _LOG = logging.getLogger("otel_trading.alerts")
 Collect = Callable[[], "MetricsData | None"]
+HISTORY_LENGTH: Final = 200
+
+
+class HistoryEntry(NamedTuple):
+    time_ns: int
+    alertname: str
+    state: str
+    """``pending``, ``firing`` or ``inactive`` (resolved, or a pending alert that ended)."""
+    fingerprint: str
+    labels: dict[str, str]
+
+
+# A forked child has none running: the engines' threads stayed in the parent.
+_STARTED: Final[Slot[weakref.WeakSet[AlertEngine]]] = Slot("started alert engines", weakref.WeakSet,
+                                                             after_fork=lambda engines: engines.clear())
+
+
+def running_engines() -> list[AlertEngine]:
+    """The alert engines started (``start()``) and not stopped in this process, e.g. for the console."""
+    return list(_STARTED.get())
 
 
 def collect_current() -> MetricsData | None:
@@ -63,6 +89,8 @@ class AlertEngine:
         self._lock = threading.RLock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.history: collections.deque[HistoryEntry] = collections.deque(maxlen=HISTORY_LENGTH)
+        """The latest state changes (pending/firing/inactive), oldest first, for the console."""
         if state_file is not None:
             _persist.restore(state_file, self.states, router, self._static_silences)
 
@@ -95,6 +123,8 @@ class AlertEngine:
 
     def _apply(self, transition: Transition, t: float) -> None:
         alert = transition.alert.as_alert()
+        self.history.append(HistoryEntry(int(t * 1e9), alert.name, transition.after, alert.fingerprint,
+                                         dict(alert.labels)))
         self._telemetry.transition(transition, alert)
         if transition.after == "pending":
             return
@@ -140,6 +170,41 @@ class AlertEngine:
         """Runs ``callback(alert)`` when an alert (of ``rule``, or any) resolves."""
         self.actions.actions.append(Action(callback, "resolved", rule, loop, timeout_s))
 
+    def silence(self, matcher: Matcher, duration_s: float, *, comment: str = "", created_by: str = "",
+                starts_at: float | None = None) -> Silence:
+        """Mutes the alerts ``matcher`` matches for ``duration_s`` seconds from ``starts_at`` (now).
+
+        Silenced alerts still change state (and show as firing) but are not notified; the
+        silence is saved with the alert state. Returns it (its ``id`` expires it early).
+        """
+        if not math.isfinite(duration_s) or duration_s <= 0:
+            raise ValueError(f"duration_s: expected seconds > 0, got {duration_s!r}")
+        start = self.clock() if starts_at is None else starts_at
+        redact = STATE.redactor.scrub_text  # a comment is free text: it may carry what must not be kept
+        silence = Silence(matcher, start + duration_s, start, redact(comment), redact(created_by))
+        with self._lock:
+            self.router.silences.append(silence)
+            self._save()
+        return silence
+
+    def expire_silence(self, silence_id: str) -> Silence | None:
+        """Ends the silence ``silence_id`` now (its alerts are notified again); None if there is none."""
+        now = self.clock()
+        with self._lock:
+            for index, silence in enumerate(self.router.silences):
+                if silence.id == silence_id:
+                    expired = replace(silence, ends_at=min(silence.ends_at, now),
+                                      starts_at=min(silence.starts_at, now))
+                    self.router.silences[index] = expired
+                    self._flush(now)
+                    self._save()
+                    return expired
+        return None
+
+    def silences(self) -> list[Silence]:
+        with self._lock:
+            return list(self.router.silences)
+
     def firing(self) -> list[Alert]:
         with self._lock:
             return [a.as_alert() for s in self.states.values() for a in s.active.values() if a.state == "firing"]
@@ -160,6 +225,7 @@ class AlertEngine:
             self._stop.clear()
             self._thread = threading.Thread(target=self._loop, name="otel-trading-alerts", daemon=True)
             self._thread.start()
+            _STARTED.get().add(self)
         return self
 
     def _loop(self) -> None:
@@ -176,6 +242,7 @@ class AlertEngine:
     def stop(self, timeout_s: float = 5.0) -> None:
         thread, self._thread = self._thread, None
         self._stop.set()
+        _STARTED.get().discard(self)
         if thread is not None:
             thread.join(timeout_s)
         self.actions.close(timeout_s)

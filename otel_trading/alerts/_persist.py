@@ -13,6 +13,7 @@ import logging
 import os
 import re
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Final
 
@@ -47,7 +48,8 @@ def snapshot(states: Mapping[str, RuleState], router: Router) -> dict[str, Any]:
         "escalated": sorted(router.escalated),
         "silences": [
             {"match": dict(s.matcher.equal), "match_re": {k: p.pattern for k, p in s.matcher.regex.items()},
-             "starts_at": s.starts_at, "ends_at": s.ends_at, "comment": s.comment, "created_by": s.created_by}
+             "starts_at": s.starts_at, "ends_at": s.ends_at, "comment": s.comment, "created_by": s.created_by,
+             "id": s.id}
             for s in router.silences
         ],
     }
@@ -89,4 +91,5 @@ def restore(path: Path, states: Mapping[str, RuleState], router: Router, static_
 
 def _silence(data: Mapping[str, Any]) -> Silence:
     matcher = Matcher(dict(data["match"]), {k: re.compile(v) for k, v in data["match_re"].items()})
-    return Silence(matcher, float(data["ends_at"]), float(data["starts_at"]), data["comment"], data["created_by"])
+    silence = Silence(matcher, float(data["ends_at"]), float(data["starts_at"]), data["comment"], data["created_by"])
+    return replace(silence, id=str(data["id"])) if data.get("id") else silence  # files written before ids

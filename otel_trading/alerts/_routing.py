@@ -12,6 +12,7 @@ are not repeated nor escalated. Escalation: an alert still firing and unacknowle
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -44,16 +45,30 @@ class Route:
     continue_: bool = False
 
 
+def _silence_id() -> str:
+    return uuid.uuid4().hex[:16]
+
+
 @dataclass(frozen=True)
 class Silence:
+    """Mutes the alerts ``matcher`` matches from ``starts_at`` to ``ends_at`` (Unix seconds).
+
+    ``id`` names it for ``AlertEngine.expire_silence()`` (a fresh one unless given).
+    """
+
     matcher: Matcher
     ends_at: float
     starts_at: float = 0.0
     comment: str = ""
     created_by: str = ""
+    id: str = field(default_factory=_silence_id)
 
     def active(self, now: float) -> bool:
         return self.starts_at <= now < self.ends_at
+
+    def state(self, now: float) -> str:
+        """``pending`` (not started yet), ``active`` or ``expired``, as Alertmanager names them."""
+        return "pending" if now < self.starts_at else "active" if now < self.ends_at else "expired"
 
 
 @dataclass(frozen=True)

@@ -18,19 +18,30 @@ from otel_trading.trading._order import Order
 from otel_trading.trading._portfolio import Portfolio, PortfolioSnapshot, Position
 from otel_trading.trading._registry import find_order, open_trades, resume_trade
 from otel_trading.trading._rolling import set_performance_window
-from otel_trading.trading._status import TradingState, set_trading_state, trading_state
+from otel_trading.trading._status import (
+    HookHandle,
+    StateChange,
+    TradingState,
+    on_trading_state_change,
+    set_trading_state,
+    trading_state,
+    trading_state_details,
+)
 from otel_trading.trading._trade import Trade, trade
 
 __all__ = [
+    "HookHandle",
     "Order",
     "Portfolio",
     "PortfolioSnapshot",
     "Position",
+    "StateChange",
     "Timestamp",
     "Trade",
     "TradingMetrics",
     "TradingState",
     "find_order",
+    "on_trading_state_change",
     "open_trades",
     "record_model_metrics",
     "resume_trade",
@@ -39,4 +50,5 @@ __all__ = [
     "slippage_bps",
     "trade",
     "trading_state",
+    "trading_state_details",
 ]

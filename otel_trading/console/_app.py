@@ -1,0 +1,196 @@
+"""What the console answers: the API over a store, plus the running bot's parts in live mode.
+
+One ``ConsoleApp`` per server. Reads come from the store (``_store_api``) and, in live mode,
+from the process (``_live``); every answer goes through the configured redactor before it
+is rendered, on top of the scrubbing the store's writer already did.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+from otel_trading._version import __version__
+from otel_trading.console import _store_api as store_api
+from otel_trading.console._params import ApiError, Query
+from otel_trading.console._security import allowed_hosts
+from otel_trading.console._stream import Event, StreamHub
+from otel_trading.console._tail import LogTail
+from otel_trading.redaction import Redactor
+
+if TYPE_CHECKING:
+    from otel_trading.console._live import LiveParts
+
+JsonDict = dict[str, Any]
+# Dicts whose keys are free-form (span/log attributes, alert labels): secret-looking keys are redacted.
+_FREE_FORM: Final = frozenset({"attributes", "labels", "annotations", "fields", "matchers_labels"})
+_TRACE_PATH: Final = re.compile(r"^/api/traces/([^/]+)$")
+_METRIC_PATH: Final = re.compile(r"^/api/metrics/([^/]+)$")
+_EXPIRE_PATH: Final = re.compile(r"^/api/silences/([A-Za-z0-9_-]{1,64})/expire$")
+_OVERVIEW_EVERY_S: Final = 1.0
+
+
+def scrub(value: Any, redactor: Redactor, free_form: bool = False) -> Any:
+    """Every string through the redactor; keys of attribute-like dicts judged as the exporters judge them."""
+    if isinstance(value, str):
+        return redactor.scrub_text(value)
+    if isinstance(value, Mapping):
+        if free_form:
+            return {key: redactor.scrub_value(str(key), scrub(item, redactor)) for key, item in value.items()}
+        return {key: scrub(item, redactor, key in _FREE_FORM) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [scrub(item, redactor) for item in value]
+    return value
+
+
+class ConsoleApp:
+    def __init__(self, *, store_dir: Path | None, token: str, bind_host: str, service: str | None,
+                 redactor: Callable[[], Redactor], live: LiveParts | None = None) -> None:
+        self.store_dir = store_dir
+        self.token = token
+        self.service = service
+        self.live = live
+        self.allowed_hosts = allowed_hosts(bind_host)
+        self._redactor = redactor
+        self.hub = StreamHub(self._stream_events, self._stream_welcome)
+        self._tail: LogTail | None = None
+        self._tail_run = -1
+        self._last_overview: str | None = None
+        self._last_overview_at = 0.0
+        self._seen_alerts: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def mode(self) -> str:
+        return "live" if self.live is not None else "store"
+
+    @property
+    def controls(self) -> bool:
+        return self.live is not None
+
+    # --- reads ---------------------------------------------------------------------------------
+
+    def info(self) -> JsonDict:
+        return {"mode": self.mode, "service": self.service,
+                "store_dir": str(self.store_dir) if self.store_dir is not None else None,
+                "version": __version__, "controls": self.controls,
+                "alerts": self.live is not None and self.live.has_alerts(), "token_required": True}
+
+    def get(self, path: str, query: Query) -> Any:
+        if path == "/api/info":
+            return self.info()  # not scrubbed: its keys name the token rule, its values are ours
+        return scrub(self._read(path, query), self._redactor())
+
+    def _store(self) -> Path:
+        if self.store_dir is None:
+            raise ApiError(404, "no local store: the bot does not write one (exporters without 'local')")
+        return self.store_dir
+
+    def _read(self, path: str, query: Query) -> Any:
+        live = self.live
+        exact: dict[str, Callable[[], Any]] = {
+            "/api/overview": lambda: self.overview(query),
+            "/api/trades": lambda: store_api.trades(self._store(), query),
+            "/api/traces": lambda: store_api.traces(self._store(), query),
+            "/api/logs": lambda: store_api.logs(self._store(), query),
+            "/api/report": lambda: store_api.report(self._store(), query),
+            "/api/metrics": lambda: live.metrics(self.store_dir) if live is not None
+            else store_api.metrics(self._store()),
+            "/api/alerts": lambda: live.alerts() if live is not None
+            else {"rules": [], "firing": [], "history": [], "silences": []},
+            "/api/controls": lambda: self._live_only().controls(),
+            "/api/health": lambda: {"checks": live.health() if live is not None else []},
+        }
+        answer = exact.get(path)
+        if answer is not None:
+            return answer()
+        if match := _TRACE_PATH.match(path):
+            return store_api.trace(self._store(), match.group(1))
+        if match := _METRIC_PATH.match(path):
+            if live is not None:
+                return live.metric(self.store_dir, match.group(1), query)
+            return store_api.metric(self._store(), match.group(1), query)
+        raise ApiError(404, f"no API endpoint {path[:100]!r}")
+
+    def _live_only(self) -> LiveParts:
+        if self.live is None:
+            raise ApiError(404, "this console is read-only (over a store): it has no controls")
+        return self.live
+
+    def overview(self, query: Query) -> JsonDict:
+        if self.live is not None:
+            result = self.live.overview(self.store_dir, query)
+        else:
+            result = store_api.overview(self._store(), query)
+        result["updated_ns"] = time.time_ns()
+        return result
+
+    # --- changes (live mode only: the handler refuses every POST of a store console) -----------
+
+    def post(self, path: str, body: JsonDict) -> Any:
+        live = self.live
+        if live is None:
+            raise ApiError(405, "this console is read-only (over a store): it has no controls")
+        if path == "/api/controls":
+            return live.set_controls(body)
+        if path == "/api/alerts/acknowledge":
+            return live.acknowledge(body)
+        if path == "/api/silences":
+            return live.silence(body)
+        if match := _EXPIRE_PATH.match(path):
+            return live.expire(match.group(1))
+        raise ApiError(404, f"no API endpoint {path[:100]!r} for POST")
+
+    # --- the event stream (called on the hub's thread, only while a page is connected) ---------
+
+    def _stream_welcome(self) -> Iterable[Event]:
+        overview = self._overview_or_none()
+        return [("overview", overview)] if overview is not None else []
+
+    def _overview_or_none(self) -> JsonDict | None:
+        try:
+            result: JsonDict = scrub(self.overview({}), self._redactor())
+            return result
+        except ApiError:
+            return None
+
+    def _stream_events(self) -> list[Event]:
+        events: list[Event] = []
+        now = time.monotonic()
+        if now - self._last_overview_at >= _OVERVIEW_EVERY_S:
+            overview = self._overview_or_none()
+            if overview is not None:
+                fingerprint = json.dumps({k: v for k, v in overview.items() if k != "updated_ns"},
+                                         sort_keys=True, default=str)
+                if fingerprint != self._last_overview:
+                    self._last_overview, self._last_overview_at = fingerprint, now
+                    events.append(("overview", overview))
+        events += [("log", record) for record in self._new_logs()]
+        if self.live is not None:
+            events += [("alert", alert) for alert in self._alert_transitions()]
+        return events
+
+    def _new_logs(self) -> list[JsonDict]:
+        if self.store_dir is None:
+            return []
+        if self._tail is None or self._tail_run != self.hub.thread_runs:
+            # Each time pages start watching again, the tail starts at the end of the store.
+            self._tail, self._tail_run = LogTail(self.store_dir), self.hub.thread_runs
+            return []
+        from otel_trading.export._store_queries import log_view
+
+        redactor = self._redactor()
+        return [scrub(store_api.plain(log_view(record)), redactor) for record in self._tail.new_records()]
+
+    def _alert_transitions(self) -> list[JsonDict]:
+        assert self.live is not None
+        current = {alert["fingerprint"]: alert for alert in self.live.alerts()["firing"]}
+        changed = [alert for fp, alert in current.items() if self._seen_alerts.get(fp) != alert["state"]]
+        changed += [{"fingerprint": fp, "state": "resolved"} for fp in self._seen_alerts if fp not in current]
+        self._seen_alerts = {fp: alert["state"] for fp, alert in current.items()}
+        return [scrub(alert, self._redactor()) for alert in changed]

@@ -1,0 +1,161 @@
+"""The console's read API over a store: query strings in, the store queries' answers out.
+
+The store queries (``export/_store_queries.py``, ``export/_metric_queries.py``) do the
+reading through the store's index; this module only turns query strings into their
+arguments and their dataclasses into JSON-ready dicts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from otel_trading.console._params import ApiError, Query, choice, integer, limit, number, pairs, text
+
+JsonDict = dict[str, Any]
+_TRADE_SORTS = ("opened_ns", "closed_ns", "pnl", "duration_ms", "symbol", "side", "strategy", "status",
+                "exit_reason")
+_LEVELS = ("trace", "debug", "info", "warning", "error", "critical")
+
+
+def plain(value: Any) -> Any:
+    """A dataclass (or a list of them) as plain JSON values."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    if isinstance(value, list):
+        return [plain(item) for item in value]
+    return value
+
+
+def _queries() -> Any:
+    from otel_trading.export import _store_queries
+
+    return _store_queries
+
+
+def _metric_queries() -> Any:
+    try:
+        from otel_trading.export import _metric_queries  # type: ignore[attr-defined,unused-ignore]
+    except ImportError:
+        return None
+    return _metric_queries
+
+
+def _checked(call: Callable[[], Any]) -> Any:
+    """A ValueError of a query (an unknown level...) is the caller's bad input: 400 with its message."""
+    try:
+        return call()
+    except ValueError as exc:
+        raise ApiError(400, str(exc)) from None
+
+
+def trades(store: Path, query: Query) -> JsonDict:
+    sort = choice(query, "sort", _TRADE_SORTS) or "opened_ns"
+    descending = (choice(query, "order", ("asc", "desc")) or "desc") == "desc"
+    rows = plain(_checked(lambda: _queries().trades(
+        store, symbol=text(query, "symbol"), side=text(query, "side"), strategy=text(query, "strategy"),
+        status=choice(query, "status", ("open", "closed")), exit_reason=text(query, "exit_reason"), limit=None)))
+    # None sorts last whatever the order: an open trade has no PnL yet, not the lowest one.
+    present = [row for row in rows if row.get(sort) is not None]
+    missing = [row for row in rows if row.get(sort) is None]
+    present.sort(key=lambda row: row[sort], reverse=descending)
+    chosen = limit(query, None)
+    ordered = present + missing
+    return {"trades": ordered if chosen is None else ordered[:chosen], "total": len(rows)}
+
+
+def traces(store: Path, query: Query) -> JsonDict:
+    attributes = pairs(query, "attr")
+    if len(attributes) > 1:
+        raise ApiError(400, "attr: give one key=value")
+    found = _checked(lambda: _queries().trace_summaries(
+        store, service=text(query, "service"), name=text(query, "name"), symbol=text(query, "symbol"),
+        correlation_id=text(query, "correlation_id"), status=choice(query, "status", ("ok", "error")),
+        min_duration_ms=number(query, "min_duration_ms"), max_duration_ms=number(query, "max_duration_ms"),
+        since_ns=integer(query, "since_ns"), until_ns=integer(query, "until_ns"),
+        attribute=attributes[0] if attributes else None, limit=limit(query)))
+    return {"traces": plain(found)}
+
+
+def trace(store: Path, trace_id: str) -> JsonDict:
+    if not trace_id or len(trace_id) > 32 or any(c not in "0123456789abcdefABCDEF" for c in trace_id):
+        raise ApiError(400, f"trace id {trace_id[:40]!r}: expected up to 32 hexadecimal digits")
+    detail = _queries().trace_detail(store, trace_id)
+    if detail is None:
+        raise ApiError(404, f"no single trace with id {trace_id}")
+    result: JsonDict = plain(detail)
+    return result
+
+
+def logs(store: Path, query: Query) -> JsonDict:
+    found = _checked(lambda: _queries().search_logs(
+        store, since_ns=integer(query, "since_ns"), until_ns=integer(query, "until_ns"),
+        min_level=choice(query, "level", _LEVELS), service=text(query, "service"), trace_id=text(query, "trace_id"),
+        correlation_id=text(query, "correlation_id"), fields=pairs(query, "field"), text=text(query, "q"),
+        limit=limit(query), before_ns=integer(query, "before_ns")))
+    return {"logs": plain(found)}
+
+
+def metrics(store: Path) -> JsonDict:
+    module = _metric_queries()
+    return {"metrics": plain(module.metric_catalog(store)) if module is not None else []}
+
+
+def metric(store: Path, name: str, query: Query) -> JsonDict:
+    module = _metric_queries()
+    if module is None:
+        raise ApiError(404, "no metrics recorded in this store")
+    by = [key.strip() for key in (text(query, "by") or "").split(",") if key.strip()]
+    stat = choice(query, "stat", ("value", "p50", "p99", "rate")) or "value"
+    catalog = {info.name: info for info in module.metric_catalog(store)}
+    info = catalog.get(name)
+    if info is None:
+        raise ApiError(404, f"no metric {name!r} in this store")
+    series = _checked(lambda: module.metric_series(store, name, by=by, since_ns=integer(query, "since_ns"),
+                                                   until_ns=integer(query, "until_ns"), stat=stat))
+    return {"name": name, "unit": info.unit, "series": plain(series)}
+
+
+def report(store: Path, query: Query) -> JsonDict:
+    document: JsonDict = _queries().store_report(store, since_ns=integer(query, "since_ns"),
+                                                 until_ns=integer(query, "until_ns"))
+    return document
+
+
+def _ns(iso: str | None) -> int | None:
+    if iso is None:
+        return None
+    moment = dt.datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    return int(moment.timestamp() * 1000) * 1_000_000
+
+
+def _rate(part: float, whole: float) -> float:
+    return part / whole if whole else 0.0
+
+
+def overview(store: Path, query: Query) -> JsonDict:
+    """The overview over a store: the report's figures (equal to ``otel-trading report --format json``)."""
+    document = report(store, query)
+    curve = document["equity_curve"]
+    orders = document["orders"]
+    exchange = document["exchange"]
+    rejects = sum(orders["rejects_by_reason"].values())
+    latency = orders["ack_latency_s"]
+    return {
+        "equity": [[_ns(point["time"]), point["value"]] for point in curve],
+        "drawdown": [[_ns(point["time"]), point["drawdown"]] for point in curve],
+        "pnl": {"realized": document["performance"]["total_pnl"], "unrealized": None, "daily": None},
+        "positions": [],
+        "trading_state": None,
+        "breaker_trips": None,
+        "firing_alerts": [],
+        "health": [],
+        "order_latency_ms": {key: None if latency[key] is None else latency[key] * 1000 for key in ("p50", "p99")},
+        "error_rate": _rate(exchange["errors"], exchange["calls"]),
+        "reject_rate": _rate(rejects, orders["count"]),
+        "telemetry": None,
+        "report": document,
+    }
