@@ -1,0 +1,170 @@
+"""metric_catalog / metric_series over the metrics a store keeps (real exporter, real files, real index)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+from opentelemetry import metrics
+from opentelemetry.sdk.metrics.export import (
+    AggregationTemporality,
+    Gauge,
+    Histogram,
+    HistogramDataPoint,
+    Metric,
+    MetricsData,
+    NumberDataPoint,
+    ResourceMetrics,
+    ScopeMetrics,
+    Sum,
+)
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+
+import otel_trading
+from otel_trading.export._local_store import LocalStoreWriter
+from otel_trading.export._metric_queries import MetricInfo, Series, metric_catalog, metric_series, quantile
+from otel_trading.export._metric_store import LocalMetricExporter, metrics_to_json_line
+
+S = 1_000_000_000
+CUMULATIVE = AggregationTemporality.CUMULATIVE
+RESOURCE = Resource.create({"service.name": "bot"})
+
+
+def _write(store: Path, *metrics_: Metric, max_file_bytes: int = 1 << 20) -> None:
+    """One export of ``metrics_`` through the real exporter into ``store``."""
+    writer: LocalStoreWriter[MetricsData] = LocalStoreWriter(store, "metrics", metrics_to_json_line,
+                                                             max_file_bytes=max_file_bytes,
+                                                             max_total_bytes=64 * max_file_bytes)
+    data = MetricsData([ResourceMetrics(RESOURCE, [ScopeMetrics(InstrumentationScope("bot"), list(metrics_), "")],
+                                        "")])
+    assert LocalMetricExporter(writer).export(data).name == "SUCCESS"
+
+
+def _counter(at_s: float, values: dict[str, float], *, start_s: float = 0.5) -> Metric:
+    points = [NumberDataPoint({"symbol": symbol, "side": "buy"}, int(start_s * S), int(at_s * S), value)
+              for symbol, value in values.items()]
+    return Metric("bot.fills", "Fills", "{fill}", Sum(points, CUMULATIVE, is_monotonic=True))
+
+
+def _gauge(at_s: float, value: float, portfolio: str = "main") -> Metric:
+    return Metric("trading.equity", "Equity", "{quote}",
+                  Gauge([NumberDataPoint({"portfolio": portfolio}, 0, int(at_s * S), value)]))
+
+
+def _histogram(at_s: float, counts: list[int], total: float) -> Metric:
+    point = HistogramDataPoint({"venue": "x"}, 0, int(at_s * S), sum(counts), total, counts, [1.0, 2.0, 5.0], 0, 9)
+    return Metric("bot.latency", "Latency", "s", Histogram([point], CUMULATIVE))
+
+
+def test_catalog_lists_each_metric_with_its_type_unit_and_attribute_keys(tmp_path: Path) -> None:
+    _write(tmp_path, _counter(1, {"BTC": 1}), _gauge(1, 100.0), _histogram(1, [0, 1, 0, 0], 1.5))
+    catalog = metric_catalog(tmp_path)
+    assert catalog == [
+        MetricInfo("bot.fills", "{fill}", "Fills", "sum", ["side", "symbol"]),
+        MetricInfo("bot.latency", "s", "Latency", "histogram", ["venue"]),
+        MetricInfo("trading.equity", "{quote}", "Equity", "gauge", ["portfolio"]),
+    ]
+    json.dumps([dataclasses.asdict(info) for info in catalog])  # what the console serves
+    assert (tmp_path / ".index.metrics.sqlite3").is_file()
+
+
+def test_values_are_summed_over_series_unless_grouped_by_an_attribute(tmp_path: Path) -> None:
+    for second, (btc, eth) in enumerate([(10, 5), (30, 5), (60, 7)], start=1):
+        _write(tmp_path, _counter(second, {"BTC": btc, "ETH": eth}))
+    assert metric_series(tmp_path, "bot.fills") == [Series({}, [(1 * S, 15.0), (2 * S, 35.0), (3 * S, 67.0)])]
+    assert metric_series(tmp_path, "bot.fills", by=["symbol"]) == [
+        Series({"symbol": "BTC"}, [(1 * S, 10.0), (2 * S, 30.0), (3 * S, 60.0)]),
+        Series({"symbol": "ETH"}, [(1 * S, 5.0), (2 * S, 5.0), (3 * S, 7.0)]),
+    ]
+    assert metric_series(tmp_path, "bot.fills", by="side") == [
+        Series({"side": "buy"}, [(1 * S, 15.0), (2 * S, 35.0), (3 * S, 67.0)])]
+    assert metric_series(tmp_path, "bot.fills", since_ns=2 * S, until_ns=2 * S) == [Series({}, [(2 * S, 35.0)])]
+    assert metric_series(tmp_path, "no.such.metric") == []
+    assert metric_series(tmp_path / "missing", "bot.fills") == []
+
+
+def test_rate_is_the_increase_per_second_across_a_restart(tmp_path: Path) -> None:
+    for second, btc in [(1, 10), (2, 30), (3, 60)]:
+        _write(tmp_path, _counter(second, {"BTC": btc}))
+    _write(tmp_path, _counter(4, {"BTC": 2}, start_s=3.5))  # the bot restarted: the total begins again
+    [series] = metric_series(tmp_path, "bot.fills", stat="rate")
+    # The first point: its total over the time since the series started (0.5 s).
+    assert series.points == [(1 * S, 20.0), (2 * S, 20.0), (3 * S, 30.0), (4 * S, 4.0)]
+    [since] = metric_series(tmp_path, "bot.fills", stat="rate", since_ns=2 * S)
+    assert since.points == [(2 * S, 20.0), (3 * S, 30.0), (4 * S, 4.0)]  # the point before still counts
+
+
+def test_histograms_give_the_mean_and_percentiles_of_each_interval(tmp_path: Path) -> None:
+    _write(tmp_path, _histogram(1, [0, 10, 0, 0], 15.0))  # ten values in (1, 2]
+    _write(tmp_path, _histogram(2, [0, 10, 10, 0], 50.0))  # then ten in (2, 5]
+    assert metric_series(tmp_path, "bot.latency") == [Series({}, [(1 * S, 1.5), (2 * S, 3.5)])]
+    assert metric_series(tmp_path, "bot.latency", stat="p50") == [Series({}, [(1 * S, 1.5), (2 * S, 3.5)])]
+    [p99] = metric_series(tmp_path, "bot.latency", stat="p99")
+    assert p99.points == [(1 * S, pytest.approx(1.99)), (2 * S, pytest.approx(4.97))]
+
+
+def test_quantile_interpolates_within_a_bucket_and_stops_at_the_top_bound() -> None:
+    assert quantile(0.5, [1.0, 2.0], [0, 4, 0]) == 1.5
+    assert quantile(0.99, [1.0, 2.0], [0, 0, 3]) == 2.0
+    assert quantile(0.5, [1.0], [0, 0]) is None
+
+
+def test_series_are_downsampled_to_max_points_keeping_the_last_value_of_each_bucket(tmp_path: Path) -> None:
+    _write(tmp_path, *[])  # an empty export writes nothing
+    for second in range(1, 101):
+        _write(tmp_path, _gauge(second, float(second)))
+    [series] = metric_series(tmp_path, "trading.equity", max_points=10)
+    assert len(series.points) == 10
+    assert series.points[-1] == (100 * S, 100.0)
+    assert all(later[0] > earlier[0] for earlier, later in zip(series.points, series.points[1:], strict=False))
+
+
+def test_bad_questions_are_clear_errors(tmp_path: Path) -> None:
+    _write(tmp_path, _counter(1, {"BTC": 1}), _gauge(1, 100.0))
+    with pytest.raises(ValueError, match=r"stat 'rate': trading.equity is a gauge"):
+        metric_series(tmp_path, "trading.equity", stat="rate")
+    with pytest.raises(ValueError, match=r"stat 'p99': bot.fills is a sum"):
+        metric_series(tmp_path, "bot.fills", stat="p99")
+    with pytest.raises(ValueError, match=r"stat: expected one of \['value', 'p50', 'p99', 'rate'\], got 'max'"):
+        metric_series(tmp_path, "bot.fills", stat="max")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="max_points: expected a whole number of at least 1, got 0"):
+        metric_series(tmp_path, "bot.fills", max_points=0)
+
+
+def test_the_index_follows_appends_and_rotation_and_is_rebuilt_when_deleted(tmp_path: Path) -> None:
+    small = 2048
+    for second in range(1, 6):
+        _write(tmp_path, _gauge(second, float(second)), max_file_bytes=small)
+    assert [p[1] for p in metric_series(tmp_path, "trading.equity")[0].points] == [1.0, 2.0, 3.0, 4.0, 5.0]
+    for second in range(6, 40):  # rotates several times
+        _write(tmp_path, _gauge(second, float(second)), max_file_bytes=small)
+    assert len(list(tmp_path.glob("metrics-*.jsonl"))) > 1
+    [series] = metric_series(tmp_path, "trading.equity")
+    assert [p[1] for p in series.points] == [float(s) for s in range(1, 40)]  # each point once
+    (tmp_path / "metrics.jsonl").write_text("")  # truncated: its points are forgotten, the rest stay
+    (tmp_path / "metrics.jsonl").write_text("not json\n")
+    kept = metric_series(tmp_path, "trading.equity")[0].points
+    assert kept and kept[-1][1] < 39.0
+    for suffix in ("", "-wal", "-shm"):
+        (tmp_path / f".index.metrics.sqlite3{suffix}").unlink(missing_ok=True)
+    assert metric_series(tmp_path, "trading.equity")[0].points == kept
+
+
+def test_a_configured_bot_s_own_and_user_metrics_are_in_the_catalog(configures_in_tmp: None,
+                                                                    tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    telemetry = otel_trading.configure(store_dir=store, log_console="off", install_signal_handlers=False,
+                                       system_metrics=False, metrics_exporter="local")
+    counter = metrics.get_meter("my.bot").create_counter("my.bot.signals", "{signal}", "Signals seen")
+    counter.add(2, {"strategy": "momentum"})
+    assert telemetry.force_flush()
+    counter.add(3, {"strategy": "momentum"})
+    assert telemetry.shutdown()
+    names = {info.name: info for info in metric_catalog(store)}
+    assert names["my.bot.signals"] == MetricInfo("my.bot.signals", "{signal}", "Signals seen", "sum", ["strategy"])
+    assert "otel_trading.telemetry.exported" in names
+    [series] = metric_series(store, "my.bot.signals", by=["strategy"])
+    assert series.attributes == {"strategy": "momentum"} and series.points[-1][1] == 5.0
