@@ -77,7 +77,9 @@ export function lineChart({ series, format = (v) => formatNumber(v), title = "",
   const { ticks, step: tickStep } = timeTicks(t0, t1);
   for (const tick of ticks) {
     axes.append(s("line", { x1: x(tick), x2: x(tick), y1: MARGIN.top + plotH, y2: MARGIN.top + plotH + 4, class: "tick" }));
-    axes.append(s("text", { x: x(tick), y: HEIGHT - 6, "text-anchor": "middle" }, timeLabel(tick, tickStep)));
+    // Labels near an edge are anchored inside the plot so they are not cut off.
+    const anchor = x(tick) > WIDTH - MARGIN.right - 30 ? "end" : x(tick) < MARGIN.left + 30 ? "start" : "middle";
+    axes.append(s("text", { x: x(tick), y: HEIGHT - 6, "text-anchor": anchor }, timeLabel(tick, tickStep)));
   }
   axes.append(s("line", { x1: MARGIN.left, x2: MARGIN.left + plotW, y1: MARGIN.top + plotH, y2: MARGIN.top + plotH, class: "axis" }));
   svg.append(axes);

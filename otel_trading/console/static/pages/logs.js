@@ -16,17 +16,22 @@ function fieldPairs(text) {
   return String(text || "").split(/\s+/).filter((pair) => pair.includes("="));
 }
 
+// Shown elsewhere on the line (the trace link) or noise on every line: the call site.
+function shownAttribute(key) {
+  return !key.startsWith("code.") && key !== "correlation_id" && key !== "trade_id";
+}
+
 function logLine(log) {
   const level = String(log.level || "").toLowerCase();
-  const attributes = Object.entries(log.attributes || {});
+  const attributes = Object.entries(log.attributes || {}).filter(([key]) => shownAttribute(key));
   return h("li", { class: `log level-${level}`, "data-level": level, "data-trace-id": log.trace_id || "" },
     h("span", { class: "log-time mono" }, formatTime(log.time_ns)),
     h("span", { class: `level badge lv-${level}` }, level || "?"),
     h("span", { class: "log-service muted" }, log.service || ""),
     h("span", { class: "log-message" }, log.message || ""),
+    log.trace_id ? h("a", { class: "log-trace mono", href: `/traces/${encodeURIComponent(log.trace_id)}` }, `trace ${shortId(log.trace_id, 8)}`) : null,
     attributes.length ? h("span", { class: "log-attrs mono" },
-      attributes.map(([key, value]) => h("span", { class: "kvp" }, h("span", { class: "k" }, key), "=", displayValue(value)))) : null,
-    log.trace_id ? h("a", { class: "log-trace mono", href: `/traces/${encodeURIComponent(log.trace_id)}` }, `trace ${shortId(log.trace_id, 8)}`) : null);
+      attributes.map(([key, value]) => h("span", { class: "kvp" }, h("span", { class: "k" }, key), "=", displayValue(value)))) : null);
 }
 
 /** Whether a pushed log line passes the form's filters (the server's push is unfiltered). */

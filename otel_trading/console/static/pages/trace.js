@@ -137,7 +137,7 @@ export async function renderTrace(view, { params: [traceId] }) {
       section("Waterfall",
         h("div", { class: "wf-row wf-axis" }, h("div", { class: "wf-label muted" }, "span"),
           h("div", { class: "wf-track" }, [0, 0.25, 0.5, 0.75, 1].map((at) => h("span", { class: "wf-tick", style: { left: `${at * 100}%` } },
-            formatDuration((scale.total * at) / 1e6))))),
+            at ? formatDuration((scale.total * at) / 1e6) : "0")))),
         h("div", { class: "waterfall", id: "waterfall" }, rows)),
       panel));
   const first = view.querySelector(".wf-span");

@@ -1,0 +1,245 @@
+"""The console's pages in a real browser over a demo store (read-only mode).
+
+The numbers on screen are compared with `otel-trading report --format json` on the same
+store: the page and the report must agree, whatever code computes each.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cli_runner import run_cli
+from conftest import HOSTILE_MESSAGE, HOSTILE_NAME
+
+from otel_trading.console import ConsoleServer, serve_store
+
+PAGES = [
+    ("/", "#overview .cards"),
+    ("/trades", "#trades tbody tr"),
+    ("/traces", "#traces tbody tr"),
+    ("/logs", "#logs li"),
+    ("/metrics", "#metric-chart"),
+    ("/alerts", "#alerts-off"),
+    ("/controls", "#controls-off"),
+]
+
+
+@pytest.fixture(scope="module")
+def report(demo_store: Path) -> dict[str, Any]:
+    result = run_cli("report", "--store", str(demo_store), "--format", "json")
+    assert result.returncode == 0, result.stderr
+    document: dict[str, Any] = json.loads(result.stdout)
+    return document
+
+
+def value_of(page: Any, selector: str) -> float:
+    raw = page.get_attribute(selector, "data-value")
+    assert raw not in (None, ""), f"{selector} has no value"
+    return float(raw)
+
+
+def money(value: float) -> str:
+    """As the page prints PnL: sign, thousands separators, two decimals."""
+    return f"{'+' if value > 0 else ''}{value:,.2f}"
+
+
+@pytest.mark.parametrize(("path", "ready"), PAGES, ids=[path for path, _ in PAGES])
+def test_every_page_renders(page: Any, store_console: ConsoleServer, path: str, ready: str) -> None:
+    page.goto(store_console.url + path)
+    page.wait_for_selector(ready)
+    assert page.locator("#nav a.active").count() == 1
+    assert "Could not load" not in page.inner_text("#view")
+
+
+def test_login_url_token_leaves_the_address_bar(page: Any, store_console: ConsoleServer) -> None:
+    page.goto(store_console.login_url)
+    page.wait_for_selector("#overview .cards")
+    assert "token" not in page.url
+    assert store_console.token not in page.url
+    assert page.evaluate("Object.values(sessionStorage)") == [store_console.token]
+    page.go_back()  # the tokenized URL was replaced, not pushed: the tab's history never had it
+    assert "token" not in page.url
+
+
+def test_store_mode_has_no_controls(page: Any, store_console: ConsoleServer) -> None:
+    page.goto(store_console.login_url)
+    page.wait_for_selector("#overview .cards")
+    assert not page.is_visible("#nav-controls")
+    page.goto(store_console.url + "/controls")
+    page.wait_for_selector("#controls-off")
+    assert page.locator("button.control").count() == 0
+    status = page.evaluate("""async () => (await fetch('/api/controls', {method: 'POST',
+        headers: {'Content-Type': 'application/json',
+                  'X-Console-Token': sessionStorage.getItem('otel-trading-console-token') || ''},
+        body: JSON.stringify({state: 'halted', reason: 'test'})})).status""")
+    assert status in (404, 405)
+
+
+def test_overview_numbers_equal_the_report(page: Any, store_console: ConsoleServer, report: dict[str, Any]) -> None:
+    page.goto(store_console.url + "/")
+    page.wait_for_selector("#overview .cards")
+    total_pnl = report["performance"]["total_pnl"]
+    assert value_of(page, "#pnl-realized") == pytest.approx(total_pnl, abs=1e-6)
+    assert page.inner_text("#pnl-realized") == money(total_pnl)
+    assert value_of(page, "#equity-last") == pytest.approx(report["risk"]["end_equity"], abs=1e-6)
+    assert value_of(page, "#drawdown-max") == pytest.approx(report["risk"]["max_drawdown"], abs=1e-6)
+    latency = json.loads(page.get_attribute("#order-latency", "data-value") or "null")
+    ack = report["orders"]["ack_latency_s"]
+    assert latency == pytest.approx([ack["p50"] * 1000, ack["p99"] * 1000], rel=1e-6)
+    rejects = sum(report["orders"]["rejects_by_reason"].values())
+    assert value_of(page, "#reject-rate") == pytest.approx(rejects / report["orders"]["count"], rel=1e-6)
+    exchange = report["exchange"]
+    assert value_of(page, "#error-rate") == pytest.approx(exchange["errors"] / exchange["calls"], rel=1e-6)
+    # The equity chart is drawn: one path over the report's equity curve.
+    assert page.locator("#chart-equity svg path.line").count() == 1
+
+
+def test_trades_table_equals_the_report(page: Any, store_console: ConsoleServer, report: dict[str, Any]) -> None:
+    page.goto(store_console.url + "/trades")
+    page.wait_for_selector("#trades tbody tr")
+    performance = report["performance"]
+    assert value_of(page, "#trades-closed") == performance["trades"]
+    assert value_of(page, "#trades-pnl") == pytest.approx(performance["total_pnl"], abs=1e-6)
+    closed = page.locator("#trades tbody tr:has(.badge:text-is('closed'))")
+    wins = sum(1 for text in closed.locator("td.num[data-value]").all_inner_texts() if text.startswith("+"))
+    assert wins == performance["wins"]
+
+    # Filter by symbol: the count of that symbol's closed trades, and the filter is in the URL.
+    symbol, expected = next(iter(report["by_symbol"].items()))
+    page.fill("#trade-filters input[name=symbol]", symbol)
+    page.select_option("#trade-filters select[name=status]", "closed")
+    page.click("#trade-filters button[type=submit]")
+    page.wait_for_function(f"document.querySelector('#trades-closed').dataset.value == {expected['trades']}")
+    assert {text for text in page.locator("#trades tbody td:nth-child(3)").all_inner_texts()} == {symbol}
+    assert "symbol=" in page.url and "status=closed" in page.url
+    page.reload()  # bookmarkable: the same view from the URL alone
+    page.wait_for_selector("#trades tbody tr")
+    assert value_of(page, "#trades-closed") == expected["trades"]
+    assert page.input_value("#trade-filters input[name=symbol]") == symbol
+
+    # Sort by PnL, descending then ascending.
+    page.click("#trades th[data-sort=pnl]")
+    values = [float(v) for v in page.locator("#trades tbody td.num[data-value]").evaluate_all(
+        "cells => cells.map(c => c.dataset.value).filter(v => v !== '')")]
+    assert values == sorted(values, reverse=True) and len(values) == expected["trades"]
+    page.click("#trades th[data-sort=pnl]")
+    values = [float(v) for v in page.locator("#trades tbody td.num[data-value]").evaluate_all(
+        "cells => cells.map(c => c.dataset.value).filter(v => v !== '')")]
+    assert values == sorted(values)
+
+
+def test_a_trade_opens_its_waterfall_with_its_orders(page: Any, store_console: ConsoleServer) -> None:
+    page.goto(store_console.url + "/trades?status=closed")
+    page.wait_for_selector("#trades tbody tr")
+    row = page.locator("#trades tbody tr").first
+    trace_id = row.get_attribute("data-trace-id")
+    trade_id = row.get_attribute("data-trade-id")
+    assert trace_id
+    row.locator("td").nth(2).click()
+    page.wait_for_url(re.compile(f"/traces/{trace_id}$"))
+    page.wait_for_selector("#waterfall .wf-span")
+    names = page.locator("#waterfall .wf-span").evaluate_all("rows => rows.map(r => r.dataset.name)")
+    assert names[0] == "trade"
+    assert "order" in names
+    assert any(name.startswith("ccxt.create_order") for name in names)
+    assert trade_id in page.inner_text("#trace-facts")
+    # The trade's log lines are interleaved under their spans, and a span shows its attributes.
+    assert page.locator("#waterfall .wf-log").count() > 0
+    page.locator("#waterfall .wf-span[data-name=order]").first.click()
+    detail = page.inner_text("#span-detail")
+    assert "trading.order.amount" in detail
+    assert "order.filled" in detail or "order.accepted" in detail
+    # The bars sit on one time axis: the root spans the whole width.
+    root_width = page.locator("#waterfall .wf-span").first.locator(".wf-bar").evaluate("b => b.style.width")
+    assert root_width == "100%"
+
+
+def test_log_search_finds_the_rejects(page: Any, store_console: ConsoleServer, report: dict[str, Any]) -> None:
+    rejects = sum(report["orders"]["rejects_by_reason"].values())
+    assert rejects > 0
+    page.goto(store_console.url + "/logs")
+    page.wait_for_selector("#logs li")
+    page.select_option("#log-filters select[name=level]", "warning")
+    page.fill("#log-filters input[name=q]", "reject")
+    page.click("#log-filters button[type=submit]")
+    page.wait_for_url(re.compile(r"q=reject"))
+    page.wait_for_function("document.querySelectorAll('#logs li').length > 0 && "
+                           "[...document.querySelectorAll('#logs li')].every(li => /reject/i.test(li.textContent))")
+    rejected = page.locator("#logs li", has_text="order rejected")
+    assert rejected.count() == rejects
+    levels = set(page.locator("#logs li").evaluate_all("lines => lines.map(l => l.dataset.level)"))
+    assert levels <= {"warn", "warning", "error", "critical", "fatal"}
+    times = page.locator("#logs li .log-time").all_inner_texts()
+    assert times == sorted(times, reverse=True)  # newest first
+    # Each line links to its trace.
+    rejected.first.locator("a.log-trace").click()
+    page.wait_for_selector("#waterfall .wf-span")
+    assert page.locator("#waterfall .wf-log", has_text="order rejected").count() >= 1
+
+
+def test_trace_search_by_status_and_attribute(page: Any, store_console: ConsoleServer) -> None:
+    page.goto(store_console.url + "/traces?status=error")
+    page.wait_for_selector("#traces tbody tr")
+    errors = page.locator("#traces tbody td:nth-child(7)").all_inner_texts()
+    assert errors and all(int(count) > 0 for count in errors)
+    page.goto(store_console.url + "/traces?attr=trading.symbol%3DETH%2FUSDT&name=trade")
+    page.wait_for_selector("#traces tbody tr")
+    assert set(page.locator("#traces tbody td:nth-child(8)").all_inner_texts()) == {"ETH/USDT"}
+    assert set(page.locator("#traces tbody td:nth-child(3)").all_inner_texts()) == {"trade"}
+
+
+@pytest.fixture(scope="module")
+def hostile_console(hostile_store: Path) -> Any:
+    with serve_store(hostile_store, port=0) as server:
+        yield server
+
+
+def api_text(console: ConsoleServer, path: str) -> str:
+    try:
+        with urllib.request.urlopen(console.url + path, timeout=10) as response:  # noqa: S310 - loopback
+            return str(response.read().decode("utf-8"))
+    except urllib.error.HTTPError as error:
+        return str(error.read().decode("utf-8"))
+
+
+def test_html_in_names_and_lines_is_text_not_markup(page: Any, hostile_console: ConsoleServer) -> None:
+    page.goto(hostile_console.url + "/traces")
+    page.wait_for_selector("#traces tbody tr")
+    assert HOSTILE_NAME in page.inner_text("#traces")
+    page.locator("#traces tbody a").first.click()
+    page.wait_for_selector("#waterfall .wf-span")
+    assert HOSTILE_NAME in page.inner_text("#waterfall")
+    assert HOSTILE_MESSAGE in page.inner_text("#waterfall")
+    page.goto(hostile_console.url + "/logs")
+    page.wait_for_selector("#logs li")
+    assert HOSTILE_MESSAGE in page.inner_text("#logs")
+    assert page.evaluate("window.__xss") is None
+    assert page.locator("#view img, #view script").count() == 0
+
+
+def test_no_secret_on_any_page_or_api(page: Any, hostile_console: ConsoleServer) -> None:
+    from canary import canaries_in
+
+    seen: dict[str, str] = {}
+    page.goto(hostile_console.url + "/traces")
+    page.wait_for_selector("#traces tbody tr")
+    trace_id = page.locator("#traces tbody tr").first.get_attribute("data-trace-id")
+    for path, ready in [*PAGES[:1], ("/traces", "#traces tbody tr"), (f"/traces/{trace_id}", "#span-detail"),
+                        ("/logs", "#logs li"), ("/trades", "#trades-summary")]:
+        page.goto(hostile_console.url + path)
+        page.wait_for_selector(ready)
+        for span in page.locator("#waterfall .wf-span").all():
+            span.click()
+            seen[f"{path} span"] = seen.get(f"{path} span", "") + page.content()
+        seen[path] = page.content()
+    for path in ["/api/info", "/api/overview", "/api/trades", "/api/traces", f"/api/traces/{trace_id}", "/api/logs",
+                 "/api/metrics", "/api/health"]:
+        seen[path] = api_text(hostile_console, path)
+    leaks = {where: canaries_in(text) for where, text in seen.items() if canaries_in(text)}
+    assert leaks == {}
