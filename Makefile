@@ -30,8 +30,9 @@ MIN_STAMP        = $(MIN_VENV)/.installed-dev-$(MIN_SUM)
 FRAMEWORKS       = nautilus_trader freqtrade
 FRAMEWORK_STAMPS = $(foreach fw,$(FRAMEWORKS),.venv-$(fw)/.installed-dev-$(SUM))
 
-# Real Prometheus tools the alert tests run (promtool, alertmanager): Debian packages.
-APT_TOOLS = prometheus prometheus-alertmanager
+# Real Prometheus tools the alert tests run (promtool, alertmanager) and the browser the console's
+# tests drive through Playwright (Debian's chromium: no browser download): Debian packages.
+APT_TOOLS = prometheus prometheus-alertmanager chromium
 
 .PHONY: demo test test-otel-min test-frameworks suite-newest suite-otel-min suite-frameworks lint typecheck unit bench clean system-packages dashboards
 
@@ -61,7 +62,8 @@ demo: $(DEMO_STAMP)
 	$(BIN)/otel-trading demo
 
 system-packages:
-	@if ! command -v promtool >/dev/null 2>&1 || ! command -v prometheus-alertmanager >/dev/null 2>&1; then \
+	@if ! command -v promtool >/dev/null 2>&1 || ! command -v prometheus-alertmanager >/dev/null 2>&1 \
+		|| ! command -v chromium >/dev/null 2>&1; then \
 		echo "installing Debian packages: $(APT_TOOLS)"; \
 		SUDO=$$(command -v sudo >/dev/null 2>&1 && [ "$$(id -u)" != 0 ] && echo sudo); \
 		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
