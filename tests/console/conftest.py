@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from console_helpers import HOSTILE_BOT
 
 from otel_trading.console import ConsoleServer, serve_store
 
@@ -24,8 +25,6 @@ from otel_trading.console import ConsoleServer, serve_store
 CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                  "--disable-background-networking"]
 VIEWPORT = {"width": 1400, "height": 900}
-HOSTILE_NAME = '<img src=x onerror="window.__xss=1">'
-HOSTILE_MESSAGE = "<script>window.__xss=2</script> order rejected"
 
 
 def chromium_path() -> str:
@@ -82,17 +81,6 @@ def store_console(demo_store: Path) -> Iterator[ConsoleServer]:
         yield server
 
 
-HOSTILE_BOT = f"""
-import sys
-import otel_trading
-
-otel_trading.configure(service_name="hostile-bot", store_dir=sys.argv[1], secrets=[sys.argv[2]],
-                       prometheus_port=0, log_console="off", system_metrics=False)
-log = otel_trading.get_logger("hostile")
-with otel_trading.span({HOSTILE_NAME!r}, note={HOSTILE_NAME!r}, api_key=sys.argv[2], harmless="token " + sys.argv[2]):
-    log.warning({HOSTILE_MESSAGE!r}, detail={HOSTILE_NAME!r}, passphrase=sys.argv[2], note="key " + sys.argv[2])
-otel_trading.shutdown()
-"""
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from cli_runner import run_cli
-from conftest import HOSTILE_MESSAGE, HOSTILE_NAME
+from console_helpers import HOSTILE_MESSAGE, HOSTILE_NAME
 
 from otel_trading.console import ConsoleServer, serve_store
 
