@@ -167,3 +167,36 @@ def test_silence_inhibition_acknowledgement_and_escalation() -> None:
     r.flush(400)
     escalated = [(c, n) for c, n in sent[count:] if n.escalated]
     assert [(c, n.alerts[0].name, n.alerts[0].severity.value) for c, n in escalated] == [("pager", "Noise", "critical")]
+
+
+def test_a_silence_mutes_its_alerts_until_expired_and_survives_a_restart(
+        configured: otel_trading.Telemetry, tmp_path: Path) -> None:
+    clock = [1_000.0]
+    engine, dispatcher = halted_engine(tmp_path, clock)
+    silence = engine.silence(Matcher({"alertname": "TradingHalted"}), 600, comment="maintenance token=abc123",
+                             created_by="ops")
+    assert silence.state(clock[0]) == "active"
+    assert "abc123" not in silence.comment  # free text is scrubbed before it is kept
+    set_trading_state(TradingState.HALTED, reason="daily loss")
+    clock[0] += 15
+    [transition] = engine.evaluate()
+    assert transition.after == "firing"
+    engine.router.flush(clock[0])
+    dispatcher.close(5)
+    assert not (tmp_path / "alerts.jsonl").exists()  # silenced: nothing sent
+
+    restarted, dispatcher = halted_engine(tmp_path, clock)
+    assert [s.id for s in restarted.silences()] == [silence.id]
+    expired = restarted.expire_silence(silence.id)
+    assert expired is not None and expired.state(clock[0]) == "expired"
+    assert restarted.expire_silence("no-such-id") is None
+    clock[0] += 15
+    restarted.evaluate()
+    [sent] = notifications(tmp_path / "alerts.jsonl", 1)
+    assert sent["commonLabels"]["alertname"] == "TradingHalted"
+    assert [(e.alertname, e.state) for e in restarted.history] == []  # restored alerts are not new transitions
+    set_trading_state(TradingState.ACTIVE)
+    clock[0] += 15
+    restarted.evaluate()
+    assert [(e.alertname, e.state) for e in restarted.history] == [("TradingHalted", "inactive")]
+    dispatcher.close(5)

@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import json
+import socket
+import time
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from otel_trading.console import ConsoleServer, serve_store
+import otel_trading
+from otel_trading.alerts import AlertConfig, Route, build_engine, default_rules
+from otel_trading.alerts.channels import FileChannel
+from otel_trading.console import ConsoleServer, current_console, serve_store
+from otel_trading.testing import capture
+from otel_trading.trading import on_trading_state_change, trading_state
 from tests.cli_runner import run_cli
-from tests.console_client import get
+from tests.console_client import get, post
 
 
 @pytest.fixture(scope="module")
@@ -114,3 +122,167 @@ def test_missing_store_is_a_clear_error(tmp_path: Path) -> None:
 def test_busy_port_names_the_setting(store_console: ConsoleServer, demo_store: Path) -> None:
     with pytest.raises(OSError, match=r"cannot listen on 127\.0\.0\.1:\d+ .*free port"):
         serve_store(demo_store, port=store_console.port)
+
+
+# --- live mode: configure(console=True) ------------------------------------------------------------
+
+
+
+@pytest.fixture
+def live(tmp_path: Path) -> Iterator[ConsoleServer]:
+    with capture(console=True, console_port=0, store_dir=tmp_path / "store", traces_exporter="local",
+                 logs_exporter="local"):
+        console = current_console()
+        assert console is not None
+        yield console
+    assert current_console() is None
+
+
+def test_live_info_and_controls_change_the_trading_state(live: ConsoleServer) -> None:
+    info = get(live, "/api/info").json()
+    assert (info["mode"], info["controls"]) == ("live", True)
+    seen: list[tuple[Any, ...]] = []
+    on_trading_state_change(lambda *change: seen.append(change))
+    answer = post(live, "/api/controls", {"state": "halted", "reason": "manual stop"}, token=live.token)
+    assert answer.status == 200, answer.body
+    assert answer.json() == {"previous": "active", "state": "halted"}
+    assert trading_state().value == "halted"
+    assert [(p.value, s.value, r, src) for p, s, r, src in seen] == [("active", "halted", "manual stop", "console")]
+    controls = get(live, "/api/controls").json()
+    assert (controls["state"], controls["reason"], controls["source"]) == ("halted", "manual stop", "console")
+    assert controls["history"][0]["state"] == "halted"
+    assert get(live, "/api/overview").json()["trading_state"]["state"] == "halted"
+    bad = post(live, "/api/controls", {"state": "panic"}, token=live.token)
+    assert bad.status == 400 and "state" in bad.json()["error"]
+    assert post(live, "/api/controls", {"state": "active", "reason": "resume"}, token=live.token).status == 200
+
+
+def test_live_alerts_acknowledge_silence_and_expire(live: ConsoleServer, tmp_path: Path) -> None:
+    clock = [time.time()]
+    config = AlertConfig(rules=[r for r in default_rules() if r.name == "TradingHalted"],
+                         routes=[Route(("file",), group_wait_s=0, group_interval_s=0, repeat_interval_s=0)])
+    engine, dispatcher = build_engine(config, channels={"file": FileChannel("file", path=tmp_path / "a.jsonl")},
+                                      clock=lambda: clock[0])
+    engine.interval_s = 3600
+    engine.start()
+    try:
+        assert get(live, "/api/info").json()["alerts"] is True
+        otel_trading.set_trading_state("halted", "breaker")
+        clock[0] += 15
+        engine.evaluate()
+        alerts = get(live, "/api/alerts").json()
+        [rule] = alerts["rules"]
+        assert (rule["name"], rule["state"]) == ("TradingHalted", "firing")
+        [firing] = alerts["firing"]
+        assert firing["acknowledged"] is False
+        assert alerts["history"][0]["state"] == "firing"
+        acked = post(live, "/api/alerts/acknowledge", {"alertname": "TradingHalted"}, token=live.token).json()
+        assert acked == {"acknowledged": [firing["fingerprint"]]}
+        assert firing["fingerprint"] in engine.router.acknowledged  # the engine stops repeating it
+        assert get(live, "/api/alerts").json()["firing"][0]["acknowledged"] is True
+
+        made = post(live, "/api/silences", {"matchers": [{"name": "alertname", "value": "Trading.*",
+                                                          "is_regex": True}],
+                                            "duration_s": 3600, "comment": "deploy", "created_by": "me"},
+                    token=live.token)
+        assert made.status == 200, made.body
+        silence_id = made.json()["id"]
+        [silence] = get(live, "/api/alerts").json()["silences"]
+        assert (silence["id"], silence["state"], silence["comment"]) == (silence_id, "active", "deploy")
+        assert engine.router.muted(engine.firing()[0], clock[0], [])
+        expired = post(live, f"/api/silences/{silence_id}/expire", {}, token=live.token)
+        assert expired.json() == {"id": silence_id, "state": "expired"}
+        assert not engine.router.muted(engine.firing()[0], clock[0] + 1, [])
+        assert post(live, "/api/silences/nope/expire", {}, token=live.token).status == 404
+        bad = post(live, "/api/silences", {"matchers": [], "duration_s": 60}, token=live.token)
+        assert bad.status == 400 and "matchers" in bad.json()["error"]
+        bad = post(live, "/api/silences", {"matchers": [{"name": "a", "value": "b"}], "duration_s": -1},
+                   token=live.token)
+        assert bad.status == 400 and "duration_s" in bad.json()["error"]
+    finally:
+        engine.stop(2)
+        dispatcher.close(2)
+        otel_trading.set_trading_state("active")
+
+
+def _read_events(sock: socket.socket, wanted: int, timeout: float) -> list[tuple[str, Any]]:
+    sock.settimeout(timeout)
+    buffer = b""
+    events: list[tuple[str, Any]] = []
+    deadline = time.monotonic() + timeout
+    while len(events) < wanted and time.monotonic() < deadline:
+        try:
+            chunk = sock.recv(65536)
+        except TimeoutError:
+            break
+        if not chunk:
+            break
+        buffer += chunk
+        while b"\n\n" in buffer:
+            block, buffer = buffer.split(b"\n\n", 1)
+            lines = dict(line.split(": ", 1) for line in block.decode().splitlines() if ": " in line)
+            if "event" in lines:
+                events.append((lines["event"], json.loads(lines["data"])))
+    return events
+
+
+def _open_stream(console: ConsoleServer) -> socket.socket:
+    sock = socket.create_connection((console.host, console.port), timeout=5)
+    sock.sendall(f"GET /api/stream HTTP/1.1\r\nHost: 127.0.0.1:{console.port}\r\n\r\n".encode())
+    return sock
+
+
+def test_stream_pushes_the_overview_on_change_and_new_log_lines(live: ConsoleServer) -> None:
+    sock = _open_stream(live)
+    try:
+        [(name, first)] = _read_events(sock, 1, 5)
+        assert name == "overview" and first["trading_state"]["state"] == "active"
+        time.sleep(0.6)  # the tail starts at the end of the store on the hub's first round
+        started = time.monotonic()
+        otel_trading.set_trading_state("reducing", "drawdown")
+        otel_trading.get_logger("bot").warning("spread too wide", symbol="BTC/USDT")
+        events: list[tuple[str, Any]] = []
+        states: list[str] = []
+        while "reducing" not in states and time.monotonic() - started < 5:
+            events += _read_events(sock, 1, 1)
+            states = [data["trading_state"]["state"] for name, data in events if name == "overview"]
+        assert "reducing" in states
+        assert time.monotonic() - started <= 1.5  # at most about a second behind
+        while not any(name == "log" for name, _ in events) and time.monotonic() - started < 5:
+            events += _read_events(sock, 1, 1)
+        logs = [data for name, data in events if name == "log"]
+        assert any(line["message"] == "spread too wide" and line["attributes"]["symbol"] == "BTC/USDT"
+                   for line in logs)
+    finally:
+        sock.close()
+        otel_trading.set_trading_state("active")
+    deadline = time.monotonic() + 5
+    while live.app.hub.open_streams and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert live.app.hub.open_streams == 0  # a closed page is dropped, and the hub's thread ends
+
+
+def test_at_most_eight_streams(live: ConsoleServer) -> None:
+    streams = [_open_stream(live) for _ in range(8)]
+    try:
+        for sock in streams:
+            assert _read_events(sock, 1, 5)
+        extra = _open_stream(live)
+        extra.settimeout(5)
+        assert extra.recv(4096).startswith(b"HTTP/1.0 503")
+        extra.close()
+    finally:
+        for sock in streams:
+            sock.close()
+
+
+def test_the_console_is_stopped_by_shutdown_and_a_busy_port_only_warns(caplog: pytest.LogCaptureFixture) -> None:
+    with capture(console=True, console_port=0):
+        console = current_console()
+        assert console is not None
+        port = console.port
+        with capture(console=True, console_port=port), caplog.at_level("WARNING", logger="otel_trading.console"):
+            assert current_console() is None
+        assert any("OTEL_TRADING_CONSOLE_PORT" in r.getMessage() for r in caplog.records)
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()

@@ -42,6 +42,7 @@ from otel_trading.config._settings import (
     Settings,
     resolve_settings,
 )
+from otel_trading.console._server import ConsoleServer, start_live_console, stop_live_console
 from otel_trading.context._propagation import install_propagator
 from otel_trading.export._batch import BatchExporter
 from otel_trading.export._exporters import log_exporters, metric_exporters, span_exporters
@@ -79,6 +80,7 @@ class Telemetry:
         self.meter_provider: MeterProvider | None = None
         self.logger_provider: LoggerProvider | None = None
         self.prometheus: PrometheusEndpoint | None = None
+        self.console: ConsoleServer | None = None  # configure(console=True): the live web console
         self._span_exporters: list[tuple[BatchExporter[FinishedSpan], SpanExporter]] = []
         self._log_exporters: list[tuple[BatchExporter[LogItem], LogRecordExporter]] = []
         self._stdlib_bridge: StdlibBridge | None = None
@@ -170,6 +172,8 @@ class Telemetry:
             final.append(("metrics", lambda: provider.shutdown(timeout_millis=remaining * 1000)))
         if self.prometheus is not None:
             final.append(("prometheus-endpoint", self.prometheus.close))
+        if self.console is not None:
+            final.append(("console", partial(stop_live_console, self.console)))
         return run_bounded(final, remaining) and complete
 
 
@@ -343,6 +347,15 @@ def _build(
         _install_stdlib_bridge(telemetry)
     # Last: the wrappers record through the providers and state set up above.
     telemetry._instrumentors = instrument(settings.instrument)
+    return _with_console(telemetry)
+
+
+def _with_console(telemetry: Telemetry) -> Telemetry:
+    """Serves the live console (``console=True``) once everything it reads is set up."""
+    settings = telemetry.settings
+    if settings.console:
+        telemetry.console = start_live_console(settings.console_host, settings.console_port, telemetry.store_dir,
+                                               settings.service_name)
     return telemetry
 
 

@@ -90,6 +90,9 @@ class ConfigureOptions(TypedDict, total=False):
     install_signal_handlers: bool
     system_metrics: bool
     instrument: Sequence[str]
+    console: bool
+    console_host: str
+    console_port: int
 
 
 @dataclass(frozen=True)
@@ -150,6 +153,10 @@ class Settings:
     install_signal_handlers: bool
     system_metrics: bool
     instrument: tuple[str, ...]
+    # The live web console (otel_trading.console) served from inside the bot.
+    console: bool = False
+    console_host: str = "127.0.0.1"
+    console_port: int = 9466
 
 
 def _exporter_list(
@@ -225,6 +232,16 @@ def _duration(options: ConfigureOptions, key: str, environ: Mapping[str, str], d
     """A setting in seconds: finite, from ``minimum`` to MAX_SECONDS."""
     return _number(options, key, environ, default, env_name, minimum=minimum, maximum=MAX_SECONDS, scale=scale,
                    unit="s")
+
+
+def _host(options: ConfigureOptions, key: str, environ: Mapping[str, str], *env_names: str) -> str:
+    """An address to listen on (default loopback); empty or not text is an error naming its source."""
+    value, source = _pick(options, key, environ, *env_names)
+    if value is None:
+        return "127.0.0.1"
+    if not isinstance(value, str) or not value.strip() or any(c.isspace() or c in "/?#@" for c in value.strip()):
+        raise ConfigurationError(f"{source}: expected an address such as 127.0.0.1 or localhost, got {value!r}")
+    return value.strip()
 
 
 def _flag(options: ConfigureOptions, key: str, environ: Mapping[str, str], default: bool, *env_names: str) -> bool:
@@ -469,4 +486,8 @@ def resolve_settings(options: ConfigureOptions, environ: Mapping[str, str] | Non
         install_signal_handlers=_flag(options, "install_signal_handlers", environ, True),
         system_metrics=_flag(options, "system_metrics", environ, True, "OTEL_TRADING_SYSTEM_METRICS"),
         instrument=_instrumentations(options, environ),
+        console=_flag(options, "console", environ, False, "OTEL_TRADING_CONSOLE"),
+        console_host=_host(options, "console_host", environ, "OTEL_TRADING_CONSOLE_HOST"),
+        console_port=int(_number(options, "console_port", environ, 9466, "OTEL_TRADING_CONSOLE_PORT",
+                                 maximum=65535, integer=True)),
     )

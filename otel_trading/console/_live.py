@@ -179,9 +179,9 @@ class LiveParts:
         return running_engines()
 
     def alerts(self) -> JsonDict:
-        now = time.time()
         rules, firing, history, silences = [], [], [], []
         for engine in self._engines():
+            now = engine.clock()
             acknowledged = engine.router.acknowledged
             with engine._lock:
                 states = list(engine.states.values())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 from pathlib import Path
 from types import TracebackType
@@ -86,17 +87,10 @@ class ConsoleServer:
 def bind_error(exc: OSError, host: str, port: int, how: str) -> OSError:
     """The console cannot listen: the message says which setting to change (``how`` names it)."""
     if is_host_error(exc):
-        fix = f"give {how} host an address of this machine (127.0.0.1, or 0.0.0.0 for all)"
+        fix = f"set {how} to an address of this machine (127.0.0.1, or 0.0.0.0 for all)"
     else:
-        fix = f"give {how} port a free port (0 picks one)"
+        fix = f"set {how} to a free port (0 picks one)"
     return OSError(exc.errno, f"console cannot listen on {host}:{port} ({exc.strerror or exc}); {fix}")
-
-
-def start_console(app: ConsoleApp, host: str, port: int, how: str) -> ConsoleServer:
-    try:
-        return ConsoleServer(app, host, port)
-    except OSError as exc:
-        raise bind_error(exc, host, port, how) from exc
 
 
 def _current_redactor() -> Redactor:
@@ -117,7 +111,11 @@ def serve_store(store_dir: str | Path, *, host: str = DEFAULT_HOST, port: int = 
         raise FileNotFoundError(f"store directory {directory} does not exist (or is not a directory)")
     app = ConsoleApp(store_dir=directory, token=token or new_token(), bind_host=host, service=service,
                      redactor=(lambda: redactor) if redactor is not None else _current_redactor)
-    return start_console(app, host, port, "serve_store()'s")
+    try:
+        return ConsoleServer(app, host, port)
+    except OSError as exc:
+        raise bind_error(exc, host, port, "serve_store()'s host" if is_host_error(exc)
+                         else "serve_store()'s port") from exc
 
 
 def _forget_in_child(holder: list[ConsoleServer]) -> None:
@@ -134,3 +132,38 @@ def current_console() -> ConsoleServer | None:
     """The console ``configure(console=True)`` started, or None."""
     servers = CURRENT.get()
     return servers[-1] if servers else None
+
+
+def start_live_console(host: str, port: int, store_dir: Path | None, service: str | None) -> ConsoleServer | None:
+    """The console of ``configure(console=True)``: None, with a warning, when it cannot listen.
+
+    As for the Prometheus endpoint, a busy port does not stop the bot: the warning says which
+    setting to change, and the bot runs on without its console.
+    """
+    from otel_trading.console._live import LiveParts
+
+    app = ConsoleApp(store_dir=store_dir, token=new_token(), bind_host=host, service=service,
+                     redactor=_current_redactor, live=LiveParts())
+    try:
+        server = ConsoleServer(app, host, port)
+    except OSError as exc:
+        _LOG.warning("%s. The bot runs without its console.",
+                     bind_error(exc, host, port, "console_host / OTEL_TRADING_CONSOLE_HOST" if is_host_error(exc)
+                                else "console_port / OTEL_TRADING_CONSOLE_PORT").strerror)
+        return None
+    CURRENT.get().append(server)
+    # The token is a credential: scrubbed wherever it might be recorded, and never logged. The
+    # login URL goes to a terminal only (as Jupyter prints it), else the bot reads it from
+    # ``current_console().login_url``.
+    STATE.redactor.add_secret_values([server.token])
+    _LOG.info("console on %s (login URL: otel_trading.console.current_console().login_url)", server.url)
+    if sys.stderr is not None and sys.stderr.isatty():
+        sys.stderr.write(f"otel-trading console: {server.login_url}\n")
+    return server
+
+
+def stop_live_console(server: ConsoleServer) -> None:
+    servers = CURRENT.get()
+    if server in servers:
+        servers.remove(server)
+    server.stop()

@@ -26,8 +26,9 @@ Event = tuple[str, Any]
 
 HEAD: Final = (b"HTTP/1.0 200 OK\r\nContent-Type: text/event-stream; charset=utf-8\r\n"
                b"Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n")
-BUSY: Final = (b"HTTP/1.0 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: 47\r\n"
-               b"Connection: close\r\n\r\n" + b'{"error":"too many open streams, at most eight"}'[:47])
+_BUSY_BODY: Final = b'{"error":"too many open streams (at most 8): close a console tab"}'
+BUSY: Final = (b"HTTP/1.0 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+               b"Content-Length: " + str(len(_BUSY_BODY)).encode() + b"\r\nConnection: close\r\n\r\n" + _BUSY_BODY)
 
 
 def encode_event(name: str, data: Any) -> bytes:
@@ -52,6 +53,7 @@ class StreamHub:
         self.ping_s = ping_s
         self.interval_s = interval_s
         self._streams: list[socket.socket] = []
+        self._joining = 0  # streams admitted whose headers are being written
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._closed = False
@@ -67,29 +69,39 @@ class StreamHub:
     def attach(self, sock: socket.socket) -> bool:
         """Takes ``sock`` over as a stream (headers and welcome sent); False (503 sent) when full."""
         with self._lock:
-            full = self._closed or len(self._streams) >= self.max_streams
+            # The slot is taken now, not once the welcome is written: two pages connecting at
+            # the same time cannot both pass for the last one.
+            full = self._closed or len(self._streams) + self._joining >= self.max_streams
+            if not full:
+                self._joining += 1
         if full:
             _send_quietly(sock, BUSY, self.write_timeout_s)
             _close(sock)
             return False
+        sent = False
         try:
-            first = b"".join(encode_event(name, data) for name, data in self._welcome())
+            sent = _send_quietly(sock, HEAD + b"retry: 2000\n\n" + self._first_events(), self.write_timeout_s)
+        finally:
+            with self._lock:
+                self._joining -= 1
+                admitted = sent and not self._closed
+                if admitted:
+                    self._streams.append(sock)
+                    if self._thread is None or not self._thread.is_alive():
+                        self.thread_runs += 1
+                        self._thread = threading.Thread(target=self._run, name="otel-trading-console-stream",
+                                                        daemon=True)
+                        self._thread.start()
+        if not admitted:
+            _close(sock)
+        return admitted
+
+    def _first_events(self) -> bytes:
+        try:
+            return b"".join(encode_event(name, data) for name, data in self._welcome())
         except Exception:  # noqa: BLE001 - a failing source must not keep the page from streaming
             _LOG.exception("console: first stream events failed")
-            first = b""
-        if not _send_quietly(sock, HEAD + b"retry: 2000\n\n" + first, self.write_timeout_s):
-            _close(sock)
-            return False
-        with self._lock:
-            if self._closed or len(self._streams) >= self.max_streams:
-                _close(sock)
-                return False
-            self._streams.append(sock)
-            if self._thread is None or not self._thread.is_alive():
-                self.thread_runs += 1
-                self._thread = threading.Thread(target=self._run, name="otel-trading-console-stream", daemon=True)
-                self._thread.start()
-        return True
+            return b""
 
     def _run(self) -> None:
         last_write = time.monotonic()
