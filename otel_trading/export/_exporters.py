@@ -92,6 +92,9 @@ class LocalSpanExporter(SpanExporter):
 
 
 class LocalLogExporter(LogRecordExporter):
+    # Reads LeanLogRecord as well (export/_pipeline.py): the same fields, encoded to the same line.
+    accepts_lean_logs = True
+
     def __init__(self, writer: LocalStoreWriter[Any]) -> None:
         self.writer = writer
 

@@ -156,7 +156,20 @@ def _span_attributes(attributes: Mapping[str, Any] | None) -> str:
 def _log_attributes(attributes: Mapping[Any, Any] | None) -> str:
     if not attributes:
         return ""
-    return ",".join([_key_value(str(key), _any_value(value, True)) for key, value in attributes.items()])
+    result = []
+    prefixes = _KEY_PREFIXES
+    for key, value in attributes.items():
+        # Inline, the kinds nearly every log field has; the rest as _any_value writes them (lenient).
+        kind = type(value)
+        if kind is str:
+            encoded = '{"stringValue":' + _quote(value) + "}"
+        elif kind is int and _INT64_MIN <= value <= _INT64_MAX:
+            encoded = '{"intValue":"' + int.__repr__(value) + '"}'
+        else:
+            encoded = _any_value(value, True)
+        name = key if type(key) is str else str(key)
+        result.append((prefixes.get(name) or _key_prefix(name)) + encoded + "}")
+    return ",".join(result)
 
 
 def _list(parts: list[str], key: str, items: str) -> None:
