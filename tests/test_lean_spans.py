@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 from opentelemetry import trace
+from opentelemetry.context import attach as context_attach
+from opentelemetry.context import detach as context_detach
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, SpanLimits, TracerProvider
@@ -289,3 +291,50 @@ def test_errors_in_a_traced_call_reach_the_exporters_as_before(otel_capture: Tel
     event_attributes = recorded.events[0].attributes
     assert event_attributes is not None and event_attributes["exception.message"] == "rejected"
     assert otel_trading.__name__  # the package stays importable as a whole
+
+
+def test_a_call_the_sampler_drops_has_no_span_but_its_metrics_and_correlation_id() -> None:
+    with capture(sampler="always_off") as otel:
+        seen: dict[str, Any] = {}
+
+        @traced(name="place_order", capture=["symbol"])
+        def place_order(symbol: str) -> None:
+            seen["current"] = trace.get_current_span()
+            seen["correlation"] = otel_trading.correlation_id()
+            with span("inner") as inner:
+                seen["inner"] = inner
+                seen["inner.correlation"] = otel_trading.correlation_id()
+
+        place_order("BTC/USDT")
+        with pytest.raises(_Boom):
+            traced(name="failing")(lambda: (_ for _ in ()).throw(_Boom()))()
+        assert otel.spans == []
+        assert not seen["current"].is_recording() and not seen["inner"].is_recording()
+        assert seen["correlation"] is not None and seen["inner.correlation"] == seen["correlation"]
+        assert otel_trading.correlation_id() is None  # reset after the call
+        function = f"{place_order.__module__}.{place_order.__qualname__}"
+        assert otel.value("otel_trading.function.calls", **{"code.function.name": function}) == 1
+
+
+def test_a_dropped_call_leaves_the_remote_parent_current_for_other_tracers() -> None:
+    with capture() as otel:  # the default sampler: parent-based
+        provider = otel.telemetry.tracer_provider
+        assert provider is not None
+        other = provider.get_tracer("some.instrumentation")
+        remote = SpanContext(0xABC, 0xDEF, is_remote=True, trace_flags=TraceFlags(TraceFlags.DEFAULT))
+
+        @traced(name="place_order")
+        def place_order() -> trace.Span:
+            with other.start_as_current_span("http.request") as request:
+                return request
+
+        token = context_attach(trace.set_span_in_context(NonRecordingSpan(remote)))
+        try:
+            request = place_order()
+        finally:
+            context_detach(token)
+        assert request.get_span_context().trace_id == 0xABC and not request.get_span_context().trace_flags.sampled
+        assert otel.spans == []
+        root = place_order()  # no parent: sampled, our span the parent of the other tracer's
+        assert root.get_span_context().trace_flags.sampled
+        assert sorted(s.name for s in otel.spans) == ["http.request", "place_order"]

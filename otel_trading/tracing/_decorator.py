@@ -13,7 +13,13 @@ from otel_trading._state import STATE
 from otel_trading.export._sanitize import coerce_attributes, coerce_value
 from otel_trading.redaction import REDACTED
 from otel_trading.tracing._metrics import FunctionMetrics
-from otel_trading.tracing._operation import NO_OPERATION, Operation, report_instrumentation_failure
+from otel_trading.tracing._operation import (
+    NO_OPERATION,
+    Operation,
+    UnsampledOperation,
+    drops_span,
+    report_instrumentation_failure,
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 ResultAttributes = Callable[[Any], Mapping[str, Any]]
@@ -76,6 +82,8 @@ class _Instrumented:
 
     def start(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Operation | None:
         try:
+            if drops_span():  # not sampled: no attributes to capture
+                return UnsampledOperation(self.metrics)
             attributes = dict(self.attributes)
             max_length = STATE.max_attribute_length  # the configuration in force now, not at decoration
             for item in self.capture:

@@ -63,10 +63,13 @@ def _default_sampler_kind(sampler: Sampler) -> str | None:
     decisions that need neither the attributes nor a call; None for any other sampler (it is called)."""
     description: str = sampler.get_description()  # type: ignore[no-untyped-call,unused-ignore]  # OTel < 1.40
     default: str = ParentBased(StaticSampler(Decision.RECORD_AND_SAMPLE)).get_description()  # type: ignore[no-untyped-call,unused-ignore]
-    # Exact classes only: a subclass may decide otherwise than its description says.
-    kinds = {(StaticSampler, "AlwaysOnSampler"): "on", (StaticSampler, "AlwaysOffSampler"): "off",
-             (ParentBased, default): "parent"}
-    return kinds.get((type(sampler), description))
+    # Only where should_sample is the SDK's own (OTel >= 1.45 subclasses StaticSampler for ALWAYS_ON/OFF):
+    # a sampler that overrides it may decide otherwise than its description says.
+    decides = type(sampler).should_sample
+    kinds = {(StaticSampler.should_sample, "AlwaysOnSampler"): "on",
+             (StaticSampler.should_sample, "AlwaysOffSampler"): "off",
+             (ParentBased.should_sample, default): "parent"}
+    return kinds.get((decides, description))
 
 
 class SpanQueue(Protocol):
@@ -135,6 +138,24 @@ class LeanSpan(trace.Span):
         if not self._ended("set_attributes"):
             for key, value in attributes.items():
                 self._set(key, value)
+
+    def _set_initial(self, attributes: Mapping[str, Any]) -> None:
+        """The attributes given at start: taken as they are when the SDK would not change them
+        (the common case: otel-trading's own, coerced and cut already), else one by one."""
+        limits = self.tracer.limits
+        maximum = limits.max_span_attributes
+        length = limits.max_span_attribute_length
+        if maximum is None or len(attributes) <= maximum:
+            for key, value in attributes.items():
+                kind = type(value)
+                if not ((kind is str and (length is None or len(value) <= length)) or kind in _PRIMITIVE) \
+                        or type(key) is not str or not key:
+                    break
+            else:
+                self.attributes = dict(attributes)
+                return
+        for key, value in attributes.items():
+            self._set(key, value)
 
     def _set(self, key: str, value: Any) -> None:
         """One attribute as the SDK's ``BoundedAttributes`` keeps it: cleaned, cut, oldest evicted when full."""
@@ -233,12 +254,20 @@ class LeanSpan(trace.Span):
 def to_readable(span: LeanSpan) -> ReadableSpan:
     """The SDK's ``ReadableSpan`` of a finished lean span, for exporters that read SDK objects
     (built on the export thread, never by the caller)."""
+    attributes: Mapping[str, Any] = span.attributes
+    events: Sequence[Event] = span.events
     limits = span.tracer.limits
-    attributes = BoundedAttributes(limits.max_span_attributes, span.attributes, immutable=True,
-                                   max_value_len=limits.max_span_attribute_length)
-    attributes.dropped = span.dropped_attributes
-    events: BoundedList[Event] = BoundedList.from_seq(limits.max_events, span.events)
-    events.dropped = span.dropped_events
+    # The SDK's bounded containers only to carry drop counts (ReadableSpan reads them from there):
+    # their values were cleaned when recorded, and building them cleans every value again.
+    if span.dropped_attributes:
+        bounded = BoundedAttributes(limits.max_span_attributes, span.attributes, immutable=True,
+                                    max_value_len=limits.max_span_attribute_length)
+        bounded.dropped = span.dropped_attributes
+        attributes = bounded
+    if span.dropped_events:
+        bounded_events: BoundedList[Event] = BoundedList.from_seq(limits.max_events, span.events)
+        bounded_events.dropped = span.dropped_events
+        events = bounded_events
     return ReadableSpan(
         name=span.name, context=span.context, parent=span.parent, resource=span.resource, attributes=attributes,
         events=events, links=(), kind=span.kind, status=span.status, start_time=span.start_time,
@@ -270,6 +299,15 @@ class LeanTracer(trace.Tracer):
                 self._sampler_kind = _default_sampler_kind(sampler)
                 self._sampler = sampler
         return self._sampler_kind
+
+    def drops(self) -> bool:
+        """True when a span started now in the current context would be neither recorded nor sampled,
+        decided without attributes (the default and always-on/off samplers): callers then skip the span."""
+        kind = self._sampler_fast_kind(self.provider.sampler)
+        if kind == "parent":
+            parent = trace.get_current_span().get_span_context()
+            return parent.is_valid and not parent.trace_flags.sampled
+        return kind == "off"
 
     def start_span(  # noqa: PLR0917 - the API's signature
         self,
@@ -314,8 +352,7 @@ class LeanTracer(trace.Tracer):
         span = LeanSpan(self, name, span_context, parent=parent, kind=kind,
                         start_time=start_time if start_time is not None else time_ns())
         if attributes:
-            for key, value in attributes.items():
-                span._set(key, value)
+            span._set_initial(attributes)
         return span
 
     @contextmanager

@@ -26,6 +26,7 @@ from otel_trading.context._correlation import (
     new_correlation_id,
 )
 from otel_trading.metrics._names import INSTRUMENTATION_FAILURES
+from otel_trading.tracing._lean import LeanTracer
 from otel_trading.tracing._metrics import FunctionMetrics
 
 _LOG = logging.getLogger("otel_trading.tracing")
@@ -123,6 +124,44 @@ class Operation:
                 self.metrics.record(elapsed, error_type(exc) if failed and exc is not None else None)
         except Exception:  # noqa: BLE001 - never let telemetry break the caller
             report_instrumentation_failure("span finish")
+
+
+class UnsampledOperation(Operation):
+    """A call the sampler drops: no span (the current one, not sampled or none, stays current),
+    its correlation id and RED metrics as for any call."""
+
+    __slots__ = ()
+
+    def __init__(self, metrics: FunctionMetrics | None) -> None:  # no span to start: Operation's is not called
+        cid = CURRENT_CORRELATION_ID.get()
+        self.cid = cid if cid is not None else inbound_correlation_id() or new_correlation_id()
+        self.metrics = metrics
+        self._cid_token = None
+        self.start = time.perf_counter()
+
+    def enter(self) -> None:
+        self._cid_token = CURRENT_CORRELATION_ID.set(self.cid)
+
+    def exit(self) -> None:
+        if self._cid_token is not None:
+            CURRENT_CORRELATION_ID.reset(self._cid_token)
+            self._cid_token = None
+
+    def finish(self, exc: BaseException | None, result_attributes: Mapping[str, Any] | None = None) -> None:  # noqa: ARG002 - no span for them
+        if self.metrics is None:
+            return
+        try:
+            failed = exc is not None and is_error(exc)
+            elapsed = time.perf_counter() - self.start
+            self.metrics.record(elapsed, error_type(exc) if failed and exc is not None else None)
+        except Exception:  # noqa: BLE001 - never let telemetry break the caller
+            report_instrumentation_failure("span finish")
+
+
+def drops_span() -> bool:
+    """Whether otel-trading's tracer would drop a span started here now (see ``LeanTracer.drops``)."""
+    tracer = STATE.tracer
+    return type(tracer) is LeanTracer and tracer.drops()
 
 
 class NoOperation(Operation):

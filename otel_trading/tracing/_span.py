@@ -10,7 +10,12 @@ from opentelemetry.trace import SpanKind
 
 from otel_trading._state import STATE
 from otel_trading.export._sanitize import coerce_attributes
-from otel_trading.tracing._operation import Operation, report_instrumentation_failure
+from otel_trading.tracing._operation import (
+    Operation,
+    UnsampledOperation,
+    drops_span,
+    report_instrumentation_failure,
+)
 
 _NON_RECORDING = trace.INVALID_SPAN
 
@@ -34,6 +39,11 @@ class span:
         if not STATE.enabled:
             return _NON_RECORDING
         try:
+            if drops_span():  # not sampled: no span, the block runs in the current one
+                op: Operation = UnsampledOperation(None)
+                op.enter()
+                self._op = op
+                return _NON_RECORDING
             attributes = coerce_attributes(STATE.redactor.scrub_mapping(self._attributes), STATE.max_attribute_length)
             op = Operation(self._name, attributes, self._kind, None)
         except Exception:  # noqa: BLE001 - instrumentation must never stop the block
