@@ -17,6 +17,7 @@ health JSON, a dead-letter file...) with ``add_output``.
 from __future__ import annotations
 
 import re
+import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +41,21 @@ def scrape(url: str) -> str:
     """The text served at ``url`` (a loopback /metrics or health endpoint)."""
     with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - our loopback http URL
         return str(response.read().decode("utf-8"))
+
+
+def console_outputs(base_url: str, trace_id: str) -> dict[str, str]:
+    """What the console renders: every page shell, its static files and each GET of the JSON API."""
+    paths = ["/", "/trades", f"/traces/{trace_id}", "/api/info", "/api/overview", "/api/trades", "/api/traces",
+             f"/api/traces/{trace_id}", "/api/logs?limit=1000", "/api/metrics", "/api/alerts", "/api/health",
+             "/api/report", "/api/controls"]
+    outputs = {}
+    for path in paths:
+        try:
+            outputs[f"console {path}"] = scrape(base_url + path)
+        except urllib.error.HTTPError as error:  # /api/controls of a store console: 404 (still rendered)
+            with error:
+                outputs[f"console {path}"] = error.read().decode("utf-8")
+    return outputs
 
 
 def cli_output(*args: str) -> str:

@@ -13,11 +13,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from canary import CANARY, Sinks, cli_output, scrape
+from canary import CANARY, Sinks, cli_output, console_outputs, scrape
 from otlp_receiver import otlp_options, receiver_for
 
 import otel_trading
 from otel_trading import get_logger, health, span, traced, trade
+from otel_trading.console import current_console, serve_store
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -60,7 +61,7 @@ def test_canaries_reach_no_output(sinks: Sinks, monkeypatch: pytest.MonkeyPatch)
         metrics_exporter=["otlp", "prometheus"], prometheus_port=0,
         store_dir=sinks.store_dir, log_console="json",
         otlp_headers={header: f"Bearer {HEADER_TOKEN}"},
-        secrets=[USER_SECRET, HEALTH_SECRET],
+        secrets=[USER_SECRET, HEALTH_SECRET], console=True, console_port=0,
     ))
     log = get_logger("bot")
     with span("cycle", alert_url=SLACK_WEBHOOK):
@@ -81,8 +82,23 @@ def test_canaries_reach_no_output(sinks: Sinks, monkeypatch: pytest.MonkeyPatch)
     assert telemetry.prometheus_url is not None
     metrics_text = scrape(telemetry.prometheus_url)
     sinks.add_output("/metrics", metrics_text)
+    otel_trading.set_trading_state("halted", reason=f"operator note {USER_SECRET}")  # the console shows reasons
+    assert telemetry.force_flush(5)
+    live_console = current_console()
+    assert live_console is not None
+    cycle_id = next(s for s in sinks.receiver.spans() if s.name == "cycle").trace_id.hex()
+    for name, text in console_outputs(live_console.url, cycle_id).items():
+        sinks.add_output(f"live {name}", text)
     sinks.finish(telemetry)
     store = str(sinks.store_dir)
+    with serve_store(store, port=0) as store_console:
+        rendered = console_outputs(store_console.url, cycle_id)
+    for name, text in rendered.items():
+        sinks.add_output(f"store {name}", text)
+    assert "notification failed" in rendered["console /api/logs?limit=1000"]
+    assert "[REDACTED]" in rendered[f"console /api/traces/{cycle_id}"]
+    assert "operator note [REDACTED]" in sinks.outputs["live console /api/controls"]
+    otel_trading.set_trading_state("active")
     traces_view = cli_output("traces", "--store", store, "--attributes")
     logs_view = cli_output("logs", "--store", store)
     cycle = next(s for s in sinks.receiver.spans() if s.name == "cycle")

@@ -1,4 +1,4 @@
-"""The SDK's HTTP endpoints (/metrics, /healthz) under slow and hostile clients, over real loopback sockets.
+"""The SDK's HTTP endpoints (/metrics, /healthz, the console) under slow and hostile clients, over real loopback sockets.
 
 The attacks run against a server in a forked child, the "bot": psutil counts its threads and
 descriptors apart from the attacking sockets this process holds. Attacks are bounded: a few
@@ -16,12 +16,14 @@ import re
 import resource
 import select
 import socket
+import tempfile
 import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from multiprocessing.connection import Connection
 from typing import TypeVar
 
@@ -66,9 +68,21 @@ def _serve_health(limits: ServerLimits) -> tuple[int, Callable[[], None]]:
     return server.port, server.close
 
 
+def _serve_console(limits: ServerLimits) -> tuple[int, Callable[[], None]]:
+    from otel_trading.console._app import ConsoleApp
+    from otel_trading.console._server import ConsoleServer
+    from otel_trading.redaction import Redactor
+
+    app = ConsoleApp(store_dir=Path(tempfile.mkdtemp()), token="t" * 32, bind_host="127.0.0.1", service=None,
+                     redactor=Redactor)
+    server = ConsoleServer(app, "127.0.0.1", 0, limits=limits)
+    return server.port, server.stop
+
+
 SERVERS: dict[str, tuple[Callable[[ServerLimits], tuple[int, Callable[[], None]]], str]] = {
     "prometheus": (_serve_prometheus, "/metrics"),
     "health": (_serve_health, "/healthz"),
+    "console": (_serve_console, "/api/info"),
 }
 
 
