@@ -117,8 +117,8 @@ def _short_limits_console() -> ConsoleServer:
 
 def test_a_slow_body_is_timed_out_and_an_unauthenticated_one_is_not_waited_for() -> None:
     with capture(), _short_limits_console() as console:
-        head = (f"POST /api/controls HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-                f"Content-Length: 100\r\n").encode()
+        head = (b"POST /api/controls HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                b"Content-Length: 100\r\n")
         slow = socket.create_connection(("127.0.0.1", console.port), timeout=5)
         slow.sendall(head + b"X-Console-Token: secret-token-for-test\r\n\r\n{")
         started = time.monotonic()

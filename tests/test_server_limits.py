@@ -1,4 +1,4 @@
-"""The SDK's HTTP endpoints (/metrics, /healthz, the console) under slow and hostile clients, over real loopback sockets.
+"""The SDK's HTTP endpoints (/metrics, /healthz, the console) under slow and hostile clients, over real sockets.
 
 The attacks run against a server in a forked child, the "bot": psutil counts its threads and
 descriptors apart from the attacking sockets this process holds. Attacks are bounded: a few
@@ -23,8 +23,8 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import TypeVar
 
 import psutil
