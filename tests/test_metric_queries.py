@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import json
+import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
+from cli_runner import run_cli
 from opentelemetry import metrics
 from opentelemetry.sdk.metrics.export import (
     AggregationTemporality,
@@ -25,8 +29,16 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 import otel_trading
 from otel_trading.export._local_store import LocalStoreWriter
-from otel_trading.export._metric_queries import MetricInfo, Series, metric_catalog, metric_series, quantile
+from otel_trading.export._metric_queries import (
+    MetricInfo,
+    Series,
+    metric_catalog,
+    metric_series,
+    quantile,
+    recorded_equity,
+)
 from otel_trading.export._metric_store import LocalMetricExporter, metrics_to_json_line
+from otel_trading.export._store_queries import store_report
 
 S = 1_000_000_000
 CUMULATIVE = AggregationTemporality.CUMULATIVE
@@ -168,3 +180,50 @@ def test_a_configured_bot_s_own_and_user_metrics_are_in_the_catalog(configures_i
     assert "otel_trading.telemetry.exported" in names
     [series] = metric_series(store, "my.bot.signals", by=["strategy"])
     assert series.attributes == {"strategy": "momentum"} and series.points[-1][1] == 5.0
+
+
+def _report(store: Path, *args: str) -> dict[str, Any]:
+    result = run_cli("report", "--store", str(store), "--format", "json", *args, timeout=60)
+    assert result.returncode == 0, result.stderr
+    document: dict[str, Any] = json.loads(result.stdout)
+    return document
+
+
+def test_the_report_uses_the_recorded_equity_when_the_store_has_it(demo_store: Path, tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    shutil.copytree(demo_store, store)
+    reconstructed = _report(store)
+    assert reconstructed["risk"]["equity_source"] == "trades"  # the demo's one export came after its trades
+    assert len(reconstructed["equity_curve"]) == reconstructed["performance"]["trades"] + 1
+    first = _time_ns(reconstructed["period"]["first_trade_opened"])
+    last = _time_ns(reconstructed["period"]["last_trade_closed"])
+    later = [point for point in recorded_equity(store) if point[0] > last][:1]  # the demo's final export
+
+    values = [10_000.0, 10_100.0, 9_900.0, 10_050.0]
+    for i, value in enumerate(values):
+        at = first + (last - first) * i // (len(values) - 1)
+        _write(store, dataclasses.replace(_gauge(0, value, "demo"), data=Gauge(
+            [NumberDataPoint({"trading.portfolio": "demo"}, 0, at, value)])))
+    recorded = _report(store)
+    risk = recorded["risk"]
+    assert risk["equity_source"] == "recorded"
+    curve = [*values, *(value for _, value in later)]
+    assert [point["value"] for point in recorded["equity_curve"]] == curve
+    assert risk["start_equity"] == 10_000.0 and risk["end_equity"] == curve[-1]
+    peak = [max(curve[: i + 1]) for i in range(len(curve))]
+    assert risk["max_drawdown"] == pytest.approx(max(p - v for p, v in zip(peak, curve, strict=True)))
+    assert risk["sharpe"] == pytest.approx(reconstructed["risk"]["sharpe"])  # the per-trade ratios stay per trade
+    assert store_report(store) == recorded  # what the console serves is what the CLI prints
+
+    # A report of one symbol is not the whole account's equity; another service's equity is not this one's.
+    assert _report(store, "--symbol", "BTC/USDT")["risk"]["equity_source"] == "trades"
+    service = recorded["runs"][0]["service"]
+    assert service != "bot" and _report(store, "--service", service)["risk"]["equity_source"] == "trades"
+    text = run_cli("report", "--store", str(store), timeout=60).stdout
+    assert f"the equity, the drawdown and the equity curve are the recorded trading.equity ({len(curve)} points" in \
+        " ".join(text.split())
+
+
+def _time_ns(iso: str) -> int:
+    moment = datetime.datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    return int(moment.timestamp() * 1_000) * 1_000_000

@@ -178,7 +178,8 @@ def next_commands(store: Path | None) -> list[str]:
 def _linger(telemetry: Telemetry, seconds: float) -> None:
     """Keeps the process up after the run: a scrape that comes after the last trade still sees
     the final equity, PnL and counters, where the endpoint would otherwise vanish with it."""
-    pushed = [e for e in telemetry.settings.exporters["metrics"] if e not in ("prometheus", "none")]
+    # The store is written at each export whether anyone is there or not: nothing to linger for.
+    pushed = [e for e in telemetry.settings.exporters["metrics"] if e not in ("prometheus", "local", "none")]
     where = telemetry.prometheus_url or ", ".join(pushed)
     if not where:
         print("Not lingering: no metrics endpoint is served and no metrics exporter pushes (see metrics ->)",

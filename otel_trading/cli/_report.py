@@ -50,6 +50,7 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def run(args: argparse.Namespace) -> int:
     from otel_trading.analytics import ReportFilter, build_report
     from otel_trading.cli._report_render import Scope, describe_filters, render
+    from otel_trading.export._metric_queries import report_with_recorded_equity
 
     if args.plot is not None:
         from otel_trading.cli._plot import require_matplotlib
@@ -62,10 +63,14 @@ def run(args: argparse.Namespace) -> int:
     selection = ReportFilter(symbol=args.symbol, strategy=args.strategy, service=args.service,
                              start_ns=start_ns, end_ns=end_ns)
     report = build_report(spans, selection)
+    recorded = report_with_recorded_equity(report, contents.directory,
+                                           resources=None if runs.everything else runs.matches)
     # The runs the report covers: those with telemetry in its time range (one equity curve mixes them).
     scope = Scope(str(store_dir(args)), runs_of(
         (span.resource, span.start_ns) for span in spans
-        if (start_ns is None or span.end_ns >= start_ns) and (end_ns is None or span.start_ns <= end_ns)), runs.run)
+        if (start_ns is None or span.end_ns >= start_ns) and (end_ns is None or span.start_ns <= end_ns)), runs.run,
+        recorded_equity_points=len(recorded.equity_curve) if recorded is not None else 0)
+    report = recorded or report
     journal = report.journal
     anything = journal.trades or journal.orders or journal.exchange_calls or journal.unclosed_trades
     if anything or args.format == "json":

@@ -79,6 +79,9 @@ class Scope:
     store: str
     runs: list[Run] = field(default_factory=list)
     run: str | None = None
+    recorded_equity_points: int = 0
+    """Points of the recorded ``trading.equity`` the equity curve, drawdown and start/end equity
+    come from (``report_with_recorded_equity``); 0: reconstructed from the trades."""
 
 
 def describe_filters(selection: ReportFilter, run: str | None = None) -> str:
@@ -89,8 +92,15 @@ def describe_filters(selection: ReportFilter, run: str | None = None) -> str:
     return ", ".join(parts) or "none"
 
 
-def _risk_note(report: TradingReport) -> str:
+def _risk_note(report: TradingReport, scope: Scope) -> str:
     risk = report.risk
+    recorded = scope.recorded_equity_points
+    if recorded:
+        ratios = ("Sharpe, Sortino and Calmar are per trade (periods_per_year=1, not annualised), on the trades' "
+                  "trading.portfolio.equity" if risk.basis == "equity" else
+                  "Sharpe and Sortino are per trade (periods_per_year=1, not annualised), on the trades' PnL")
+        return (f"{ratios}; the equity, the drawdown and the equity curve are the recorded trading.equity "
+                f"({recorded} points of the store's metrics), not reconstructed from the trades.")
     if risk.basis == "equity":
         return ("Sharpe, Sortino and Calmar are per trade (periods_per_year=1, not annualised), on the "
                 "equity curve from trading.portfolio.equity.")
@@ -103,7 +113,7 @@ def _plural(count: int, noun: str) -> str:
     return f"{count} {noun}" if count == 1 else f"{count} {noun}{'es' if noun.endswith('s') else 's'}"
 
 
-def performance_section(report: TradingReport) -> Section:
+def performance_section(report: TradingReport, scope: Scope) -> Section:
     stats, risk = report.stats, report.risk
     drawdown = money(risk.max_drawdown)
     if risk.max_drawdown_relative is not None:
@@ -124,7 +134,7 @@ def performance_section(report: TradingReport) -> Section:
     ]
     if risk.start_equity is not None:
         rows.append(["equity", f"{money(risk.start_equity)} -> {money(risk.end_equity)}"])
-    return Section("Performance", rows, notes=[_risk_note(report)])
+    return Section("Performance", rows, notes=[_risk_note(report, scope)])
 
 
 def _latency_row(name: str, summary: LatencySummary) -> list[str]:
@@ -181,9 +191,9 @@ def _stats_rows(groups: Mapping[str, TradeStats]) -> list[list[str]]:
 _GROUP_HEADERS: Final = ["trades", "win rate", "total PnL", "avg PnL", "profit factor", "expectancy"]
 
 
-def sections(report: TradingReport) -> list[Section]:
+def sections(report: TradingReport, scope: Scope) -> list[Section]:
     return [
-        performance_section(report),
+        performance_section(report, scope),
         *orders_sections(report),
         *exchange_sections(report),
         Section("By symbol", _stats_rows(report.by_symbol), ["symbol", *_GROUP_HEADERS]),
@@ -218,7 +228,7 @@ def _aligned(rows: Sequence[Sequence[str]], indent: str, *, right_align_numbers:
 def render_text(report: TradingReport, scope: Scope) -> str:
     first, runs = headline(report, scope)
     lines = ["otel-trading report: " + first, runs]
-    for section in sections(report):
+    for section in sections(report, scope):
         lines += ["", section.title]
         rows = section.rows
         if section.headers is not None and rows:
@@ -236,7 +246,7 @@ def _markdown_cell(cell: str) -> str:
 def render_markdown(report: TradingReport, scope: Scope) -> str:
     first, runs = headline(report, scope)
     lines = ["# otel-trading report", "", first, "", runs]
-    for section in sections(report):
+    for section in sections(report, scope):
         lines += ["", f"## {section.title}", ""]
         headers = section.headers or ["metric", "value"]
         if not section.rows:
@@ -299,6 +309,7 @@ def report_document(report: TradingReport, scope: Scope) -> dict[str, Any]:
             "calmar": json_number(risk.calmar), "max_drawdown": json_number(risk.max_drawdown),
             "max_drawdown_relative": json_number(risk.max_drawdown_relative),
             "start_equity": risk.start_equity, "end_equity": risk.end_equity,
+            "equity_source": "recorded" if scope.recorded_equity_points else "trades",
         },
         "orders": {
             "count": sum(report.orders_by_status.values()),

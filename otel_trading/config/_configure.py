@@ -308,7 +308,8 @@ def _build(
 
     readers: list[MetricReader] = list(extra_metric_readers)
     if "prometheus" in settings.exporters["metrics"]:
-        elsewhere = [e for e in settings.exporters["metrics"] if e != "prometheus"]
+        elsewhere = ["the local store" if e == "local" else e
+                     for e in settings.exporters["metrics"] if e != "prometheus"]
         elsewhere += ["the extra metric readers"] if extra_metric_readers else []
         telemetry.prometheus = PrometheusEndpoint.start(settings.prometheus_host, settings.prometheus_port, elsewhere)
         if telemetry.prometheus is not None:

@@ -21,15 +21,16 @@ and kept in the temporary directory or in memory for a read-only store.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import math
 import os
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, Final, Literal
+from typing import TYPE_CHECKING, Any, BinaryIO, Final, Literal
 
 from otel_trading.export._follow import FileIdentity, StoreFollower, _Position
 from otel_trading.export._index import index_locations
@@ -37,12 +38,26 @@ from otel_trading.export._metric_store import METRICS_SIGNAL
 from otel_trading.export._otlp_decode import _attributes, _resource, _Unusual
 from otel_trading.export._reader import DecodedLine
 
-__all__ = ["MetricInfo", "MetricType", "Series", "Stat", "metric_catalog", "metric_series"]
+if TYPE_CHECKING:
+    from otel_trading.analytics import TradingReport
+
+__all__ = [
+    "EQUITY_METRIC",
+    "MetricInfo",
+    "MetricType",
+    "Series",
+    "Stat",
+    "metric_catalog",
+    "metric_series",
+    "recorded_equity",
+    "report_with_recorded_equity",
+]
 
 MetricType = Literal["sum", "gauge", "histogram", "exponential_histogram"]
 Stat = Literal["value", "p50", "p99", "rate"]
 STATS: Final[tuple[Stat, ...]] = ("value", "p50", "p99", "rate")
 SCHEMA_VERSION: Final = 1
+EQUITY_METRIC: Final = "trading.equity"  # metrics/_catalog.py: the Portfolio's equity gauge
 _LOG = logging.getLogger("otel_trading.export")
 _DELTA: Final = 1  # AggregationTemporality.DELTA in OTLP; 2 is cumulative (what the store writes)
 _BUSY_TIMEOUT_S: Final = 30.0
@@ -142,6 +157,75 @@ def metric_series(store: str | Path, name: str, *, by: Sequence[str] = (), stat:
                        histogram=histogram)
     samples = [s for s in samples if since_ns is None or s.time_ns >= since_ns]
     return _downsample(samples, keys, stat, since_ns=since_ns, until_ns=until_ns, max_points=max_points)
+
+
+def recorded_equity(store: str | Path, *, since_ns: int | None = None, until_ns: int | None = None,
+                    resources: Callable[[Mapping[str, Any]], bool] | None = None) -> list[tuple[int, float]]:
+    """The ``trading.equity`` gauge as the store's metrics recorded it: at each export, the sum over
+    the portfolios (of the runs whose resource ``resources`` accepts), oldest first."""
+    with _opened(store) as index:
+        if index is None:
+            return []
+        query = ("SELECT s.resource, p.time_ns, p.value FROM points p JOIN series s ON p.series = s.id "
+                 "JOIN metrics m ON s.metric = m.id WHERE m.name = ? AND p.value IS NOT NULL")
+        parameters: list[Any] = [EQUITY_METRIC]
+        if since_ns is not None:
+            query += " AND p.time_ns >= ?"
+            parameters.append(since_ns)
+        if until_ns is not None:
+            query += " AND p.time_ns <= ?"
+            parameters.append(until_ns)
+        rows = index.db.execute(query, parameters).fetchall()
+    accepted: dict[str, bool] = {}
+    totals: dict[int, float] = {}
+    for resource, time_ns, value in rows:
+        if resources is not None:
+            if resource not in accepted:
+                accepted[resource] = resources(json.loads(resource))
+            if not accepted[resource]:
+                continue
+        if math.isfinite(value):
+            totals[time_ns] = totals.get(time_ns, 0.0) + value
+    return sorted(totals.items())
+
+
+def report_with_recorded_equity(report: TradingReport, store: str | Path, *,
+                                resources: Callable[[Mapping[str, Any]], bool] | None = None) -> TradingReport | None:
+    """``report`` with its equity curve, drawdown and start/end equity taken from the recorded
+    ``trading.equity`` instead of reconstructed from the trades; None when that does not apply: a
+    ``--symbol``/``--strategy`` report (the recorded equity is the whole account's), or fewer than
+    two recorded points over the trades' period (a backtest's simulated times, a run shorter than
+    the export interval). The per-trade ratios (Sharpe, Sortino, Calmar) stay per trade.
+    """
+    from otel_trading.analytics import EquityPoint, max_drawdown
+
+    selection = report.selection
+    first, last = report.first_ns, report.last_ns
+    if selection.symbol is not None or selection.strategy is not None or first is None or last is None:
+        return None
+    points = recorded_equity(store, since_ns=selection.start_ns, until_ns=selection.end_ns, resources=resources)
+    # The trades' period, and the last point before it (the equity the first trade started from)
+    # and the first after it (the equity once the last one closed, exported a little later).
+    before = [p for p in points if p[0] < first][-1:]
+    after = [p for p in points if p[0] > last][:1]
+    during = [p for p in points if first <= p[0] <= last]
+    curve = [*before, *during, *after]
+    if len(curve) < 2 or (not during and not (before and after)):
+        return None
+    drawdown = max_drawdown(value for _, value in curve)
+    peak = -math.inf
+    equity_curve: list[EquityPoint] = []
+    for time_ns, value in curve:
+        peak = max(peak, value)
+        equity_curve.append(EquityPoint(time_ns, value, peak - value))
+    risk = dataclasses.replace(
+        report.risk,
+        max_drawdown=drawdown.absolute if drawdown else None,
+        max_drawdown_relative=drawdown.relative if drawdown else None,
+        start_equity=curve[0][1],
+        end_equity=curve[-1][1],
+    )
+    return dataclasses.replace(report, risk=risk, equity_curve=tuple(equity_curve))
 
 
 # --- reading the index ------------------------------------------------------------------------------
