@@ -286,3 +286,42 @@ def test_the_console_is_stopped_by_shutdown_and_a_busy_port_only_warns(caplog: p
         assert any("OTEL_TRADING_CONSOLE_PORT" in r.getMessage() for r in caplog.records)
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(("127.0.0.1", port), timeout=1).close()
+
+
+# --- otel-trading console ----------------------------------------------------------------------------
+
+
+def test_cli_serves_the_store_until_interrupted(demo_store: Path) -> None:
+    import signal
+    import subprocess
+    import urllib.request
+
+    from tests.cli_runner import SCRIPT, clean_environment
+
+    process = subprocess.Popen([str(SCRIPT), "console", "--store", str(demo_store), "--port", "0", "--no-open"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=clean_environment())
+    try:
+        assert process.stdout is not None
+        lines = [process.stdout.readline() for _ in range(2)]
+        url = lines[1].removeprefix("Open ").strip()
+        assert "/?token=" in url, lines
+        base = url.split("/?token=")[0]
+        with urllib.request.urlopen(base + "/api/info", timeout=10) as response:  # noqa: S310 - loopback
+            assert json.loads(response.read())["mode"] == "store"
+        process.send_signal(signal.SIGINT)
+        assert process.wait(10) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_cli_busy_port_and_missing_store_are_clear_exit_2(store_console: ConsoleServer, demo_store: Path,
+                                                          tmp_path: Path) -> None:
+    busy = run_cli("console", "--store", str(demo_store), "--port", str(store_console.port), "--no-open")
+    assert busy.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{store_console.port}" in busy.stderr and "--port" in busy.stderr
+    assert "Traceback" not in busy.stderr
+    missing = run_cli("console", "--store", str(tmp_path / "none"), "--no-open")
+    assert missing.returncode == 2
+    assert "no local store at" in missing.stderr and "Traceback" not in missing.stderr

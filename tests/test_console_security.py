@@ -138,3 +138,15 @@ def test_the_token_is_long_random_and_per_run(tmp_path: Path) -> None:
     with serve_store(tmp_path, port=0) as first, serve_store(tmp_path, port=0) as second:
         assert first.token != second.token and len(first.token) >= 32
         assert first.login_url == f"{first.url}/?token={first.token}"
+
+
+def test_bound_to_every_interface_addresses_pass_but_names_still_do_not() -> None:
+    from otel_trading.console._security import allowed_hosts, host_allowed
+
+    everywhere, loopback = allowed_hosts("0.0.0.0"), allowed_hosts("127.0.0.1")
+    assert host_allowed("192.168.1.20:9466", everywhere, "0.0.0.0")
+    assert host_allowed("[fe80::1]:9466", everywhere, "::")
+    assert not host_allowed("evil.example", everywhere, "0.0.0.0")
+    assert not host_allowed("192.168.1.20:9466", loopback, "127.0.0.1")
+    assert host_allowed("192.168.1.20", allowed_hosts("192.168.1.20"), "192.168.1.20")
+    assert not host_allowed(None, loopback, "127.0.0.1")

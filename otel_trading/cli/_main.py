@@ -17,7 +17,7 @@ from typing import Final
 from otel_trading._version import __version__
 from otel_trading.cli._common import CliError
 
-COMMANDS: Final = ("demo", "traces", "logs", "report", "doctor", "rules", "config")
+COMMANDS: Final = ("demo", "console", "traces", "logs", "report", "doctor", "rules", "config")
 Runner = Callable[[argparse.Namespace], int]
 
 

@@ -55,6 +55,7 @@ class ConsoleApp:
         self.token = token
         self.service = service
         self.live = live
+        self.bind_host = bind_host
         self.allowed_hosts = allowed_hosts(bind_host)
         self._redactor = redactor
         self.hub = StreamHub(self._stream_events, self._stream_welcome)

@@ -101,8 +101,7 @@ class ConsoleHandler(BoundedRequestHandler):
             self._json(500, {"error": "internal error (logged by the console)"})
 
     def _host_allowed(self) -> bool:
-        host = self.headers.get("Host")
-        return host is not None and security.host_name(host) in self.app.allowed_hosts
+        return security.host_allowed(self.headers.get("Host"), self.app.allowed_hosts, self.app.bind_host)
 
     def _page(self, method: str) -> None:
         body = static_file("index.html")

@@ -14,12 +14,14 @@ must not be reachable from a web page the user happens to have open:
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import secrets
 from typing import Final
 
 TOKEN_HEADER: Final = "X-Console-Token"  # noqa: S105 - a header name, not a secret
 MAX_BODY_BYTES: Final = 64 * 1024
 _LOOPBACK_NAMES: Final = frozenset({"127.0.0.1", "localhost", "::1"})
+_EVERY_INTERFACE: Final = ("0.0.0.0", "::")  # noqa: S104 - names compared, nothing bound here
 
 
 def new_token() -> str:
@@ -39,8 +41,25 @@ def host_name(header: str) -> str:
 
 def allowed_hosts(bind_host: str) -> frozenset[str]:
     """Loopback names, plus the address the console listens on when that is another one."""
-    extra = {bind_host.strip("[]").lower()} if bind_host not in ("0.0.0.0", "::") else set()  # noqa: S104
+    extra = {bind_host.strip("[]").lower()} if bind_host not in _EVERY_INTERFACE else set()
     return _LOOPBACK_NAMES | extra
+
+
+def host_allowed(header: str | None, allowed: frozenset[str], bind_host: str) -> bool:
+    """Whether to answer a request with this ``Host``. Bound to every interface, an IP address is
+    fine too: DNS rebinding needs a name that resolves to us, an address is its own origin."""
+    if header is None:
+        return False
+    name = host_name(header)
+    if name in allowed:
+        return True
+    if bind_host in _EVERY_INTERFACE:
+        try:
+            ipaddress.ip_address(name)
+        except ValueError:
+            return False
+        return True
+    return False
 
 
 def token_matches(given: str | None, token: str) -> bool:
