@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
-from opentelemetry.trace import SpanContext, SpanKind
+from opentelemetry.trace import SpanContext, SpanKind, StatusCode
 
 from otel_trading._otel_compat import ReadableLogRecord
 
@@ -217,6 +217,11 @@ def _scope(scope: InstrumentationScope | None, attributes: Callable[[Mapping[str
     return _object(parts)
 
 
+_STATUS_CODE: Final = {code: f"{code.value:d}" if code.value else "" for code in StatusCode}
+_LOCAL_PARENT_FLAGS: Final = f"{_HAS_IS_REMOTE:d}"
+_REMOTE_PARENT_FLAGS: Final = f"{_HAS_IS_REMOTE | _IS_REMOTE:d}"
+
+
 def _flags(parent: SpanContext | None) -> str:
     return f"{_HAS_IS_REMOTE | _IS_REMOTE if parent is not None and parent.is_remote else _HAS_IS_REMOTE:d}"
 
@@ -231,17 +236,43 @@ def _span(span: ReadableSpan | LeanSpan) -> str:
     # The property, not get_span_context(): that is an untyped call before OTel 1.40.
     context: SpanContext | None = span.context
     assert context is not None  # a finished SDK span always has one (the OTLP encoder reads it too)
+    # Written inline, the fields every span has (this runs for every span the store keeps); the
+    # helpers for the rest. Each member starts with its comma; the first one's is left out below.
     parts = [',"traceId":"', format(context.trace_id, "032x"), '","spanId":"', format(context.span_id, "016x"), '"']
-    _text(parts, "traceState", _trace_state(context))
+    if context.trace_state:
+        _text(parts, "traceState", _trace_state(context))
     parent = span.parent
     if parent is not None:
         parts += (',"parentSpanId":"', format(parent.span_id, "016x"), '"')
-    _text(parts, "name", span.name)
+    name = span.name
+    if name:
+        parts += (',"name":', _quote(name))
     parts += (',"kind":', _KIND[span.kind])
     _time(parts, "startTimeUnixNano", span.start_time)
     _time(parts, "endTimeUnixNano", span.end_time)
-    _list(parts, "attributes", _span_attributes(span.attributes))
+    attributes = _span_attributes(span.attributes)
+    if attributes:
+        parts += (',"attributes":[', attributes, "]")
     _number(parts, "droppedAttributesCount", span.dropped_attributes)
+    if span.events:
+        _events(parts, span)
+    if span.links:
+        _links(parts, span)
+    _number(parts, "droppedLinksCount", span.dropped_links)
+    status = span.status
+    description = status.description
+    code = _STATUS_CODE[status.status_code]
+    if description:
+        parts += (',"status":{"message":', _quote(description), code and ',"code":' + code, "}")
+    else:
+        parts += (',"status":', (code and '{"code":' + code + "}") or "{}")
+    parts += (',"flags":', _REMOTE_PARENT_FLAGS if parent is not None and parent.is_remote else _LOCAL_PARENT_FLAGS,
+              "}")
+    parts[0] = '{"traceId":"'
+    return "".join(parts)
+
+
+def _events(parts: list[str], span: ReadableSpan | LeanSpan) -> None:
     events = []
     for event in span.events:
         encoded: list[str] = []
@@ -252,6 +283,9 @@ def _span(span: ReadableSpan | LeanSpan) -> str:
         events.append(_object(encoded))
     _list(parts, "events", ",".join(events))
     _number(parts, "droppedEventsCount", span.dropped_events)
+
+
+def _links(parts: list[str], span: ReadableSpan | LeanSpan) -> None:
     links = []
     for link in span.links:
         encoded = [',"traceId":"', format(link.context.trace_id, "032x"), '","spanId":"',
@@ -261,12 +295,6 @@ def _span(span: ReadableSpan | LeanSpan) -> str:
         encoded += (',"flags":', _flags(link.context))
         links.append(_object(encoded))
     _list(parts, "links", ",".join(links))
-    _number(parts, "droppedLinksCount", span.dropped_links)
-    status: list[str] = []
-    _text(status, "message", span.status.description)
-    _number(status, "code", span.status.status_code.value)
-    parts += (',"status":', _object(status), ',"flags":', _flags(parent))
-    return _object(parts)
 
 
 def _log_record(readable: ReadableLogRecord) -> str:
@@ -299,12 +327,18 @@ def _grouped(items: Sequence[_Item], encode: Callable[[_Item], str]) -> _Grouped
     grouped: _Grouped = {}
     # Hashing a Resource dumps its attributes to JSON: once per resource object, not once per item.
     by_identity: dict[int, dict[InstrumentationScope | None, list[str]]] = {}
+    # And a scope's hash is computed on every call: the list of each (resource, scope) object pair is kept.
+    lists: dict[tuple[int, int], list[str]] = {}
     for item in items:
         resource = item.resource
-        scopes = by_identity.get(id(resource))
-        if scopes is None:
-            scopes = by_identity[id(resource)] = grouped.setdefault(resource, {})
-        scopes.setdefault(item.instrumentation_scope or None, []).append(encode(item))
+        scope = item.instrumentation_scope
+        encoded = lists.get((id(resource), id(scope)))
+        if encoded is None:
+            scopes = by_identity.get(id(resource))
+            if scopes is None:
+                scopes = by_identity[id(resource)] = grouped.setdefault(resource, {})
+            encoded = lists[id(resource), id(scope)] = scopes.setdefault(scope or None, [])
+        encoded.append(encode(item))
     return grouped
 
 

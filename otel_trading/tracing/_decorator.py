@@ -97,6 +97,11 @@ class _Instrumented:
                     value = kwargs.get(item.name, item.default)
                     if value is _MISSING:
                         continue
+                kind = type(value)
+                if kind is float or kind is int or kind is bool or (
+                        kind is str and (max_length is None or len(value) <= max_length)):
+                    attributes[item.key] = value  # what coerce_value would give, without the call
+                    continue
                 if not isinstance(value, _SCRUBBED_AT_EXPORT):
                     # A container loses its keys once coerced to text: scrub it while it has them.
                     value = STATE.redactor.scrub_value(item.name, value)

@@ -94,8 +94,8 @@ class LeanSpan(trace.Span):
     links: Final[tuple[Link, ...]] = ()
     dropped_links: Final = 0
 
-    def __init__(self, tracer: LeanTracer, name: str, context: SpanContext, *, parent: SpanContext | None,
-                 kind: SpanKind, start_time: int) -> None:
+    def __init__(self, tracer: LeanTracer, name: str, context: SpanContext,  # noqa: PLR0917 - one call site, hot
+                 parent: SpanContext | None, kind: SpanKind, start_time: int) -> None:
         self.tracer = tracer
         self.name = name
         self.context = context
@@ -293,17 +293,19 @@ class LeanTracer(trace.Tracer):
         self._sampler_kind: str | None = None
         self._lock = threading.Lock()
 
-    def _sampler_fast_kind(self, sampler: Sampler) -> str | None:
-        if sampler is not self._sampler:  # read once per sampler (the provider's may be replaced)
-            with self._lock:
-                self._sampler_kind = _default_sampler_kind(sampler)
-                self._sampler = sampler
-        return self._sampler_kind
+    def _read_sampler(self, sampler: Sampler) -> str | None:
+        """Reads the provider's sampler once (it may be replaced): which decisions need no call."""
+        kind = _default_sampler_kind(sampler)
+        with self._lock:
+            self._sampler_kind = kind
+            self._sampler = sampler
+        return kind
 
     def drops(self) -> bool:
         """True when a span started now in the current context would be neither recorded nor sampled,
         decided without attributes (the default and always-on/off samplers): callers then skip the span."""
-        kind = self._sampler_fast_kind(self.provider.sampler)
+        sampler = self.provider.sampler
+        kind = self._sampler_kind if sampler is self._sampler else self._read_sampler(sampler)
         if kind == "parent":
             parent = trace.get_current_span().get_span_context()
             return parent.is_valid and not parent.trace_flags.sampled
@@ -334,11 +336,11 @@ class LeanTracer(trace.Tracer):
             trace_id = parent.trace_id
             random_trace_id = bool(parent.trace_flags & _RANDOM_FLAG)
         sampler = provider.sampler
-        fast = self._sampler_fast_kind(sampler)
+        fast = self._sampler_kind if sampler is self._sampler else self._read_sampler(sampler)
         if fast is not None:
-            sampled = fast == "on" or (fast == "parent" and (parent is None or parent.trace_flags.sampled))
-            recording = sampled
-            trace_state = parent.trace_state if parent is not None and fast != "on" else None
+            # Parent-based and static samplers keep the parent's trace state.
+            trace_state = parent.trace_state if parent is not None else None
+            recording = sampled = fast == "on" or (fast == "parent" and (parent is None or parent.trace_flags.sampled))
         else:
             result = sampler.should_sample(context, trace_id, name, kind, attributes, links)
             sampled = result.decision.is_sampled()  # type: ignore[no-untyped-call,unused-ignore]
@@ -349,8 +351,7 @@ class LeanTracer(trace.Tracer):
                                    trace_state)
         if not recording:
             return NonRecordingSpan(span_context)
-        span = LeanSpan(self, name, span_context, parent=parent, kind=kind,
-                        start_time=start_time if start_time is not None else time_ns())
+        span = LeanSpan(self, name, span_context, parent, kind, start_time if start_time is not None else time_ns())
         if attributes:
             span._set_initial(attributes)
         return span
