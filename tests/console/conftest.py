@@ -64,7 +64,7 @@ class PageErrors(list[str]):
 @pytest.fixture
 def page(browser: Any) -> Iterator[Any]:
     context = browser.new_context(viewport=VIEWPORT)
-    context.set_default_timeout(10_000)
+    context.set_default_timeout(20_000)  # the machine is shared with other suites
     opened = context.new_page()
     errors = PageErrors()
     opened.on("pageerror", lambda error: errors.append(str(error)))

@@ -52,9 +52,10 @@ export async function renderMetrics(view) {
       const series = (data.series || []).map((one) => ({
         label: Object.entries(one.attributes || {}).map(([k, v]) => `${k}=${v}`).join(", "), points: one.points,
       }));
-      const unit = data.unit && data.unit !== "1" ? ` ${data.unit}` : "";
+      // UCUM annotations ("{quote}", "{order}") read as plain words; "1" is no unit at all.
+      const unit = data.unit && data.unit !== "1" ? ` ${data.unit.replace(/[{}]/g, "")}` : "";
       chart.replaceChildren(lineChart({ title: `${data.name || state.name} (${state.stat})`, series,
-        format: (value) => `${formatNumber(value, Math.abs(value) >= 100 ? 0 : 3)}${unit}` }));
+        format: (value) => `${formatNumber(value, Math.abs(value) >= 100 ? 2 : 4)}${unit}` }));
     } catch (error) {
       chart.replaceChildren(h("p", { class: "error" }, error.message));
     }
