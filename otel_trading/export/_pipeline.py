@@ -41,8 +41,6 @@ def _plain(attributes: Mapping[str, Any]) -> Mapping[str, Any]:
     # BoundedAttributes takes its lock on every access; one copy() (public, one lock, through the
     # span's read-only view too) on the exporter thread is what keeps scrubbing cheap.
     plain: object
-    if type(attributes) is dict:  # a lean span's: nobody writes to it once the span has ended
-        return attributes
     if type(attributes) is MappingProxyType:  # what span.attributes returns: the common case first
         plain = attributes.copy()
     else:
