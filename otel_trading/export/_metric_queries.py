@@ -449,7 +449,7 @@ class _MetricFollower(StoreFollower):
         super().__init__(index.directory, METRICS_SIGNAL)  # type: ignore[arg-type]
         self._db = index.db
         self._metric_ids: dict[str, int] = {}
-        self._series_ids: dict[tuple[int, str, str], int] = {}
+        self._series_ids: dict[tuple[int, str, str], int] = {}  # by the attributes as written
         for dev, ino, path, offset, lines in self._db.execute("SELECT dev, ino, path, offset, lines FROM files"):
             self._positions[(dev, ino)] = _Position(Path(path), offset, lines)
         self._current: FileIdentity = (0, 0)
@@ -509,8 +509,7 @@ class _MetricFollower(StoreFollower):
                                     temporality=int(data.get("aggregationTemporality", 0)),
                                     monotonic=bool(data.get("isMonotonic")))
         for point in data.get("dataPoints") or []:
-            attrs = json.dumps(_attributes(point.get("attributes")), sort_keys=True, ensure_ascii=False)
-            series = self._series_id(metric_id, resource, attrs)
+            series = self._series_id(metric_id, resource, point.get("attributes"))
             start, time_ns = int(point.get("startTimeUnixNano", 0)), int(point.get("timeUnixNano", 0))
             if kind_field in ("sum", "gauge"):
                 value = float(point["asDouble"]) if "asDouble" in point else float(int(point.get("asInt", 0)))
@@ -534,15 +533,18 @@ class _MetricFollower(StoreFollower):
         self._metric_ids[name] = int(row)
         return int(row)
 
-    def _series_id(self, metric: int, resource: str, attrs: str) -> int:
-        key = (metric, resource, attrs)
-        known = self._series_ids.get(key)
+    def _series_id(self, metric: int, resource: str, attributes: object) -> int:
+        # Looked up by the attributes as the line wrote them (one C-level dump): a series repeats in
+        # every line, and decoding and sorting its attributes each time was most of the indexing.
+        written = (metric, resource, json.dumps(attributes))
+        known = self._series_ids.get(written)
         if known is not None:
             return known
+        key = (metric, resource, json.dumps(_attributes(attributes), sort_keys=True, ensure_ascii=False))
         self._db.execute("INSERT OR IGNORE INTO series (metric, resource, attrs) VALUES (?, ?, ?)", key)
         [(row,)] = self._db.execute("SELECT id FROM series WHERE metric = ? AND resource = ? AND attrs = ?",
                                     key).fetchall()
-        self._series_ids[key] = int(row)
+        self._series_ids[written] = int(row)
         return int(row)
 
 
