@@ -22,7 +22,16 @@ from opentelemetry.sdk.trace import Tracer as SdkTracer
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON, ParentBased, Sampler, TraceIdRatioBased
-from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode, TraceFlags, TraceState
+from opentelemetry.trace import (
+    Link,
+    NonRecordingSpan,
+    SpanContext,
+    SpanKind,
+    Status,
+    StatusCode,
+    TraceFlags,
+    TraceState,
+)
 
 import otel_trading
 from otel_trading import span, traced
@@ -60,7 +69,9 @@ class _Boom(Exception):
 
 
 _LIMITS = SpanLimits(max_span_attributes=6, max_span_attribute_length=8, max_events=3, max_event_attributes=5,
-                     max_attribute_length=6)
+                     max_attribute_length=6, max_links=2, max_link_attributes=2)
+_LINKED = SpanContext(0x1234, 0x5678, is_remote=True, trace_flags=TraceFlags(TraceFlags.SAMPLED),
+                      trace_state=TraceState([("k", "v")]))
 _BOOM = _Boom("order rejected")
 try:
     raise _BOOM
@@ -72,7 +83,9 @@ def _script(tracer: trace.Tracer) -> None:
     """Everything a span records, with fixed times, so that two tracers give the same spans."""
     root = tracer.start_span("root", kind=SpanKind.SERVER, start_time=1_000,
                              attributes={"long": "x" * 20, "n": 1, "f": 1.5, "flag": True, "seq": [1, 2],
-                                         "strs": ("a", "bbbbbbbbbbbbb")})
+                                         "strs": ("a", "bbbbbbbbbbbbb")},
+                             links=[Link(_LINKED, {"a": "long text", "b": 1, "c": 2}),
+                                    Link(trace.INVALID_SPAN_CONTEXT)])  # invalid, nothing to carry: left out
     with trace.use_span(root, end_on_exit=False):
         child = tracer.start_span("child", kind=SpanKind.CLIENT, start_time=1_100)
         child.set_attribute("k1", "v")
@@ -87,6 +100,11 @@ def _script(tracer: trace.Tracer) -> None:
         child.set_status(Status(StatusCode.ERROR, "order rejected"))
         child.set_status(StatusCode.UNSET)  # ignored
         child.update_name("child.renamed")
+        for index in range(3):  # over the limit of 2 links
+            child.add_link(_LINKED, {"index": index})
+        child.add_link(trace.INVALID_SPAN_CONTEXT, {"carried": "by attributes"})
+        clean = tracer.start_span("clean", start_time=1_150, attributes={"symbol": "BTC/USDT", "n": 2})
+        clean.end(end_time=1_160)
         child.end(end_time=1_400)
         child.set_attribute("after", "end")  # ignored with a warning, as the SDK does
         child.end(end_time=9_999)  # ignored
@@ -111,14 +129,15 @@ def _lean_and_sdk_spans() -> tuple[list[LeanSpan], list[ReadableSpan]]:
 
 def test_the_store_line_of_lean_spans_is_the_sdk_spans_line_byte_for_byte() -> None:
     lean, sdk = _lean_and_sdk_spans()
-    assert [s.name for s in lean] == ["child.renamed", "ok", "root"]
+    assert [s.name for s in lean] == ["clean", "child.renamed", "ok", "root"]
     line = direct.spans_to_json_line(lean)
     assert line == direct.spans_to_json_line(sdk)
     # And the limits are really in there (not two equally wrong lines).
-    child = json.loads(line)["resourceSpans"][0]["scopeSpans"][0]["spans"][0]
+    child = json.loads(line)["resourceSpans"][0]["scopeSpans"][0]["spans"][1]
     assert child["droppedAttributesCount"] == 6 and len(child["attributes"]) == 6
     assert child["droppedEventsCount"] == 3 and [e["name"] for e in child["events"]][-1] == "exception"
     assert child["status"] == {"message": "order rejected", "code": 2}
+    assert child["droppedLinksCount"] == 2 and len(child["links"]) == 2
 
 
 def test_sdk_exporters_get_the_same_readable_span_as_from_the_sdk() -> None:

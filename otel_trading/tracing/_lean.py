@@ -13,7 +13,7 @@ thread (:func:`to_readable`).
 
 The SDK span is still used (the slow path, :class:`LeanTracer` delegates) whenever someone else
 may want to see it: a span processor added to the provider besides otel-trading's own
-(it must receive SDK spans in ``on_start``/``on_end``), or links given at start.
+(it must receive SDK spans in ``on_start``/``on_end``).
 """
 
 from __future__ import annotations
@@ -87,12 +87,9 @@ class LeanSpan(trace.Span):
     """
 
     __slots__ = (
-        "attributes", "context", "dropped_attributes", "dropped_events", "end_time", "events", "kind", "name",
-        "parent", "start_time", "status", "tracer",
+        "attributes", "context", "dropped_attributes", "dropped_events", "end_time", "events", "kind", "links",
+        "name", "parent", "start_time", "status", "tracer",
     )
-    # Never links (a span started with links is an SDK span): the export side reads these.
-    links: Final[tuple[Link, ...]] = ()
-    dropped_links: Final = 0
 
     def __init__(self, tracer: LeanTracer, name: str, context: SpanContext,  # noqa: PLR0917 - one call site, hot
                  parent: SpanContext | None, kind: SpanKind, start_time: int) -> None:
@@ -107,6 +104,7 @@ class LeanSpan(trace.Span):
         self.dropped_attributes = 0
         self.events: list[Event] = []
         self.dropped_events = 0
+        self.links: Sequence[Link] = ()  # a BoundedList once there is one (few spans have links)
         self.status = _UNSET
 
     # What ReadableSpan has besides the plain fields.
@@ -201,9 +199,27 @@ class LeanSpan(trace.Span):
             del events[0]  # as the SDK's BoundedList: the oldest goes
         events.append(event)
 
-    def add_link(self, context: SpanContext, attributes: types.Attributes = None) -> None:  # noqa: ARG002
-        # Links are kept only by the SDK span (started with links=...): a lean span has none to add to.
-        _LOG.warning("otel-trading spans take links only when started; add_link() ignored")
+    @property
+    def dropped_links(self) -> int:
+        links = self.links
+        return links.dropped if isinstance(links, BoundedList) else 0
+
+    def add_link(self, context: SpanContext, attributes: types.Attributes = None) -> None:
+        if not self._ended("add_link"):
+            self._add_links([Link(context, attributes)])
+
+    def _add_links(self, links: Sequence[Link]) -> None:
+        """As the SDK span keeps them: valid ones only (a valid context, or attributes or trace state
+        to carry), their attributes bounded, the oldest dropped beyond the limit."""
+        limits = self.tracer.limits
+        if not isinstance(self.links, BoundedList):
+            self.links = BoundedList(limits.max_links)
+        for link in links:
+            context = link.context
+            if link and context and (context.is_valid or link.attributes or context.trace_state):
+                self.links.append(Link(context, BoundedAttributes(
+                    limits.max_link_attributes, link.attributes, max_value_len=limits.max_attribute_length,
+                    immutable=True)))
 
     def update_name(self, name: str) -> None:
         if not self._ended("update_name"):
@@ -254,7 +270,7 @@ class LeanSpan(trace.Span):
 def to_readable(span: LeanSpan) -> ReadableSpan:
     """The SDK's ``ReadableSpan`` of a finished lean span, for exporters that read SDK objects
     (built on the export thread, never by the caller)."""
-    attributes: Mapping[str, Any] = span.attributes
+    attributes: Mapping[str, Any] = span.attributes  # copied by ReadableSpan's attributes property
     events: Sequence[Event] = span.events
     limits = span.tracer.limits
     # The SDK's bounded containers only to carry drop counts (ReadableSpan reads them from there):
@@ -270,7 +286,7 @@ def to_readable(span: LeanSpan) -> ReadableSpan:
         events = bounded_events
     return ReadableSpan(
         name=span.name, context=span.context, parent=span.parent, resource=span.resource, attributes=attributes,
-        events=events, links=(), kind=span.kind, status=span.status, start_time=span.start_time,
+        events=events, links=span.links, kind=span.kind, status=span.status, start_time=span.start_time,
         end_time=span.end_time, instrumentation_scope=span.instrumentation_scope,
     )
 
@@ -323,7 +339,7 @@ class LeanTracer(trace.Tracer):
         set_status_on_exception: bool = True,
     ) -> trace.Span:
         provider = self.provider
-        if links or span_processors(provider) is not self._own_processors:
+        if span_processors(provider) is not self._own_processors:
             return self.sdk_tracer.start_span(name, context, kind, attributes, links, start_time,
                                               record_exception, set_status_on_exception)
         parent: SpanContext | None = trace.get_current_span(context).get_span_context()
@@ -354,6 +370,8 @@ class LeanTracer(trace.Tracer):
         span = LeanSpan(self, name, span_context, parent, kind, start_time if start_time is not None else time_ns())
         if attributes:
             span._set_initial(attributes)
+        if links:
+            span._add_links(links)
         return span
 
     @contextmanager
