@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from cli_runner import run_cli
-from console_helpers import HOSTILE_MESSAGE, HOSTILE_NAME
+from console_helpers import HOSTILE_MESSAGE, HOSTILE_NAME, wait_until
 
 from otel_trading.console import ConsoleServer, serve_store
 
@@ -115,7 +115,7 @@ def test_trades_table_equals_the_report(page: Any, store_console: ConsoleServer,
     page.fill("#trade-filters input[name=symbol]", symbol)
     page.select_option("#trade-filters select[name=status]", "closed")
     page.click("#trade-filters button[type=submit]")
-    page.wait_for_function(f"document.querySelector('#trades-closed').dataset.value == {expected['trades']}")
+    wait_until(page, f"document.querySelector('#trades-closed').dataset.value == {expected['trades']}")
     assert {text for text in page.locator("#trades tbody td:nth-child(3)").all_inner_texts()} == {symbol}
     assert "symbol=" in page.url and "status=closed" in page.url
     page.reload()  # bookmarkable: the same view from the URL alone
@@ -169,7 +169,7 @@ def test_log_search_finds_the_rejects(page: Any, store_console: ConsoleServer, r
     page.fill("#log-filters input[name=q]", "reject")
     page.click("#log-filters button[type=submit]")
     page.wait_for_url(re.compile(r"q=reject"))
-    page.wait_for_function("document.querySelectorAll('#logs li').length > 0 && "
+    wait_until(page, "document.querySelectorAll('#logs li').length > 0 && "
                            "[...document.querySelectorAll('#logs li')].every(li => /reject/i.test(li.textContent))")
     rejected = page.locator("#logs li", has_text="order rejected")
     assert rejected.count() == rejects
