@@ -13,8 +13,11 @@ DEMO_ARGS = ("demo", "--trades", "16", "--seed", "11", "--speed", "500", "--prom
 
 
 def clean_environment(**env: str) -> dict[str, str]:
-    """The test process environment without OTEL_* settings, plus ``env``."""
-    return {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")} | env
+    """The test process environment without OTEL_* settings, plus ``env``.
+
+    The demo serves its console on 9466 by default; suites run side by side, so any console a
+    command starts takes a free port unless the test says otherwise."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")} | {"OTEL_TRADING_CONSOLE_PORT": "0"} | env
 
 
 def run_cli(*args: str, cwd: Path | None = None, timeout: float = 120,

@@ -325,3 +325,19 @@ def test_cli_busy_port_and_missing_store_are_clear_exit_2(store_console: Console
     missing = run_cli("console", "--store", str(tmp_path / "none"), "--no-open")
     assert missing.returncode == 2
     assert "no local store at" in missing.stderr and "Traceback" not in missing.stderr
+
+
+def test_demo_reports_a_busy_console_port_and_runs_on(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = run_cli("demo", "--trades", "1", "--seed", "4", "--speed", "2000", "--no-progress",
+                         "--prometheus-port", "0", "--console-port", str(port), "--store", str(tmp_path / "s"),
+                         cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (f"console not served: could not listen on 127.0.0.1:{port} (port in use?); --console-port picks "
+            "another, 0 a free one") in result.stdout
+    quiet = run_cli("demo", "--trades", "1", "--seed", "4", "--speed", "2000", "--no-progress", "--no-console",
+                    "--prometheus-port", "0", "--store", str(tmp_path / "q"), cwd=tmp_path)
+    assert quiet.returncode == 0 and "console" not in quiet.stdout.split("Summary")[0]

@@ -472,7 +472,8 @@ def test_a_busy_prometheus_port_is_reported_the_same_everywhere(tmp_path: Path) 
         busy.listen()
         port = busy.getsockname()[1]
         result = run_cli("demo", "--trades", "2", "--seed", "4", "--speed", "2000", "--no-progress", "--linger", "30s",
-                         "--prometheus-port", str(port), "--store", str(tmp_path / "store"), cwd=tmp_path, timeout=25)
+                         "--prometheus-port", str(port), "--store", str(tmp_path / "store"), "--no-console",
+                         cwd=tmp_path, timeout=25)
     assert result.returncode == 0, result.stderr
     not_served = (f"metrics -> not served: could not listen on 127.0.0.1:{port} (port in use?); "
                   "--prometheus-port picks another, 0 a free one")

@@ -70,3 +70,92 @@ def test_no_change_no_span() -> None:
 def test_hooks_reject_what_cannot_be_called() -> None:
     with pytest.raises(TypeError, match="expected a callable"):
         on_trading_state_change("halt")  # type: ignore[arg-type]
+
+
+# --- the demo's risk manager obeys a person's halt / reduce-only until a person resumes ---
+
+
+def _snapshot() -> Any:
+    from otel_trading.trading import Portfolio
+
+    return Portfolio("kill-switch-test", cash=10_000.0).snapshot()
+
+
+def test_demo_risk_manager_keeps_a_manual_halt_past_the_breaker_cooldown() -> None:
+    from otel_trading.demo._risk import RiskLimits, RiskManager
+    from otel_trading.demo._scenario import MARKET_START
+
+    with capture():
+        risk = RiskManager(RiskLimits(max_consecutive_losses=1, cooldown_ticks=5))
+        handle = on_trading_state_change(risk.state_changed)
+        start = MARKET_START + 3600
+        assert risk.evaluate(1, start, 10_000.0) is None
+        set_trading_state("reducing", "operator: reduce only", source="console")
+        assert risk.check_entry(100.0, _snapshot()) == (False, "trading_halted")
+        assert not risk.manually_halted  # reduce-only: positions may still close, none is flattened
+        risk.trade_closed(-3.0)
+        change = risk.evaluate(2, start + 1, 10_000.0)  # the breaker trips on top
+        assert change is not None and change.state is TradingState.HALTED
+        change = risk.evaluate(8, start + 7, 10_000.0)  # its cooldown ends: back to the person's state
+        assert change is not None and change.state is TradingState.REDUCING
+        assert trading_state_details()[0] is TradingState.REDUCING
+        set_trading_state("halted", "operator: stop", source="console")
+        assert risk.manually_halted
+        assert risk.evaluate(20, start + 19, 10_000.0) is None  # nothing of the breaker's lifts it
+        set_trading_state("active", "operator: resume", source="console")
+        assert risk.manual is None
+        assert risk.check_entry(100.0, _snapshot()) == (True, None)
+        handle.remove()
+
+
+def test_the_live_demo_halts_from_its_console_and_resumes(tmp_path: Any) -> None:
+    import json
+    import subprocess
+    import time
+    import urllib.request
+
+    from tests.cli_runner import SCRIPT, clean_environment
+
+    process = subprocess.Popen(
+        [str(SCRIPT), "demo", "--duration", "60s", "--speed", "50", "--prometheus-port", "0", "--console-port", "0",
+         "--no-progress", "--store", str(tmp_path / "store")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=clean_environment(), cwd=tmp_path)
+    try:
+        assert process.stdout is not None
+        login = ""
+        while "live console -> " not in login:
+            login = process.stdout.readline()
+            assert login, "the demo printed no console URL"
+        base, token = login.split("-> ", 1)[1].strip().split("/?token=")
+
+        def call(path: str, body: dict[str, str] | None = None) -> Any:
+            data = None if body is None else json.dumps(body).encode()
+            headers = {"Content-Type": "application/json", "X-Console-Token": token}
+            with urllib.request.urlopen(urllib.request.Request(base + path, data=data, headers=headers),  # noqa: S310
+                                        timeout=10) as response:
+                return json.loads(response.read())
+
+        opened = "/api/logs?q=position%20opened&since_ns="
+        deadline = time.monotonic() + 20
+        while not call(f"{opened}0")["logs"]:  # trading, with a position or more to flatten
+            assert time.monotonic() < deadline, "no position opened at all"
+            time.sleep(0.2)
+        assert call("/api/controls", {"state": "halted", "reason": "test halt"}) == {
+            "previous": "active", "state": "halted"}
+        halted_ns = call("/api/controls")["since_ns"]
+        time.sleep(4)  # about 200 s of market time: the strategy would have traded
+        assert call("/api/controls")["state"] == "halted"
+        assert call(f"{opened}{halted_ns}")["logs"] == []  # nothing opened while halted
+        assert call("/api/overview")["positions"] == []  # and what was open was flattened
+        denied = call(f"/api/logs?q=trading_halted&since_ns={halted_ns}")["logs"]
+        assert denied, "the strategy never tried: the test saw nothing"
+        resumed = call("/api/controls", {"state": "active", "reason": "resume"})
+        assert resumed == {"previous": "halted", "state": "active"}
+        resumed_ns = call("/api/controls")["since_ns"]
+        deadline = time.monotonic() + 20
+        while not call(f"{opened}{resumed_ns}")["logs"]:
+            assert time.monotonic() < deadline, "no position opened after the resume"
+            time.sleep(0.5)
+    finally:
+        process.terminate()
+        process.wait(20)

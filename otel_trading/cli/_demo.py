@@ -61,6 +61,11 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--prometheus-port", type=int, default=None, metavar="PORT",
                         help="port of the /metrics endpoint, 0 for a free one (default: 9464 or "
                         "$OTEL_EXPORTER_PROMETHEUS_PORT)")
+    parser.add_argument("--console-port", type=int, default=None, metavar="PORT",
+                        help="port of the live web console, 0 for a free one (default: 9466 or "
+                        "$OTEL_TRADING_CONSOLE_PORT)")
+    parser.add_argument("--no-console", action="store_true",
+                        help="do not serve the live web console (docs/console.md)")
     parser.add_argument("--otlp-endpoint", metavar="URL",
                         help="send traces, metrics and logs over OTLP to this collector instead (default: "
                         "$OTEL_EXPORTER_OTLP_ENDPOINT, else the local store and Prometheus)")
@@ -93,8 +98,10 @@ def demo_options(args: argparse.Namespace) -> DemoOptions:
         value = getattr(args, name)
         if not 0.0 <= value <= 1.0:
             raise CliError(f"--{name.replace('_', '-')} {value}: expected a probability between 0 and 1")
-    if args.prometheus_port is not None and not 0 <= args.prometheus_port <= 65535:
-        raise CliError(f"--prometheus-port {args.prometheus_port}: expected 0 to 65535")
+    for option in ("prometheus_port", "console_port"):
+        port = getattr(args, option)
+        if port is not None and not 0 <= port <= 65535:
+            raise CliError(f"--{option.replace('_', '-')} {port}: expected 0 to 65535")
     symbols = tuple(symbol.strip().upper() for symbol in args.symbols.split(",") if symbol.strip())
     linger_seconds(args)
     _check_otlp_endpoint(args)
@@ -138,9 +145,10 @@ def run(args: argparse.Namespace) -> int:
     settings: dict[str, Any] = {"service_name": args.service_name, "log_console": args.log_console}
     if args.store is not None:
         settings["store_dir"] = args.store
-    for option in ("prometheus_port", "otlp_endpoint", "otlp_protocol"):
+    for option in ("prometheus_port", "otlp_endpoint", "otlp_protocol", "console_port"):
         if getattr(args, option) is not None:
             settings[option] = getattr(args, option)
+    settings["console"] = not args.no_console
     try:
         telemetry = otel_trading.configure(**settings)
     except otel_trading.ConfigurationError as exc:
@@ -149,7 +157,8 @@ def run(args: argparse.Namespace) -> int:
     limits += [args.duration] if args.duration is not None else []
     print(f"otel-trading demo: paper trading {', '.join(options.symbols)} on a simulated exchange\n"
           f"  seed {options.seed}, until {' or '.join(limits)}, {options.speed:g}x market speed; Ctrl-C stops\n"
-          + "".join(f"  {line}\n" for line in destinations(telemetry, running=True)), flush=True)
+          + "".join(f"  {line}\n" for line in destinations(telemetry, running=True))
+          + _console_line(telemetry, args), flush=True)
     try:
         result = run_demo(options)
     except KeyboardInterrupt:  # a second Ctrl-C: no summary, but what was recorded is still flushed
@@ -160,6 +169,8 @@ def run(args: argparse.Namespace) -> int:
     linger = linger_seconds(args)
     if linger is not None and not result.interrupted:
         _linger(telemetry, linger)
+    if not result.interrupted:
+        _keep_console(telemetry)
     flushed = telemetry.shutdown()
     print("Telemetry:\n" + "".join(f"  {line}\n" for line in destinations(telemetry, running=False)))
     if not flushed:
@@ -190,6 +201,31 @@ def _linger(telemetry: Telemetry, seconds: float) -> None:
         time.sleep(seconds)
     except KeyboardInterrupt:
         print("stopped lingering", flush=True)
+
+
+def _console_line(telemetry: Telemetry, args: argparse.Namespace) -> str:
+    if args.no_console:
+        return ""
+    if telemetry.console is None:
+        settings = telemetry.settings
+        return (f"  console not served: could not listen on {settings.console_host}:{settings.console_port} "
+                "(port in use?); --console-port picks another, 0 a free one\n")
+    return f"  live console -> {telemetry.console.login_url}\n"
+
+
+def _keep_console(telemetry: Telemetry) -> None:
+    """At a terminal, the console stays up after the run (until Ctrl-C) so the run can be looked at;
+    otherwise (a script, CI) the demo exits as before."""
+    console = telemetry.console
+    if console is None or not (sys.stdin.isatty() and sys.stdout.isatty()):
+        return
+    telemetry.force_flush()  # everything of the run is in the store the console reads
+    print(f"The console keeps serving the run at {console.login_url}\nCtrl-C to stop.", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        print("stopped the console", flush=True)
 
 
 def destinations(telemetry: Telemetry, *, running: bool) -> list[str]:

@@ -27,6 +27,7 @@ from otel_trading.demo._scenario import QUOTE_CURRENCY, TICK_SECONDS, DemoOption
 from otel_trading.demo._stats import DemoResult, DemoStats
 from otel_trading.demo._strategy import STRATEGY, EmaCrossover, Signal
 from otel_trading.demo._trader import SymbolTrader
+from otel_trading.trading import trading_state_details
 
 _RECONCILE_TICKS: Final = 10  # balance and open orders are checked against the book this often
 _MAX_CLOSING_TICKS: Final = 300  # flattening at the end gives up after this many ticks
@@ -49,6 +50,7 @@ class DemoBot:
         self.book = otel_trading.Portfolio("demo", base_currency=QUOTE_CURRENCY, cash=options.starting_cash,
                                            clock=lambda: market.time, returns_period=60.0, periods_per_year=525_600)
         self.risk = RiskManager()
+        self._manual_seen: TradingState | None = None
         self.strategy = EmaCrossover()
         desk = Desk(self.exchange, ExchangeCalls(self.stats, options.latency_scale), self.book, self.risk,
                     self.stats, options.seed)
@@ -60,7 +62,18 @@ class DemoBot:
         """Trades until ``trades`` positions have been opened and closed, ``duration_s`` has passed
         (open positions are then flattened) or ``stop`` is set (they are left as they are)."""
         started = time.perf_counter()
-        otel_trading.set_trading_state(TradingState.ACTIVE, reason="demo_start")
+        manual = otel_trading.on_trading_state_change(self.risk.state_changed)  # the console's kill switch
+        state, _, source, _, _ = trading_state_details()
+        if source != "bot" and state is not TradingState.ACTIVE:
+            self.risk.manual = state  # halted on the console before the first tick: it stays so
+        else:
+            otel_trading.set_trading_state(TradingState.ACTIVE, reason="demo_start")
+        try:
+            return await self._run(stop, started)
+        finally:
+            manual.remove()
+
+    async def _run(self, stop: asyncio.Event, started: float) -> DemoResult:
         await self.exchange.load_markets()
         tick_s = TICK_SECONDS / self.options.speed
         due = time.perf_counter()
@@ -104,7 +117,12 @@ class DemoBot:
         change = self.risk.evaluate(market.tick, market.time, self.book.snapshot().equity)
         if change is not None:
             self._breaker_changed(change.state, change.reason, change.until_tick)
-        flatten = closing or ("circuit_breaker" if self.risk.halted else None)
+        if self.risk.manual is not self._manual_seen:
+            self._manual_seen = self.risk.manual
+            what = "resumed by hand" if self._manual_seen is None else f"{self._manual_seen.value} by hand"
+            self.progress.event(self.market.time, f"trading {what} (kill switch)")
+        flatten = closing or ("circuit_breaker" if self.risk.halted else
+                              "manual_halt" if self.risk.manually_halted else None)
         for trader in self.traders:
             symbol = trader.symbol
             await trader.step(market.tick, prices.get(symbol), signals.get(symbol),
@@ -124,7 +142,8 @@ class DemoBot:
             self.progress.event(self.market.time, f"circuit breaker tripped: {reason}{halted_for}; flattening")
         else:
             self.stats.breaker_resumes += 1
-            self.progress.event(self.market.time, f"circuit breaker reset ({reason}): trading again")
+            again = "trading again" if state is TradingState.ACTIVE else f"still {state.value} by hand"
+            self.progress.event(self.market.time, f"circuit breaker reset ({reason}): {again}")
 
     @otel_trading.traced(name="reconcile", record_metrics=True)
     async def _reconcile(self) -> None:

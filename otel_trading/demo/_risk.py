@@ -7,6 +7,10 @@ equity (halted until the next daily reset, 00:00 UTC market time, at most
 losing trades in a row, or a market crash (a symbol down ``crash_move`` within
 ``crash_lookback`` ticks); the last two halt for ``cooldown_ticks`` after the condition clears.
 While halted no position is opened and the bot flattens the open ones; then it is ``active`` again.
+
+A person's change (the console's kill switch: any source but ``bot``) wins over the breaker until
+a person resumes: ``halted`` flattens and opens nothing, ``reducing`` only lets positions close;
+when the breaker's own halt ends it goes back to the person's state, not to ``active``.
 """
 
 from __future__ import annotations
@@ -57,6 +61,18 @@ class RiskManager:
         self._day_start_equity = 0.0
         self._daily_halt_until: int | None = None  # fixed when the daily limit trips: never extended
         self._recent: dict[str, deque[float]] = {}
+        self.manual: TradingState | None = None
+        """The state a person set (halted or reducing) until they resume; None: the breaker decides."""
+
+    def state_changed(self, previous: TradingState, state: TradingState, reason: str | None,  # noqa: ARG002
+                      source: str) -> None:
+        """``on_trading_state_change`` hook: remembers a person's halt or reduce-only until their resume."""
+        if source != "bot":
+            self.manual = None if state is TradingState.ACTIVE else state
+
+    @property
+    def manually_halted(self) -> bool:
+        return self.manual is TradingState.HALTED
 
     @property
     def halted(self) -> bool:
@@ -105,8 +121,9 @@ class RiskManager:
             self.halted_until = None
             self.loss_streak = 0
             reason = "new_trading_day" if new_day and self._halt_reason == "daily_loss_limit" else "cooldown_elapsed"
-            otel_trading.set_trading_state(TradingState.ACTIVE, reason=reason)
-            return BreakerChange(TradingState.ACTIVE, reason)
+            resumed = self.manual or TradingState.ACTIVE  # a person's halt or reduce-only outlasts the breaker's
+            otel_trading.set_trading_state(resumed, reason=reason)
+            return BreakerChange(resumed, reason)
         return None
 
     def _trigger(self, tick: int, market_time: float, equity: float) -> tuple[str, int] | None:
