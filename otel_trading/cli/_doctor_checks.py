@@ -22,7 +22,9 @@ from otel_trading.config._settings import (
 from otel_trading.export import StoreContents, store_files
 
 Status = Literal["ok", "warn", "fail", "info"]
-STORE_SIGNALS: Final = ("traces", "logs")
+STORE_SIGNALS: Final = ("traces", "logs")  # the records the store checks read
+# Every signal the local store keeps files of (sizes, bounds).
+FILE_SIGNALS: Final = ("traces", "metrics", "logs")
 _UNREADABLE_SHOWN: Final = 3
 
 
@@ -121,8 +123,8 @@ def check_configuration(settings: Settings, services_in_store: list[str]) -> Che
 # -- the local store ------------------------------------------------------------------------------
 
 
-def _signal_files(directory: Path) -> dict[str, list[Path]]:
-    return {signal: store_files(directory, signal) for signal in STORE_SIGNALS}
+def _signal_files(directory: Path, signals: tuple[str, ...] = STORE_SIGNALS) -> dict[str, list[Path]]:
+    return {signal: store_files(directory, signal) for signal in signals}
 
 
 def _size(path: Path) -> int:
@@ -142,7 +144,7 @@ def _line_count(path: Path) -> int:
 
 def check_store_files(directory: Path, settings: Settings | None) -> CheckResult:
     """The directory, its files and their size against the per-signal bound."""
-    used = settings is None or any("local" in settings.exporters[s] for s in STORE_SIGNALS)
+    used = settings is None or any("local" in settings.exporters[s] for s in FILE_SIGNALS)
     if not directory.exists():
         status: Status = "warn" if used else "info"
         return CheckResult("store", status, f"{directory} does not exist yet (created at the first export)",
@@ -151,7 +153,7 @@ def check_store_files(directory: Path, settings: Settings | None) -> CheckResult
         return CheckResult("store", "fail", f"{directory} is not a directory",
                            data={"directory": str(directory), "exists": True})
     bound = settings.store_max_total_bytes if settings is not None else None
-    files = _signal_files(directory)
+    files = _signal_files(directory, FILE_SIGNALS)
     sizes = {signal: sum(_size(p) for p in paths) for signal, paths in files.items()}
     count = sum(len(paths) for paths in files.values())
     parts = ", ".join(f"{signal} {human_bytes(size)}" for signal, size in sizes.items())
