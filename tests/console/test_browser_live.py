@@ -133,6 +133,17 @@ def test_live_overview_updates_over_the_stream(page: Any, live_demo: LiveDemo) -
     assert page.is_visible("#nav-controls")
 
 
+def test_live_tail_adds_new_lines_on_top(page: Any, live_demo: LiveDemo) -> None:
+    page.goto(live_demo.login_url)
+    page.wait_for_selector("#overview .cards")
+    page.goto(live_demo.url + "/logs?tail=1")
+    page.wait_for_selector("#logs li")
+    page.wait_for_selector("#live-state.ok")
+    newest = page.inner_text("#logs li .log-time >> nth=0")
+    wait_until(page, f"document.querySelector('#logs li .log-time').textContent > {json.dumps(newest)}")
+    assert "(live)" in page.inner_text("#logs-status")
+
+
 def controls_state(demo: LiveDemo) -> str:
     return str(demo.api("/api/controls")["state"])
 
