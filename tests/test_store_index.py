@@ -13,8 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from otel_trading.export import load_store
-from otel_trading.export._index import INDEX_NAME, StoreIndex
+from otel_trading.analytics._journal import read_journal
+from otel_trading.cli._log_filter import LogFilter
+from otel_trading.cli._runs import RunSelection
+from otel_trading.export import StoredSpan, load_store
+from otel_trading.export._index import INDEX_NAME, TRACE_COLUMNS, StoreIndex, trace_facts
+from otel_trading.export._index_rows import TraceFacts, group_traces, summarize
+from otel_trading.export._reader import decode_store_line
+from otel_trading.export._store_queries import _journal, newest_logs
 
 
 @pytest.fixture
@@ -45,7 +51,8 @@ def test_a_second_read_parses_nothing_and_an_append_only_the_new_bytes(store: Pa
     (store / "traces.jsonl").write_text("".join(lines[:-1]))
     index.update()
     first = index.bytes_read
-    assert first == sum(path.stat().st_size for path in store.glob("*.jsonl"))
+    # The index reads the spans and the logs (the metric lines have their own index).
+    assert first == sum(path.stat().st_size for signal in ("traces", "logs") for path in store.glob(f"{signal}*.jsonl"))
     index.update()
     assert index.bytes_read == first  # nothing new: nothing read
     with open(store / "traces.jsonl", "a") as handle:
@@ -128,3 +135,88 @@ def test_one_trace_comes_from_its_rows_only(store: Path, index: StoreIndex) -> N
     one = index.contents(trace_prefix=trace_id[:8])
     assert one.spans == [span for span in everything.spans if span.trace_id.startswith(trace_id[:8])]
     assert one.logs == [log for log in everything.logs if (log.trace_id or "").startswith(trace_id[:8])]
+
+
+# -- the summary rows, the journal's rows and the log columns ---------------------------------------------
+
+
+def _expected_summaries(store: Path) -> dict[str, TraceFacts]:
+    spans = load_store(store, indexed=False, logs=False).spans
+    return {trace_id: summarize(trace_id, trace.spans) for trace_id, trace in group_traces(spans).items()}
+
+
+def _indexed_summaries(index: StoreIndex) -> dict[str, TraceFacts]:
+    return {row[0]: trace_facts(row) for row in index.db.execute(f"SELECT {TRACE_COLUMNS} FROM traces")}  # noqa: S608
+
+
+def _rows_are_exact(store: Path, index: StoreIndex) -> None:
+    """The summary rows are those of every span read from the files; the journal that of read_journal."""
+    index.update()
+    assert _indexed_summaries(index) == _expected_summaries(store)
+    spans = load_store(store, indexed=False, logs=False).spans
+    assert _journal(index, None) == read_journal(spans)
+    [(keys,)] = index.db.execute("SELECT COUNT(*) FROM trace_keys").fetchall()
+    assert keys == sum(len(facts.trade_ids) for facts in _expected_summaries(store).values())
+
+
+def _line_of_root(lines: list[str]) -> tuple[str, int]:
+    """A trace whose root is written in a later line than one of its children, and that line."""
+    seen: set[str] = set()
+    for number, line in enumerate(lines):
+        [*spans] = decode_store_line(Path("traces.jsonl"), number + 1, line, "traces").records
+        for span in spans:
+            assert isinstance(span, StoredSpan)
+            if span.parent_span_id is None and span.trace_id in seen:
+                return span.trace_id, number
+        seen.update(span.trace_id for span in spans)
+    raise AssertionError("no trace of the demo ends after its first line")
+
+
+def test_summary_rows_follow_a_trace_whose_spans_arrive_across_files(store: Path, index: StoreIndex) -> None:
+    lines = _lines(store, "traces")
+    trace_id, root_line = _line_of_root(lines)
+    # Even lines in a rotated file, odd ones in the live file, each in two steps: a trace's spans land in
+    # different files and different updates (the root, written when it ends, after its children).
+    rotated = store / "traces-20260101T000000000000.jsonl"
+    rotated.write_text("".join(lines[:root_line:2]))
+    (store / "traces.jsonl").write_text("".join(lines[1:root_line:2]))
+    _rows_are_exact(store, index)
+    assert _indexed_summaries(index)[trace_id].partial
+    with open(rotated, "a") as handle:
+        handle.write("".join(lines[root_line::2] if root_line % 2 == 0 else lines[root_line + 1::2]))
+    with open(store / "traces.jsonl", "a") as handle:
+        handle.write("".join(lines[root_line::2] if root_line % 2 == 1 else lines[root_line + 1::2]))
+    _rows_are_exact(store, index)
+    assert not _indexed_summaries(index)[trace_id].partial  # its root arrived
+    rotated.unlink()  # rotated away: the traces it held are summarised from what is left
+    _rows_are_exact(store, index)
+    (store / "traces.jsonl").write_text("".join(lines[1:3]))  # truncated and rewritten
+    _rows_are_exact(store, index)
+    (store / "traces.jsonl").write_text("")
+    _rows_are_exact(store, index)
+    assert _indexed_summaries(index) == {}
+
+
+def test_a_copied_file_counts_each_span_once_in_the_summary_and_twice_in_the_journal(
+        store: Path, index: StoreIndex) -> None:
+    shutil.copy(store / "traces.jsonl", store / "traces-20260101T000000000000.jsonl")
+    _rows_are_exact(store, index)
+    spans = load_store(store, indexed=False, logs=False).spans
+    assert sum(facts.span_count for facts in _indexed_summaries(index).values()) * 2 == len(spans)
+
+
+def test_log_columns_answer_the_filters_of_the_logs_command(store: Path, index: StoreIndex) -> None:
+    index.update()
+    everything = load_store(store, indexed=False, traces=False).logs
+    with_trade = next(log for log in everything if "trade_id" in log.attributes)
+    filters = [LogFilter(), LogFilter(min_severity=13), LogFilter(trade_id=str(with_trade.attributes["trade_id"])),
+               LogFilter(trace_prefix=(with_trade.trace_id or "")[:6]), LogFilter(grep="filled"),
+               LogFilter(grep="status=filled"), LogFilter(start_ns=with_trade.time_ns, end_ns=with_trade.time_ns),
+               LogFilter(runs=RunSelection(service="demo-bot")), LogFilter(runs=RunSelection(service="other"))]
+    for wanted in filters:
+        expected = sorted((log for log in everything if wanted.matches(log)), key=lambda log: log.time_ns)
+        found, total = newest_logs(index, wanted, None)
+        assert list(reversed(found)) == expected, wanted
+        assert total == len(expected)
+        newest, count = newest_logs(index, wanted, 3)
+        assert newest == found[:3] and count == total

@@ -12,12 +12,16 @@ from typing import Any
 import pytest
 from cli_runner import run_cli
 
+from otel_trading.analytics._journal import Journal, ReportFilter, build_report
+from otel_trading.cli._runs import RunSelection
+from otel_trading.export import load_store
 from otel_trading.export._store_queries import (
     search_logs,
     store_report,
     trace_detail,
     trace_summaries,
     trades,
+    trading_report,
 )
 
 
@@ -195,3 +199,16 @@ def test_store_report_is_what_report_prints(store: Path, options: tuple[str, ...
     assert result.returncode in (0, 1), result.stderr
     filters = {options[0]: options[1]} if options else {}
     assert store_report(store, **filters) == json.loads(result.stdout)
+
+
+@pytest.mark.parametrize("selection", [ReportFilter(), ReportFilter(symbol="BTC/USDT"),
+                                       ReportFilter(strategy="ema-crossover", service="demo-bot")])
+def test_the_report_from_the_index_rows_is_the_report_of_every_span(store: Path, selection: ReportFilter) -> None:
+    expected = build_report(load_store(store, indexed=False, logs=False).spans, selection)
+    found = trading_report(store, selection, RunSelection()).report
+    assert found.journal == expected.journal
+    assert found == expected or found.equity_curve != expected.equity_curve  # the recorded equity may replace it
+    assert (found.stats, found.orders_by_status, found.rejects_by_reason, found.errors_by_type) == \
+        (expected.stats, expected.orders_by_status, expected.rejects_by_reason, expected.errors_by_type)
+    other = trading_report(store, selection, RunSelection(run="no-such-run")).report
+    assert other.journal == Journal()

@@ -149,20 +149,20 @@ def _service(span: StoredSpan) -> str | None:
     return _text(span.resource, "service.name")
 
 
-def _is_trade(span: StoredSpan) -> bool:
+def is_trade_span(span: StoredSpan) -> bool:
     return span.name == "trade" and "trading.trade_id" in span.attributes
 
 
-def _is_order(span: StoredSpan) -> bool:
+def is_order_span(span: StoredSpan) -> bool:
     return span.name == "order" and "trading.order.status" in span.attributes
 
 
-def _is_exchange_call(span: StoredSpan) -> bool:
+def is_exchange_call_span(span: StoredSpan) -> bool:
     # What any exchange instrumentation sets (docs/instrumentation.md), whatever it names its spans.
     return span.kind == "client" and "trading.exchange" in span.attributes
 
 
-def _closed_trade(span: StoredSpan) -> ClosedTrade | None:
+def closed_trade(span: StoredSpan) -> ClosedTrade | None:
     attributes = span.attributes
     outcome = _text(attributes, "trading.trade.outcome")
     pnl = _number(attributes, "trading.pnl.realized")
@@ -186,11 +186,16 @@ def _closed_trade(span: StoredSpan) -> ClosedTrade | None:
     )
 
 
+def unclosed_trade(span: StoredSpan) -> UnclosedTrade:
+    return UnclosedTrade(span.trace_id, _text(span.attributes, "trading.symbol") or _UNKNOWN,
+                         _text(span.attributes, "trading.strategy"), _service(span), span.end_ns)
+
+
 def _seconds_after(start_ns: int, time_ns: int | None) -> float | None:
     return None if time_ns is None else max(0, time_ns - start_ns) / 1e9
 
 
-def _order(span: StoredSpan, strategy: str | None) -> OrderRecord:
+def order_record(span: StoredSpan, strategy: str | None) -> OrderRecord:
     attributes = span.attributes
     status = _text(attributes, "trading.order.status") or _UNKNOWN
     accepted = next((e.time_ns for e in span.events if e.name == "order.accepted"), None)
@@ -218,7 +223,7 @@ def _order(span: StoredSpan, strategy: str | None) -> OrderRecord:
     )
 
 
-def _exchange_call(span: StoredSpan, trade: StoredSpan | None) -> ExchangeCall:
+def exchange_call(span: StoredSpan, trade: StoredSpan | None) -> ExchangeCall:
     attributes = span.attributes
     error_type = _text(attributes, "error.type")
     if error_type is None and span.is_error:
@@ -239,24 +244,23 @@ def _exchange_call(span: StoredSpan, trade: StoredSpan | None) -> ExchangeCall:
 def read_journal(spans: Iterable[StoredSpan]) -> Journal:
     """Closed trades, orders and exchange calls found in ``spans`` (any order; sorted by time)."""
     spans = list(spans)
-    trade_of_trace = {span.trace_id: span for span in spans if _is_trade(span)}
+    trade_of_trace = {span.trace_id: span for span in spans if is_trade_span(span)}
     trades: list[ClosedTrade] = []
     unclosed: list[UnclosedTrade] = []
     for span in trade_of_trace.values():
-        closed = _closed_trade(span)
+        closed = closed_trade(span)
         if closed is not None:
             trades.append(closed)
         else:
-            unclosed.append(UnclosedTrade(span.trace_id, _text(span.attributes, "trading.symbol") or _UNKNOWN,
-                                          _text(span.attributes, "trading.strategy"), _service(span), span.end_ns))
+            unclosed.append(unclosed_trade(span))
     orders: list[OrderRecord] = []
     calls: list[ExchangeCall] = []
     for span in spans:
         trade = trade_of_trace.get(span.trace_id)
-        if _is_order(span):
-            orders.append(_order(span, _text(trade.attributes, "trading.strategy") if trade else None))
-        elif _is_exchange_call(span):
-            calls.append(_exchange_call(span, trade))
+        if is_order_span(span):
+            orders.append(order_record(span, _text(trade.attributes, "trading.strategy") if trade else None))
+        elif is_exchange_call_span(span):
+            calls.append(exchange_call(span, trade))
     return Journal(
         trades=tuple(sorted(trades, key=lambda t: t.closed_ns)),
         orders=tuple(sorted(orders, key=lambda o: o.submitted_ns)),

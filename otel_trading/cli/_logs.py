@@ -33,7 +33,8 @@ from otel_trading.cli._log_format import (
 )
 from otel_trading.cli._runs import add_run_arguments, run_selection
 from otel_trading.export import StoredLog, StoreFollower
-from otel_trading.export._index import load_indexed
+from otel_trading.export._index import updated_index
+from otel_trading.export._store_queries import newest_logs
 
 DEFAULT_LIMIT: Final = 200
 POLL_INTERVAL_S: Final = 0.2
@@ -114,15 +115,18 @@ def run(args: argparse.Namespace) -> int:
         return follow(follower, wanted, limit, printer)
     if not directory.exists():
         raise CliError(no_telemetry_message(directory), 1)
-    contents = load_indexed(directory, traces=False, trace_prefix=wanted.trace_prefix)
-    report_problems(contents.problems)
-    if not contents.files:
-        raise CliError(f"no logs in {directory} yet: {HOW_TO_RECORD}", 1)
-    matches = sorted((log for log in contents.logs if wanted.matches(log)), key=lambda log: log.time_ns)
-    printer.print(matches[-limit:] if limit else matches)
-    if limit and len(matches) > limit:
-        warn(f"showed the last {limit} of {len(matches)} matching records (--limit 0 shows all)")
-    if not matches:
+    # From the index's log columns, the newest first: only candidate records are decoded.
+    with updated_index(directory) as index:
+        if index is None:  # gone since the check above
+            raise CliError(no_telemetry_message(directory), 1)
+        report_problems(index.problems("logs"))
+        if not index.files["logs"]:
+            raise CliError(f"no logs in {directory} yet: {HOW_TO_RECORD}", 1)
+        newest, matching = newest_logs(index, wanted, limit or None)
+    printer.print(reversed(newest))
+    if limit and matching is not None and matching > limit:
+        warn(f"showed the last {limit} of {matching} matching records (--limit 0 shows all)")
+    if not newest:
         warn(f"no log records match in {directory}")
         return 1
     return 0

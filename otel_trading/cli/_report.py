@@ -14,12 +14,12 @@ from otel_trading.cli._common import (
     CliError,
     add_store_argument,
     add_time_range_arguments,
-    open_store,
+    report_problems,
     store_dir,
     time_range,
     warn,
 )
-from otel_trading.cli._runs import add_run_arguments, run_selection, runs_of
+from otel_trading.cli._runs import add_run_arguments, run_selection
 
 FORMATS = ("text", "markdown", "json")
 
@@ -48,9 +48,9 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace) -> int:
-    from otel_trading.analytics import ReportFilter, build_report
+    from otel_trading.analytics import ReportFilter
     from otel_trading.cli._report_render import Scope, describe_filters, render
-    from otel_trading.export._metric_queries import report_with_recorded_equity
+    from otel_trading.export._store_queries import trading_report
 
     if args.plot is not None:
         from otel_trading.cli._plot import require_matplotlib
@@ -58,19 +58,17 @@ def run(args: argparse.Namespace) -> int:
         require_matplotlib()  # before reading a large store: a missing extra is a usage error
     start_ns, end_ns = time_range(args)
     runs = run_selection(args)
-    contents = open_store(args, logs=False)
-    spans = contents.spans if runs.everything else [span for span in contents.spans if runs.matches(span.resource)]
+    directory = store_dir(args)
+    if directory.exists() and not directory.is_dir():
+        raise CliError(f"--store {directory}: not a directory")
     selection = ReportFilter(symbol=args.symbol, strategy=args.strategy, service=args.service,
                              start_ns=start_ns, end_ns=end_ns)
-    report = build_report(spans, selection)
-    recorded = report_with_recorded_equity(report, contents.directory,
-                                           resources=None if runs.everything else runs.matches)
+    # From the index's journal rows (trades, orders, exchange calls), not every span rebuilt.
+    found = trading_report(directory, selection, runs)
+    report_problems(found.problems)
+    report = found.report
     # The runs the report covers: those with telemetry in its time range (one equity curve mixes them).
-    scope = Scope(str(store_dir(args)), runs_of(
-        (span.resource, span.start_ns) for span in spans
-        if (start_ns is None or span.end_ns >= start_ns) and (end_ns is None or span.start_ns <= end_ns)), runs.run,
-        recorded_equity_points=len(recorded.equity_curve) if recorded is not None else 0)
-    report = recorded or report
+    scope = Scope(str(directory), found.runs, runs.run, recorded_equity_points=found.recorded_equity_points)
     journal = report.journal
     anything = journal.trades or journal.orders or journal.exchange_calls or journal.unclosed_trades
     if anything or args.format == "json":
@@ -86,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
             warn(f"--plot {args.plot}: no closed trades to draw; nothing written")
     if report.stats.trades == 0:
         filters = describe_filters(selection, runs.run)
-        raise CliError(_nothing_found(contents.directory, bool(contents.spans), filters), code=1)
+        raise CliError(_nothing_found(directory, found.has_spans, filters), code=1)
     return 0
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import re
 import shlex
@@ -34,11 +35,11 @@ from otel_trading.cli._log_format import (
     no_telemetry_message,
     tolerate_unencodable_output,
 )
-from otel_trading.cli._runs import RunSelection, add_run_arguments, run_selection, runs_of
-from otel_trading.cli._trace_summary import Trace, TraceSummary, group_traces, summarize
+from otel_trading.cli._runs import Run, add_run_arguments, run_selection
+from otel_trading.cli._trace_summary import Trace, TraceSummary, group_traces, summarize, summary_document
 from otel_trading.cli._waterfall import build_tree, document, render, trade_result
-from otel_trading.export import load_store
-from otel_trading.export._index import load_indexed
+from otel_trading.export._index import StoreIndex, load_indexed, updated_index
+from otel_trading.export._store_queries import TraceQuery, listed_traces, trace_runs
 
 DEFAULT_LIMIT: Final = 20
 MIN_PREFIX: Final = 8
@@ -91,13 +92,24 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(no_telemetry_message(directory), 1)
     if prefix is not None:
         return show_trace(args, prefix, directory)
-    # Through the store's index: a damaged line is one problem reported, never a traceback.
-    contents = load_store(directory, logs=False)
-    report_problems(contents.problems)
-    _require_traces(contents.files, directory)
-    if args.runs:
-        return list_runs(group_traces(contents.spans), selection, start, end, as_json=args.json)
-    return list_traces(args, group_traces(contents.spans), selection, start, end)
+    # From the index's summary rows: a damaged line is one problem reported, never a traceback.
+    with updated_index(directory) as index:
+        if index is None:  # gone since the check above
+            raise CliError(no_telemetry_message(directory), 1)
+        report_problems(index.problems("traces"))
+        _require_traces(index.files["traces"], directory)
+        in_range = TraceQuery(service=selection.service, run=selection.run, since_ns=start, until_ns=end)
+        if args.runs:
+            return list_runs(trace_runs(index, in_range), _trace_count(index), as_json=args.json)
+        query = dataclasses.replace(in_range, name=args.name, symbol=args.symbol, correlation_id=args.trade_id,
+                                    status="error" if args.errors else None)
+        shown, matching = listed_traces(index, query, args.limit or None)
+        return list_traces(args, shown, matching, _trace_count(index))
+
+
+def _trace_count(index: StoreIndex) -> int:
+    [(count,)] = index.db.execute("SELECT COUNT(*) FROM traces").fetchall()
+    return int(count)
 
 
 def _trace_id_prefix(text: str | None) -> str | None:
@@ -146,18 +158,10 @@ def resolve_trace_id(prefix: str, traces: dict[str, Trace], directory: Path) -> 
                    f"{listed}{more}", 2)
 
 
-def _in_range(summary: TraceSummary, selection: RunSelection, start: int | None, end: int | None) -> bool:
-    return ((start is None or summary.start_ns >= start) and (end is None or summary.start_ns <= end)
-            and selection.matches(summary.head.resource))
-
-
-def list_runs(traces: dict[str, Trace], selection: RunSelection, start: int | None, end: int | None, *,
-              as_json: bool = False) -> int:
+def list_runs(runs: list[Run], in_store: int, *, as_json: bool = False) -> int:
     """``--runs``: one line per run, the earliest first, with the times of its first and last trace."""
-    runs = runs_of((summary.head.resource, summary.start_ns) for summary in map(summarize, traces.values())
-                   if _in_range(summary, selection, start, end))
     if not runs:
-        warn(f"no runs match (of {len(traces)} traces in the store)")
+        warn(f"no runs match (of {in_store} traces in the store)")
         return 1
     if as_json:
         for run in runs:
@@ -173,25 +177,17 @@ def list_runs(traces: dict[str, Trace], selection: RunSelection, start: int | No
     return 0
 
 
-def list_traces(args: argparse.Namespace, traces: dict[str, Trace], selection: RunSelection, start: int | None,
-                end: int | None) -> int:
-    summaries = [summary for summary in map(summarize, traces.values())
-                 if _in_range(summary, selection, start, end)
-                 and (not args.errors or summary.error) and (args.name is None or summary.head.name == args.name)
-                 and (args.symbol is None or summary.symbol == args.symbol)
-                 and (args.trade_id is None or args.trade_id in summary.trade_ids)]
-    if not summaries:
-        warn(f"no traces match (of {len(traces)} in the store)")
+def list_traces(args: argparse.Namespace, shown: list[TraceSummary], matching: int, in_store: int) -> int:
+    if not shown:
+        warn(f"no traces match (of {in_store} in the store)")
         return 1
-    summaries.sort(key=lambda summary: summary.start_ns, reverse=True)
-    shown = summaries[: args.limit] if args.limit else summaries
     if args.json:
         for summary in shown:
-            print(json.dumps(summary.document(), ensure_ascii=False, default=str))
+            print(json.dumps(summary_document(summary), ensure_ascii=False, default=str))
     else:
         print("\n".join(_table(shown, Style.for_stream(sys.stdout), header=True)))
-    if len(shown) < len(summaries):
-        warn(f"showed the {len(shown)} most recent of {len(summaries)} matching traces (--limit 0 shows all)")
+    if len(shown) < matching:
+        warn(f"showed the {len(shown)} most recent of {matching} matching traces (--limit 0 shows all)")
     if not args.json:
         warn(_waterfall_hint(shown, args.store))
     return 0
@@ -199,8 +195,8 @@ def list_traces(args: argparse.Namespace, traces: dict[str, Trace], selection: R
 
 def _waterfall_hint(shown: list[TraceSummary], store: Path | None) -> str:
     """The exact command that shows the latest trade listed (else the latest trace) as a waterfall."""
-    latest = next((summary for summary in shown if summary.head.name == "trade"), shown[0])
-    what = "trade" if latest.head.name == "trade" else "trace"
+    latest = next((summary for summary in shown if summary.name == "trade"), shown[0])
+    what = "trade" if latest.name == "trade" else "trace"
     option = f" --store {shlex.quote(str(store))}" if store is not None else ""
     return (f"the waterfall of the latest {what}: {typed_command()} traces "
             f"{latest.trace_id[:_SHOWN_ID_LENGTH]}{option}")
@@ -236,7 +232,7 @@ def _cells(summary: TraceSummary) -> tuple[str, ...]:
     side = summary.attribute("trading.side")
     return (
         format_time(summary.start_ns), summary.trace_id[:_SHOWN_ID_LENGTH],
-        printable(summary.head.name, NAME_WIDTH) + (" [partial]" if summary.partial else ""),
+        printable(summary.name, NAME_WIDTH) + (" [partial]" if summary.partial else ""),
         printable(summary.symbol or "-", NAME_WIDTH), printable(str(side) if side is not None else "-", NAME_WIDTH),
         format_duration(summary.duration_s), str(summary.span_count),
         printable(trade_result(summary) or "-", NAME_WIDTH),

@@ -21,7 +21,7 @@ from otel_trading.cli._log_format import (
     level_name,
     log_document,
 )
-from otel_trading.cli._trace_summary import Trace, TraceSummary, span_error_text, summarize
+from otel_trading.cli._trace_summary import Trace, TraceSummary, span_error_text, summarize, summary_document
 from otel_trading.export import SpanEvent, StoredLog, StoredSpan
 
 # Shown on each span line without --attributes (under their names without "trading.").
@@ -184,10 +184,9 @@ def _row(offset: str, duration: str, timeline: str, text: str) -> str:
 
 def _header(tree: TraceTree, style: Style) -> list[str]:
     summary = tree.summary
-    head = summary.head
-    service = head.resource.get("service.name")
+    service = summary.service
     status = style.red(f"error: {printable(summary.error, NAME_WIDTH)}") if summary.error else "ok"
-    facts = [style.bold(printable(head.name, NAME_WIDTH)),
+    facts = [style.bold(printable(summary.name, NAME_WIDTH)),
              *(printable(str(v), NAME_WIDTH) for v in (summary.symbol, summary.attribute("trading.side")) if v),
              f"started {format_time(summary.start_ns)}", format_duration(summary.duration_s),
              f"{summary.span_count} span{'s' if summary.span_count != 1 else ''}", status]
@@ -249,7 +248,7 @@ def _log_text(log: StoredLog, symbol: str, style: Style, all_attributes: bool) -
 def document(tree: TraceTree) -> dict[str, Any]:
     """The trace as one JSON document: its summary, span tree (with events and logs) and stray logs."""
     start = tree.start_ns
-    result: dict[str, Any] = {**tree.summary.document(), "spans": [], "logs": []}
+    result: dict[str, Any] = {**summary_document(tree.summary), "spans": [], "logs": []}
     placed: dict[str, dict[str, Any]] = {}
     for _, item, parent in walk(tree):
         container = placed[parent.span.span_id] if parent is not None else None

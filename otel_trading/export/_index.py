@@ -7,8 +7,17 @@ starts again any file truncated or replaced. The store itself stays OTLP/JSON li
 cache: delete it and it is rebuilt, change ``SCHEMA_VERSION`` and old ones are rebuilt, and when it
 cannot be written (a read-only copy of a store) it lives in the temporary directory, or in memory.
 
+Besides the records it keeps what the views query (``_index_rows.py``): one summary row per trace
+(``traces``, its correlation ids in ``trace_keys``), the journal's ``trades``, ``orders`` and ``calls``,
+and a log record's time, severity, ids and resource as columns. A trace's spans arrive over time and
+across files: its summary is updated from its spans already indexed plus the new ones, and rebuilt from
+the remaining ones when a file is dropped (rotated away, truncated, replaced).
+
 Writers of the index take SQLite's write lock for one whole update, so two readers started at once
 index each line once; a line being written by the bot is indexed when it is complete.
+
+Other modules keep tables in the same file (``_metric_queries.py``: the metric lines). A schema change
+here drops every table of the file, theirs included; they recreate theirs when they find them missing.
 """
 
 from __future__ import annotations
@@ -20,15 +29,16 @@ import json
 import os
 import sqlite3
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, cast
 
 from otel_trading.export._follow import FileIdentity, StoreFollower, _Position
+from otel_trading.export._index_rows import TraceAccumulator, TraceFacts, journal_row, log_columns, trade_row
 from otel_trading.export._records import SpanEvent, StoreContents, StoredLog, StoredSpan
 
 Signal = Literal["traces", "logs"]
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2
 INDEX_NAME: Final = ".index.sqlite3"
 _SIGNALS: Final[tuple[Signal, ...]] = ("traces", "logs")
 _BUSY_TIMEOUT_S: Final = 30.0
@@ -40,18 +50,39 @@ CREATE TABLE files (signal TEXT NOT NULL, dev INTEGER NOT NULL, ino INTEGER NOT 
                     PRIMARY KEY (signal, dev, ino));
 CREATE TABLE resources (id INTEGER PRIMARY KEY, data TEXT NOT NULL UNIQUE);
 CREATE TABLE spans (id INTEGER PRIMARY KEY, dev INTEGER NOT NULL, ino INTEGER NOT NULL, trace_id TEXT NOT NULL,
-                    resource INTEGER NOT NULL, data TEXT NOT NULL);
+                    resource INTEGER NOT NULL, start_ns INTEGER NOT NULL, end_ns INTEGER NOT NULL,
+                    data TEXT NOT NULL);
 CREATE INDEX spans_by_file ON spans (dev, ino);
 CREATE INDEX spans_by_trace ON spans (trace_id);
-CREATE TABLE logs (id INTEGER PRIMARY KEY, dev INTEGER NOT NULL, ino INTEGER NOT NULL, trace_id TEXT,
+CREATE TABLE traces (trace_id TEXT PRIMARY KEY, name TEXT NOT NULL, service TEXT, run TEXT,
+                     start_ns INTEGER NOT NULL, end_ns INTEGER NOT NULL, partial INTEGER NOT NULL,
+                     span_count INTEGER NOT NULL, error_count INTEGER NOT NULL, error TEXT, symbol TEXT,
+                     trade_ids TEXT NOT NULL, head TEXT NOT NULL);
+CREATE INDEX traces_by_start ON traces (start_ns);
+CREATE TABLE trace_keys (key TEXT NOT NULL, trace_id TEXT NOT NULL);
+CREATE INDEX trace_keys_by_key ON trace_keys (key);
+CREATE INDEX trace_keys_by_trace ON trace_keys (trace_id);
+CREATE TABLE trades (trace_id TEXT PRIMARY KEY, span INTEGER NOT NULL, resource INTEGER NOT NULL,
+                     trade_id TEXT NOT NULL, symbol TEXT, side TEXT, strategy TEXT, service TEXT, portfolio TEXT,
+                     opened_ns INTEGER NOT NULL, closed_ns INTEGER, ended_ns INTEGER NOT NULL, pnl REAL,
+                     outcome TEXT, exit_reason TEXT, equity REAL);
+CREATE TABLE orders (span INTEGER PRIMARY KEY, trace_id TEXT NOT NULL, resource INTEGER NOT NULL, symbol TEXT,
+                     side TEXT, service TEXT, order_type TEXT, status TEXT, reason TEXT,
+                     submitted_ns INTEGER NOT NULL, ack_latency_s REAL, fill_latency_s REAL, slippage_bps REAL,
+                     slippage_cost REAL);
+CREATE TABLE calls (span INTEGER PRIMARY KEY, trace_id TEXT NOT NULL, resource INTEGER NOT NULL,
+                    time_ns INTEGER NOT NULL, method TEXT NOT NULL, error_type TEXT, exchange TEXT, symbol TEXT,
+                    service TEXT);
+CREATE TABLE logs (id INTEGER PRIMARY KEY, dev INTEGER NOT NULL, ino INTEGER NOT NULL, time_ns INTEGER NOT NULL,
+                   severity INTEGER NOT NULL, trace_id TEXT, trade_id TEXT, correlation_id TEXT,
                    resource INTEGER NOT NULL, data TEXT NOT NULL);
 CREATE INDEX logs_by_file ON logs (dev, ino);
 CREATE INDEX logs_by_trace ON logs (trace_id);
+CREATE INDEX logs_by_time ON logs (time_ns);
 CREATE TABLE problems (id INTEGER PRIMARY KEY, signal TEXT NOT NULL, dev INTEGER NOT NULL, ino INTEGER NOT NULL,
                        message TEXT NOT NULL);
 CREATE INDEX problems_by_file ON problems (dev, ino);
 """
-_TABLES: Final = ("spans", "logs", "problems")
 
 
 def index_locations(directory: Path) -> Iterator[str]:
@@ -78,6 +109,19 @@ class StoreIndex:
 
     def close(self) -> None:
         self._db.close()
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        """The index's connection, for the queries (``_store_queries.py``) to read its tables."""
+        return self._db
+
+    def resources(self) -> _Resources:
+        """The resource rows, decoded once each for this reader."""
+        return _Resources(self._db)
+
+    def resources_matching(self, matches: Callable[[Mapping[str, Any]], bool]) -> list[int]:
+        """The rows of the resources that ``matches``."""
+        return [row for row, data in self._db.execute("SELECT id, data FROM resources") if matches(json.loads(data))]
 
     def __enter__(self) -> StoreIndex:
         return self
@@ -188,6 +232,10 @@ class StoreIndex:
                     contents.logs.extend(_log(data, resources.get(resource)) for resource, data in rows)
         return contents
 
+    def problems(self, signal: Signal) -> list[str]:
+        """What could not be read of ``signal`` (each naming its file and line), as ``contents()`` has it."""
+        return self._problems(signal, self.files[signal])
+
     def _identities(self, signal: str, files: Sequence[Path]) -> list[FileIdentity]:
         by_path = {path: (dev, ino) for dev, ino, path in self._db.execute(
             "SELECT dev, ino, path FROM files WHERE signal = ?", (signal,))}
@@ -251,7 +299,7 @@ def _span_row(span: StoredSpan) -> str:
                       ensure_ascii=False, separators=(",", ":"))
 
 
-def _span(data: str, resource: dict[str, Any]) -> StoredSpan:
+def _span(data: str, resource: Mapping[str, Any]) -> StoredSpan:
     (trace_id, span_id, parent, name, kind, start, end, status, message, attributes, events,
      scope) = json.loads(data)
     return StoredSpan(trace_id, span_id, parent, name, kind, start, end, status, message, attributes,
@@ -263,7 +311,7 @@ def _log_row(log: StoredLog) -> str:
                        log.span_id, log.scope], ensure_ascii=False, separators=(",", ":"))
 
 
-def _log(data: str, resource: dict[str, Any]) -> StoredLog:
+def _log(data: str, resource: Mapping[str, Any]) -> StoredLog:
     time_ns, severity, severity_text, body, attributes, trace_id, span_id, scope = json.loads(data)
     return StoredLog(time_ns, severity, severity_text, body, attributes, trace_id, span_id, resource, scope)
 
@@ -276,6 +324,8 @@ class _IndexingFollower(StoreFollower):
         self._index = index
         self._current: FileIdentity = (0, 0)
         self._db = index._db
+        self._rebuild: set[str] = set()
+        """Traces some of whose spans were dropped: summarised again from the remaining ones."""
         for dev, ino, path, offset, lines, reported in self._db.execute(
                 "SELECT dev, ino, path, offset, lines, truncation_reported FROM files WHERE signal = ?", (signal,)):
             self._positions[(dev, ino)] = _Position(Path(path), offset, lines, bool(reported))
@@ -295,18 +345,28 @@ class _IndexingFollower(StoreFollower):
             self._db.execute("DELETE FROM files WHERE signal = ? AND dev = ? AND ino = ?", (self.signal, *identity))
 
     def _drop(self, identity: FileIdentity) -> None:
-        for table in _TABLES:
-            if table == "problems":
-                self._db.execute("DELETE FROM problems WHERE signal = ? AND dev = ? AND ino = ?",
-                                 (self.signal, *identity))
-            elif (table == "spans") == (self.signal == "traces"):
-                self._db.execute(f"DELETE FROM {table} WHERE dev = ? AND ino = ?", identity)  # noqa: S608
+        db = self._db
+        db.execute("DELETE FROM problems WHERE signal = ? AND dev = ? AND ino = ?", (self.signal, *identity))
+        if self.signal == "logs":
+            db.execute("DELETE FROM logs WHERE dev = ? AND ino = ?", identity)
+            return
+        self._rebuild.update(trace_id for (trace_id,) in db.execute(
+            "SELECT DISTINCT trace_id FROM spans WHERE dev = ? AND ino = ?", identity))
+        for table in ("orders", "calls"):
+            db.execute(f"DELETE FROM {table} WHERE span IN "  # noqa: S608 - our table names
+                       "(SELECT id FROM spans WHERE dev = ? AND ino = ?)", identity)
+        db.execute("DELETE FROM spans WHERE dev = ? AND ino = ?", identity)
 
     def index_new_lines(self, files_read: list[Path]) -> None:
+        db = self._db
         resources: dict[int, int] = {}
-        spans: list[tuple[int, int, str, int, str]] = []
-        logs: list[tuple[int, int, str | None, int, str]] = []
+        spans: list[tuple[int, int, int, str, int, int, int, str]] = []
+        logs: list[tuple[Any, ...]] = []
+        journal: dict[str, list[tuple[Any, ...]]] = {"orders": [], "calls": []}
         problems: list[tuple[str, int, int, str]] = []
+        traces: dict[str, TraceAccumulator] = {}
+        indexed_before = db.execute("SELECT EXISTS (SELECT 1 FROM traces)").fetchone()[0]
+        [(next_row,)] = db.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM spans").fetchall()
         for line in self.new_lines(files_read):
             identity = self._current
             if line.error is not None:
@@ -318,17 +378,108 @@ class _IndexingFollower(StoreFollower):
             for record in line.records:
                 resource = self._index.resource_id(record.resource, resources)
                 if isinstance(record, StoredSpan):
-                    spans.append((*identity, record.trace_id, resource, _span_row(record)))
+                    row = next_row
+                    next_row += 1
+                    spans.append((row, *identity, record.trace_id, resource, record.start_ns, record.end_ns,
+                                  _span_row(record)))
+                    accumulator = traces.get(record.trace_id)
+                    if accumulator is None:
+                        accumulator = traces[record.trace_id] = self._accumulator(record.trace_id, indexed_before)
+                    accumulator.add(record, (row, resource))
+                    found = journal_row(record, row, resource)
+                    if found is not None:
+                        journal[found[0]].append(found[1])
                 else:
-                    logs.append((*identity, record.trace_id, resource, _log_row(record)))
-        self._db.executemany("INSERT INTO spans (dev, ino, trace_id, resource, data) VALUES (?, ?, ?, ?, ?)", spans)
-        self._db.executemany("INSERT INTO logs (dev, ino, trace_id, resource, data) VALUES (?, ?, ?, ?, ?)", logs)
-        self._db.executemany("INSERT INTO problems (signal, dev, ino, message) VALUES (?, ?, ?, ?)", problems)
-        self._db.executemany(
+                    logs.append((*identity, *log_columns(record), resource, _log_row(record)))
+        db.executemany("INSERT INTO spans (id, dev, ino, trace_id, resource, start_ns, end_ns, data) "
+                       "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", spans)
+        db.executemany("INSERT INTO orders VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", journal["orders"])
+        db.executemany("INSERT INTO calls VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", journal["calls"])
+        db.executemany("INSERT INTO logs (dev, ino, time_ns, severity, trace_id, trade_id, correlation_id, resource, "
+                       "data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", logs)
+        db.executemany("INSERT INTO problems (signal, dev, ino, message) VALUES (?, ?, ?, ?)", problems)
+        db.executemany(
             "INSERT OR REPLACE INTO files (signal, dev, ino, path, offset, lines, truncation_reported) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
             [(self.signal, *identity, str(p.path), p.offset, p.lines, int(p.truncation_reported))
              for identity, p in self._positions.items()])
+        for trace_id in self._rebuild:  # after the inserts: from every span of the trace still in the store
+            traces[trace_id] = self._accumulator(trace_id, True)
+        self._save(traces, replacing=bool(indexed_before))
+
+    def _accumulator(self, trace_id: str, indexed_before: bool) -> TraceAccumulator:
+        """A trace's accumulator, seeded with its spans already indexed (in store order)."""
+        accumulator = TraceAccumulator(trace_id)
+        if indexed_before:
+            resources = _Resources(self._db)
+            for row, resource, data in self._db.execute(
+                    "SELECT id, resource, data FROM spans WHERE trace_id = ? ORDER BY id", (trace_id,)):
+                accumulator.add(_span(data, resources.get(resource)), (row, resource))
+        return accumulator
+
+    def _save(self, traces: dict[str, TraceAccumulator], *, replacing: bool) -> None:
+        db = self._db
+        if replacing:
+            gone = [(trace_id,) for trace_id in traces]
+            for table in ("traces", "trace_keys", "trades"):
+                db.executemany(f"DELETE FROM {table} WHERE trace_id = ?", gone)  # noqa: S608 - our table names
+        summaries: list[tuple[Any, ...]] = []
+        keys: list[tuple[str, str]] = []
+        trades: list[tuple[Any, ...]] = []
+        for accumulator in traces.values():
+            if accumulator.empty:
+                continue  # every span of it went away
+            facts = accumulator.facts()
+            summaries.append(_trace_columns(facts))
+            keys.extend((key, facts.trace_id) for key in facts.trade_ids)
+            if accumulator.trade is not None:
+                row, resource = cast("tuple[int, int]", accumulator.trade_ref)  # given with the trade
+                trades.append(trade_row(accumulator.trade, row, resource))
+        db.executemany("INSERT INTO traces VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", summaries)
+        db.executemany("INSERT INTO trace_keys VALUES (?, ?)", keys)
+        db.executemany("INSERT INTO trades VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", trades)
+
+
+def _trace_columns(facts: TraceFacts) -> tuple[Any, ...]:
+    return (facts.trace_id, facts.name, facts.service, facts.run, facts.start_ns, facts.end_ns, int(facts.partial),
+            facts.span_count, facts.error_count, facts.error, facts.symbol,
+            json.dumps(facts.trade_ids, ensure_ascii=False),
+            json.dumps(facts.head_attributes, ensure_ascii=False, separators=(",", ":")))
+
+
+TRACE_COLUMNS: Final = ("trace_id, name, service, run, start_ns, end_ns, partial, span_count, error_count, error, "
+                        "symbol, trade_ids, head")
+"""The columns of ``traces`` that ``trace_facts`` reads, in its order."""
+
+
+def trace_facts(row: Sequence[Any]) -> TraceFacts:
+    """A ``traces`` row (``SELECT {TRACE_COLUMNS}``) as ``TraceFacts``."""
+    (trace_id, name, service, run, start_ns, end_ns, partial, span_count, error_count, error, symbol, trade_ids,
+     head) = row
+    return TraceFacts(trace_id, name, service, run, start_ns, end_ns, bool(partial), span_count, error_count, error,
+                      symbol, tuple(json.loads(trade_ids)), json.loads(head))
+
+
+@contextlib.contextmanager
+def updated_index(directory: str | Path) -> Iterator[StoreIndex | None]:
+    """The index of the store at ``directory``, brought up to date; None when there is no store."""
+    path = Path(directory)
+    if not path.is_dir():
+        yield None
+        return
+    with contextlib.closing(StoreIndex(path)) as index:
+        index.update()
+        yield index
+
+
+def span_of(data: str, resource: Mapping[str, Any]) -> StoredSpan:
+    """A ``spans.data`` column as the record."""
+    return _span(data, resource)
+
+
+def log_of(data: str, resource: Mapping[str, Any]) -> StoredLog:
+    """A ``logs.data`` column as the record."""
+    return _log(data, resource)
 
 
 def load_indexed(directory: str | Path, *, traces: bool = True, logs: bool = True,

@@ -8,18 +8,35 @@ Each call brings the index up to date first (only what was appended since is rea
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from otel_trading.analytics._journal import ReportFilter, build_report
+from otel_trading.analytics._journal import (
+    ClosedTrade,
+    ExchangeCall,
+    Journal,
+    OrderRecord,
+    ReportFilter,
+    TradingReport,
+    UnclosedTrade,
+    report_from_journal,
+)
 from otel_trading.cli._log_filter import FieldFilter, LogFilter, equals_text
 from otel_trading.cli._log_format import LEVELS, level_name
 from otel_trading.cli._report_render import Scope, report_document
-from otel_trading.cli._runs import RunSelection, runs_of
-from otel_trading.cli._trace_summary import Trace, group_traces, summarize
-from otel_trading.export._index import load_indexed
+from otel_trading.cli._runs import Run, RunSelection
+from otel_trading.export._index import (
+    TRACE_COLUMNS,
+    StoreIndex,
+    log_of,
+    span_of,
+    trace_facts,
+    updated_index,
+)
+from otel_trading.export._index_rows import TraceFacts, group_traces
+from otel_trading.export._metric_queries import report_with_recorded_equity
 from otel_trading.export._records import StoredLog, StoredSpan
 
 __all__ = [
@@ -135,6 +152,10 @@ class TradeRow:
     service: str | None
 
 
+_UNKNOWN = "unknown"
+_RUN_NONE = "-"
+
+
 def _limited(rows: list[Any], limit: int | None) -> list[Any]:
     return rows if limit is None else rows[:max(0, limit)]
 
@@ -152,24 +173,103 @@ def _number(value: Any) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
-def _summary(trace: Trace) -> TraceSummary:
-    summary = summarize(trace)
-    head = summary.head
+def _prefix_range(column: str, prefix: str) -> tuple[str, list[Any]]:
+    """``column`` starts with ``prefix`` (lower-case hex ids), as an indexed range."""
+    return f"{column} >= ? AND {column} < ?", [prefix, prefix + "g"]  # hex digits sort before "g"
+
+
+class _Where:
+    """SQL conditions joined by AND, with their parameters."""
+
+    def __init__(self) -> None:
+        self.conditions: list[str] = []
+        self.parameters: list[Any] = []
+
+    def add(self, condition: str, *parameters: Any) -> None:
+        self.conditions.append(condition)
+        self.parameters.extend(parameters)
+
+    def __str__(self) -> str:
+        return f" WHERE {' AND '.join(self.conditions)}" if self.conditions else ""
+
+
+def _in(column: str, rows: Sequence[int]) -> str:
+    return f"{column} IN ({','.join(str(int(row)) for row in rows)})"
+
+
+# -- traces ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TraceQuery:
+    """The filters of a trace listing (the CLI's options and the API's parameters)."""
+
+    service: str | None = None
+    run: str | None = None
+    """A prefix of the head span's ``service.instance.id`` (any case)."""
+    name: str | None = None
+    symbol: str | None = None
+    correlation_id: str | None = None
+    status: TraceStatus | None = None
+    min_duration_ms: float | None = None
+    max_duration_ms: float | None = None
+    since_ns: int | None = None
+    until_ns: int | None = None
+    attribute: tuple[str, str] | None = None
+
+    def where(self) -> _Where:
+        where = _Where()
+        duration_ms = "((end_ns - start_ns) / 1e9 * 1e3)"  # as TraceSummary.duration_ms computes it
+        for condition, value in (("service = ?", self.service), ("name = ?", self.name), ("symbol = ?", self.symbol),
+                                 ("trace_id IN (SELECT trace_id FROM trace_keys WHERE key = ?)", self.correlation_id),
+                                 (f"{duration_ms} >= ?", self.min_duration_ms),
+                                 (f"{duration_ms} <= ?", self.max_duration_ms),
+                                 ("start_ns >= ?", self.since_ns), ("start_ns <= ?", self.until_ns)):
+            if value is not None:
+                where.add(condition, value)
+        if self.run is not None:
+            where.add("substr(lower(COALESCE(run, '')), 1, ?) = ?", len(self.run), self.run.lower())
+        if self.status is not None:
+            where.add("error IS NOT NULL" if self.status == "error" else "error IS NULL")
+        return where
+
+
+def _trace_spans(index: StoreIndex, trace_id: str) -> list[StoredSpan]:
+    resources = index.resources()
+    return [span_of(data, resources.get(resource)) for resource, data in index.db.execute(
+        "SELECT resource, data FROM spans WHERE trace_id = ? ORDER BY id", (trace_id,))]
+
+
+def _has_attribute(index: StoreIndex, trace_id: str, key: str, value: str) -> bool:
+    return any(key in span.attributes and equals_text(span.attributes[key], value)
+               for span in _trace_spans(index, trace_id))
+
+
+def listed_traces(index: StoreIndex, query: TraceQuery, limit: int | None) -> tuple[list[TraceFacts], int]:
+    """The traces ``query`` selects, the latest start first, at most ``limit`` (None: all), and how
+    many it selects in all."""
+    where = query.where()
+    order = f"SELECT {TRACE_COLUMNS} FROM traces{where} ORDER BY start_ns DESC, rowid"  # noqa: S608 - our SQL
+    if query.attribute is None:
+        [(total,)] = index.db.execute(f"SELECT COUNT(*) FROM traces{where}", where.parameters).fetchall()  # noqa: S608
+        suffix = "" if limit is None else f" LIMIT {int(limit)}"
+        return [trace_facts(row) for row in index.db.execute(order + suffix, where.parameters)], int(total)
+    key, value = query.attribute
+    found = [trace_facts(row) for row in index.db.execute(order, where.parameters).fetchall()
+             if _has_attribute(index, row[0], key, value)]
+    return _limited(found, limit), len(found)
+
+
+def _summary(facts: TraceFacts) -> TraceSummary:
     return TraceSummary(
-        trace_id=trace.trace_id, name=head.name, service=_service(head.resource), start_ns=summary.start_ns,
-        duration_ms=summary.duration_s * 1e3, span_count=summary.span_count,
-        error_count=sum(1 for span in trace.spans if span.is_error),
-        correlation_id=_text(summary.attribute("trading.trade_id") or summary.attribute("correlation_id")),
-        symbol=summary.symbol, end_ns=summary.end_ns, partial=summary.partial, error=summary.error,
-        side=_text(summary.attribute("trading.side")), outcome=_text(summary.attribute("trading.trade.outcome")),
-        pnl=_number(summary.attribute("trading.pnl.realized")),
-        exit_reason=_text(summary.attribute("trading.exit_reason")),
-        run=_text(head.resource.get("service.instance.id")),
+        trace_id=facts.trace_id, name=facts.name, service=facts.service, start_ns=facts.start_ns,
+        duration_ms=facts.duration_s * 1e3, span_count=facts.span_count, error_count=facts.error_count,
+        correlation_id=_text(facts.attribute("trading.trade_id") or facts.attribute("correlation_id")),
+        symbol=facts.symbol, end_ns=facts.end_ns, partial=facts.partial, error=facts.error,
+        side=_text(facts.attribute("trading.side")), outcome=_text(facts.attribute("trading.trade.outcome")),
+        pnl=_number(facts.attribute("trading.pnl.realized")), exit_reason=_text(facts.attribute("trading.exit_reason")),
+        run=facts.run,
     )
-
-
-def _has_attribute(spans: Iterable[StoredSpan], key: str, value: str) -> bool:
-    return any(key in span.attributes and equals_text(span.attributes[key], value) for span in spans)
 
 
 def trace_summaries(store: str | Path, *, service: str | None = None, name: str | None = None,
@@ -183,22 +283,25 @@ def trace_summaries(store: str | Path, *, service: str | None = None, name: str 
     spans carries it as ``trading.trade_id`` or ``correlation_id``; ``attribute`` (key, value) one any
     of whose spans has that attribute with that value (compared as ``otel-trading logs key=value``
     compares: ``("trading.pnl.realized", "2")`` matches 2.0); ``since_ns``/``until_ns`` bound the start."""
-    traces = group_traces(load_indexed(store, logs=False).spans)
-    found: list[TraceSummary] = []
-    for trace in traces.values():
-        summary = summarize(trace)
-        row = _summary(trace)
-        if ((service is None or row.service == service) and (name is None or row.name == name)
-                and (symbol is None or row.symbol == symbol)
-                and (correlation_id is None or correlation_id in summary.trade_ids)
-                and (status is None or (row.error is not None) == (status == "error"))
-                and (min_duration_ms is None or row.duration_ms >= min_duration_ms)
-                and (max_duration_ms is None or row.duration_ms <= max_duration_ms)
-                and (since_ns is None or row.start_ns >= since_ns) and (until_ns is None or row.start_ns <= until_ns)
-                and (attribute is None or _has_attribute(trace.spans, *attribute))):
-            found.append(row)
-    found.sort(key=lambda row: row.start_ns, reverse=True)
-    return _limited(found, limit)
+    query = TraceQuery(service=service, name=name, symbol=symbol, correlation_id=correlation_id, status=status,
+                       min_duration_ms=min_duration_ms, max_duration_ms=max_duration_ms, since_ns=since_ns,
+                       until_ns=until_ns, attribute=attribute)
+    with updated_index(store) as index:
+        return [] if index is None else [_summary(facts) for facts in listed_traces(index, query, limit)[0]]
+
+
+def trace_runs(index: StoreIndex, query: TraceQuery) -> list[Run]:
+    """The runs of the traces ``query`` selects (by their head span), the earliest first."""
+    where = query.where()
+    found: dict[tuple[str, str], list[int]] = {}
+    for service, run, first, last, count in index.db.execute(
+            f"SELECT service, run, MIN(start_ns), MAX(start_ns), COUNT(*) FROM traces{where} "  # noqa: S608
+            "GROUP BY service, run", where.parameters):
+        key = (service or _RUN_NONE, run or "")
+        seen = found.setdefault(key, [first, last, 0])
+        seen[0], seen[1], seen[2] = min(seen[0], first), max(seen[1], last), seen[2] + count
+    return sorted((Run(service, run, first, last, count) for (service, run), (first, last, count) in found.items()),
+                  key=lambda run: (run.first_ns, run.service, run.run_id))
 
 
 def _span_view(span: StoredSpan) -> SpanView:
@@ -222,19 +325,34 @@ def log_view(log: StoredLog) -> LogView:
     )
 
 
+def trace_ids_starting(index: StoreIndex, prefix: str, limit: int | None = None) -> list[str]:
+    """The ids of the traces that start with ``prefix``, in order."""
+    condition, parameters = _prefix_range("trace_id", prefix)
+    suffix = "" if limit is None else f" LIMIT {int(limit)}"
+    return [trace_id for (trace_id,) in index.db.execute(
+        f"SELECT trace_id FROM traces WHERE {condition} ORDER BY trace_id{suffix}", parameters)]  # noqa: S608
+
+
 def trace_detail(store: str | Path, trace_id_or_prefix: str) -> TraceDetail | None:
     """The spans and logs of the one trace whose id is (or starts with) ``trace_id_or_prefix``; None
     when no trace, or more than one, matches."""
     prefix = trace_id_or_prefix.strip().lower()
     if not prefix:
         return None
-    traces = group_traces(load_indexed(store, logs=False, trace_prefix=prefix).spans)
-    if len(traces) != 1:
-        return None
-    [trace] = traces.values()
-    logs = sorted((log for log in load_indexed(store, traces=False, trace_prefix=trace.trace_id).logs
-                   if log.trace_id == trace.trace_id), key=lambda log: log.time_ns)
-    return TraceDetail(trace.trace_id, [_span_view(span) for span in trace.spans], [log_view(log) for log in logs])
+    with updated_index(store) as index:
+        if index is None:
+            return None
+        found = trace_ids_starting(index, prefix, limit=2)
+        if len(found) != 1:
+            return None
+        [trace_id] = found
+        [trace] = group_traces(_trace_spans(index, trace_id)).values()
+        logs = sorted(index.contents(traces=False, trace_prefix=trace_id).logs, key=lambda log: log.time_ns)
+    return TraceDetail(trace_id, [_span_view(span) for span in trace.spans],
+                       [log_view(log) for log in logs if log.trace_id == trace_id])
+
+
+# -- logs ------------------------------------------------------------------------------------------------
 
 
 def _min_severity(min_level: str | None) -> int:
@@ -244,6 +362,62 @@ def _min_severity(min_level: str | None) -> int:
     if severity is None:
         raise ValueError(f"min_level {min_level!r}: expected one of {', '.join(LEVELS)}")
     return severity
+
+
+def _prefilter_text(text: str) -> str | None:
+    """Text every record containing ``text`` (lower-cased) has in its stored JSON as is, for SQL to
+    look for: plain ASCII that JSON writes unescaped and that no ``key=value`` joint can make."""
+    if text.isascii() and text.isprintable() and not any(c in text for c in '"\\= '):
+        return text.lower()
+    return None
+
+
+@dataclass(frozen=True)
+class _LogCandidates:
+    wanted: LogFilter
+    before_ns: int | None = None
+    resources: list[int] | None = field(default=None)
+
+    def rows(self, index: StoreIndex) -> Iterator[StoredLog]:
+        """The records passing the SQL part of the filter, newest first (ties: last written first)."""
+        wanted, where = self.wanted, _Where()
+        for condition, value in (("time_ns >= ?", wanted.start_ns), ("time_ns <= ?", wanted.end_ns),
+                                 ("time_ns < ?", self.before_ns),
+                                 ("severity >= ?", wanted.min_severity or None)):
+            if value is not None:
+                where.add(condition, value)
+        if wanted.trace_prefix:
+            condition, parameters = _prefix_range("trace_id", wanted.trace_prefix)
+            where.add(condition, *parameters)
+        if wanted.trade_id is not None:
+            where.add("(trade_id = ? OR correlation_id = ?)", wanted.trade_id, wanted.trade_id)
+        if not wanted.runs.everything:
+            where.add(_in("resource", index.resources_matching(wanted.runs.matches)))
+        text = _prefilter_text(wanted.grep) if wanted.grep else None
+        if text is not None:
+            where.add("instr(lower(data), ?) > 0", text)
+        resources = index.resources()
+        for resource, data in index.db.execute(
+                f"SELECT resource, data FROM logs{where} ORDER BY time_ns DESC, id DESC", where.parameters):  # noqa: S608
+            log = log_of(data, resources.get(resource))
+            if wanted.matches(log):
+                yield log
+
+
+def newest_logs(index: StoreIndex, wanted: LogFilter, limit: int | None, *,
+                before_ns: int | None = None, count: bool = True) -> tuple[list[StoredLog], int | None]:
+    """The newest ``limit`` records ``wanted`` matches (None: all), newest first, and (``count``) how
+    many it matches in all."""
+    rows = _LogCandidates(wanted, before_ns).rows(index)
+    found: list[StoredLog] = []
+    total = 0
+    for log in rows:
+        total += 1
+        if limit is None or len(found) < limit:
+            found.append(log)
+        elif not count:
+            break
+    return found, total if count else None
 
 
 def search_logs(store: str | Path, *, since_ns: int | None = None, until_ns: int | None = None,
@@ -260,26 +434,21 @@ def search_logs(store: str | Path, *, since_ns: int | None = None, until_ns: int
                        trace_prefix=trace_prefix, trade_id=correlation_id,
                        fields=tuple(FieldFilter(key, "=", value) for key, value in fields),
                        grep=text.lower() if text else None, runs=RunSelection(service=service))
-    logs = [log for log in load_indexed(store, traces=False, trace_prefix=trace_prefix).logs
-            if wanted.matches(log) and (before_ns is None or log.time_ns < before_ns)]
-    logs.sort(key=lambda log: log.time_ns, reverse=True)
-    return [log_view(log) for log in _limited(logs, limit)]
+    with updated_index(store) as index:
+        if index is None:
+            return []
+        found, _ = newest_logs(index, wanted, limit, before_ns=before_ns, count=False)
+    return [log_view(log) for log in found]
 
 
-def _trade_row(span: StoredSpan) -> TradeRow:
-    attributes = span.attributes
-    closed = "trading.trade.outcome" in attributes
-    closed_ns = next((event.time_ns for event in reversed(span.events) if event.name == "position.closed"),
-                     span.end_ns) if closed else None
-    return TradeRow(
-        trade_id=str(attributes["trading.trade_id"]), trace_id=span.trace_id,
-        symbol=_text(attributes.get("trading.symbol")) or "unknown", side=_text(attributes.get("trading.side"))
-        or "unknown", strategy=_text(attributes.get("trading.strategy")), status="closed" if closed else "open",
-        pnl=(_number(attributes.get("trading.pnl.realized")) or 0.0) if closed else None, opened_ns=span.start_ns,
-        closed_ns=closed_ns, duration_ms=None if closed_ns is None else max(0, closed_ns - span.start_ns) / 1e6,
-        exit_reason=_text(attributes.get("trading.exit_reason")),
-        outcome=_text(attributes.get("trading.trade.outcome")), service=_service(span.resource),
-    )
+# -- trades and the report ---------------------------------------------------------------------------------
+
+_TRADE_COLUMNS = ("trace_id, trade_id, symbol, side, strategy, service, portfolio, opened_ns, closed_ns, ended_ns, "
+                  "pnl, outcome, exit_reason, equity")
+
+
+def _trade_rows(index: StoreIndex, where: _Where) -> list[tuple[Any, ...]]:
+    return index.db.execute(f"SELECT {_TRADE_COLUMNS} FROM trades{where}", where.parameters).fetchall()  # noqa: S608
 
 
 def trades(store: str | Path, *, symbol: str | None = None, side: str | None = None, strategy: str | None = None,
@@ -287,16 +456,109 @@ def trades(store: str | Path, *, symbol: str | None = None, side: str | None = N
            limit: int | None = None) -> list[TradeRow]:
     """The trades (``trade`` spans) of the store, the latest opened first: ``closed`` once
     ``position_closed()`` was called on them, ``open`` when their span ended without it."""
-    rows: dict[str, TradeRow] = {}
-    for span in load_indexed(store, logs=False).spans:
-        if span.name == "trade" and "trading.trade_id" in span.attributes:
-            rows[span.trace_id] = _trade_row(span)  # one per trace, as the journal reads them
-    found = [row for row in rows.values()
-             if (symbol is None or row.symbol == symbol) and (side is None or row.side == side)
-             and (strategy is None or row.strategy == strategy) and (status is None or row.status == status)
-             and (exit_reason is None or row.exit_reason == exit_reason)]
+    where = _Where()
+    for condition, value in (("COALESCE(NULLIF(symbol, ''), 'unknown') = ?", symbol),
+                             ("COALESCE(NULLIF(side, ''), 'unknown') = ?", side), ("strategy = ?", strategy),
+                             ("exit_reason = ?", exit_reason)):
+        if value is not None:
+            where.add(condition, value)
+    if status is not None:
+        where.add("outcome IS NOT NULL" if status == "closed" else "outcome IS NULL")
+    with updated_index(store) as index:
+        rows = [] if index is None else _trade_rows(index, where)
+    found = []
+    for (trace_id, trade_id, trade_symbol, trade_side, trade_strategy, service, _, opened_ns, closed_ns, _, pnl,
+         outcome, reason, _) in rows:
+        found.append(TradeRow(
+            trade_id=trade_id, trace_id=trace_id, symbol=trade_symbol or _UNKNOWN, side=trade_side or _UNKNOWN,
+            strategy=trade_strategy, status="open" if outcome is None else "closed", pnl=pnl, opened_ns=opened_ns,
+            closed_ns=closed_ns, duration_ms=None if closed_ns is None else max(0, closed_ns - opened_ns) / 1e6,
+            exit_reason=reason, outcome=outcome, service=service))
     found.sort(key=lambda row: row.opened_ns, reverse=True)
     return _limited(found, limit)
+
+
+def _journal(index: StoreIndex, resources: list[int] | None) -> Journal:
+    """The journal of the spans of ``resources`` (None: all), from the index's rows."""
+    db = index.db
+    trade_where, where = _Where(), ""
+    if resources is not None:
+        trade_where.add(_in("resource", resources))
+        where = " WHERE " + _in("x.resource", resources)
+    closed: list[ClosedTrade] = []
+    unclosed: list[UnclosedTrade] = []
+    for (trace_id, _, symbol, side, strategy, service, portfolio, opened_ns, closed_ns, ended_ns, pnl, outcome,
+         reason, equity) in _trade_rows(index, trade_where):
+        if outcome is None:
+            unclosed.append(UnclosedTrade(trace_id, symbol or _UNKNOWN, strategy, service, ended_ns))
+        else:
+            closed.append(ClosedTrade(trace_id, symbol or _UNKNOWN, side or _UNKNOWN, strategy, service, portfolio,
+                                      opened_ns, closed_ns, pnl, outcome, reason, equity))
+    orders = [OrderRecord(*row) for row in db.execute(
+        "SELECT x.trace_id, x.symbol, x.side, t.strategy, x.service, x.order_type, x.status, x.reason, "  # noqa: S608
+        "x.submitted_ns, x.ack_latency_s, x.fill_latency_s, x.slippage_bps, x.slippage_cost "
+        f"FROM orders x LEFT JOIN trades t ON t.trace_id = x.trace_id{where} ORDER BY x.span")]
+    calls = [ExchangeCall(*row) for row in db.execute(
+        "SELECT x.trace_id, x.time_ns, x.method, x.error_type, x.exchange, "  # noqa: S608 - our SQL
+        "COALESCE(NULLIF(x.symbol, ''), t.symbol), "
+        f"t.strategy, x.service FROM calls x LEFT JOIN trades t ON t.trace_id = x.trace_id{where} "
+        "ORDER BY x.span")]
+    return Journal(
+        trades=tuple(sorted(closed, key=lambda t: t.closed_ns)),
+        orders=tuple(sorted(orders, key=lambda o: o.submitted_ns)),
+        exchange_calls=tuple(sorted(calls, key=lambda c: c.time_ns)),
+        unclosed_trades=tuple(sorted(unclosed, key=lambda u: u.ended_ns)),
+    )
+
+
+def _report_runs(index: StoreIndex, resources: list[int] | None, since_ns: int | None,
+                 until_ns: int | None) -> list[Run]:
+    """The runs with spans in the time range, as the report names them."""
+    where = _Where()
+    if resources is not None:
+        where.add(_in("resource", resources))
+    if since_ns is not None:
+        where.add("end_ns >= ?", since_ns)
+    if until_ns is not None:
+        where.add("start_ns <= ?", until_ns)
+    found: dict[tuple[str, str], list[int]] = {}
+    decoded = index.resources()
+    for resource, first, last, count in index.db.execute(
+            f"SELECT resource, MIN(start_ns), MAX(start_ns), COUNT(*) FROM spans{where} GROUP BY resource",  # noqa: S608
+            where.parameters):
+        attributes = decoded.get(resource)
+        key = (str(attributes.get("service.name") or _RUN_NONE), str(attributes.get("service.instance.id") or ""))
+        seen = found.setdefault(key, [first, last, 0])
+        seen[0], seen[1], seen[2] = min(seen[0], first), max(seen[1], last), seen[2] + count
+    return sorted((Run(service, run, first, last, count) for (service, run), (first, last, count) in found.items()),
+                  key=lambda run: (run.first_ns, run.service, run.run_id))
+
+
+@dataclass(frozen=True)
+class StoreReport:
+    """A report over a store: the report, the runs it covers, and whether the store had any span."""
+
+    report: TradingReport
+    runs: list[Run]
+    has_spans: bool
+    problems: list[str]
+    recorded_equity_points: int = 0
+    """How many points of the recorded ``trading.equity`` the equity curve comes from (0: from the trades)."""
+
+
+def trading_report(store: str | Path, selection: ReportFilter, runs: RunSelection) -> StoreReport:
+    """``build_report`` over the spans of ``store`` that ``runs`` selects, from the index's journal rows."""
+    with updated_index(store) as index:
+        if index is None:
+            return StoreReport(report_from_journal(Journal(), selection), [], False, [])
+        resources = None if runs.everything else index.resources_matching(runs.matches)
+        report = report_from_journal(_journal(index, resources), selection)
+        has_spans = index.db.execute("SELECT EXISTS (SELECT 1 FROM spans)").fetchone()[0]
+        runs_covered = _report_runs(index, resources, selection.start_ns, selection.end_ns)
+        problems = index.problems("traces")
+    recorded = report_with_recorded_equity(report, store, resources=None if runs.everything else runs.matches)
+    return StoreReport(recorded or report, runs_covered, bool(has_spans), problems,
+                       len(recorded.equity_curve) if recorded is not None else 0)
 
 
 def store_report(store: str | Path, *, symbol: str | None = None, strategy: str | None = None,
@@ -305,13 +567,7 @@ def store_report(store: str | Path, *, symbol: str | None = None, strategy: str 
     """What ``otel-trading report --format json`` prints for the same store and filters (``run`` a
     prefix of the run id, as ``--run``)."""
     runs = RunSelection(service, run.strip().lower() if run else None)
-    spans = load_indexed(store, logs=False).spans
-    if not runs.everything:
-        spans = [span for span in spans if runs.matches(span.resource)]
     selection = ReportFilter(symbol=symbol, strategy=strategy, service=service, start_ns=since_ns, end_ns=until_ns)
-    report = build_report(spans, selection)
-    scope = Scope(str(store), runs_of(
-        (span.resource, span.start_ns) for span in spans
-        if (since_ns is None or span.end_ns >= since_ns) and (until_ns is None or span.start_ns <= until_ns)),
-        runs.run)
-    return report_document(report, scope)
+    found = trading_report(store, selection, runs)
+    return report_document(found.report, Scope(str(store), found.runs, runs.run,
+                                               recorded_equity_points=found.recorded_equity_points))
