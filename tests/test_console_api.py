@@ -101,7 +101,8 @@ def test_traces_and_logs_search(store_console: ConsoleServer) -> None:
     starts = [t["start_ns"] for t in traces]
     assert starts == sorted(starts, reverse=True)
     errors = get(store_console, "/api/logs?level=warning&limit=50").json()["logs"]
-    assert errors and all(line["level"] in ("warning", "error", "critical") for line in errors)
+    assert errors and all(line["level"].lower() in ("warn", "warning", "error", "critical", "fatal")
+                          for line in errors)
 
 
 def test_bad_parameters_name_the_parameter(store_console: ConsoleServer) -> None:
@@ -341,3 +342,22 @@ def test_demo_reports_a_busy_console_port_and_runs_on(tmp_path: Path) -> None:
     quiet = run_cli("demo", "--trades", "1", "--seed", "4", "--speed", "2000", "--no-progress", "--no-console",
                     "--prometheus-port", "0", "--store", str(tmp_path / "q"), cwd=tmp_path)
     assert quiet.returncode == 0 and "console" not in quiet.stdout.split("Summary")[0]
+
+
+def test_a_forked_child_neither_serves_nor_stops_the_parents_console(live: ConsoleServer) -> None:
+    import os
+
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: no console of its own, and stopping its configuration leaves the parent's alone
+        try:
+            os.write(write, b"none" if current_console() is None else b"inherited")
+            otel_trading.shutdown(timeout=1)
+        finally:
+            os._exit(0)
+    os.close(write)
+    assert os.read(read, 16) == b"none"
+    os.close(read)
+    assert os.waitpid(pid, 0)[1] == 0
+    assert get(live, "/api/info").status == 200
+    assert current_console() is live
