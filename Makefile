@@ -43,7 +43,7 @@ $(STAMP): pyproject.toml
 
 $(DEMO_STAMP): pyproject.toml
 	@$(VENV_READY)
-	$(BIN)/python -m pip install --quiet -e .
+	$(BIN)/python -m pip install --quiet -e '.[console]'
 	touch $@
 
 $(MIN_STAMP): pyproject.toml $(MIN_CONSTRAINTS)

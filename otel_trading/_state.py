@@ -23,7 +23,10 @@ The complete list of process state:
   gauges, rolling trade statistics, trading state, trading attribute value guards, "reported
   once" sets (instrumentation failures, bad trading inputs, attribute value types), correlation
   id source, heartbeat and market-data marks, health checks with their runner (stopped when the
-  block ends), alert engines started by ``alerts.start()`` (stopped when the block ends), ccxt
+  block ends), alert engines started by ``alerts.start()`` (stopped when the block ends), the
+  alert engines started and not stopped (``alerts.running_engines()``; none in a forked child),
+  the trading state's change hooks and history, the live console (a forked child has none and
+  leaves the parent's serving), ccxt
   error streaks, order books and exchanges owned elsewhere, ccxt provider recorders, freqtrade
   trades. Two carry over, a block adding to a copy: process gauges, and the alert engines
   counted by ``otel_trading.alerts.active`` (engines made before the block still evaluate in it).
