@@ -361,3 +361,17 @@ def test_a_forked_child_neither_serves_nor_stops_the_parents_console(live: Conso
     assert os.waitpid(pid, 0)[1] == 0
     assert get(live, "/api/info").status == 200
     assert current_console() is live
+
+
+def test_stream_sends_no_overview_while_nothing_changes(live: ConsoleServer) -> None:
+    sock = _open_stream(live)
+    try:
+        assert [name for name, _ in _read_events(sock, 1, 5)] == ["overview"]
+        assert _read_events(sock, 1, 2.5) == []  # two and a half seconds of the same state: silence
+        otel_trading.set_trading_state("halted", "changed")
+        overviews = [data for name, data in _read_events(sock, 1, 3) + _read_events(sock, 1, 1.2)
+                     if name == "overview"]
+        assert [overview["trading_state"]["state"] for overview in overviews] == ["halted"]
+    finally:
+        sock.close()
+        otel_trading.set_trading_state("active")

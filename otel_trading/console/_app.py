@@ -151,7 +151,11 @@ class ConsoleApp:
 
     def _stream_welcome(self) -> Iterable[Event]:
         overview = self._overview_or_none()
-        return [("overview", overview)] if overview is not None else []
+        if overview is None:
+            return []
+        if self.hub.open_streams == 0:  # the first page: what it got is what the next push compares with
+            self._last_overview, self._last_overview_at = _fingerprint(overview), time.monotonic()
+        return [("overview", overview)]
 
     def _overview_or_none(self) -> JsonDict | None:
         try:
@@ -166,8 +170,7 @@ class ConsoleApp:
         if now - self._last_overview_at >= _OVERVIEW_EVERY_S:
             overview = self._overview_or_none()
             if overview is not None:
-                fingerprint = json.dumps({k: v for k, v in overview.items() if k != "updated_ns"},
-                                         sort_keys=True, default=str)
+                fingerprint = _fingerprint(overview)
                 if fingerprint != self._last_overview:
                     self._last_overview, self._last_overview_at = fingerprint, now
                     events.append(("overview", overview))
@@ -195,3 +198,11 @@ class ConsoleApp:
         changed += [{"fingerprint": fp, "state": "resolved"} for fp in self._seen_alerts if fp not in current]
         self._seen_alerts = {fp: alert["state"] for fp, alert in current.items()}
         return [scrub(alert, self._redactor()) for alert in changed]
+
+
+def _fingerprint(overview: JsonDict) -> str:
+    """What must differ for a page to get a new overview: not the time it was made, nor the time
+    of the live equity point (taken at each read), only values."""
+    kept = {key: value for key, value in overview.items() if key not in ("updated_ns", "equity", "drawdown")}
+    kept["curves"] = [[point[1] for point in overview.get(key) or ()] for key in ("equity", "drawdown")]
+    return json.dumps(kept, sort_keys=True, default=str)

@@ -129,7 +129,7 @@ class LiveParts:
             "trading_state": {"state": state["state"], "reason": state["reason"], "since_ns": state["since_ns"],
                               "source": state["source"]},
             "breaker_trips": int(_total(metrics[n.CIRCUIT_BREAKER_TRIPS])),
-            "firing_alerts": self.alerts()["firing"],
+            "firing_alerts": [alert for alert in self.alerts()["firing"] if alert["state"] == "firing"],
             "health": self.health(),
             "order_latency_ms": {name: None if value is None else value * 1000
                                  for name, value in (("p50", _quantile(latency, 0.5)),
