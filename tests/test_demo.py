@@ -359,7 +359,7 @@ def test_progress_is_plain_lines_when_stdout_is_not_a_terminal(tmp_path: Path) -
     assert status, result.stdout  # at least one every 10 trades
     assert any("circuit breaker tripped" in line for line in lines)
     assert any("scenario: market crash" in line for line in lines)
-    assert f"traces, logs -> {(tmp_path / 'store').resolve()} (local store)" in result.stdout
+    assert f"traces, metrics, logs -> {(tmp_path / 'store').resolve()} (local store)" in result.stdout
     assert f"otel-trading logs --level warn --store {tmp_path / 'store'}" in result.stdout
 
 
