@@ -164,6 +164,8 @@ def test_kill_switch_halts_the_demo(page: Any, live_demo: LiveDemo) -> None:
     wait_for(lambda: positions_opened_since(live_demo, started), 60, "a position to open while active")
     wait_for(lambda: controls_state(live_demo) == "active", 60, "the demo's breaker to let it trade")
 
+    assert not re.search(r"\b(undefined|null|NaN)\b", page.inner_text("#view"))
+    assert page.locator("#controls-no-token").count() == 0
     page.fill("#control-reason", "browser test: halt")
     page.click("button.control[data-state=halted]")
     halted_at = now_ns()
@@ -183,6 +185,16 @@ def test_kill_switch_halts_the_demo(page: Any, live_demo: LiveDemo) -> None:
     wait_for(lambda: changed_by(live_demo, "browser test: resume"), 10, "the resume in the controls history")
     resumed = now_ns()
     wait_for(lambda: positions_opened_since(live_demo, resumed), 60, "a position to open after resume")
+
+
+def test_a_tab_without_the_token_cannot_use_the_controls(page: Any, live_demo: LiveDemo) -> None:
+    page.goto(live_demo.url + "/controls")  # the URL without ?token=: a bookmark, another browser
+    page.wait_for_selector("#controls-no-token")
+    page.fill("#control-reason", "browser test: no token")
+    page.click("button.control[data-state=halted]")
+    page.wait_for_selector("#flash:not([hidden])")
+    assert "no console token" in page.inner_text("#flash")
+    assert not changed_by(live_demo, "browser test: no token")
 
 
 def test_post_from_another_origin_is_refused(page: Any, browser: Any, live_demo: LiveDemo) -> None:

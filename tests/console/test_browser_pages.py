@@ -54,7 +54,9 @@ def test_every_page_renders(page: Any, store_console: ConsoleServer, path: str, 
     page.goto(store_console.url + path)
     page.wait_for_selector(ready)
     assert page.locator("#nav a.active").count() == 1
-    assert "Could not load" not in page.inner_text("#view")
+    text = page.inner_text("#view")
+    assert "Could not load" not in text
+    assert not re.search(r"\b(undefined|null|NaN|\[object Object\])\b", text), text
 
 
 def test_login_url_token_leaves_the_address_bar(page: Any, store_console: ConsoleServer) -> None:

@@ -75,13 +75,6 @@ export async function renderAlerts(view, { info }) {
     });
 
     content.replaceChildren(
-      section("Rules", rules.length ? table(["Rule", "State", "Value", "Expression", "For", "Severity", "Summary"],
-        rules.map((rule) => h("tr", { "data-rule": rule.name, "data-state": rule.state },
-          h("td", {}, rule.name), h("td", {}, statusBadge(rule.state)),
-          h("td", { class: "num mono" }, rule.value === null || rule.value === undefined ? "–" : displayValue(rule.value)),
-          h("td", { class: "mono" }, rule.expr || ""), h("td", { class: "num" }, rule.for_s ? `${rule.for_s} s` : "–"),
-          h("td", {}, rule.severity || ""), h("td", {}, rule.summary || ""))), { id: "alert-rules" })
-        : h("p", { class: "muted" }, "no rule loaded")),
       section("Firing", firing.length ? table(["Alert", "Labels", "Since", "Acknowledged", ""],
         firing.map((alert) => h("tr", { "data-fingerprint": alert.fingerprint, "data-alertname": alert.alertname },
           h("td", {}, alert.alertname), h("td", { class: "mono" }, labels(alert.labels)),
@@ -90,6 +83,13 @@ export async function renderAlerts(view, { info }) {
             type: "button", class: "ack", onclick: () => act(`Acknowledged ${alert.alertname}`, "alerts/acknowledge", { fingerprint: alert.fingerprint }),
           }, "Acknowledge")))), { id: "alerts-firing" })
         : h("p", { class: "muted", id: "alerts-firing" }, "nothing firing")),
+      section("Rules", rules.length ? table(["Rule", "State", "Value", "Expression", "For", "Severity", "Summary"],
+        rules.map((rule) => h("tr", { "data-rule": rule.name, "data-state": rule.state },
+          h("td", {}, rule.name), h("td", {}, statusBadge(rule.state)),
+          h("td", { class: "num mono" }, rule.value === null || rule.value === undefined ? "–" : displayValue(rule.value)),
+          h("td", { class: "mono" }, rule.expr || ""), h("td", { class: "num" }, rule.for_s ? `${rule.for_s} s` : "–"),
+          h("td", {}, rule.severity || ""), h("td", {}, rule.summary || ""))), { id: "alert-rules" })
+        : h("p", { class: "muted" }, "no rule loaded")),
       section("Silences", silenceForm, silences.length ? table(["Id", "Matchers", "Until", "Comment", "By", "State", ""],
         silences.map((silence) => h("tr", { "data-silence": silence.id },
           h("td", { class: "mono" }, shortId(silence.id, 8)),

@@ -33,9 +33,11 @@ export async function renderControls(view, { info }) {
       await load();
     },
   }, label));
-  view.append(
-    hasToken() ? null : h("p", { class: "error" }, "This tab has no console token: open the login URL the console printed to use the controls."),
-    h("div", { class: "control-bar" }, field("Reason", reason), ...buttons), content);
+  if (!hasToken()) {
+    view.append(h("p", { class: "error", id: "controls-no-token" },
+      "This tab has no console token: open the login URL the console printed to use the controls."));
+  }
+  view.append(h("div", { class: "control-bar" }, field("Reason", reason), ...buttons), content);
 
   async function load() {
     const data = await getJSON("controls");
