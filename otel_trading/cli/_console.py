@@ -53,12 +53,12 @@ def run(args: argparse.Namespace, *, stop: threading.Event | None = None) -> int
         message = str(exc).replace("serve_store()'s port", "--port").replace("serve_store()'s host", "--host")
         raise CliError(message) from None
     with console:
-        print(f"otel-trading console over {directory.resolve()} (read-only)", flush=True)
-        print(f"Open {console.login_url}", flush=True)
-        print("Ctrl-C to stop.", flush=True)
-        if not args.no_open:
-            _open_browser(console.login_url)
-        try:
+        try:  # Ctrl-C at any moment once serving (even while the URL is printed) is the way to stop
+            print(f"otel-trading console over {directory.resolve()} (read-only)", flush=True)
+            print(f"Open {console.login_url}", flush=True)
+            print("Ctrl-C to stop.", flush=True)
+            if not args.no_open:
+                _open_browser(console.login_url)
             (stop or threading.Event()).wait()
         except KeyboardInterrupt:
             print("stopped", flush=True)
