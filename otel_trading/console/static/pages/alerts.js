@@ -20,6 +20,13 @@ export function parseMatchers(text) {
   return matchers;
 }
 
+/** A rule's current value: four significant digits are plenty to read a threshold against. */
+function ruleValue(value) {
+  if (value === null || value === undefined) return "–";
+  if (typeof value !== "number" || Number.isInteger(value)) return displayValue(value);
+  return String(Number(value.toPrecision(4)));
+}
+
 function labels(object) {
   return Object.entries(object || {}).map(([k, v]) => `${k}=${displayValue(v)}`).join(" ");
 }
@@ -86,7 +93,7 @@ export async function renderAlerts(view, { info }) {
       section("Rules", rules.length ? table(["Rule", "State", "Value", "Expression", "For", "Severity", "Summary"],
         rules.map((rule) => h("tr", { "data-rule": rule.name, "data-state": rule.state },
           h("td", {}, rule.name), h("td", {}, statusBadge(rule.state)),
-          h("td", { class: "num mono" }, rule.value === null || rule.value === undefined ? "–" : displayValue(rule.value)),
+          h("td", { class: "num mono" }, ruleValue(rule.value)),
           h("td", { class: "mono" }, rule.expr || ""), h("td", { class: "num" }, rule.for_s ? `${rule.for_s} s` : "–"),
           h("td", {}, rule.severity || ""), h("td", {}, rule.summary || ""))), { id: "alert-rules" })
         : h("p", { class: "muted" }, "no rule loaded")),
