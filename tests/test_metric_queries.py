@@ -227,3 +227,19 @@ def test_the_report_uses_the_recorded_equity_when_the_store_has_it(demo_store: P
 def _time_ns(iso: str) -> int:
     moment = datetime.datetime.fromisoformat(iso.replace("Z", "+00:00"))
     return int(moment.timestamp() * 1_000) * 1_000_000
+
+
+def test_damaged_and_hostile_lines_are_skipped_whole_and_the_rest_answers(tmp_path: Path) -> None:
+    _write(tmp_path, _gauge(1, 1.0))
+    good = (tmp_path / "metrics.jsonl").read_text()
+    huge = good.replace('"timeUnixNano":"1000000000"', '"timeUnixNano":"99999999999999999999"')  # > int64
+    assert huge != good
+    half_good = json.loads(good)  # a good metric, then a broken one: the line goes in whole or not at all
+    metrics_ = half_good["resourceMetrics"][0]["scopeMetrics"][0]["metrics"]
+    metrics_[0]["name"] = "before.the.bad.one"
+    metrics_.append({"name": "bad", "gauge": "nonsense"})
+    with (tmp_path / "metrics.jsonl").open("a") as handle:
+        handle.write("not json\n" + huge + "[" * 100_000 + "\n" + json.dumps(half_good) + "\n")
+    _write(tmp_path, _gauge(2, 2.0))
+    assert [info.name for info in metric_catalog(tmp_path)] == ["trading.equity"]
+    assert metric_series(tmp_path, "trading.equity") == [Series({}, [(1 * S, 1.0), (2 * S, 2.0)])]

@@ -482,7 +482,7 @@ class _MetricFollower(StoreFollower):
             if not raw.strip():
                 continue
             try:
-                points.extend(self._points(json.loads(raw)))
+                points.extend(list(self._points(json.loads(raw))))  # a line goes in whole or not at all
             except (ValueError, TypeError, KeyError, AttributeError, _Unusual, RecursionError) as exc:
                 reason = type(exc).__name__ if isinstance(exc, _Unusual) else str(exc) or type(exc).__name__
                 yield DecodedLine(position.path, position.lines, [],
@@ -510,13 +510,13 @@ class _MetricFollower(StoreFollower):
                                     monotonic=bool(data.get("isMonotonic")))
         for point in data.get("dataPoints") or []:
             series = self._series_id(metric_id, resource, point.get("attributes"))
-            start, time_ns = int(point.get("startTimeUnixNano", 0)), int(point.get("timeUnixNano", 0))
+            start, time_ns = _int64(point.get("startTimeUnixNano", 0)), _int64(point.get("timeUnixNano", 0))
             if kind_field in ("sum", "gauge"):
                 value = float(point["asDouble"]) if "asDouble" in point else float(int(point.get("asInt", 0)))
                 yield (series, *self._current, start, time_ns, value, None, None, None, None)
             else:
                 bounds, buckets = (_explicit(point) if kind_field == "histogram" else _exponential(point))
-                yield (series, *self._current, start, time_ns, None, int(point.get("count", 0)),
+                yield (series, *self._current, start, time_ns, None, _int64(point.get("count", 0)),
                        float(point.get("sum", 0.0)), json.dumps(bounds), json.dumps(buckets))
 
     def _metric_id(self, name: str, unit: str, description: str, kind: MetricType, *, temporality: int,
@@ -546,6 +546,14 @@ class _MetricFollower(StoreFollower):
                                     key).fetchall()
         self._series_ids[written] = int(row)
         return int(row)
+
+
+def _int64(value: Any) -> int:
+    """A time or count as SQLite can hold it; ValueError (a bad line) otherwise."""
+    number = int(value)  # str or int in OTLP/JSON; anything else: TypeError (a bad line)
+    if not 0 <= number < 2**63:
+        raise ValueError(f"{value!r} out of range")
+    return number
 
 
 def _explicit(point: dict[str, Any]) -> tuple[list[float], list[int]]:
