@@ -36,7 +36,7 @@ def _port(text: str) -> int:
     return port
 
 
-def run(args: argparse.Namespace, *, stop: threading.Event | None = None) -> int:
+def run(args: argparse.Namespace) -> int:
     from otel_trading.config._secrets import build_redactor
     from otel_trading.config._settings import resolve_settings
     from otel_trading.console import serve_store
@@ -59,7 +59,7 @@ def run(args: argparse.Namespace, *, stop: threading.Event | None = None) -> int
             print("Ctrl-C to stop.", flush=True)
             if not args.no_open:
                 _open_browser(console.login_url)
-            (stop or threading.Event()).wait()
+            threading.Event().wait()  # until Ctrl-C: the server runs on its own threads
         except KeyboardInterrupt:
             print("stopped", flush=True)
     return 0
