@@ -116,11 +116,11 @@ def _script(tracer: trace.Tracer) -> None:
     root.end(end_time=2_000)
 
 
-def _lean_and_sdk_spans() -> tuple[list[LeanSpan], list[ReadableSpan]]:
-    lean_tracer, sink = _lean_tracer(_provider(limits=_LIMITS))
+def _lean_and_sdk_spans(limits: SpanLimits = _LIMITS) -> tuple[list[LeanSpan], list[ReadableSpan]]:
+    lean_tracer, sink = _lean_tracer(_provider(limits=limits))
     _script(lean_tracer)
     memory = InMemorySpanExporter()
-    sdk_provider = _provider(limits=_LIMITS)
+    sdk_provider = _provider(limits=limits)
     sdk_provider.add_span_processor(SimpleSpanProcessor(memory))
     _script(sdk_provider.get_tracer("otel_trading", "1.2.3"))
     assert all(type(s) is LeanSpan for s in sink.items)
@@ -138,6 +138,17 @@ def test_the_store_line_of_lean_spans_is_the_sdk_spans_line_byte_for_byte() -> N
     assert child["droppedEventsCount"] == 3 and [e["name"] for e in child["events"]][-1] == "exception"
     assert child["status"] == {"message": "order rejected", "code": 2}
     assert child["droppedLinksCount"] == 2 and len(child["links"]) == 2
+
+
+def test_limits_of_zero_drop_everything_as_the_sdk_does() -> None:
+    lean, sdk = _lean_and_sdk_spans(SpanLimits(max_span_attributes=0, max_events=0, max_links=0))
+    line = direct.spans_to_json_line(lean)
+    assert line == direct.spans_to_json_line(sdk)
+    child = json.loads(line)["resourceSpans"][0]["scopeSpans"][0]["spans"][1]
+    assert "attributes" not in child and "events" not in child and "links" not in child
+    assert child["droppedEventsCount"] == 6 and child["droppedLinksCount"] == 4
+    readable = [to_readable(s) for s in lean]
+    assert message_to_json_line(encode_spans(readable)) == message_to_json_line(encode_spans(sdk))
 
 
 def test_sdk_exporters_get_the_same_readable_span_as_from_the_sdk() -> None:

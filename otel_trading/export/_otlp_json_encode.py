@@ -137,12 +137,14 @@ def _span_attributes(attributes: Mapping[str, Any] | None) -> str:
         return ""
     result = []
     prefixes = _KEY_PREFIXES
-    for key, value in _plain(attributes).items():
+    # A dict (a lean span's) is copied straight away; the rest through _plain.
+    for key, value in (attributes.copy() if type(attributes) is dict else _plain(attributes)).items():
         # Inline, the kinds nearly every attribute has (a span has a dozen or more of them).
         kind = type(value)
         if kind is str:
-            encoded = '{"stringValue":' + _quote(value) + "}"
-        elif kind is float and math.isfinite(value):
+            result.append((prefixes.get(key) or _key_prefix(key)) + '{"stringValue":' + _quote(value) + "}}")
+            continue
+        if kind is float and math.isfinite(value):
             encoded = '{"doubleValue":' + float.__repr__(value) + "}"
         else:
             try:
@@ -250,17 +252,18 @@ def _span(span: ReadableSpan | LeanSpan) -> str:
     if name:
         parts += (',"name":', _quote(name))
     parts += (',"kind":', _KIND[span.kind])
-    _time(parts, "startTimeUnixNano", span.start_time)
-    _time(parts, "endTimeUnixNano", span.end_time)
+    start, end = span.start_time, span.end_time
+    if start:
+        parts += (',"startTimeUnixNano":"', int.__repr__(start), '"')
+    if end:
+        parts += (',"endTimeUnixNano":"', int.__repr__(end), '"')
     attributes = _span_attributes(span.attributes)
     if attributes:
         parts += (',"attributes":[', attributes, "]")
-    _number(parts, "droppedAttributesCount", span.dropped_attributes)
-    if span.events:
-        _events(parts, span)
-    if span.links:
-        _links(parts, span)
-    _number(parts, "droppedLinksCount", span.dropped_links)
+    if span.dropped_attributes:
+        _number(parts, "droppedAttributesCount", span.dropped_attributes)
+    if span.events or span.links or span.dropped_events or span.dropped_links:  # most spans have none
+        _events_and_links(parts, span)
     status = span.status
     description = status.description
     code = _STATUS_CODE[status.status_code]
@@ -274,7 +277,7 @@ def _span(span: ReadableSpan | LeanSpan) -> str:
     return "".join(parts)
 
 
-def _events(parts: list[str], span: ReadableSpan | LeanSpan) -> None:
+def _events_and_links(parts: list[str], span: ReadableSpan | LeanSpan) -> None:
     events = []
     for event in span.events:
         encoded: list[str] = []
@@ -285,9 +288,6 @@ def _events(parts: list[str], span: ReadableSpan | LeanSpan) -> None:
         events.append(_object(encoded))
     _list(parts, "events", ",".join(events))
     _number(parts, "droppedEventsCount", span.dropped_events)
-
-
-def _links(parts: list[str], span: ReadableSpan | LeanSpan) -> None:
     links = []
     for link in span.links:
         encoded = [',"traceId":"', format(link.context.trace_id, "032x"), '","spanId":"',
@@ -297,6 +297,7 @@ def _links(parts: list[str], span: ReadableSpan | LeanSpan) -> None:
         encoded += (',"flags":', _flags(link.context))
         links.append(_object(encoded))
     _list(parts, "links", ",".join(links))
+    _number(parts, "droppedLinksCount", span.dropped_links)
 
 
 def _log_record(readable: ReadableLogRecord) -> str:
