@@ -229,7 +229,8 @@ def _time_ns(iso: str) -> int:
     return int(moment.timestamp() * 1_000) * 1_000_000
 
 
-def test_damaged_and_hostile_lines_are_skipped_whole_and_the_rest_answers(tmp_path: Path) -> None:
+def test_damaged_and_hostile_lines_are_skipped_whole_and_the_rest_answers(tmp_path: Path,
+                                                                         caplog: pytest.LogCaptureFixture) -> None:
     _write(tmp_path, _gauge(1, 1.0))
     good = (tmp_path / "metrics.jsonl").read_text()
     huge = good.replace('"timeUnixNano":"1000000000"', '"timeUnixNano":"99999999999999999999"')  # > int64
@@ -243,3 +244,7 @@ def test_damaged_and_hostile_lines_are_skipped_whole_and_the_rest_answers(tmp_pa
     _write(tmp_path, _gauge(2, 2.0))
     assert [info.name for info in metric_catalog(tmp_path)] == ["trading.equity"]
     assert metric_series(tmp_path, "trading.equity") == [Series({}, [(1 * S, 1.0), (2 * S, 2.0)])]
+    warnings = [r.getMessage() for r in caplog.records if "unreadable metric line" in r.getMessage()]
+    assert len(warnings) == 1, warnings  # said once, when the lines were read, not at every query
+    assert warnings[0].startswith(f"4 unreadable metric line(s) in the store {tmp_path}, left out of the charts: "
+                                  f"{tmp_path / 'metrics.jsonl'}:2: not an OTLP/JSON metrics record")

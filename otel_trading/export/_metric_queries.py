@@ -376,6 +376,11 @@ class _MetricIndex:
         except BaseException:
             self.db.execute("ROLLBACK")
             raise
+        if self.problems:
+            # Each line is read once (the index remembers where it stopped): said once, where it was found.
+            _LOG.warning("%d unreadable metric line(s) in the store %s, left out of the charts: %s%s",
+                         len(self.problems), self.directory, "; ".join(self.problems[:3]),
+                         " ..." if len(self.problems) > 3 else "")
 
 
 @contextlib.contextmanager
