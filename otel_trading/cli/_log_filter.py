@@ -9,9 +9,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from otel_trading.cli._log_format import level_name, render_value
+from otel_trading.cli._log_format import level_name
 from otel_trading.cli._runs import RunSelection
 from otel_trading.export import StoredLog
+from otel_trading.export._index_rows import render_value, searchable_text
 
 _LEVEL_NAMES: Final = {"warning": "WARN", "critical": "FATAL"}
 _FIELD_FILTER: Final = re.compile(r"^([^=~!]+?)(~=|!=|=)(.*)$", re.DOTALL)
@@ -105,9 +106,4 @@ class LogFilter:
             return False
         if not all(f.matches(log) for f in self.fields):
             return False
-        return self.grep is None or self.grep in _searchable_text(log)
-
-
-def _searchable_text(log: StoredLog) -> str:
-    attributes = " ".join(f"{key}={render_value(value)}" for key, value in log.attributes.items())
-    return f"{log.scope} {log.body} {attributes}".lower()
+        return self.grep is None or self.grep in searchable_text(log)

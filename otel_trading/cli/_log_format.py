@@ -15,6 +15,7 @@ from typing import Any, Final, TextIO
 
 from otel_trading.cli._common import NAME_WIDTH, TEXT_WIDTH, clip, escape_controls, format_time, printable
 from otel_trading.export import StoredLog
+from otel_trading.export._index_rows import render_value
 
 # Minimum severity number per --level name (OpenTelemetry's ranges: DEBUG 5-8, INFO 9-12, ...).
 LEVELS: Final = {
@@ -81,15 +82,6 @@ def level_name(log: StoredLog) -> str:
         if log.severity_number >= number:
             return name
     return log.severity_text.upper() or "-"
-
-
-def render_value(value: Any) -> str:
-    """The exact text of a value, as ``field=value`` filters and ``--grep`` compare it."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool) or value is None or isinstance(value, (list, dict)):
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
-    return repr(value) if isinstance(value, float) else str(value)
 
 
 def display_value(value: Any) -> str:

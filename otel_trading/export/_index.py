@@ -38,7 +38,7 @@ from otel_trading.export._index_rows import TraceAccumulator, TraceFacts, journa
 from otel_trading.export._records import SpanEvent, StoreContents, StoredLog, StoredSpan
 
 Signal = Literal["traces", "logs"]
-SCHEMA_VERSION: Final = 2
+SCHEMA_VERSION: Final = 3
 INDEX_NAME: Final = ".index.sqlite3"
 _SIGNALS: Final[tuple[Signal, ...]] = ("traces", "logs")
 _BUSY_TIMEOUT_S: Final = 30.0
@@ -74,7 +74,7 @@ CREATE TABLE calls (span INTEGER PRIMARY KEY, trace_id TEXT NOT NULL, resource I
                     time_ns INTEGER NOT NULL, method TEXT NOT NULL, error_type TEXT, exchange TEXT, symbol TEXT,
                     service TEXT);
 CREATE TABLE logs (id INTEGER PRIMARY KEY, dev INTEGER NOT NULL, ino INTEGER NOT NULL, time_ns INTEGER NOT NULL,
-                   severity INTEGER NOT NULL, trace_id TEXT, trade_id TEXT, correlation_id TEXT,
+                   severity INTEGER NOT NULL, trace_id TEXT, trade_id TEXT, correlation_id TEXT, search TEXT NOT NULL,
                    resource INTEGER NOT NULL, data TEXT NOT NULL);
 CREATE INDEX logs_by_file ON logs (dev, ino);
 CREATE INDEX logs_by_trace ON logs (trace_id);
@@ -395,8 +395,8 @@ class _IndexingFollower(StoreFollower):
                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", spans)
         db.executemany("INSERT INTO orders VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", journal["orders"])
         db.executemany("INSERT INTO calls VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", journal["calls"])
-        db.executemany("INSERT INTO logs (dev, ino, time_ns, severity, trace_id, trade_id, correlation_id, resource, "
-                       "data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", logs)
+        db.executemany("INSERT INTO logs (dev, ino, time_ns, severity, trace_id, trade_id, correlation_id, search, "
+                       "resource, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", logs)
         db.executemany("INSERT INTO problems (signal, dev, ino, message) VALUES (?, ?, ?, ?)", problems)
         db.executemany(
             "INSERT OR REPLACE INTO files (signal, dev, ino, path, offset, lines, truncation_reported) "

@@ -10,6 +10,7 @@ goes away.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -217,10 +218,27 @@ def journal_row(span: StoredSpan, span_row: int, resource: int) -> tuple[str, tu
 # -- log columns ------------------------------------------------------------------------------------------
 
 
-def log_columns(log: StoredLog) -> tuple[int, int, str | None, str | None, str | None]:
-    """time, severity, trace id and the ``trade_id`` / ``correlation_id`` attributes of a record."""
+def render_value(value: Any) -> str:
+    """The exact text of a value, as ``field=value`` filters and ``--grep`` compare it."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool) or value is None or isinstance(value, (list, dict)):
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def searchable_text(log: StoredLog) -> str:
+    """What a text search (``otel-trading logs --grep``) looks in, lower-cased: logger, message and
+    ``key=value`` of every attribute."""
+    attributes = " ".join(f"{key}={render_value(value)}" for key, value in log.attributes.items())
+    return f"{log.scope} {log.body} {attributes}".lower()
+
+
+def log_columns(log: StoredLog) -> tuple[int, int, str | None, str | None, str | None, str]:
+    """time, severity, trace id, the ``trade_id`` / ``correlation_id`` attributes and the searchable
+    text of a record."""
     attributes = log.attributes
     trade_id, correlation_id = attributes.get("trade_id"), attributes.get("correlation_id")
     # Only text: the filters compare the value as is, and no other type equals a text.
     return (log.time_ns, log.severity_number, log.trace_id, trade_id if isinstance(trade_id, str) else None,
-            correlation_id if isinstance(correlation_id, str) else None)
+            correlation_id if isinstance(correlation_id, str) else None, searchable_text(log))

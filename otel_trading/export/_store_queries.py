@@ -9,7 +9,7 @@ Each call brings the index up to date first (only what was appended since is rea
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -364,26 +364,18 @@ def _min_severity(min_level: str | None) -> int:
     return severity
 
 
-def _prefilter_text(text: str) -> str | None:
-    """Text every record containing ``text`` (lower-cased) has in its stored JSON as is, for SQL to
-    look for: plain ASCII that JSON writes unescaped and that no ``key=value`` joint can make."""
-    if text.isascii() and text.isprintable() and not any(c in text for c in '"\\= '):
-        return text.lower()
-    return None
-
-
 @dataclass(frozen=True)
-class _LogCandidates:
+class _LogQuery:
+    """The SQL of a log filter: every part but ``fields``, which is compared on the records."""
+
     wanted: LogFilter
     before_ns: int | None = None
-    resources: list[int] | None = field(default=None)
 
-    def rows(self, index: StoreIndex) -> Iterator[StoredLog]:
-        """The records passing the SQL part of the filter, newest first (ties: last written first)."""
+    def where(self, index: StoreIndex) -> _Where:
         wanted, where = self.wanted, _Where()
         for condition, value in (("time_ns >= ?", wanted.start_ns), ("time_ns <= ?", wanted.end_ns),
-                                 ("time_ns < ?", self.before_ns),
-                                 ("severity >= ?", wanted.min_severity or None)):
+                                 ("time_ns < ?", self.before_ns), ("severity >= ?", wanted.min_severity or None),
+                                 ("instr(search, ?) > 0", wanted.grep or None)):
             if value is not None:
                 where.add(condition, value)
         if wanted.trace_prefix:
@@ -393,25 +385,36 @@ class _LogCandidates:
             where.add("(trade_id = ? OR correlation_id = ?)", wanted.trade_id, wanted.trade_id)
         if not wanted.runs.everything:
             where.add(_in("resource", index.resources_matching(wanted.runs.matches)))
-        text = _prefilter_text(wanted.grep) if wanted.grep else None
-        if text is not None:
-            where.add("instr(lower(data), ?) > 0", text)
+        return where
+
+    def rows(self, index: StoreIndex, limit: int | None = None) -> Iterator[StoredLog]:
+        """The records matching, newest first (ties: the last written first)."""
+        where = self.where(index)
+        suffix = "" if limit is None else f" LIMIT {int(limit)}"
         resources = index.resources()
         for resource, data in index.db.execute(
-                f"SELECT resource, data FROM logs{where} ORDER BY time_ns DESC, id DESC", where.parameters):  # noqa: S608
+                f"SELECT resource, data FROM logs{where} ORDER BY time_ns DESC, id DESC{suffix}",  # noqa: S608
+                where.parameters):
             log = log_of(data, resources.get(resource))
-            if wanted.matches(log):
+            if self.wanted.matches(log):
                 yield log
+
+    def count(self, index: StoreIndex) -> int:
+        where = self.where(index)
+        [(count,)] = index.db.execute(f"SELECT COUNT(*) FROM logs{where}", where.parameters).fetchall()  # noqa: S608
+        return int(count)
 
 
 def newest_logs(index: StoreIndex, wanted: LogFilter, limit: int | None, *,
                 before_ns: int | None = None, count: bool = True) -> tuple[list[StoredLog], int | None]:
     """The newest ``limit`` records ``wanted`` matches (None: all), newest first, and (``count``) how
-    many it matches in all."""
-    rows = _LogCandidates(wanted, before_ns).rows(index)
+    many it matches in all. Without ``field=value`` filters both are answered by SQL alone."""
+    query = _LogQuery(wanted, before_ns)
+    if not wanted.fields:
+        return list(query.rows(index, limit)), query.count(index) if count else None
     found: list[StoredLog] = []
     total = 0
-    for log in rows:
+    for log in query.rows(index):
         total += 1
         if limit is None or len(found) < limit:
             found.append(log)
