@@ -146,8 +146,12 @@ class LeanSpan(trace.Span):
         if maximum is None or len(attributes) <= maximum:
             for key, value in attributes.items():
                 kind = type(value)
-                if not ((kind is str and (length is None or len(value) <= length)) or kind in _PRIMITIVE) \
-                        or type(key) is not str or not key:
+                if kind is str:
+                    if length is not None and len(value) > length:
+                        break
+                elif kind is not float and kind is not int and kind is not bool:
+                    break
+                if type(key) is not str or not key:
                     break
             else:
                 self.attributes = dict(attributes)
@@ -248,7 +252,8 @@ class LeanSpan(trace.Span):
         SdkSpan.record_exception(self, exception, attributes, timestamp, escaped)  # type: ignore[arg-type]
 
     def end(self, end_time: int | None = None) -> None:
-        if self._ended("end"):
+        if self.end_time is not None:
+            _LOG.warning("Tried calling end on an ended span.")
             return
         self.end_time = end_time if end_time is not None else time_ns()
         if self.context.trace_flags.sampled:  # a recorded, not sampled span (RECORD_ONLY) is not exported
