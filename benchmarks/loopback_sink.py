@@ -5,6 +5,7 @@ one JSON line and serves until its stdin closes), so its CPU is not counted in t
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -38,7 +39,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "application/json" if body else "application/x-protobuf")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(body)
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # a client that gave up (its shutdown)
+            self.wfile.write(body)
 
     do_POST = do_PUT = _answer
 

@@ -45,6 +45,7 @@ from otel_trading.config._settings import (
 from otel_trading.console._server import ConsoleServer, start_live_console, stop_live_console
 from otel_trading.context._propagation import install_propagator
 from otel_trading.export._batch import BatchExporter
+from otel_trading.export._compact import LogCodec, SpanCodec
 from otel_trading.export._exporters import log_exporters, metric_exporters, span_exporters
 from otel_trading.export._pipeline import (
     FinishedSpan,
@@ -379,6 +380,8 @@ def _batch_exporter(signal: str, name: str, export: Any, local: LocalMetrics,
         signal=signal, exporter_name=name, export=export, metrics=local,
         max_queue_size=queue.max_queue_size, max_batch_size=queue.max_export_batch_size,
         schedule_delay_s=queue.schedule_delay_s, export_timeout_s=queue.export_timeout_s,
+        # A backlog is kept packed (export/_compact.py): one codec per queue (it remembers resources).
+        codec=SpanCodec() if signal == "traces" else LogCodec(),
     )
 
 

@@ -9,6 +9,12 @@ after ``export_timeout_s`` (``OTEL_BSP_EXPORT_TIMEOUT`` / ``OTEL_BLRP_EXPORT_TIM
 batch is counted lost (``reason="export_timeout"``) at the deadline. A Python exporter call
 cannot be interrupted, so the next batch is exported only once the late call has returned:
 one call at a time, as exporters expect.
+
+While a call is in flight the worker packs the backlog (what waits behind the call) with the
+queue's codec (export/_compact.py): flat tuples the garbage collector stops tracking, so a
+backed-up queue neither holds hundreds of thousands of object graphs nor makes every full
+collection walk them. The caller never packs anything. ``max_queue_bytes`` bounds the packed
+backlog by its approximate size; past it, new items are dropped and counted as a full queue.
 """
 
 from __future__ import annotations
@@ -16,17 +22,23 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from otel_trading._state import reset_after_fork
 from otel_trading.metrics._local import LocalMetrics
 from otel_trading.metrics._names import TELEMETRY_DROPPED, TELEMETRY_EXPORTED
 
+if TYPE_CHECKING:
+    from otel_trading.export._compact import QueueCodec  # imports the pipeline, which imports this module
+
 _LOG = logging.getLogger("otel_trading.export")
 T = TypeVar("T")
 ExportFn = Callable[[Sequence[T]], bool]
+_PACK_CHUNK = 256  # items packed between two looks at the export call in flight
+_CALL_POLL_S = 0.005
 
 WORKER_THREAD_MARK = "_otel_trading_worker"
 # Idents of our exporter threads while they run, each added and removed by the thread itself
@@ -66,6 +78,8 @@ class BatchExporter(Generic[T]):
         max_batch_size: int,
         schedule_delay_s: float,
         export_timeout_s: float = 30.0,
+        codec: QueueCodec[T] | None = None,
+        max_queue_bytes: int | None = None,
     ) -> None:
         self.signal = signal
         self.exporter_name = exporter_name
@@ -74,6 +88,8 @@ class BatchExporter(Generic[T]):
         self._max_batch_size = max_batch_size
         self._delay = schedule_delay_s
         self._export_timeout = export_timeout_s
+        self._codec = codec
+        self._max_queue_bytes = max_queue_bytes
         dropped = metrics.counter(TELEMETRY_DROPPED, "{item}", "Telemetry items lost before export")
         attrs = {"signal": signal, "exporter": exporter_name}
         self._dropped_full = dropped.bind({**attrs, "reason": "queue_full"})
@@ -92,7 +108,10 @@ class BatchExporter(Generic[T]):
     def _start_worker(self) -> None:
         self._in_flight = 0
         self._late_call: threading.Thread | None = None  # after a fork, the parent's call threads do not exist here
-        self._queue: deque[T] = deque()
+        self._queue: deque[T] = deque()  # appended by callers, taken from the left by the worker only
+        # Older than everything in _queue: items the worker packed (tuples) or could not pack.
+        self._packed: deque[T | tuple[Any, ...]] = deque()
+        self._packed_bytes = 0  # written by the worker only
         self._wake = threading.Event()
         self._flush_waiters: list[threading.Event] = []
         self._waiters_lock = threading.Lock()
@@ -109,7 +128,7 @@ class BatchExporter(Generic[T]):
 
     @property
     def queue_size(self) -> int:
-        return len(self._queue)
+        return len(self._queue) + len(self._packed)
 
     def put(self, item: T) -> None:
         """Never blocks and never raises: enqueues ``item`` or counts it as dropped."""
@@ -117,7 +136,9 @@ class BatchExporter(Generic[T]):
             self._dropped_shutdown.add(1)
             return
         queue = self._queue
-        if len(queue) >= self._max_queue_size:
+        limit = self._max_queue_bytes
+        if len(queue) + len(self._packed) >= self._max_queue_size or (
+                limit is not None and self._packed_bytes >= limit):
             self._dropped_full.add(1)
             return
         queue.append(item)
@@ -137,12 +158,68 @@ class BatchExporter(Generic[T]):
                 return
 
     def _drain(self) -> None:
-        queue = self._queue
-        while queue:
+        queue, packed = self._queue, self._packed
+        while packed or queue:
             batch: list[T] = []
+            if packed:
+                batch = self._unpack_batch()
             while queue and len(batch) < self._max_batch_size:
                 batch.append(queue.popleft())
-            self._export_batch(batch)
+            if batch:
+                self._export_batch(batch)
+
+    def _unpack_batch(self) -> list[T]:
+        """Up to a batch of the packed backlog, unpacked (the oldest items)."""
+        packed, codec = self._packed, self._codec
+        assert codec is not None  # only a codec's items are ever packed
+        batch: list[T] = []
+        before = len(packed)
+        while packed and len(batch) < self._max_batch_size:
+            item = packed.popleft()
+            if type(item) is not tuple:
+                batch.append(item)  # type: ignore[arg-type]  # kept as it was: not a packed tuple
+                continue
+            try:
+                batch.append(codec.unpack(item))
+            except Exception:  # noqa: BLE001 - a codec bug loses the item, counted, never the worker
+                _LOG.exception("%s exporter %s could not unpack a queued item", self.signal, self.exporter_name)
+                self._dropped_failed.add(1)
+        # Sizes are not kept per item: the total shrinks in proportion to what was taken.
+        self._packed_bytes = self._packed_bytes * len(packed) // before
+        return batch
+
+    def _pack_backlog(self) -> None:
+        """Packs up to a chunk of the waiting items (worker thread only). All of them, not only those
+        beyond the next batch: an object graph that waits through two young collections is promoted
+        to the oldest generation, and enough of those trigger the full collections that stall callers."""
+        queue, packed, codec = self._queue, self._packed, self._codec
+        assert codec is not None
+        for _ in range(_PACK_CHUNK):
+            if not queue:
+                return
+            item = queue.popleft()
+            try:
+                compact, size = codec.pack(item)
+            except Exception:  # noqa: BLE001 - a codec bug must not lose the item: it stays as it was
+                _LOG.exception("%s exporter %s could not pack a queued item", self.signal, self.exporter_name)
+                compact, size = item, 0
+            packed.append(compact)
+            self._packed_bytes += size
+
+    def _await_call(self, call: threading.Thread) -> None:
+        """Waits for ``call`` up to the export timeout, packing the backlog meanwhile when there is a codec."""
+        if self._codec is None:
+            call.join(self._export_timeout)
+            return
+        deadline = time.monotonic() + self._export_timeout
+        while call.is_alive():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            if self._queue:
+                self._pack_backlog()
+            else:
+                call.join(min(_CALL_POLL_S, remaining))
 
     def _call_export(self, batch: Sequence[T], outcome: list[bool]) -> None:
         try:
@@ -162,7 +239,7 @@ class BatchExporter(Generic[T]):
                                 name=f"otel-trading-{self.signal}-{self.exporter_name}-export", daemon=True)
         setattr(call, WORKER_THREAD_MARK, True)
         call.start()
-        call.join(self._export_timeout)
+        self._await_call(call)
         self._in_flight = 0
         if self._abandoned:
             return  # shutdown already counted this batch as dropped when it gave up on it
@@ -181,7 +258,7 @@ class BatchExporter(Generic[T]):
     def force_flush(self, timeout_s: float) -> bool:
         """True when everything queued before the call was exported successfully in time."""
         if self._stopped or not self._worker.is_alive():
-            return not self._queue
+            return not self._queue and not self._packed
         failures = self.failed_exports
         done = threading.Event()
         with self._waiters_lock:
@@ -198,12 +275,13 @@ class BatchExporter(Generic[T]):
         self._wake.set()
         self._worker.join(timeout_s)
         finished = not self._worker.is_alive()
-        left = len(self._queue)
+        left = len(self._queue) + len(self._packed)
         if not finished:
             self._abandoned = True
             left += self._in_flight
         if left:
             self._queue.clear()
+            self._packed.clear()
             self._dropped_shutdown.add(left)
         if not finished or left:
             _LOG.warning(

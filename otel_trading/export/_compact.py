@@ -1,0 +1,170 @@
+"""Compact forms of queued telemetry: what a backlog in an export queue is kept as.
+
+A finished span or a pending log line is a graph of Python objects (the span, its attribute
+dict, its context, its status...), all tracked by the garbage collector. A queue that backs up
+(a slow or dead backend, a burst) holds hundreds of thousands of them: RSS grows by hundreds of
+megabytes, and every full collection walks them all while the bot waits (hundreds of ms).
+
+The export worker therefore packs the backlog (never the calling thread: the items beyond the
+next batch, while an export call is in flight) into flat tuples of str/int/float/bool, which
+CPython stops tracking at their first collection, and unpacks them into ordinary records just
+before export. An item that does not fit a flat tuple (links, a non-empty trace state, dropped
+counts, values that are containers) stays as it is: packing is an optimisation, never a change
+of what is exported (tests/test_export_compact.py holds the encoded lines side by side).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Final, Protocol, TypeVar
+
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import Event, ReadableSpan
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
+
+from otel_trading.export._pipeline import PendingLog
+
+T = TypeVar("T")
+_PLAIN: Final = (str, int, float, bool)
+_KINDS: Final = {kind.value: kind for kind in SpanKind}
+_CODES: Final = {code.value: code for code in StatusCode}
+_SPAN_FIELDS: Final = 14  # fixed fields of a packed span, before its attributes and events
+_LOG_FIELDS: Final = 10  # fixed fields of a packed log event, before its fields
+_MAX_ORIGINS: Final = 256  # (resource, scope) pairs remembered per queue; spans of others stay unpacked
+
+
+class QueueCodec(Protocol[T]):
+    """Packs an item into a flat tuple (or returns it unchanged) and back. ``pack`` returns the
+    packed form and its approximate size in bytes; ``unpack`` is only called on tuples it made."""
+
+    def pack(self, item: T) -> tuple[T | tuple[Any, ...], int]: ...
+
+    def unpack(self, packed: tuple[Any, ...]) -> T: ...
+
+
+def _flat(value: object) -> bool:
+    """True for a value a flat tuple can hold untracked: a primitive or a tuple of primitives."""
+    kind = type(value)
+    if kind in _PLAIN:
+        return True
+    return kind is tuple and all(type(item) in _PLAIN for item in value)  # type: ignore[attr-defined]
+
+
+def _add_pairs(flat: list[Any], attributes: Mapping[str, Any] | None) -> bool:
+    """Appends the attributes' count and (key, value) pairs to ``flat``; False when one does not fit."""
+    if not attributes:
+        flat.append(0)
+        return True
+    flat.append(len(attributes))
+    for key, value in attributes.items():
+        if type(key) is not str or not _flat(value):
+            return False
+        flat += (key, value)
+    return True
+
+
+def _take_pairs(packed: tuple[Any, ...], at: int) -> tuple[dict[str, Any], int]:
+    """The attributes written by :func:`_add_pairs` at ``at``, and the index after them."""
+    count = packed[at]
+    end = at + 1 + 2 * count
+    return dict(zip(packed[at + 1:end:2], packed[at + 2:end:2], strict=True)), end
+
+
+def _size(flat: list[Any]) -> int:
+    return sum(len(v) if type(v) is str else 16 for v in flat) + 8 * len(flat)
+
+
+class SpanCodec:
+    """Finished spans (ours and the SDK's) as flat tuples; unpacked as SDK ``ReadableSpan``s."""
+
+    def __init__(self) -> None:
+        self._origins: list[tuple[Resource, InstrumentationScope | None]] = []
+        self._origin_index: dict[tuple[int, int], int] = {}
+
+    def _origin(self, resource: Resource, scope: InstrumentationScope | None) -> int | None:
+        key = (id(resource), id(scope))
+        index = self._origin_index.get(key)
+        if index is None:
+            if len(self._origins) >= _MAX_ORIGINS:
+                return None
+            index = self._origin_index[key] = len(self._origins)
+            self._origins.append((resource, scope))  # kept: the ids stay theirs
+        return index
+
+    def pack(self, span: Any) -> tuple[Any, int]:
+        # One flat tuple (no nested ones but the attribute values'): CPython untracks a tuple only
+        # once everything in it is untracked, so nesting would keep it tracked for several collections.
+        context: SpanContext = span.context
+        parent: SpanContext | None = span.parent
+        if (span.links or span.dropped_attributes or span.dropped_events or context.is_remote
+                or context.trace_state or (parent is not None and parent.trace_state)):
+            return span, 0
+        origin = self._origin(span.resource, span.instrumentation_scope)
+        if origin is None:
+            return span, 0
+        status: Status = span.status
+        flat: list[Any] = [
+            origin, span.name, context.trace_id, context.span_id, int(context.trace_flags),
+            None if parent is None else parent.trace_id, None if parent is None else parent.span_id,
+            parent is not None and parent.is_remote, 0 if parent is None else int(parent.trace_flags),
+            span.kind.value, span.start_time, span.end_time, status.status_code.value, status.description,
+        ]
+        if not _add_pairs(flat, span.attributes):
+            return span, 0
+        for event in span.events:
+            if event.dropped_attributes:
+                return span, 0
+            flat += (event.name, event.timestamp)
+            if not _add_pairs(flat, event.attributes):
+                return span, 0
+        return tuple(flat), 64 + _size(flat)
+
+    def unpack(self, packed: tuple[Any, ...]) -> ReadableSpan:
+        (origin, name, trace_id, span_id, flags, parent_trace_id, parent_span_id, parent_remote, parent_flags,
+         kind, start_time, end_time, code, description) = packed[:_SPAN_FIELDS]
+        attributes, at = _take_pairs(packed, _SPAN_FIELDS)
+        events = []
+        while at < len(packed):
+            event_name, timestamp = packed[at], packed[at + 1]
+            event_attributes, at = _take_pairs(packed, at + 2)
+            events.append(Event(event_name, event_attributes, timestamp))
+        resource, scope = self._origins[origin]
+        parent = None if parent_span_id is None else SpanContext(
+            parent_trace_id, parent_span_id, parent_remote, TraceFlags(parent_flags))
+        return ReadableSpan(
+            name=name,
+            context=SpanContext(trace_id, span_id, False, TraceFlags(flags)),
+            parent=parent,
+            resource=resource,
+            attributes=attributes,
+            events=events,
+            kind=_KINDS[kind],
+            status=Status(_CODES[code], description),
+            start_time=start_time,
+            end_time=end_time,
+            instrumentation_scope=scope,
+        )
+
+
+class LogCodec:
+    """Our structlog events (``PendingLog``) as flat tuples; records of the OTel logs API stay as they are."""
+
+    def pack(self, item: Any) -> tuple[Any, int]:
+        if type(item) is not PendingLog:
+            return item, 0
+        context = item.span_context
+        code = item.code
+        if context.trace_state or (code is not None and not _flat(code)):
+            return item, 0
+        flat: list[Any] = [item.time_ns, item.severity_number, context.trace_id, context.span_id, context.is_remote,
+                           int(context.trace_flags), code is not None, *(code or (None, None, None))]
+        if not _add_pairs(flat, item.fields):
+            return item, 0
+        return tuple(flat), 64 + _size(flat)
+
+    def unpack(self, packed: tuple[Any, ...]) -> PendingLog:
+        time_ns, severity, trace_id, span_id, is_remote, flags, has_code, path, function, line = packed[:_LOG_FIELDS]
+        fields, _ = _take_pairs(packed, _LOG_FIELDS)
+        context = SpanContext(trace_id, span_id, is_remote, TraceFlags(flags))
+        return PendingLog(time_ns, severity, fields, context, (path, function, line) if has_code else None)

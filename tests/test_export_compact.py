@@ -1,0 +1,212 @@
+"""A backed-up export queue is kept packed: flat tuples the garbage collector does not track,
+packed by the export worker (never the caller), unpacked into the same records before export,
+and bounded by bytes as well as by items. Loss is counted, never silent."""
+
+from __future__ import annotations
+
+import gc
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import pytest
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.trace import Link, SpanContext, Status, StatusCode, TraceFlags
+from test_export_queue import dropped, exported
+
+import otel_trading
+from otel_trading.config._configure import configure_with
+from otel_trading.export._batch import BatchExporter
+from otel_trading.export._compact import LogCodec, SpanCodec
+from otel_trading.export._otlp_json_encode import logs_to_json_line, spans_to_json_line
+from otel_trading.export._pipeline import LogMaterializer, PendingLog
+from otel_trading.metrics._local import LocalMetrics
+from otel_trading.redaction import Redactor
+
+
+class Boxes:
+    """A test codec: an int packed as a 1-tuple of ``size`` bytes; the queue's own code does the rest."""
+
+    def __init__(self, size: int = 100) -> None:
+        self.size = size
+        self.packed = 0
+        self.packing_threads: set[int] = set()
+
+    def pack(self, item: int) -> tuple[Any, int]:
+        self.packed += 1
+        self.packing_threads.add(threading.get_ident())
+        return (item,), self.size
+
+    def unpack(self, packed: tuple[Any, ...]) -> int:
+        value: int = packed[0]
+        return value
+
+
+def gated(received: list[int], gate: threading.Event) -> Any:
+    def export(batch: Sequence[int]) -> bool:
+        gate.wait(10)
+        received.extend(batch)
+        return True
+
+    return export
+
+
+def make(export: Any, codec: Boxes, *, queue: int = 100_000, batch: int = 50,
+         max_bytes: int | None = None) -> tuple[BatchExporter[int], LocalMetrics]:
+    metrics = LocalMetrics()
+    exporter = BatchExporter(signal="traces", exporter_name="test", export=export, metrics=metrics,
+                             max_queue_size=queue, max_batch_size=batch, schedule_delay_s=0.01, codec=codec,
+                             max_queue_bytes=max_bytes)
+    return exporter, metrics
+
+
+def wait_until(predicate: Any, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def test_the_worker_packs_the_backlog_while_an_export_is_stuck_and_everything_arrives_in_order() -> None:
+    gate, received, codec = threading.Event(), [], Boxes()
+    exporter, metrics = make(gated(received, gate), codec)
+    for i in range(60):  # the first batch goes out and hangs on the gate
+        exporter.put(i)
+    assert wait_until(lambda: exporter.queue_size < 60)
+    start = time.perf_counter()
+    for i in range(60, 5000):
+        exporter.put(i)
+    assert time.perf_counter() - start < 0.5  # the caller only appends
+    assert wait_until(lambda: codec.packed >= 4000)  # all but the next batch, packed meanwhile
+    assert threading.get_ident() not in codec.packing_threads
+    assert exporter.queue_size == 5000 - 50
+    gate.set()
+    assert exporter.shutdown(10)
+    assert received == list(range(5000))
+    assert exported(metrics) == 5000 and dropped(metrics, "queue_full") == 0
+
+
+def test_the_packed_backlog_is_bounded_by_bytes_and_what_is_refused_is_counted() -> None:
+    gate, received, codec = threading.Event(), [], Boxes(size=100)
+    exporter, metrics = make(gated(received, gate), codec, max_bytes=100 * 1000)
+    for i in range(60):
+        exporter.put(i)
+    assert wait_until(lambda: exporter.queue_size < 60)
+    sent = 60
+    # Put in steps, so the worker packs between them; far more than 1000 packed items' worth.
+    for _ in range(40):
+        for _ in range(200):
+            exporter.put(sent)
+            sent += 1
+        time.sleep(0.02)
+    assert dropped(metrics, "queue_full") > 0
+    assert exporter.queue_size < 2000  # about 1000 packed + what the caller queued since
+    gate.set()
+    assert exporter.shutdown(10)
+    assert len(received) + dropped(metrics, "queue_full") == sent
+    assert received == sorted(received)
+
+
+def test_without_a_codec_nothing_is_packed() -> None:
+    gate, received = threading.Event(), []
+    metrics = LocalMetrics()
+    exporter: BatchExporter[int] = BatchExporter(signal="traces", exporter_name="test", export=gated(received, gate),
+                                                 metrics=metrics, max_queue_size=10_000, max_batch_size=10,
+                                                 schedule_delay_s=0.01)
+    for i in range(500):
+        exporter.put(i)
+    gate.set()
+    assert exporter.shutdown(10)
+    assert received == list(range(500))
+
+
+# --- the codecs on real records ------------------------------------------------------------------
+
+
+class Keep(SpanExporter):
+    def __init__(self) -> None:
+        self.spans: list[ReadableSpan] = []
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        self.spans.extend(spans)
+        return SpanExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        """Nothing held."""
+
+
+class KeepLean(Keep):
+    accepts_lean_spans = True  # gets otel-trading's lean spans as they are queued
+
+
+@pytest.fixture
+def lean_spans(without_ambient_otel: None) -> Iterator[list[Any]]:
+    keep = KeepLean()
+    telemetry = configure_with({"service_name": "bot", "traces_exporter": "none", "metrics_exporter": "none",
+                                "logs_exporter": "none", "log_console": "off", "install_signal_handlers": False},
+                               extra_span_exporters=[keep])
+    traced = otel_trading.traced(capture=["symbol", "amount"])(lambda symbol, amount: amount * 2 if symbol else 0.0)
+    with otel_trading.span("trade", attributes={"tags": ("a", "b"), "ok": True}) as outer:
+        traced("BTC/USDT", 0.5)
+        outer.add_event("filled", {"price": 64_000.5, "qty": 1})
+        outer.set_status(Status(StatusCode.ERROR, "rejected"))
+    assert telemetry.force_flush(5)
+    yield list(keep.spans)
+    telemetry.shutdown()
+
+
+def test_a_packed_span_is_untracked_and_unpacks_to_the_same_stored_line(lean_spans: list[Any]) -> None:
+    assert len(lean_spans) == 2
+    codec = SpanCodec()
+    packed = [codec.pack(span)[0] for span in lean_spans]
+    assert all(type(p) is tuple for p in packed)
+    gc.collect()  # one: a flat tuple is untracked at the first collection that sees it
+    assert not any(gc.is_tracked(p) for p in packed)
+    unpacked = [codec.unpack(p) for p in packed]
+    assert spans_to_json_line(unpacked) == spans_to_json_line(lean_spans)
+
+
+def test_sdk_spans_pack_too_and_what_does_not_fit_stays_as_it_was() -> None:
+    provider = TracerProvider(resource=Resource.create({"service.name": "lib"}), shutdown_on_exit=False)
+    keep = Keep()
+    provider.add_span_processor(SimpleSpanProcessor(keep))
+    tracer = provider.get_tracer("lib", "1.0")
+    other = SpanContext(0x1234, 0x5678, True, TraceFlags(1))
+    with tracer.start_as_current_span("plain", attributes={"a": 1, "b": [1.5, 2.5]}), \
+            tracer.start_as_current_span("child") as child:
+        child.add_event("e")
+    with tracer.start_as_current_span("linked", links=[Link(other)]):
+        pass
+    provider.shutdown()
+    codec = SpanCodec()
+    results = [codec.pack(span)[0] for span in keep.spans]
+    assert [type(r) is tuple for r in results] == [True, True, False]  # child, plain, linked
+    assert results[2] is keep.spans[2]
+    unpacked = [codec.unpack(r) for r in results[:2]]
+    assert spans_to_json_line(unpacked) == spans_to_json_line(keep.spans[:2])
+
+
+def test_a_packed_log_event_gives_the_same_stored_line() -> None:
+    context = SpanContext(0x0123456789ABCDEF0123456789ABCDEF, 0x0123456789ABCDEF, False, TraceFlags(1))
+    events = [
+        PendingLog(1_700_000_000_000_000_001, 9, {"event": "order placed", "level": "info", "logger": "bot",
+                                                  "symbol": "BTC/USDT", "qty": 1, "ids": (1, 2)}, context,
+                   ("/bot/main.py", "run", 42)),
+        PendingLog(5, 17, {"event": "boom", "level": "error", "exception": "Traceback ..."},
+                   SpanContext(0, 0, False), None),
+    ]
+    nested = PendingLog(6, 9, {"event": "x", "nested": {"k": [1]}}, context, None)
+    codec = LogCodec()
+    packed = [codec.pack(event)[0] for event in events]
+    assert all(type(p) is tuple for p in packed)
+    assert codec.pack(nested)[0] is nested  # a container value: kept as it is
+    gc.collect()
+    assert not any(gc.is_tracked(p) for p in packed)
+    materialize = LogMaterializer(Resource.create({"service.name": "bot"}), Redactor(), None)
+    line = logs_to_json_line([materialize.lean(codec.unpack(p)) for p in packed])  # type: ignore[list-item]
+    assert line == logs_to_json_line([materialize.lean(e) for e in events])  # type: ignore[misc]
