@@ -167,12 +167,14 @@ class ConsoleApp:
     def _stream_events(self) -> list[Event]:
         events: list[Event] = []
         now = time.monotonic()
+        # Read once a second at most (it collects the metrics), sent only when a value changed.
         if now - self._last_overview_at >= _OVERVIEW_EVERY_S:
+            self._last_overview_at = now
             overview = self._overview_or_none()
             if overview is not None:
                 fingerprint = _fingerprint(overview)
                 if fingerprint != self._last_overview:
-                    self._last_overview, self._last_overview_at = fingerprint, now
+                    self._last_overview = fingerprint
                     events.append(("overview", overview))
         events += [("log", record) for record in self._new_logs()]
         if self.live is not None:
