@@ -16,6 +16,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -551,6 +552,17 @@ def test_the_summary_and_the_report_agree_on_equity_and_drawdown(tmp_path: Path)
     assert re.search(rf"equity +10,000.00 -> {re.escape(per_trade[1])}\n", report.stdout), report.stdout
 
 
+def project_extras(root: Path) -> dict[str, list[str]]:
+    """pyproject.toml's optional dependencies, by extra."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # the dev extra installs the backport there
+        import tomli as tomllib
+    project = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    extras: dict[str, list[str]] = project["optional-dependencies"]
+    return extras
+
+
 def test_make_demo_installs_the_runtime_only_and_nothing_after_make_test(tmp_path: Path) -> None:
     """`make demo` is a new user's first command: it must not pull the dev toolchain (mypy, ruff,
     matplotlib, ccxt, ...), and must not reinstall into a venv `make test` already set up."""
@@ -566,7 +578,13 @@ def test_make_demo_installs_the_runtime_only_and_nothing_after_make_test(tmp_pat
         return made.stdout.splitlines()
 
     demo = plan("demo")
-    assert ".venv/bin/python -m pip install --quiet -e ." in demo and not any("[dev]" in line for line in demo)
+    # The runtime, plus only extras that add no package (the console's: a stdlib server).
+    (install,) = [line for line in demo if line.startswith(".venv/bin/python -m pip install --quiet -e ")]
+    installed = re.fullmatch(r"\.venv/bin/python -m pip install --quiet -e '?\.(?:\[([\w,-]+)\])?'?", install)
+    assert installed, install
+    extras = project_extras(root)
+    for extra in installed[1].split(",") if installed[1] else ():
+        assert extras[extra] == [], f"make demo installs .[{extra}], which pulls {extras[extra]}"
     test = plan("test")
     assert ".venv/bin/python -m pip install --quiet -e '.[dev]'" in test
     (touch,) = [line for line in test if line.startswith("touch .venv/")]
