@@ -375,3 +375,26 @@ def test_stream_sends_no_overview_while_nothing_changes(live: ConsoleServer) -> 
     finally:
         sock.close()
         otel_trading.set_trading_state("active")
+
+
+def test_live_overview_reads_the_portfolio_and_the_recorded_equity(tmp_path: Path) -> None:
+    from otel_trading.trading import Portfolio
+
+    with capture(console=True, console_port=0, store_dir=tmp_path / "store", metrics_exporter="local",
+                 metric_export_interval=0.2):
+        console = current_console()
+        assert console is not None
+        book = Portfolio("overview-test", cash=1_000.0)
+        book.apply_fill("BTC/USDT", "buy", 0.01, 50_000.0)
+        book.mark("BTC/USDT", 51_000.0)
+        deadline = time.monotonic() + 10
+        while len((overview := get(console, "/api/overview").json())["equity"]) < 3:
+            assert time.monotonic() < deadline, overview["equity"]
+            time.sleep(0.2)
+        assert overview["equity"][-1][1] == pytest.approx(1_010.0)  # the live point: cash + marked position
+        assert [value for _, value in overview["equity"][:-1]] == [pytest.approx(1_010.0)] * (
+            len(overview["equity"]) - 1)  # what the exporter recorded
+        [position] = overview["positions"]
+        assert (position["symbol"], position["side"], position["amount"]) == ("BTC/USDT", "long", 0.01)
+        assert position["unrealized_pnl"] == pytest.approx(10.0)
+        assert overview["pnl"]["unrealized"] == pytest.approx(10.0)

@@ -142,20 +142,16 @@ class LiveParts:
 
     @staticmethod
     def _equity_history(store: Path | None, query: Query) -> list[list[Any]]:
-        """The equity the local metrics exporter recorded (summed over portfolios), if it does."""
+        """The equity the ``local`` metrics exporter recorded (summed over portfolios, as the report reads it)."""
         module = store_api._metric_queries()
         if store is None or module is None:
             return []
         try:
-            series = module.metric_series(store, "trading.portfolio.equity", since_ns=integer(query, "since_ns"),
-                                          until_ns=integer(query, "until_ns"))
-        except (OSError, ValueError, LookupError):
+            points = module.recorded_equity(store, since_ns=integer(query, "since_ns"),
+                                            until_ns=integer(query, "until_ns"))
+        except (OSError, ValueError, LookupError):  # a store being written or damaged: no history this time
             return []
-        summed: dict[int, float] = {}
-        for one in series:
-            for t, value in one.points:
-                summed[t] = summed.get(t, 0.0) + value
-        return [[t, summed[t]] for t in sorted(summed)]
+        return [[t, value] for t, value in points]
 
     # --- metrics -------------------------------------------------------------------------------
 
