@@ -159,7 +159,7 @@ class BatchExporter(Generic[T]):
 
     def _drain(self) -> None:
         queue, packed = self._queue, self._packed
-        while packed or queue:
+        while (packed or queue) and not self._abandoned:  # abandoned: shutdown counted the rest as dropped
             batch: list[T] = []
             if packed:
                 batch = self._unpack_batch()
@@ -189,9 +189,9 @@ class BatchExporter(Generic[T]):
         return batch
 
     def _pack_backlog(self) -> None:
-        """Packs up to a chunk of the waiting items (worker thread only). All of them, not only those
-        beyond the next batch: an object graph that waits through two young collections is promoted
-        to the oldest generation, and enough of those trigger the full collections that stall callers."""
+        """Packs up to a chunk of the waiting items, oldest first (worker thread only). Oldest first: an
+        object graph that waits through two young collections is promoted to the oldest generation, and
+        enough of those trigger the full collections that stall callers."""
         queue, packed, codec = self._queue, self._packed, self._codec
         assert codec is not None
         for _ in range(_PACK_CHUNK):
@@ -216,7 +216,9 @@ class BatchExporter(Generic[T]):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return
-            if self._queue:
+            # Only a backlog (more than a batch waiting): a queue that keeps up pays nothing for this.
+            # From shutdown on, what is left is counted, not moved.
+            if len(self._queue) > self._max_batch_size and not self._stopped:
                 self._pack_backlog()
             else:
                 call.join(min(_CALL_POLL_S, remaining))
