@@ -8,6 +8,7 @@ is rendered, on top of the scrubbing the store's writer already did.
 from __future__ import annotations
 
 import json
+import os
 import re
 import threading
 import time
@@ -64,6 +65,7 @@ class ConsoleApp:
         self._last_overview: str | None = None
         self._last_overview_at = 0.0
         self._seen_alerts: dict[str, str] = {}
+        self._store_signature: tuple[tuple[str, int, int], ...] | None = None
         self._lock = threading.Lock()
 
     @property
@@ -168,7 +170,7 @@ class ConsoleApp:
         events: list[Event] = []
         now = time.monotonic()
         # Read once a second at most (it collects the metrics), sent only when a value changed.
-        if now - self._last_overview_at >= _OVERVIEW_EVERY_S:
+        if now - self._last_overview_at >= _OVERVIEW_EVERY_S and self._may_have_changed():
             self._last_overview_at = now
             overview = self._overview_or_none()
             if overview is not None:
@@ -180,6 +182,21 @@ class ConsoleApp:
         if self.live is not None:
             events += [("alert", alert) for alert in self._alert_transitions()]
         return events
+
+    def _may_have_changed(self) -> bool:
+        """Live: always (the bot's state is not on disk). Over a store: only when its files changed,
+        so a page left open on a big store does not recompute the report every second."""
+        if self.live is not None or self.store_dir is None:
+            return True
+        try:
+            signature = tuple(sorted((entry.name, entry.stat().st_size, entry.stat().st_mtime_ns)
+                                     for entry in os.scandir(self.store_dir)
+                                     if entry.is_file() and not entry.name.startswith(".")))  # not the index
+        except OSError:
+            return True
+        changed = signature != self._store_signature
+        self._store_signature = signature
+        return changed
 
     def _new_logs(self) -> list[JsonDict]:
         if self.store_dir is None:
