@@ -4,6 +4,7 @@ records exactly those of reading every file from its start."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import sqlite3
@@ -13,14 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from otel_trading.analytics._journal import read_journal
+from otel_trading.analytics._journal import ReportFilter, count_calls, read_journal
 from otel_trading.cli._log_filter import LogFilter
 from otel_trading.cli._runs import RunSelection
 from otel_trading.export import StoredSpan, load_store
 from otel_trading.export._index import INDEX_NAME, TRACE_COLUMNS, StoreIndex, trace_facts
 from otel_trading.export._index_rows import TraceFacts, group_traces, summarize
 from otel_trading.export._reader import decode_store_line
-from otel_trading.export._store_queries import _journal, newest_logs
+from otel_trading.export._store_queries import _call_counts, _journal, newest_logs
 
 
 @pytest.fixture
@@ -154,7 +155,9 @@ def _rows_are_exact(store: Path, index: StoreIndex) -> None:
     index.update()
     assert _indexed_summaries(index) == _expected_summaries(store)
     spans = load_store(store, indexed=False, logs=False).spans
-    assert _journal(index, None) == read_journal(spans)
+    journal = read_journal(spans)
+    assert _journal(index, None) == dataclasses.replace(journal, exchange_calls=())
+    assert _call_counts(index, None, ReportFilter()) == count_calls(journal.exchange_calls)
     [(keys,)] = index.db.execute("SELECT COUNT(*) FROM trace_keys").fetchall()
     assert keys == sum(len(facts.trade_ids) for facts in _expected_summaries(store).values())
 
@@ -190,11 +193,11 @@ def test_summary_rows_follow_a_trace_whose_spans_arrive_across_files(store: Path
     assert not _indexed_summaries(index)[trace_id].partial  # its root arrived
     rotated.unlink()  # rotated away: the traces it held are summarised from what is left
     _rows_are_exact(store, index)
-    (store / "traces.jsonl").write_text("".join(lines[1:3]))  # truncated and rewritten
-    _rows_are_exact(store, index)
-    (store / "traces.jsonl").write_text("")
+    (store / "traces.jsonl").write_text("")  # truncated ...
     _rows_are_exact(store, index)
     assert _indexed_summaries(index) == {}
+    (store / "traces.jsonl").write_text("".join(lines[:3]))  # ... and written again
+    _rows_are_exact(store, index)
 
 
 def test_a_copied_file_counts_each_span_once_in_the_summary_and_twice_in_the_journal(

@@ -536,19 +536,49 @@ def _grouped(trades: Sequence[ClosedTrade], key: Callable[[ClosedTrade], str]) -
     return {name: TradeStats.of(pnls) for name, pnls in sorted(groups.items())}
 
 
-def _problems_by_hour(orders: Sequence[OrderRecord], errors: Sequence[ExchangeCall]) -> tuple[HourBucket, ...]:
+@dataclass(frozen=True)
+class CallCounts:
+    """The exchange calls a report covers, counted rather than listed (how a store's index answers)."""
+
+    by_method: Mapping[str, int]
+    errors_by_type: Mapping[str, int]
+    errors_by_method: Mapping[str, int]
+    errors_by_hour: Mapping[int, int]
+    """Failed calls per UTC hour (hours since the epoch)."""
+
+
+def count_calls(calls: Sequence[ExchangeCall]) -> CallCounts:
+    errors = [c for c in calls if c.error_type is not None]
+    return CallCounts(
+        by_method=Counter(c.method for c in calls),
+        errors_by_type=Counter(c.error_type or _UNKNOWN for c in errors),
+        errors_by_method=Counter(c.method for c in errors),
+        errors_by_hour=Counter(c.time_ns // _HOUR_NS for c in errors),
+    )
+
+
+def _problems_by_hour(orders: Sequence[OrderRecord], errors_by_hour: Mapping[int, int]) -> tuple[HourBucket, ...]:
     rejects = Counter(o.submitted_ns // _HOUR_NS for o in orders if o.status == "rejected")
-    failures = Counter(c.time_ns // _HOUR_NS for c in errors)
-    hours = sorted(set(rejects) | set(failures))
-    return tuple(HourBucket(hour * _HOUR_NS, rejects[hour], failures[hour]) for hour in hours)
+    hours = sorted(set(rejects) | {hour for hour, count in errors_by_hour.items() if count})
+    return tuple(HourBucket(hour * _HOUR_NS, rejects[hour], errors_by_hour.get(hour, 0)) for hour in hours)
 
 
-def report_from_journal(journal: Journal, selection: ReportFilter | None = None) -> TradingReport:
-    """The report of the records of ``journal`` that ``selection`` covers."""
+def _sorted_counts(counts: Mapping[str, int]) -> dict[str, int]:
+    """Most frequent first (ties by name), without the zero counts."""
+    return dict(sorted(((key, count) for key, count in counts.items() if count),
+                       key=lambda item: (-item[1], item[0])))
+
+
+def report_from_journal(journal: Journal, selection: ReportFilter | None = None, *,
+                        call_counts: CallCounts | None = None) -> TradingReport:
+    """The report of the records of ``journal`` that ``selection`` covers.
+
+    ``call_counts``: the selected exchange calls counted elsewhere (a store's index), in place of
+    counting ``journal.exchange_calls``."""
     selection = selection or ReportFilter()
     selected = select(journal, selection)
     trades, orders = selected.trades, selected.orders
-    errors = [c for c in selected.exchange_calls if c.error_type is not None]
+    calls = call_counts if call_counts is not None else count_calls(selected.exchange_calls)
     slipped = [o for o in orders if o.slippage_bps is not None]
     slippage_bps = [o.slippage_bps for o in slipped if o.slippage_bps is not None]
     risk, curve = _risk(trades)
@@ -569,10 +599,10 @@ def report_from_journal(journal: Journal, selection: ReportFilter | None = None)
             cost=math.fsum(o.slippage_cost for o in slipped if o.slippage_cost is not None),
         ),
         rejects_by_reason=_counts(o.reason or _UNKNOWN for o in orders if o.status == "rejected"),
-        exchange_calls_by_method=_counts(c.method for c in selected.exchange_calls),
-        errors_by_type=_counts(c.error_type or _UNKNOWN for c in errors),
-        errors_by_method=_counts(c.method for c in errors),
-        problems_by_hour=_problems_by_hour(orders, errors),
+        exchange_calls_by_method=_sorted_counts(calls.by_method),
+        errors_by_type=_sorted_counts(calls.errors_by_type),
+        errors_by_method=_sorted_counts(calls.errors_by_method),
+        problems_by_hour=_problems_by_hour(orders, calls.errors_by_hour),
         by_symbol=_grouped(trades, lambda t: t.symbol),
         by_strategy=_grouped(trades, lambda t: t.strategy or _NO_STRATEGY),
         by_exit_reason=_grouped(trades, lambda t: t.exit_reason or _UNKNOWN),

@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     # The runs the report covers: those with telemetry in its time range (one equity curve mixes them).
     scope = Scope(str(directory), found.runs, runs.run, recorded_equity_points=found.recorded_equity_points)
     journal = report.journal
-    anything = journal.trades or journal.orders or journal.exchange_calls or journal.unclosed_trades
+    anything = journal.trades or journal.orders or report.exchange_calls_by_method or journal.unclosed_trades
     if anything or args.format == "json":
         sys.stdout.write(render(report, scope, args.format))
         sys.stdout.flush()

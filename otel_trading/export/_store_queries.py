@@ -8,14 +8,15 @@ Each call brings the index up to date first (only what was appended since is rea
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from otel_trading.analytics._journal import (
+    CallCounts,
     ClosedTrade,
-    ExchangeCall,
     Journal,
     OrderRecord,
     ReportFilter,
@@ -153,6 +154,7 @@ class TradeRow:
 
 
 _UNKNOWN = "unknown"
+_HOUR_NS = 3_600 * 10**9
 _RUN_NONE = "-"
 
 
@@ -482,8 +484,8 @@ def trades(store: str | Path, *, symbol: str | None = None, side: str | None = N
 
 
 def _journal(index: StoreIndex, resources: list[int] | None) -> Journal:
-    """The journal of the spans of ``resources`` (None: all), from the index's rows."""
-    db = index.db
+    """The trades and orders of the spans of ``resources`` (None: all), from the index's rows; the
+    exchange calls are counted (``_call_counts``), not listed."""
     trade_where, where = _Where(), ""
     if resources is not None:
         trade_where.add(_in("resource", resources))
@@ -497,21 +499,42 @@ def _journal(index: StoreIndex, resources: list[int] | None) -> Journal:
         else:
             closed.append(ClosedTrade(trace_id, symbol or _UNKNOWN, side or _UNKNOWN, strategy, service, portfolio,
                                       opened_ns, closed_ns, pnl, outcome, reason, equity))
-    orders = [OrderRecord(*row) for row in db.execute(
+    orders = [OrderRecord(*row) for row in index.db.execute(
         "SELECT x.trace_id, x.symbol, x.side, t.strategy, x.service, x.order_type, x.status, x.reason, "  # noqa: S608
         "x.submitted_ns, x.ack_latency_s, x.fill_latency_s, x.slippage_bps, x.slippage_cost "
         f"FROM orders x LEFT JOIN trades t ON t.trace_id = x.trace_id{where} ORDER BY x.span")]
-    calls = [ExchangeCall(*row) for row in db.execute(
-        "SELECT x.trace_id, x.time_ns, x.method, x.error_type, x.exchange, "  # noqa: S608 - our SQL
-        "COALESCE(NULLIF(x.symbol, ''), t.symbol), "
-        f"t.strategy, x.service FROM calls x LEFT JOIN trades t ON t.trace_id = x.trace_id{where} "
-        "ORDER BY x.span")]
     return Journal(
         trades=tuple(sorted(closed, key=lambda t: t.closed_ns)),
         orders=tuple(sorted(orders, key=lambda o: o.submitted_ns)),
-        exchange_calls=tuple(sorted(calls, key=lambda c: c.time_ns)),
         unclosed_trades=tuple(sorted(unclosed, key=lambda u: u.ended_ns)),
     )
+
+
+def _call_counts(index: StoreIndex, resources: list[int] | None, selection: ReportFilter) -> CallCounts:
+    """The exchange calls ``selection`` covers, counted in SQL (a call's symbol, when it has none, and
+    its strategy are those of its trade, as the journal reads them)."""
+    where = _Where()
+    if resources is not None:
+        where.add(_in("x.resource", resources))
+    for condition, value in (("x.time_ns >= ?", selection.start_ns), ("x.time_ns <= ?", selection.end_ns),
+                             ("COALESCE(NULLIF(x.symbol, ''), t.symbol) = ?", selection.symbol),
+                             ("t.strategy = ?", selection.strategy), ("x.service = ?", selection.service)):
+        if value is not None:
+            where.add(condition, value)
+    join = " LEFT JOIN trades t ON t.trace_id = x.trace_id" if selection.symbol or selection.strategy else ""
+    by_method: Counter[str] = Counter()
+    errors_by_type: Counter[str] = Counter()
+    errors_by_method: Counter[str] = Counter()
+    errors_by_hour: Counter[int] = Counter()
+    for method, error_type, hour, count in index.db.execute(
+            f"SELECT x.method, x.error_type, x.time_ns / {_HOUR_NS}, COUNT(*) FROM calls x{join}{where} "  # noqa: S608
+            "GROUP BY 1, 2, 3", where.parameters):
+        by_method[method] += count
+        if error_type is not None:
+            errors_by_type[error_type or _UNKNOWN] += count
+            errors_by_method[method] += count
+            errors_by_hour[hour] += count
+    return CallCounts(by_method, errors_by_type, errors_by_method, errors_by_hour)
 
 
 def _report_runs(index: StoreIndex, resources: list[int] | None, since_ns: int | None,
@@ -550,12 +573,14 @@ class StoreReport:
 
 
 def trading_report(store: str | Path, selection: ReportFilter, runs: RunSelection) -> StoreReport:
-    """``build_report`` over the spans of ``store`` that ``runs`` selects, from the index's journal rows."""
+    """``build_report`` over the spans of ``store`` that ``runs`` selects, from the index's journal rows:
+    the report's journal lists the trades and orders, the exchange calls are counted, not listed."""
     with updated_index(store) as index:
         if index is None:
             return StoreReport(report_from_journal(Journal(), selection), [], False, [])
         resources = None if runs.everything else index.resources_matching(runs.matches)
-        report = report_from_journal(_journal(index, resources), selection)
+        report = report_from_journal(_journal(index, resources), selection,
+                                     call_counts=_call_counts(index, resources, selection))
         has_spans = index.db.execute("SELECT EXISTS (SELECT 1 FROM spans)").fetchone()[0]
         runs_covered = _report_runs(index, resources, selection.start_ns, selection.end_ns)
         problems = index.problems("traces")
