@@ -398,3 +398,16 @@ def test_live_overview_reads_the_portfolio_and_the_recorded_equity(tmp_path: Pat
         assert (position["symbol"], position["side"], position["amount"]) == ("BTC/USDT", "long", 0.01)
         assert position["unrealized_pnl"] == pytest.approx(10.0)
         assert overview["pnl"]["unrealized"] == pytest.approx(10.0)
+
+
+def test_live_metric_without_history_is_the_current_value(live: ConsoleServer) -> None:
+    otel_trading.set_trading_state("halted", "metric test")
+    try:
+        answer = get(live, "/api/metrics/trading.state?by=trading.state").json()
+        values = {s["attributes"]["trading.state"]: s["points"][0][1] for s in answer["series"]}
+        assert values == {"active": 0.0, "reducing": 0.0, "halted": 1.0}
+        assert "trading.state" in {m["name"] for m in get(live, "/api/metrics").json()["metrics"]}
+        assert get(live, "/api/metrics/no.such.metric").status == 404
+        assert get(live, "/api/metrics/trading.state?stat=rate").status == 400
+    finally:
+        otel_trading.set_trading_state("active")

@@ -8,6 +8,7 @@ the kill switch is ``set_trading_state(..., source="console")``.
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Iterable, Mapping
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from otel_trading.console import _store_api as store_api
-from otel_trading.console._params import ApiError, Query, body_seconds, body_text, integer
+from otel_trading.console._params import ApiError, Query, body_seconds, body_text, choice, integer, text
 
 JsonDict = dict[str, Any]
 MAX_SILENCE_S: Final = 30 * 86_400.0
@@ -55,6 +56,43 @@ def _current_catalog() -> list[JsonDict]:
                 for point in metric.data.data_points:
                     info["attribute_keys"].update(point.attributes or {})
     return [{**info, "attribute_keys": sorted(info["attribute_keys"])} for info in found.values()]
+
+
+def _current_series(name: str, query: Query) -> JsonDict:
+    """``/api/metrics/<name>`` from the current collection: now, one point per ``by`` group."""
+    from otel_trading.alerts._engine import collect_current
+
+    by = [key.strip() for key in (text(query, "by") or "").split(",") if key.strip()]
+    stat = choice(query, "stat", ("value", "p50", "p99", "rate")) or "value"
+    if stat == "rate":
+        raise ApiError(400, "stat=rate needs the recorded history: configure the 'local' metrics exporter")
+    data = collect_current()
+    found: dict[str, tuple[str, list[Any]]] = {}
+    for resource in data.resource_metrics if data is not None else ():
+        for scope in resource.scope_metrics:
+            for metric in scope.metrics:
+                if metric.name == name:
+                    unit, points = found.setdefault(name, (metric.unit or "", []))
+                    points.extend(metric.data.data_points)
+    if name not in found:
+        raise ApiError(404, f"no metric {name!r} recorded or collected")
+    unit, points = found[name]
+    groups: dict[str, list[Any]] = {}
+    for point in points:
+        attributes = {key: (point.attributes or {}).get(key) for key in by}
+        groups.setdefault(json.dumps(attributes, sort_keys=True, default=str), []).append(point)
+    now_ns = time.time_ns()
+    series = []
+    for key, members in groups.items():
+        if stat in ("p50", "p99"):
+            value = _quantile(members, 0.5 if stat == "p50" else 0.99)
+        elif hasattr(members[0], "explicit_bounds"):
+            count = sum(p.count for p in members)
+            value = sum(p.sum for p in members) / count if count else None
+        else:
+            value = _total(members)
+        series.append({"attributes": json.loads(key), "points": [] if value is None else [[now_ns, value]]})
+    return {"name": name, "unit": unit, "series": series}
 
 
 def _total(points: Iterable[Any]) -> float:
@@ -162,9 +200,14 @@ class LiveParts:
         return {"metrics": [*recorded, *(info for info in _current_catalog() if info["name"] not in names)]}
 
     def metric(self, store: Path | None, name: str, query: Query) -> JsonDict:
-        if store is None:
-            raise ApiError(404, "no local store: metric history needs the local metrics exporter")
-        return store_api.metric(store, name, query)
+        """The recorded history when the store has it, else the current value (one point per group)."""
+        if store is not None:
+            try:
+                return store_api.metric(store, name, query)
+            except ApiError as exc:
+                if exc.status != 404:
+                    raise
+        return _current_series(name, query)
 
     # --- alerts --------------------------------------------------------------------------------
 
