@@ -150,3 +150,14 @@ def test_bound_to_every_interface_addresses_pass_but_names_still_do_not() -> Non
     assert not host_allowed("192.168.1.20:9466", loopback, "127.0.0.1")
     assert host_allowed("192.168.1.20", allowed_hosts("192.168.1.20"), "192.168.1.20")
     assert not host_allowed(None, loopback, "127.0.0.1")
+
+
+def test_the_login_url_logged_by_a_bot_keeps_no_token(tmp_path: Path) -> None:
+    import otel_trading
+
+    with capture(console=True, console_port=0) as telemetry:
+        console = current_console()
+        assert console is not None
+        otel_trading.get_logger("bot").info(f"console at {console.login_url}", url=console.login_url)
+        rendered = str(telemetry.logs_as_dicts())
+        assert "console at" in rendered and console.token not in rendered

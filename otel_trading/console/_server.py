@@ -152,10 +152,10 @@ def start_live_console(host: str, port: int, store_dir: Path | None, service: st
                                 else "console_port / OTEL_TRADING_CONSOLE_PORT").strerror)
         return None
     CURRENT.get().append(server)
-    # The token is a credential: scrubbed wherever it might be recorded, and never logged. The
-    # login URL goes to a terminal only (as Jupyter prints it), else the bot reads it from
-    # ``current_console().login_url``.
-    STATE.redactor.add_secret_values([server.token])
+    # The token is a credential: never logged. The login URL goes to a terminal only (as Jupyter
+    # prints it), else the bot reads it from ``current_console().login_url``; logged by the bot
+    # anyway, its ``?token=`` is cut by the redactor's built-in query-parameter rule. (Not added
+    # as a known secret value: that would put one more pattern on every recorded string.)
     _LOG.info("console on %s (login URL: otel_trading.console.current_console().login_url)", server.url)
     if sys.stderr is not None and sys.stderr.isatty():
         sys.stderr.write(f"otel-trading console: {server.login_url}\n")
