@@ -196,6 +196,25 @@ def test_trace_search_by_status_and_attribute(page: Any, store_console: ConsoleS
     assert set(page.locator("#traces tbody td:nth-child(3)").all_inner_texts()) == {"trade"}
 
 
+def test_metrics_page_charts_a_metric_by_attribute(page: Any, store_console: ConsoleServer,
+                                                   report: dict[str, Any]) -> None:
+    catalog = json.loads(api_text(store_console, "/api/metrics"))["metrics"]
+    assert "trading.orders" in {metric["name"] for metric in catalog}
+    page.goto(store_console.url + "/metrics")
+    page.wait_for_selector("#metric-name")
+    page.select_option("#metric-name", "trading.orders")
+    page.check("#metric-by input[value='trading.order.status']")
+    page.wait_for_selector("#metric-chart .legend")
+    assert "name=trading.orders" in page.url and "by=trading.order.status" in page.url
+    legend = page.locator("#metric-chart .legend > span").all_inner_texts()
+    by_status = report["orders"]["by_status"]
+    assert {f"trading.order.status={status}" for status in by_status} <= set(legend)
+    # Hovering the chart reads the values out: the filled orders equal the report's count.
+    page.hover("#metric-chart .hover-area")
+    readout = page.inner_text("#metric-chart .chart-readout")
+    assert f"trading.order.status=filled: {by_status['filled']} order" in readout
+
+
 @pytest.fixture(scope="module")
 def hostile_console(hostile_store: Path) -> Any:
     with serve_store(hostile_store, port=0) as server:

@@ -46,6 +46,14 @@ export function formatNumber(value, digits = 2) {
   return Number(value).toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits });
 }
 
+/** A measured value: integers as they are, others to two decimals from 100 up, else four significant digits. */
+export function formatValue(value) {
+  if (value === null || value === undefined || Number.isNaN(value)) return "–";
+  if (Number.isInteger(value)) return value.toLocaleString("en-US");
+  if (Math.abs(value) >= 100) return formatNumber(value, 2);
+  return String(Number(value.toPrecision(4)));
+}
+
 export function formatSigned(value, digits = 2) {
   if (value === null || value === undefined) return "–";
   return (value > 0 ? "+" : "") + formatNumber(value, digits);

@@ -2,7 +2,7 @@
 // and expire a silence (the engine's API, through the console's token-checked POSTs).
 
 import { getJSON, postJSON } from "../api.js";
-import { displayValue, flash, formatTime, h, section, shortId, table } from "../dom.js";
+import { displayValue, flash, formatTime, formatValue, h, section, shortId, table } from "../dom.js";
 import { field, formValues, input, pageHeader, statusBadge } from "./common.js";
 
 const DURATION = /^(\d+(?:\.\d+)?)\s*(s|m|h|d)$/;
@@ -18,13 +18,6 @@ export function parseMatchers(text) {
   }
   if (!matchers.length) throw new Error("a silence needs at least one matcher, e.g. alertname=HighRejectRate");
   return matchers;
-}
-
-/** A rule's current value: four significant digits are plenty to read a threshold against. */
-function ruleValue(value) {
-  if (value === null || value === undefined) return "–";
-  if (typeof value !== "number" || Number.isInteger(value)) return displayValue(value);
-  return String(Number(value.toPrecision(4)));
 }
 
 function labels(object) {
@@ -93,7 +86,7 @@ export async function renderAlerts(view, { info }) {
       section("Rules", rules.length ? table(["Rule", "State", "Value", "Expression", "For", "Severity", "Summary"],
         rules.map((rule) => h("tr", { "data-rule": rule.name, "data-state": rule.state },
           h("td", {}, rule.name), h("td", {}, statusBadge(rule.state)),
-          h("td", { class: "num mono" }, ruleValue(rule.value)),
+          h("td", { class: "num mono" }, typeof rule.value === "number" ? formatValue(rule.value) : displayValue(rule.value ?? "–")),
           h("td", { class: "mono" }, rule.expr || ""), h("td", { class: "num" }, rule.for_s ? `${rule.for_s} s` : "–"),
           h("td", {}, rule.severity || ""), h("td", {}, rule.summary || ""))), { id: "alert-rules" })
         : h("p", { class: "muted" }, "no rule loaded")),

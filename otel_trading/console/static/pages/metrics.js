@@ -2,7 +2,7 @@
 
 import { getJSON, query, setQuery, sinceNs } from "../api.js";
 import { lineChart } from "../chart.js";
-import { formatNumber, h } from "../dom.js";
+import { formatValue, h } from "../dom.js";
 import { field, pageHeader, rangeSelect } from "./common.js";
 
 const STATS = [["value", "value"], ["rate", "rate /s (sums)"], ["p50", "p50 (histograms)"], ["p99", "p99 (histograms)"]];
@@ -55,9 +55,12 @@ export async function renderMetrics(view) {
       // UCUM annotations ("{quote}", "{order}") read as plain words; "1" is no unit at all.
       const unit = data.unit && data.unit !== "1" ? ` ${data.unit.replace(/[{}]/g, "")}` : "";
       chart.replaceChildren(lineChart({ title: `${data.name || state.name} (${state.stat})`, series,
-        format: (value) => `${formatNumber(value, Math.abs(value) >= 100 ? 2 : 4)}${unit}` }));
+        format: (value) => `${formatValue(value)}${unit}` }));
     } catch (error) {
-      chart.replaceChildren(h("p", { class: "error" }, error.message));
+      // 404: the metric is known (the catalog) but no point of it is in the store yet.
+      chart.replaceChildren(error.status === 404
+        ? h("p", { class: "muted chart-empty" }, `No point of ${state.name} recorded yet: the local metrics exporter writes them at its export interval.`)
+        : h("p", { class: "error" }, error.message));
     }
   }
   picker.addEventListener("change", () => { state.name = picker.value; load(); });
