@@ -376,12 +376,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help=f"spans in the burst rows (default {burst.SPANS:,}; 0 skips them)")
     parser.add_argument("--peers-python", type=Path, default=BENCH_VENV_PYTHON, metavar="PYTHON",
                         help="interpreter with ddtrace and logfire for the peer rows (default: .venv-bench's)")
-    parser.add_argument("--store-mb", type=int, default=500, metavar="MB",
+    parser.add_argument("--store-mb", type=int, metavar="MB",
                         help="size of the generated store the reading rows use (default 500, the target run; "
-                        "0 skips them)")
+                        "50 with --quick; 0 skips them)")
     args = parser.parse_args(argv)
     rounds = args.rounds or (5 if args.quick else 41)
     budget_ms = args.loop_ms or (10 if args.quick else 30)
+    store_mb = args.store_mb if args.store_mb is not None else (50 if args.quick else 500)
     if rounds < 2:
         parser.error("--rounds: at least 2 (the ratio is a median over rounds)")
 
@@ -400,8 +401,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     results += peer_results(args.peers_python, rounds, budget_ms)
     print(f"[{time.monotonic() - started:5.1f}s] burst of {args.burst_spans:,} spans ...", file=sys.stderr, flush=True)
     bursts = burst_results(args.burst_spans) if args.burst_spans else []
-    readings = store_reading.measure(args.store_mb, progress=lambda text: print(
-        f"[{time.monotonic() - started:5.1f}s] {text} ...", file=sys.stderr, flush=True)) if args.store_mb else []
+    readings = store_reading.measure(store_mb, progress=lambda text: print(
+        f"[{time.monotonic() - started:5.1f}s] {text} ...", file=sys.stderr, flush=True)) if store_mb else []
     meta = {"date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "python": platform.python_version(), "platform": platform.platform(),
             "cpus": os.cpu_count(), "rounds": rounds, "loop_ms": budget_ms}
