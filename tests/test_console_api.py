@@ -326,6 +326,9 @@ def test_cli_busy_port_and_missing_store_are_clear_exit_2(store_console: Console
     missing = run_cli("console", "--store", str(tmp_path / "none"), "--no-open")
     assert missing.returncode == 2
     assert "no local store at" in missing.stderr and "Traceback" not in missing.stderr
+    bad_env = run_cli("console", "--store", str(demo_store), "--no-open", OTEL_TRADING_STORE_MAX_FILE_BYTES="lots")
+    assert bad_env.returncode == 2 and "OTEL_TRADING_STORE_MAX_FILE_BYTES" in bad_env.stderr
+    assert "Traceback" not in bad_env.stderr
 
 
 def test_demo_reports_a_busy_console_port_and_runs_on(tmp_path: Path) -> None:

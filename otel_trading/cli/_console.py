@@ -38,7 +38,7 @@ def _port(text: str) -> int:
 
 def run(args: argparse.Namespace) -> int:
     from otel_trading.config._secrets import build_redactor
-    from otel_trading.config._settings import resolve_settings
+    from otel_trading.config._settings import ConfigurationError, resolve_settings
     from otel_trading.console import serve_store
 
     directory = store_dir(args)
@@ -46,9 +46,12 @@ def run(args: argparse.Namespace) -> int:
         what = "is not a directory" if directory.exists() else "does not exist"
         raise CliError(f"no local store at {directory} ({what}): run the bot or 'otel-trading demo' first, "
                        "or point --store (or OTEL_TRADING_STORE_DIR) at one")
+    try:  # the configuration's redactor (its secrets, key and value patterns), as `config` and `doctor` use
+        redactor = build_redactor(resolve_settings({}))
+    except ConfigurationError as exc:
+        raise CliError(str(exc)) from None
     try:
-        console = serve_store(directory, host=args.host, port=args.port,
-                              redactor=build_redactor(resolve_settings({})))
+        console = serve_store(directory, host=args.host, port=args.port, redactor=redactor)
     except OSError as exc:
         message = str(exc).replace("serve_store()'s port", "--port").replace("serve_store()'s host", "--host")
         raise CliError(message) from None
