@@ -2,7 +2,7 @@
 
 import { getJSON, localTimeNs, query, setQuery, sinceNs } from "../api.js";
 import { formatDuration, formatTime, h, shortId } from "../dom.js";
-import { field, formValues, input, pageHeader, rangeSelect, select, statusBadge } from "./common.js";
+import { field, formValues, input, pageHeader, rangeSelect, select } from "./common.js";
 
 const FILTERS = ["service", "name", "symbol", "correlation_id", "attr", "status", "min_duration_ms", "max_duration_ms",
   "range", "from", "to", "limit"];
