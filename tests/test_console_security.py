@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import time
 from collections.abc import Iterator
@@ -161,3 +162,43 @@ def test_the_login_url_logged_by_a_bot_keeps_no_token(tmp_path: Path) -> None:
         otel_trading.get_logger("bot").info(f"console at {console.login_url}", url=console.login_url)
         rendered = str(telemetry.logs_as_dicts())
         assert "console at" in rendered and console.token not in rendered
+
+
+def test_a_page_that_stops_reading_is_dropped_and_the_others_keep_streaming(tmp_path: Path) -> None:
+    import otel_trading
+
+    with capture(console=True, console_port=0, store_dir=tmp_path / "store", logs_exporter="local"):
+        console = current_console()
+        assert console is not None
+        stuck = socket.socket()
+        stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # and it never reads
+        stuck.connect(("127.0.0.1", console.port))
+        stuck.sendall(b"GET /api/stream HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        reader = socket.create_connection(("127.0.0.1", console.port), timeout=5)
+        reader.sendall(b"GET /api/stream HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        assert reader.recv(65536).startswith(b"HTTP/1.0 200")
+        hub = console.app.hub
+        deadline = time.monotonic() + 5
+        while hub.open_streams < 2:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        log = otel_trading.get_logger("flood")
+        started = time.monotonic()
+        while hub.open_streams == 2 and time.monotonic() - started < 30:
+            for _ in range(200):
+                log.info("x" * 2000)  # about 2 MB a second of log events to push
+            reader.settimeout(0.2)
+            with contextlib.suppress(TimeoutError):
+                while reader.recv(1 << 20):
+                    pass
+        assert hub.open_streams == 1, "the stuck page was never dropped"
+        assert time.monotonic() - started < hub.write_timeout_s + 15
+        log.info("after the drop")
+        reader.settimeout(5)
+        seen = b""
+        deadline = time.monotonic() + 5
+        while b"after the drop" not in seen and time.monotonic() < deadline:
+            seen = seen[-4096:] + reader.recv(1 << 20)
+        assert b"after the drop" in seen
+        stuck.close()
+        reader.close()

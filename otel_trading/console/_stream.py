@@ -26,6 +26,7 @@ Event = tuple[str, Any]
 
 HEAD: Final = (b"HTTP/1.0 200 OK\r\nContent-Type: text/event-stream; charset=utf-8\r\n"
                b"Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n")
+_SEND_BUFFER_BYTES: Final = 256 * 1024
 _BUSY_BODY: Final = b'{"error":"too many open streams (at most 8): close a console tab"}'
 BUSY: Final = (b"HTTP/1.0 503 Service Unavailable\r\nContent-Type: application/json\r\n"
                b"Content-Length: " + str(len(_BUSY_BODY)).encode() + b"\r\nConnection: close\r\n\r\n" + _BUSY_BODY)
@@ -80,6 +81,10 @@ class StreamHub:
             return False
         sent = False
         try:
+            # What a page that stops reading can hold in the kernel for us: a bounded buffer, so
+            # such a page is found out (the write times out) and dropped instead of costing memory.
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, _SEND_BUFFER_BYTES)
             sent = _send_quietly(sock, HEAD + b"retry: 2000\n\n" + self._first_events(), self.write_timeout_s)
         finally:
             with self._lock:
