@@ -206,8 +206,11 @@ def test_store_report_is_what_report_prints(store: Path, options: tuple[str, ...
 def test_the_report_from_the_index_rows_is_the_report_of_every_span(store: Path, selection: ReportFilter) -> None:
     expected = build_report(load_store(store, indexed=False, logs=False).spans, selection)
     found = trading_report(store, selection, RunSelection()).report
-    # The exchange calls are counted in SQL, not listed; everything else is the same records.
-    assert found.journal == dataclasses.replace(expected.journal, exchange_calls=())
+    # The exchange calls and orders are counted in SQL, not listed; the trades are the same records.
+    assert found.journal == dataclasses.replace(expected.journal, exchange_calls=(), orders=())
+    listed = trading_report(store, selection, RunSelection(), orders=True).report
+    assert listed.journal == dataclasses.replace(expected.journal, exchange_calls=())
+    assert dataclasses.replace(listed, journal=found.journal) == found
     assert expected.exchange_calls_by_method and expected.journal.trades
     # The recorded equity (metric lines) may replace the reconstructed curve: the rest is equal.
     assert dataclasses.replace(found, journal=expected.journal, risk=expected.risk,

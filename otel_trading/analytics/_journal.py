@@ -459,11 +459,6 @@ class TradingReport:
         return sum(self.errors_by_type.values())
 
 
-def _counts(keys: Iterable[str]) -> dict[str, int]:
-    """Occurrences of each key, most frequent first (ties by name)."""
-    return dict(sorted(Counter(keys).items(), key=lambda item: (-item[1], item[0])))
-
-
 def _curve(times: Sequence[int], values: Sequence[float]) -> tuple[EquityPoint, ...]:
     points: list[EquityPoint] = []
     peak = -math.inf
@@ -557,10 +552,37 @@ def count_calls(calls: Sequence[ExchangeCall]) -> CallCounts:
     )
 
 
-def _problems_by_hour(orders: Sequence[OrderRecord], errors_by_hour: Mapping[int, int]) -> tuple[HourBucket, ...]:
-    rejects = Counter(o.submitted_ns // _HOUR_NS for o in orders if o.status == "rejected")
-    hours = sorted(set(rejects) | {hour for hour, count in errors_by_hour.items() if count})
-    return tuple(HourBucket(hour * _HOUR_NS, rejects[hour], errors_by_hour.get(hour, 0)) for hour in hours)
+@dataclass(frozen=True)
+class OrderFigures:
+    """What the report reads of the orders it covers, counted and collected rather than listed."""
+
+    by_status: Mapping[str, int]
+    rejects_by_reason: Mapping[str, int]
+    rejects_by_hour: Mapping[int, int]
+    """Rejected orders per UTC hour (hours since the epoch)."""
+    ack_latencies_s: Sequence[float]
+    fill_latencies_s: Sequence[float]
+    slippage_bps: Sequence[float]
+    slippage_costs: Sequence[float]
+
+
+def order_figures(orders: Sequence[OrderRecord]) -> OrderFigures:
+    rejected = [o for o in orders if o.status == "rejected"]
+    slipped = [o for o in orders if o.slippage_bps is not None]
+    return OrderFigures(
+        by_status=Counter(o.status for o in orders),
+        rejects_by_reason=Counter(o.reason or _UNKNOWN for o in rejected),
+        rejects_by_hour=Counter(o.submitted_ns // _HOUR_NS for o in rejected),
+        ack_latencies_s=[o.ack_latency_s for o in orders if o.ack_latency_s is not None],
+        fill_latencies_s=[o.fill_latency_s for o in orders if o.fill_latency_s is not None],
+        slippage_bps=[o.slippage_bps for o in slipped if o.slippage_bps is not None],
+        slippage_costs=[o.slippage_cost for o in slipped if o.slippage_cost is not None],
+    )
+
+
+def _problems_by_hour(rejects: Mapping[int, int], errors: Mapping[int, int]) -> tuple[HourBucket, ...]:
+    hours = sorted({hour for hour, count in (*rejects.items(), *errors.items()) if count})
+    return tuple(HourBucket(hour * _HOUR_NS, rejects.get(hour, 0), errors.get(hour, 0)) for hour in hours)
 
 
 def _sorted_counts(counts: Mapping[str, int]) -> dict[str, int]:
@@ -570,17 +592,17 @@ def _sorted_counts(counts: Mapping[str, int]) -> dict[str, int]:
 
 
 def report_from_journal(journal: Journal, selection: ReportFilter | None = None, *,
-                        call_counts: CallCounts | None = None) -> TradingReport:
+                        call_counts: CallCounts | None = None, orders: OrderFigures | None = None) -> TradingReport:
     """The report of the records of ``journal`` that ``selection`` covers.
 
-    ``call_counts``: the selected exchange calls counted elsewhere (a store's index), in place of
-    counting ``journal.exchange_calls``."""
+    ``call_counts`` and ``orders``: the selected exchange calls and orders counted elsewhere (a store's
+    index), in place of counting ``journal.exchange_calls`` and ``journal.orders``."""
     selection = selection or ReportFilter()
     selected = select(journal, selection)
-    trades, orders = selected.trades, selected.orders
+    trades = selected.trades
     calls = call_counts if call_counts is not None else count_calls(selected.exchange_calls)
-    slipped = [o for o in orders if o.slippage_bps is not None]
-    slippage_bps = [o.slippage_bps for o in slipped if o.slippage_bps is not None]
+    figures = orders if orders is not None else order_figures(selected.orders)
+    slippage_bps = figures.slippage_bps
     risk, curve = _risk(trades)
     return TradingReport(
         selection=selection,
@@ -588,21 +610,21 @@ def report_from_journal(journal: Journal, selection: ReportFilter | None = None,
         stats=TradeStats.of([t.pnl for t in trades]),
         risk=risk,
         equity_curve=curve,
-        orders_by_status=_counts(o.status for o in orders),
-        ack_latency=LatencySummary.of([o.ack_latency_s for o in orders if o.ack_latency_s is not None]),
-        fill_latency=LatencySummary.of([o.fill_latency_s for o in orders if o.fill_latency_s is not None]),
+        orders_by_status=_sorted_counts(figures.by_status),
+        ack_latency=LatencySummary.of(figures.ack_latencies_s),
+        fill_latency=LatencySummary.of(figures.fill_latencies_s),
         slippage=SlippageSummary(
             orders=len(slippage_bps),
             mean_bps=math.fsum(slippage_bps) / len(slippage_bps) if slippage_bps else None,
             p50_bps=percentile(slippage_bps, 0.5),
             p95_bps=percentile(slippage_bps, 0.95),
-            cost=math.fsum(o.slippage_cost for o in slipped if o.slippage_cost is not None),
+            cost=math.fsum(figures.slippage_costs),
         ),
-        rejects_by_reason=_counts(o.reason or _UNKNOWN for o in orders if o.status == "rejected"),
+        rejects_by_reason=_sorted_counts(figures.rejects_by_reason),
         exchange_calls_by_method=_sorted_counts(calls.by_method),
         errors_by_type=_sorted_counts(calls.errors_by_type),
         errors_by_method=_sorted_counts(calls.errors_by_method),
-        problems_by_hour=_problems_by_hour(orders, calls.errors_by_hour),
+        problems_by_hour=_problems_by_hour(figures.rejects_by_hour, calls.errors_by_hour),
         by_symbol=_grouped(trades, lambda t: t.symbol),
         by_strategy=_grouped(trades, lambda t: t.strategy or _NO_STRATEGY),
         by_exit_reason=_grouped(trades, lambda t: t.exit_reason or _UNKNOWN),

@@ -64,13 +64,13 @@ def run(args: argparse.Namespace) -> int:
     selection = ReportFilter(symbol=args.symbol, strategy=args.strategy, service=args.service,
                              start_ns=start_ns, end_ns=end_ns)
     # From the index's journal rows (trades, orders, exchange calls), not every span rebuilt.
-    found = trading_report(directory, selection, runs)
+    found = trading_report(directory, selection, runs, orders=args.plot is not None)  # the plot draws each order
     report_problems(found.problems)
     report = found.report
     # The runs the report covers: those with telemetry in its time range (one equity curve mixes them).
     scope = Scope(str(directory), found.runs, runs.run, recorded_equity_points=found.recorded_equity_points)
     journal = report.journal
-    anything = journal.trades or journal.orders or report.exchange_calls_by_method or journal.unclosed_trades
+    anything = journal.trades or report.orders_by_status or report.exchange_calls_by_method or journal.unclosed_trades
     if anything or args.format == "json":
         sys.stdout.write(render(report, scope, args.format))
         sys.stdout.flush()

@@ -18,6 +18,7 @@ from otel_trading.analytics._journal import (
     CallCounts,
     ClosedTrade,
     Journal,
+    OrderFigures,
     OrderRecord,
     ReportFilter,
     TradingReport,
@@ -483,9 +484,9 @@ def trades(store: str | Path, *, symbol: str | None = None, side: str | None = N
     return _limited(found, limit)
 
 
-def _journal(index: StoreIndex, resources: list[int] | None) -> Journal:
-    """The trades and orders of the spans of ``resources`` (None: all), from the index's rows; the
-    exchange calls are counted (``_call_counts``), not listed."""
+def _journal(index: StoreIndex, resources: list[int] | None, *, orders: bool = True) -> Journal:
+    """The trades (and ``orders``) of the spans of ``resources`` (None: all), from the index's rows;
+    the exchange calls are counted (``_call_counts``), not listed."""
     trade_where, where = _Where(), ""
     if resources is not None:
         trade_where.add(_in("resource", resources))
@@ -499,29 +500,35 @@ def _journal(index: StoreIndex, resources: list[int] | None) -> Journal:
         else:
             closed.append(ClosedTrade(trace_id, symbol or _UNKNOWN, side or _UNKNOWN, strategy, service, portfolio,
                                       opened_ns, closed_ns, pnl, outcome, reason, equity))
-    orders = [OrderRecord(*row) for row in index.db.execute(
+    listed = [] if not orders else [OrderRecord(*row) for row in index.db.execute(
         "SELECT x.trace_id, x.symbol, x.side, t.strategy, x.service, x.order_type, x.status, x.reason, "  # noqa: S608
         "x.submitted_ns, x.ack_latency_s, x.fill_latency_s, x.slippage_bps, x.slippage_cost "
         f"FROM orders x LEFT JOIN trades t ON t.trace_id = x.trace_id{where} ORDER BY x.span")]
     return Journal(
         trades=tuple(sorted(closed, key=lambda t: t.closed_ns)),
-        orders=tuple(sorted(orders, key=lambda o: o.submitted_ns)),
+        orders=tuple(sorted(listed, key=lambda o: o.submitted_ns)),
         unclosed_trades=tuple(sorted(unclosed, key=lambda u: u.ended_ns)),
     )
 
 
-def _call_counts(index: StoreIndex, resources: list[int] | None, selection: ReportFilter) -> CallCounts:
-    """The exchange calls ``selection`` covers, counted in SQL (a call's symbol, when it has none, and
-    its strategy are those of its trade, as the journal reads them)."""
+def _covered(selection: ReportFilter, resources: list[int] | None, time: str, symbol: str) -> tuple[_Where, str]:
+    """The WHERE of the journal rows ``x`` that ``selection`` covers, and the join it needs (a row's
+    strategy, and a call's symbol when it has none, are those of its trade, as the journal reads them)."""
     where = _Where()
     if resources is not None:
         where.add(_in("x.resource", resources))
-    for condition, value in (("x.time_ns >= ?", selection.start_ns), ("x.time_ns <= ?", selection.end_ns),
-                             ("COALESCE(NULLIF(x.symbol, ''), t.symbol) = ?", selection.symbol),
-                             ("t.strategy = ?", selection.strategy), ("x.service = ?", selection.service)):
+    for condition, value in ((f"{time} >= ?", selection.start_ns), (f"{time} <= ?", selection.end_ns),
+                             (f"{symbol} = ?", selection.symbol), ("t.strategy = ?", selection.strategy),
+                             ("x.service = ?", selection.service)):
         if value is not None:
             where.add(condition, value)
     join = " LEFT JOIN trades t ON t.trace_id = x.trace_id" if selection.symbol or selection.strategy else ""
+    return where, join
+
+
+def _call_counts(index: StoreIndex, resources: list[int] | None, selection: ReportFilter) -> CallCounts:
+    """The exchange calls ``selection`` covers, counted in SQL."""
+    where, join = _covered(selection, resources, "x.time_ns", "COALESCE(NULLIF(x.symbol, ''), t.symbol)")
     by_method: Counter[str] = Counter()
     errors_by_type: Counter[str] = Counter()
     errors_by_method: Counter[str] = Counter()
@@ -535,6 +542,34 @@ def _call_counts(index: StoreIndex, resources: list[int] | None, selection: Repo
             errors_by_method[method] += count
             errors_by_hour[hour] += count
     return CallCounts(by_method, errors_by_type, errors_by_method, errors_by_hour)
+
+
+def _order_figures(index: StoreIndex, resources: list[int] | None, selection: ReportFilter) -> OrderFigures:
+    """What the report reads of the orders ``selection`` covers, from their rows without building records."""
+    where, join = _covered(selection, resources, "x.submitted_ns", "x.symbol")
+    by_status: Counter[str] = Counter()
+    reasons: Counter[str] = Counter()
+    hours: Counter[int] = Counter()
+    ack: list[float] = []
+    fill: list[float] = []
+    bps: list[float] = []
+    costs: list[float] = []
+    for status, reason, hour, ack_s, fill_s, slippage, cost in index.db.execute(
+            f"SELECT x.status, x.reason, x.submitted_ns / {_HOUR_NS}, x.ack_latency_s, x.fill_latency_s, "  # noqa: S608
+            f"x.slippage_bps, x.slippage_cost FROM orders x{join}{where}", where.parameters):
+        by_status[status] += 1
+        if status == "rejected":
+            reasons[reason or _UNKNOWN] += 1
+            hours[hour] += 1
+        if ack_s is not None:
+            ack.append(ack_s)
+        if fill_s is not None:
+            fill.append(fill_s)
+        if slippage is not None:
+            bps.append(slippage)
+            if cost is not None:
+                costs.append(cost)
+    return OrderFigures(by_status, reasons, hours, ack, fill, bps, costs)
 
 
 def _report_runs(index: StoreIndex, resources: list[int] | None, since_ns: int | None,
@@ -572,15 +607,18 @@ class StoreReport:
     """How many points of the recorded ``trading.equity`` the equity curve comes from (0: from the trades)."""
 
 
-def trading_report(store: str | Path, selection: ReportFilter, runs: RunSelection) -> StoreReport:
+def trading_report(store: str | Path, selection: ReportFilter, runs: RunSelection, *,
+                   orders: bool = False) -> StoreReport:
     """``build_report`` over the spans of ``store`` that ``runs`` selects, from the index's journal rows:
-    the report's journal lists the trades and orders, the exchange calls are counted, not listed."""
+    the report's journal lists the trades (and with ``orders`` the orders); the exchange calls and
+    orders are counted in SQL, not listed."""
     with updated_index(store) as index:
         if index is None:
             return StoreReport(report_from_journal(Journal(), selection), [], False, [])
         resources = None if runs.everything else index.resources_matching(runs.matches)
-        report = report_from_journal(_journal(index, resources), selection,
-                                     call_counts=_call_counts(index, resources, selection))
+        report = report_from_journal(_journal(index, resources, orders=orders), selection,
+                                     call_counts=_call_counts(index, resources, selection),
+                                     orders=None if orders else _order_figures(index, resources, selection))
         has_spans = index.db.execute("SELECT EXISTS (SELECT 1 FROM spans)").fetchone()[0]
         runs_covered = _report_runs(index, resources, selection.start_ns, selection.end_ns)
         problems = index.problems("traces")
