@@ -185,6 +185,26 @@ def test_log_search_finds_the_rejects(page: Any, store_console: ConsoleServer, r
     assert page.locator("#waterfall .wf-log", has_text="order rejected").count() >= 1
 
 
+def test_older_log_lines_continue_where_the_page_ended(page: Any, store_console: ConsoleServer) -> None:
+    page.goto(store_console.url + "/logs?limit=50")
+    page.wait_for_selector("#logs li")
+    first_page = page.locator("#logs li").count()
+    assert first_page == 50
+    page.click("button:text('Older lines')")
+    wait_until(page, f"document.querySelectorAll('#logs li').length > {first_page}")
+    lines = page.locator("#logs li").evaluate_all(
+        "items => items.map(li => li.querySelector('.log-time').textContent + ' ' + li.textContent)")
+    assert len(lines) == len(set(lines)), "a line shown twice across pages"
+    times = [line[:23] for line in lines]
+    assert times == sorted(times, reverse=True)
+    # No line skipped at the page boundary either: the page is the newest lines of the store, in order.
+    everything = json.loads(api_text(store_console, "/api/logs?limit=1000"))["logs"]
+    assert len(everything) > 100
+    messages = page.locator("#logs li .log-message").all_inner_texts()
+    assert len(messages) >= 99  # 50, then 50 more of which the boundary line may be the one shown already
+    assert messages == [log["message"] for log in everything[:len(messages)]]
+
+
 def test_trace_search_by_status_and_attribute(page: Any, store_console: ConsoleServer) -> None:
     page.goto(store_console.url + "/traces?status=error")
     page.wait_for_selector("#traces tbody tr")

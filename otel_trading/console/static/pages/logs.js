@@ -8,7 +8,7 @@ import { field, formValues, input, liveBadge, openStream, pageHeader, rangeSelec
 const LEVELS = ["debug", "info", "warning", "error", "critical"];
 const LEVEL_RANK = { trace: 0, debug: 1, info: 2, warn: 3, warning: 3, error: 4, fatal: 5, critical: 5 };
 const FILTERS = ["range", "from", "to", "level", "service", "trace_id", "correlation_id", "field", "q"];
-const PAGE = 200;
+const PAGE = 200;  // lines a search shows, and "Older lines" adds (?limit= sets another)
 const TAIL_LIMIT = 2000;  // lines kept on screen while tailing
 
 /** "a=1 b=two" -> ["a=1", "b=two"] (the API's repeatable field=k=v). */
@@ -34,6 +34,10 @@ function logLine(log) {
       attributes.map(([key, value]) => h("span", { class: "kvp" }, h("span", { class: "k" }, key), "=", displayValue(value)))) : null);
 }
 
+function lineKey(log) {
+  return JSON.stringify([log.time_ns, log.span_id, log.message, log.attributes]);
+}
+
 /** Whether a pushed log line passes the form's filters (the server's push is unfiltered). */
 function matches(log, state) {
   const level = LEVEL_RANK[String(log.level || "").toLowerCase()] ?? 0;
@@ -57,6 +61,7 @@ export async function renderLogs(view, { info }) {
   const state = Object.fromEntries(FILTERS.map((name) => [name, params.get(name) || ""]));
   state.range = state.range || "all";
   let tail = params.get("tail") === "1";
+  const page = Math.max(1, Math.min(5000, Number.parseInt(params.get("limit") || "", 10) || PAGE));
 
   const tailBox = h("input", { type: "checkbox", name: "tail", checked: tail, disabled: info.mode !== "live" });
   const form = h("form", { class: "filters", id: "log-filters" },
@@ -80,28 +85,37 @@ export async function renderLogs(view, { info }) {
 
   let oldestNs = null;
   let shown = 0;
+  let seen = new Set();  // lines on the page: "Older lines" may answer the boundary's again (below)
   function request(beforeNs) {
     return getJSON("logs", {
       since_ns: localTimeNs(state.from) || sinceNs(state.range), until_ns: localTimeNs(state.to), level: state.level,
       service: state.service, trace_id: state.trace_id, correlation_id: state.correlation_id,
-      field: fieldPairs(state.field), q: state.q, limit: PAGE, before_ns: beforeNs,
+      field: fieldPairs(state.field), q: state.q, limit: page, before_ns: beforeNs,
     });
   }
   function append(logs) {
-    for (const log of logs) list.append(logLine(log));
-    shown += logs.length;
+    for (const log of logs) {
+      const key = lineKey(log);
+      if (seen.has(key)) continue;
+      seen.add(key);
+      list.append(logLine(log));
+      shown += 1;
+    }
     if (logs.length) oldestNs = logs[logs.length - 1].time_ns;
-    more.hidden = logs.length < PAGE;
+    more.hidden = logs.length < page;
     status.textContent = shown ? `${shown} lines, newest first` : "no log line matches";
   }
   async function load() {
     list.replaceChildren();
     shown = 0;
+    seen = new Set();
     append((await request(null)).logs || []);
   }
   more.addEventListener("click", async () => {
-    // before_ns is exclusive; an ns time rounded by JSON into a double can only move by < 1 µs.
-    append((await request(oldestNs === null ? null : String(BigInt(Math.round(oldestNs))))).logs || []);
+    // A nanosecond time parsed from JSON is a double, off by up to 128 ns either way: the
+    // cursor (exclusive) is moved past any such error, and the lines shown already are dropped.
+    const cursor = oldestNs === null ? null : String(BigInt(oldestNs) + 256n);
+    append((await request(cursor)).logs || []);
   });
 
   let closeStream = null;
@@ -114,7 +128,8 @@ export async function renderLogs(view, { info }) {
     header.append(badge);
     const close = openStream({
       log: (log) => {
-        if (!matches(log, state)) return;
+        if (!matches(log, state) || seen.has(lineKey(log))) return;
+        seen.add(lineKey(log));
         list.prepend(logLine(log));
         shown += 1;
         while (list.children.length > TAIL_LIMIT) list.lastChild.remove();
@@ -125,13 +140,13 @@ export async function renderLogs(view, { info }) {
   }
   tailBox.addEventListener("change", () => {
     setTail(tailBox.checked);
-    setQuery({ ...state, range: state.range === "all" ? "" : state.range, tail: tail ? "1" : "" });
+    setQuery({ ...state, range: state.range === "all" ? "" : state.range, tail: tail ? "1" : "", limit: page === PAGE ? "" : page });
   });
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     const values = formValues(form);
     Object.assign(state, Object.fromEntries(FILTERS.map((name) => [name, values[name] || ""])));
-    setQuery({ ...state, range: state.range === "all" ? "" : state.range, tail: tail ? "1" : "" });
+    setQuery({ ...state, range: state.range === "all" ? "" : state.range, tail: tail ? "1" : "", limit: page === PAGE ? "" : page });
     load().catch((error) => status.replaceChildren(h("span", { class: "error" }, error.message)));
   });
   await load();
