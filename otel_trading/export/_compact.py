@@ -15,6 +15,7 @@ of what is exported (tests/test_export_compact.py holds the encoded lines side b
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Mapping
 from typing import Any, Final, Protocol, TypeVar
 
@@ -29,7 +30,12 @@ T = TypeVar("T")
 _PLAIN: Final = (str, int, float, bool)
 _KINDS: Final = {kind.value: kind for kind in SpanKind}
 _CODES: Final = {code.value: code for code in StatusCode}
-_SPAN_FIELDS: Final = 14  # fixed fields of a packed span, before its attributes and events
+_SPAN_FIELDS: Final = 9  # fixed fields of a packed span, before its attributes and events
+# A span's ids and times in one bytes object (an int object each would be ~200 bytes a span):
+# trace id (high, low 64 bits), span id, parent's trace id (high, low), parent's span id (0: no
+# parent; a valid span id is never 0), start and end time.
+_IDS: Final = struct.Struct("<8Q")
+_LOW64: Final = (1 << 64) - 1
 _LOG_FIELDS: Final = 10  # fixed fields of a packed log event, before its fields
 _MAX_ORIGINS: Final = 256  # (resource, scope) pairs remembered per queue; spans of others stay unpacked
 
@@ -97,18 +103,23 @@ class SpanCodec:
         # once everything in it is untracked, so nesting would keep it tracked for several collections.
         context: SpanContext = span.context
         parent: SpanContext | None = span.parent
+        start_time, end_time = span.start_time, span.end_time
         if (span.links or span.dropped_attributes or span.dropped_events or context.is_remote
-                or context.trace_state or (parent is not None and parent.trace_state)):
+                or context.trace_state or (parent is not None and parent.trace_state)
+                or start_time is None or end_time is None):
             return span, 0
         origin = self._origin(span.resource, span.instrumentation_scope)
         if origin is None:
             return span, 0
         status: Status = span.status
+        trace_id = context.trace_id
+        parent_trace_id, parent_span_id = (0, 0) if parent is None else (parent.trace_id, parent.span_id)
+        ids = _IDS.pack(trace_id >> 64, trace_id & _LOW64, context.span_id, parent_trace_id >> 64,
+                        parent_trace_id & _LOW64, parent_span_id, start_time, end_time)
         flat: list[Any] = [
-            origin, span.name, context.trace_id, context.span_id, int(context.trace_flags),
-            None if parent is None else parent.trace_id, None if parent is None else parent.span_id,
-            parent is not None and parent.is_remote, 0 if parent is None else int(parent.trace_flags),
-            span.kind.value, span.start_time, span.end_time, status.status_code.value, status.description,
+            origin, span.name, ids, int(context.trace_flags), parent is not None and parent.is_remote,
+            0 if parent is None else int(parent.trace_flags), span.kind.value, status.status_code.value,
+            status.description,
         ]
         if not _add_pairs(flat, span.attributes):
             return span, 0
@@ -121,8 +132,9 @@ class SpanCodec:
         return tuple(flat), 64 + _size(flat)
 
     def unpack(self, packed: tuple[Any, ...]) -> ReadableSpan:
-        (origin, name, trace_id, span_id, flags, parent_trace_id, parent_span_id, parent_remote, parent_flags,
-         kind, start_time, end_time, code, description) = packed[:_SPAN_FIELDS]
+        origin, name, ids, flags, parent_remote, parent_flags, kind, code, description = packed[:_SPAN_FIELDS]
+        trace_high, trace_low, span_id, parent_high, parent_low, parent_span_id, start_time, end_time = _IDS.unpack(ids)
+        trace_id = trace_high << 64 | trace_low
         attributes, at = _take_pairs(packed, _SPAN_FIELDS)
         events = []
         while at < len(packed):
@@ -130,8 +142,8 @@ class SpanCodec:
             event_attributes, at = _take_pairs(packed, at + 2)
             events.append(Event(event_name, event_attributes, timestamp))
         resource, scope = self._origins[origin]
-        parent = None if parent_span_id is None else SpanContext(
-            parent_trace_id, parent_span_id, parent_remote, TraceFlags(parent_flags))
+        parent = None if not parent_span_id else SpanContext(
+            parent_high << 64 | parent_low, parent_span_id, parent_remote, TraceFlags(parent_flags))
         return ReadableSpan(
             name=name,
             context=SpanContext(trace_id, span_id, False, TraceFlags(flags)),
