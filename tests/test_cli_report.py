@@ -18,6 +18,7 @@ from cli_runner import clean_environment, run_cli
 
 from otel_trading.analytics import ReportFilter, TradingReport, build_report
 from otel_trading.export import load_store
+from otel_trading.export._metric_queries import report_with_recorded_equity
 
 TEXT_SECTIONS = (
     "Performance", "Order latency", "Slippage", "Rejects by reason", "Exchange errors by type",
@@ -38,8 +39,12 @@ def store(demo_store: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def expected(store: Path) -> TradingReport:
-    """What the journal computes in-process from the same store: the CLI must agree with it."""
-    return build_report(load_store(store).spans)
+    """What the journal computes in-process from the same store, with the equity the store's
+    metrics recorded (the demo exports them every second): the CLI must agree with it."""
+    report = build_report(load_store(store).spans)
+    recorded = report_with_recorded_equity(report, store)
+    assert recorded is not None, "the demo's store records trading.equity over its trades"
+    return recorded
 
 
 def report(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -62,7 +67,8 @@ def test_text_report_has_every_section_and_the_journals_numbers(store: Path, exp
     assert lines[0].startswith(f"otel-trading report: {stats.trades} closed trades, ")
     assert re.search(rf"closed trades\s+{stats.trades} \({stats.wins} wins?, {stats.losses} loss(es)?, ", result.stdout)
     assert re.search(rf"total PnL\s+{expected.stats.total_pnl:,.2f}\n", result.stdout)
-    assert "per trade (periods_per_year=1, not annualised), on the equity curve" in result.stdout
+    assert ("per trade (periods_per_year=1, not annualised), on the trades' trading.portfolio.equity; the equity, "
+            "the drawdown and the equity curve are the recorded trading.equity") in " ".join(result.stdout.split())
     for reason, count in expected.rejects_by_reason.items():
         assert re.search(rf"\n  {re.escape(reason)}\s+{count}\n", result.stdout)
     for error_type, count in expected.errors_by_type.items():
@@ -113,7 +119,8 @@ def test_json_document_matches_the_journal(store: Path, expected: TradingReport)
     assert {reason: group["trades"] for reason, group in exits.items()} == dict(
         Counter(t.exit_reason or "unknown" for t in expected.journal.trades))
     assert sum(group["trades"] for group in exits.values()) == expected.stats.trades
-    assert len(document["equity_curve"]) == expected.stats.trades + 1
+    assert [point["value"] for point in document["equity_curve"]] == [p.value for p in expected.equity_curve]
+    assert risk["equity_source"] == "recorded" and len(document["equity_curve"]) > 1
     hours = document["problems_by_hour"]
     assert sum(h["rejects"] for h in hours) == sum(expected.rejects_by_reason.values())
     assert sum(h["errors"] for h in hours) == expected.exchange_errors

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import json
 import os
 import pty
 import re
@@ -17,6 +18,7 @@ import signal
 import socket
 import subprocess
 import sys
+import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,6 +32,7 @@ import otel_trading
 from otel_trading import TradingState
 from otel_trading.cli._demo import demo_options
 from otel_trading.cli._main import build_parser
+from otel_trading.console import serve_store
 from otel_trading.demo import DemoOptions, DemoResult, Scenario, SimulatedExchange, run_demo
 from otel_trading.demo import _errors as demo_errors
 from otel_trading.demo._market import SimulatedMarket
@@ -41,7 +44,7 @@ from otel_trading.instrumentation.ccxt import instrument_class
 from otel_trading.testing import TelemetryCapture, capture
 
 # Summary lines that depend on wall-clock time, not on the seed.
-TIMING_LINES = ("order latency", "time ")
+TIMING_LINES = ("order latency", "time ", "recorded ")
 
 
 @pytest.fixture(autouse=True)
@@ -534,15 +537,48 @@ def test_the_default_rule_pack_fires_and_resolves_the_scenario_alerts(tmp_path: 
     assert "alert firing: TradingHalted (critical)" in result.stdout
 
 
+def _summary_lines(stdout: str) -> dict[str, str]:
+    """The summary's equity lines by their first word (equity, recorded, per)."""
+    return dict(line.strip().split(maxsplit=1) for line in stdout.splitlines()
+                if line.startswith("  ") and line.strip().split(maxsplit=1)[0] in ("equity", "recorded", "per"))
+
+
 def test_the_summary_and_the_report_agree_on_equity_and_drawdown(tmp_path: Path) -> None:
-    """The summary's marked-to-market equity differs from the report's per-trade curve (positions
-    still open between closes move it); the summary labels both, and its per-trade line is the report's."""
+    """The demo exports its metrics every second, so the report's equity is the recorded
+    trading.equity; the summary labels both its equities (every tick, and the recorded one the
+    report shows) and its recorded line is the report's, which the store-mode console charts."""
     store = tmp_path / "store"
     demo = run_cli(*DEMO_ARGS, "--no-progress", "--store", str(store), cwd=tmp_path)
     assert demo.returncode == 0, demo.stderr
-    summary = dict(line.strip().split(maxsplit=1) for line in demo.stdout.splitlines()
-                   if line.startswith("  ") and line.strip().split(maxsplit=1)[0] in ("equity", "per"))
+    summary = _summary_lines(demo.stdout)
     assert summary["equity"].endswith(": marked to market every tick"), summary
+    assert "per" not in summary, summary  # the report does not show the per-trade curve then
+    recorded = re.fullmatch(r"([\d,.]+) USDT, max drawdown ([\d.]+%): trading.equity as the store's metrics "
+                            r"recorded it \((\d+) points\), as otel-trading report shows it", summary["recorded"])
+    assert recorded, summary
+    report = run_cli("report", "--store", str(store), cwd=tmp_path)
+    assert report.returncode == 0, report.stderr
+    assert re.search(rf"max drawdown +[\d,.]+ \({re.escape(recorded[2])}\)", report.stdout), report.stdout
+    assert re.search(rf"equity +[\d,.]+ -> {re.escape(recorded[1])}\n", report.stdout), report.stdout
+    assert f"recorded trading.equity ({recorded[3]} points" in report.stdout, report.stdout
+    # The store-mode console has more than one point to chart.
+    with serve_store(store, port=0) as console:
+        for path in ("/api/metrics/trading.equity", "/api/overview"):
+            with urllib.request.urlopen(console.url + path, timeout=10) as response:  # noqa: S310 - loopback
+                answer = json.load(response)
+            points = answer["series"][0]["points"] if "series" in answer else answer["equity"]
+            assert len(points) > 1, (path, answer)
+
+
+def test_a_demo_without_recorded_equity_shows_the_per_trade_curve_the_report_shows(tmp_path: Path) -> None:
+    """With one metrics export at the end (OTEL_METRIC_EXPORT_INTERVAL set long) the report
+    reconstructs the equity from the trades: the summary's second line is that curve."""
+    store = tmp_path / "store"
+    demo = run_cli(*DEMO_ARGS, "--no-progress", "--store", str(store), cwd=tmp_path,
+                   OTEL_METRIC_EXPORT_INTERVAL="600000")
+    assert demo.returncode == 0, demo.stderr
+    summary = _summary_lines(demo.stdout)
+    assert "recorded" not in summary, summary
     per_trade = re.fullmatch(r"trade +([\d,.]+) USDT, max drawdown ([\d.]+%): at each close, from the closed "
                              r"trades' returns alone, as otel-trading report computes it", summary["per"])
     assert per_trade, summary

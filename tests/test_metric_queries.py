@@ -191,19 +191,25 @@ def _report(store: Path, *args: str) -> dict[str, Any]:
 
 def test_the_report_uses_the_recorded_equity_when_the_store_has_it(demo_store: Path, tmp_path: Path) -> None:
     store = tmp_path / "store"
-    shutil.copytree(demo_store, store)
+    # The demo's trades without its metrics (it exports them every second): the equity is reconstructed.
+    shutil.copytree(demo_store, store, ignore=shutil.ignore_patterns("metrics*"))
     reconstructed = _report(store)
-    assert reconstructed["risk"]["equity_source"] == "trades"  # the demo's one export came after its trades
+    assert reconstructed["risk"]["equity_source"] == "trades"
     assert len(reconstructed["equity_curve"]) == reconstructed["performance"]["trades"] + 1
     first = _time_ns(reconstructed["period"]["first_trade_opened"])
     last = _time_ns(reconstructed["period"]["last_trade_closed"])
-    later = [point for point in recorded_equity(store) if point[0] > last][:1]  # the demo's final export
+    later = [(last + 1_000_000, 10_020.0)]  # the first export after the last close, then a later one
+    _write(store, dataclasses.replace(_gauge(0, 10_020.0, "demo"), data=Gauge(
+        [NumberDataPoint({"trading.portfolio": "demo"}, 0, later[0][0], 10_020.0)])))
+    _write(store, dataclasses.replace(_gauge(0, 10_030.0, "demo"), data=Gauge(
+        [NumberDataPoint({"trading.portfolio": "demo"}, 0, last + 2_000_000, 10_030.0)])))
 
     values = [10_000.0, 10_100.0, 9_900.0, 10_050.0]
     for i, value in enumerate(values):
         at = first + (last - first) * i // (len(values) - 1)
         _write(store, dataclasses.replace(_gauge(0, value, "demo"), data=Gauge(
             [NumberDataPoint({"trading.portfolio": "demo"}, 0, at, value)])))
+    assert recorded_equity(store)[-1] == (last + 2_000_000, 10_030.0)  # recorded, but after the first one after
     recorded = _report(store)
     risk = recorded["risk"]
     assert risk["equity_source"] == "recorded"

@@ -17,7 +17,7 @@ from otel_trading.cli._invocation import typed_command
 if TYPE_CHECKING:
     from otel_trading.config import Telemetry
     from otel_trading.config._settings import Signal
-    from otel_trading.demo import DemoOptions
+    from otel_trading.demo import DemoOptions, RecordedEquity
 
 _DEFAULT_SYMBOLS = "BTC/USDT,ETH/USDT,SOL/USDT"  # the same as otel_trading.demo's, without importing it for --help
 _DEFAULT_TRADES = 16
@@ -26,6 +26,7 @@ _RATES = (("reject_rate", 0.08, "share of entry orders the venue rejects (insuff
           ("gap_rate", 0.004, "chance per symbol and simulated second that its market-data feed stalls"),
           ("partial_fill_rate", 0.3, "chance an entry order fills only in part at first"))
 _SIGNALS: tuple[Signal, ...] = ("traces", "metrics", "logs")
+_METRIC_EXPORT_INTERVAL_S = 1.0
 
 
 class _DefaultsHelpFormatter(argparse.HelpFormatter):
@@ -149,6 +150,10 @@ def run(args: argparse.Namespace) -> int:
         if getattr(args, option) is not None:
             settings[option] = getattr(args, option)
     settings["console"] = not args.no_console
+    if "OTEL_METRIC_EXPORT_INTERVAL" not in os.environ:
+        # A run lasts seconds to minutes: the store gets an equity point (and every metric's) each
+        # second, for the console's charts and the report's recorded equity, not one at the end.
+        settings["metric_export_interval"] = _METRIC_EXPORT_INTERVAL_S
     try:
         telemetry = otel_trading.configure(**settings)
     except otel_trading.ConfigurationError as exc:
@@ -165,7 +170,7 @@ def run(args: argparse.Namespace) -> int:
         telemetry.shutdown()
         print("\notel-trading demo: interrupted", file=sys.stderr)
         return 130
-    print(f"\n{summary(result)}\n")
+    print(f"\n{summary(result, _recorded_equity(telemetry))}\n")
     linger = linger_seconds(args)
     if linger is not None and not result.interrupted:
         _linger(telemetry, linger)
@@ -178,6 +183,30 @@ def run(args: argparse.Namespace) -> int:
     if telemetry.store_dir is not None:
         print("Next:\n" + "".join(f"  {command}\n" for command in next_commands(args.store)), end="")
     return 130 if result.interrupted else 0
+
+
+def _recorded_equity(telemetry: Telemetry) -> RecordedEquity | None:
+    """The run's equity as ``otel-trading report --run <this run>`` shows it when it comes from the
+    store's recorded ``trading.equity`` (written through first); None when the report reconstructs
+    it from the trades (no local metrics, fewer than two points over the trades)."""
+    from otel_trading.demo import RecordedEquity
+    from otel_trading.export._store_queries import store_report
+
+    run = telemetry.resource.attributes.get("service.instance.id") if telemetry.resource is not None else None
+    if telemetry.store_dir is None or "local" not in telemetry.settings.exporters["metrics"] or not run:
+        return None
+    telemetry.force_flush()  # the equity after the last close, and the spans, in the store
+    try:
+        document = store_report(telemetry.store_dir, run=str(run))
+    except Exception as exc:  # noqa: BLE001 - the summary is printed whatever the store holds
+        print(f"otel-trading demo: could not read the recorded equity from {telemetry.store_dir}: "
+              f"{type(exc).__name__}: {exc}", file=sys.stderr)
+        return None
+    risk = document["risk"]  # as `otel-trading report --format json` prints it
+    if risk["equity_source"] != "recorded" or risk["end_equity"] is None or risk["max_drawdown_relative"] is None:
+        return None
+    return RecordedEquity(float(risk["end_equity"]), float(risk["max_drawdown_relative"]),
+                          len(document["equity_curve"]))
 
 
 def next_commands(store: Path | None) -> list[str]:

@@ -28,7 +28,7 @@ from otel_trading.demo import _errors
 from otel_trading.demo._alerting import start_alerts
 from otel_trading.demo._bot import DemoBot
 from otel_trading.demo._exchange import SimulatedExchange
-from otel_trading.demo._progress import Progress, summary
+from otel_trading.demo._progress import Progress, RecordedEquity, summary
 from otel_trading.demo._scenario import DemoOptions, Scenario, Window
 from otel_trading.demo._stats import DemoResult, DemoStats
 from otel_trading.instrumentation.ccxt import instrument_class
@@ -72,4 +72,5 @@ async def _run(options: DemoOptions, out: TextIO) -> DemoResult:
         undo()
 
 
-__all__ = ["DemoOptions", "DemoResult", "DemoStats", "Scenario", "SimulatedExchange", "Window", "run_demo", "summary"]
+__all__ = ["DemoOptions", "DemoResult", "DemoStats", "RecordedEquity", "Scenario", "SimulatedExchange", "Window",
+           "run_demo", "summary"]

@@ -103,6 +103,26 @@ def _plural(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
+@dataclass(frozen=True)
+class RecordedEquity:
+    """The equity figures ``otel-trading report`` shows for the run when the store's metrics
+    recorded the ``trading.equity`` gauge over its trades (its ``equity_source`` ``recorded``)."""
+
+    end_equity: float
+    max_drawdown_relative: float
+    points: int
+    """How many recorded points the report's equity curve has."""
+
+
+def _report_equity(stats: DemoStats, recorded: RecordedEquity | None) -> list[str]:
+    """The equity line ``otel-trading report`` shows: the recorded one when there is one."""
+    if recorded is None:
+        return _per_trade(stats)
+    return [f"  recorded         {recorded.end_equity:,.2f} USDT, max drawdown {recorded.max_drawdown_relative:.2%}: "
+            f"trading.equity as the store's metrics recorded it ({recorded.points} points), "
+            "as otel-trading report shows it"]
+
+
 def _per_trade(stats: DemoStats) -> list[str]:
     """The equity line as ``otel-trading report`` computes it: at each close, from the closed
     trades' returns alone (the drift of positions still open in between is not in it)."""
@@ -113,9 +133,9 @@ def _per_trade(stats: DemoStats) -> list[str]:
             "at each close, from the closed trades' returns alone, as otel-trading report computes it"]
 
 
-def summary(result: DemoResult) -> str:
-    """The final summary. Every line but ``order latency`` and ``time`` is determined by the
-    seed and options."""
+def summary(result: DemoResult, recorded: RecordedEquity | None = None) -> str:
+    """The final summary. Every line but ``order latency``, ``time`` and ``recorded`` (the
+    equity at each metrics export, given as ``recorded``) is determined by the seed and options."""
     stats = result.stats
     win_rate = "-" if result.win_rate is None else f"{result.win_rate:.0%}"
     orders = sum(stats.orders.values())
@@ -129,7 +149,7 @@ def summary(result: DemoResult) -> str:
         f"  PnL              {stats.realized_pnl:+,.2f} USDT realized, fees {stats.fees:,.2f} USDT",
         f"  equity           {result.equity:,.2f} USDT ({result.return_ratio:+.2%}), "
         f"max drawdown {result.max_drawdown:.2%}: marked to market every tick",
-        *_per_trade(stats),
+        *_report_equity(stats, recorded),
         f"  orders           {orders} done: {_counts(dict(stats.orders))}; {stats.partial_fills} partially filled",
         f"  rejects          {rejects}" + (f": {_counts(dict(stats.rejects))}" if rejects else ""),
         f"  risk denials     {sum(stats.risk_denials.values())}"
