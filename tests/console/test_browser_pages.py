@@ -134,6 +134,12 @@ def test_trades_table_equals_the_report(page: Any, store_console: ConsoleServer,
     values = [float(v) for v in page.locator("#trades tbody td.num[data-value]").evaluate_all(
         "cells => cells.map(c => c.dataset.value).filter(v => v !== '')")]
     assert values == sorted(values)
+    # Every column sorts, and a sorted view reloads as it was.
+    page.click("#trades th[data-sort=trade_id]")
+    page.reload()
+    page.wait_for_selector("#trades tbody tr")
+    ids = page.locator("#trades tbody tr").evaluate_all("rows => rows.map(r => r.dataset.tradeId)")
+    assert ids == sorted(ids, reverse=True) and len(ids) == expected["trades"]
 
 
 def test_a_trade_opens_its_waterfall_with_its_orders(page: Any, store_console: ConsoleServer) -> None:

@@ -77,7 +77,9 @@ export async function renderTrades(view) {
 
   async function load() {
     const filters = Object.fromEntries(FILTERS.map((name) => [name, state[name]]));
-    const data = await getJSON("trades", { ...filters, sort: state.sort, order: state.order });
+    // The API sorts by its own columns (the trade id is not one); the table re-sorts anyway.
+    const sort = state.sort === "trade_id" ? "opened_ns" : state.sort;
+    const data = await getJSON("trades", { ...filters, sort, order: state.order });
     trades = data.trades || [];
     draw();
   }
