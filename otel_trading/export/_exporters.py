@@ -21,6 +21,7 @@ from otel_trading.config._settings import ConfigurationError, OtlpSettings, Sett
 from otel_trading.export._local_store import LocalStoreWriter
 from otel_trading.export._metric_store import LocalMetricExporter, metrics_to_json_line
 from otel_trading.export._otlp_json import logs_to_json_line, spans_to_json_line
+from otel_trading.export._otlp_span_exporters import direct_span_exporter
 
 _HTTP_PATHS = {"traces": "/v1/traces", "metrics": "/v1/metrics", "logs": "/v1/logs"}
 
@@ -58,6 +59,12 @@ def _otlp_kwargs(signal: Signal, otlp: OtlpSettings) -> dict[str, Any]:
 
 def otlp_exporter(signal: Signal, otlp: OtlpSettings) -> Any:
     kwargs = _otlp_kwargs(signal, otlp)
+    if signal == "traces":
+        # Our own encoder and transport (lean spans, no ReadableSpan, no proto messages), unless a
+        # setting only the SDK exporter can honour is in use.
+        direct = direct_span_exporter(otlp, kwargs.get("endpoint"))
+        if direct is not None:
+            return direct
     if otlp.protocol == "grpc":
         if signal == "traces":
             from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
