@@ -9,6 +9,7 @@ import os
 import shutil
 import sqlite3
 import stat
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -223,3 +224,23 @@ def test_log_columns_answer_the_filters_of_the_logs_command(store: Path, index: 
         assert total == len(expected)
         newest, count = newest_logs(index, wanted, 3)
         assert newest == found[:3] and count == total
+
+
+def test_two_readers_at_once_index_each_line_once(store: Path) -> None:
+    results: list[int] = []
+
+    def read() -> None:
+        with StoreIndex(store) as index:
+            index.update()
+            results.append(len(_indexed_summaries(index)))
+
+    readers = [threading.Thread(target=read) for _ in range(2)]
+    for reader in readers:
+        reader.start()
+    for reader in readers:
+        reader.join(timeout=60)
+    with StoreIndex(store) as index:
+        _rows_are_exact(store, index)
+        [(spans,)] = index.db.execute("SELECT COUNT(*) FROM spans").fetchall()
+    assert results == [len(_expected_summaries(store))] * 2
+    assert spans == len(load_store(store, indexed=False, logs=False).spans)
