@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from canary import CANARY, canaries_in, scrape
 from google.protobuf import json_format
-from opentelemetry import metrics
+from opentelemetry import metrics, trace
 from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.sdk.metrics import MeterProvider
@@ -176,3 +176,36 @@ def test_secret_labels_never_reach_the_metric_lines(store: Path) -> None:
     assert "[REDACTED]" in lines[-1]
     assert canaries_in("\n".join(lines)) == set()
     assert "my_bot_calls_total" in scraped and canaries_in(scraped) == set()  # the same scrub serves /metrics
+
+
+def _exemplar_attributes(line: str) -> list[dict[str, Any]]:
+    """The filtered attributes of every exemplar in a stored line, as plain key/value dicts."""
+    found = []
+    for metric in _metrics(line).values():
+        for kind in ("sum", "gauge", "histogram", "exponentialHistogram"):
+            for point in metric.get(kind, {}).get("dataPoints", []):
+                found += [{a["key"]: next(iter(a["value"].values())) for a in exemplar.get("filteredAttributes", [])}
+                          for exemplar in point.get("exemplars", [])]
+    return found
+
+
+def test_secret_measurement_attributes_in_exemplars_never_reach_the_metric_lines(store: Path) -> None:
+    """Past an instrument's cardinality limit the SDK puts a measurement in its overflow series
+    and keeps all its attributes on the exemplar (filtered_attributes), beside the span it was
+    made in: those are scrubbed like the labels."""
+    secret = f"{CANARY}-exemplar"
+    telemetry = _configure(store, secrets=[secret], metrics_exporter="local")
+    meter = metrics.get_meter("my.bot")
+    counter, histogram = meter.create_counter("my.bot.calls"), meter.create_histogram("my.bot.latency")
+    for i in range(2000):  # the SDK's default cardinality limit
+        counter.add(1, {"i": i})
+        histogram.record(1.0, {"i": i})
+    with trace.get_tracer("my.bot").start_as_current_span("tick"):  # exemplars are kept in sampled spans
+        counter.add(1, {"api_key": secret, "note": f"k={secret}"})
+        histogram.record(2.0, {"token": secret})
+    assert telemetry.shutdown()
+    lines = _lines(store)
+    exemplars = [attributes for line in lines for attributes in _exemplar_attributes(line)]
+    assert {"api_key": "[REDACTED]", "note": "k=[REDACTED]"} in exemplars, exemplars
+    assert {"token": "[REDACTED]"} in exemplars, exemplars
+    assert canaries_in("\n".join(lines)) == set()

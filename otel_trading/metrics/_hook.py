@@ -19,7 +19,7 @@ import dataclasses
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from opentelemetry.sdk.metrics import Counter, Histogram, UpDownCounter
+from opentelemetry.sdk.metrics import Counter, Exemplar, Histogram, UpDownCounter
 from opentelemetry.sdk.metrics.export import Metric, MetricReader, MetricsData, ResourceMetrics, ScopeMetrics
 from opentelemetry.sdk.metrics.view import ExponentialBucketHistogramAggregation
 from opentelemetry.sdk.resources import Resource
@@ -80,9 +80,25 @@ def _scrubbed(data: MetricsData, scrub: Scrub) -> MetricsData:
 def _scrubbed_metric(metric: Metric, scrub: Scrub) -> Metric:
     data: Any = metric.data  # one of the SDK's point collections, each a dataclass with data_points
     points: list[Any] = list(data.data_points)
-    scrubbed = [scrub(point.attributes) if point.attributes else None for point in points]
-    if all(labels is None for labels in scrubbed):
+    new_points = [_scrubbed_point(point, scrub) for point in points]
+    if all(new is old for new, old in zip(new_points, points, strict=True)):
         return metric
-    new_points = [point if labels is None else dataclasses.replace(point, attributes=labels)
-                  for point, labels in zip(points, scrubbed, strict=True)]
     return dataclasses.replace(metric, data=dataclasses.replace(data, data_points=new_points))
+
+
+def _scrubbed_point(point: Any, scrub: Scrub) -> Any:
+    """``point`` itself when neither its labels nor its exemplars' filtered attributes hold a
+    secret. The SDK keeps on an exemplar the measurement's attributes its series does not have:
+    all of them for a measurement in the overflow series past the cardinality limit."""
+    labels = scrub(point.attributes) if point.attributes else None
+    exemplars: list[Exemplar] = list(point.exemplars)
+    scrubbed = [scrub(exemplar.filtered_attributes) if exemplar.filtered_attributes else None
+                for exemplar in exemplars]
+    changes: dict[str, Any] = {}
+    if labels is not None:
+        changes["attributes"] = labels
+    if any(attributes is not None for attributes in scrubbed):
+        changes["exemplars"] = [exemplar if attributes is None else
+                                dataclasses.replace(exemplar, filtered_attributes=attributes)
+                                for exemplar, attributes in zip(exemplars, scrubbed, strict=True)]
+    return dataclasses.replace(point, **changes) if changes else point
