@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 from urllib.parse import urlsplit
 
 from opentelemetry.sdk.trace import ReadableSpan
@@ -44,6 +44,9 @@ from opentelemetry.util.re import parse_env_headers
 
 from otel_trading.config._settings import OtlpSettings
 from otel_trading.export._otlp_proto_encode import spans_to_protobuf
+
+if TYPE_CHECKING:
+    from otel_trading.tracing._lean import LeanSpan
 
 _LOG = logging.getLogger(__name__)
 _MAX_ATTEMPTS: Final = 6  # as the SDK exporters
@@ -108,7 +111,7 @@ class DirectOtlpSpanExporter(SpanExporter):
         """The receiver, as logged: no credentials, no query."""
         return self._transport.where
 
-    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+    def export(self, spans: Sequence[ReadableSpan | LeanSpan]) -> SpanExportResult:
         if self._stopping.is_set():
             _LOG.warning("Exporter already shutdown, ignoring batch")
             return SpanExportResult.FAILURE
