@@ -59,6 +59,22 @@ def test_every_page_renders(page: Any, store_console: ConsoleServer, path: str, 
     assert not re.search(r"\b(undefined|null|NaN|\[object Object\])\b", text), text
 
 
+def test_pages_load_nothing_from_elsewhere(page: Any, store_console: ConsoleServer) -> None:
+    """No CDN, no font service: the bot's machine may be offline, and nothing leaves it."""
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    page.goto(store_console.login_url)
+    for path, ready in PAGES:
+        if path == "/controls":  # not in the menu of a read-only console
+            page.goto(store_console.url + path)
+        else:
+            page.click(f"#nav a[href='{path}']")
+        page.wait_for_selector(ready)
+    assert requested
+    elsewhere = [url for url in requested if not url.startswith((store_console.url + "/", "data:"))]
+    assert elsewhere == []
+
+
 def test_login_url_token_leaves_the_address_bar(page: Any, store_console: ConsoleServer) -> None:
     page.goto(store_console.login_url)
     page.wait_for_selector("#overview .cards")
