@@ -38,7 +38,7 @@ from otel_trading.export._index_rows import TraceAccumulator, TraceFacts, journa
 from otel_trading.export._records import SpanEvent, StoreContents, StoredLog, StoredSpan
 
 Signal = Literal["traces", "logs"]
-SCHEMA_VERSION: Final = 3
+SCHEMA_VERSION: Final = 4
 INDEX_NAME: Final = ".index.sqlite3"
 _SIGNALS: Final[tuple[Signal, ...]] = ("traces", "logs")
 _BUSY_TIMEOUT_S: Final = 30.0
@@ -54,6 +54,7 @@ CREATE TABLE spans (id INTEGER PRIMARY KEY, dev INTEGER NOT NULL, ino INTEGER NO
                     data TEXT NOT NULL);
 CREATE INDEX spans_by_file ON spans (dev, ino);
 CREATE INDEX spans_by_trace ON spans (trace_id);
+CREATE INDEX spans_by_resource ON spans (resource, start_ns, end_ns);
 CREATE TABLE traces (trace_id TEXT PRIMARY KEY, name TEXT NOT NULL, service TEXT, run TEXT,
                      start_ns INTEGER NOT NULL, end_ns INTEGER NOT NULL, partial INTEGER NOT NULL,
                      span_count INTEGER NOT NULL, error_count INTEGER NOT NULL, error TEXT, symbol TEXT,

@@ -574,7 +574,8 @@ def _order_figures(index: StoreIndex, resources: list[int] | None, selection: Re
 
 def _report_runs(index: StoreIndex, resources: list[int] | None, since_ns: int | None,
                  until_ns: int | None) -> list[Run]:
-    """The runs with spans in the time range, as the report names them."""
+    """The runs with spans in the time range, as the report names them (from the covering index
+    ``spans_by_resource``, not the records)."""
     where = _Where()
     if resources is not None:
         where.add(_in("resource", resources))
