@@ -16,8 +16,9 @@ the remaining ones when a file is dropped (rotated away, truncated, replaced).
 Writers of the index take SQLite's write lock for one whole update, so two readers started at once
 index each line once; a line being written by the bot is indexed when it is complete.
 
-Other modules keep tables in the same file (``_metric_queries.py``: the metric lines). A schema change
-here drops every table of the file, theirs included; they recreate theirs when they find them missing.
+A schema change here drops every table of this file: another reader with tables of its own keeps them
+in its own file beside this one (``_metric_queries.py``: ``.index.metrics.sqlite3``, located through
+``index_locations``), so a change here never costs it a rebuild.
 """
 
 from __future__ import annotations
