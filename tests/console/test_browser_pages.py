@@ -182,6 +182,11 @@ def test_a_trade_opens_its_waterfall_with_its_orders(page: Any, store_console: C
     # The bars sit on one time axis: the root spans the whole width.
     root_width = page.locator("#waterfall .wf-span").first.locator(".wf-bar").evaluate("b => b.style.width")
     assert root_width == "100%"
+    # Back returns to the filtered trades, as a browser's back button does on any site.
+    page.go_back()
+    page.wait_for_selector("#trades tbody tr")
+    assert page.url.endswith("/trades?status=closed")
+    assert page.input_value("#trade-filters select[name=status]") == "closed"
 
 
 def test_log_search_finds_the_rejects(page: Any, store_console: ConsoleServer, report: dict[str, Any]) -> None:
