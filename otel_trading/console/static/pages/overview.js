@@ -40,7 +40,10 @@ function body(data) {
       { id: "telemetry", raw: JSON.stringify([telemetry.exported ?? 0, telemetry.dropped ?? 0]),
         class: telemetry.dropped ? "neg" : "" }),
   );
-  if (state.reason) cards.append(h("p", { class: "muted state-reason" }, `state reason: ${state.reason}`));
+  if (state.reason) {
+    cards.append(h("p", { class: "muted state-reason" },
+      `trading state ${state.state}: ${state.reason}${state.source ? ` (by ${state.source})` : ""}`));
+  }
 
   const charts = h("div", { class: "charts" },
     lineChart({ title: "Equity", id: "chart-equity", series: [{ label: "", points: equity }], step: true }),
@@ -48,9 +51,9 @@ function body(data) {
 
   const positions = data.positions || [];
   const positionsTable = positions.length
-    ? table(["Symbol", "Side", "Amount", "Entry price", "Unrealised PnL"], positions.map((p) => h("tr", {},
+    ? table(["Symbol", "Side", "Amount", "Entry", "Mark", "Unrealised PnL"], positions.map((p) => h("tr", {},
       h("td", {}, p.symbol), h("td", {}, p.side), h("td", { class: "num" }, formatNumber(p.amount, 6)),
-      h("td", { class: "num" }, formatNumber(p.entry_price)),
+      h("td", { class: "num" }, formatNumber(p.entry_price)), h("td", { class: "num" }, formatNumber(p.mark_price)),
       h("td", { class: `num ${tone(p.unrealized_pnl)}` }, formatSigned(p.unrealized_pnl)))), { id: "positions" })
     : h("p", { class: "muted", id: "positions" }, "no open position");
 
