@@ -35,6 +35,7 @@ from opentelemetry.sdk.trace.export import SpanExportResult
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags, TraceState
 from otlp_receiver import LOOPBACK, BlackHoleServer, GrpcOtlpReceiver, HttpOtlpReceiver, closed_port, otlp_options
+from processes import run_in_forked_child
 from test_lean_spans import _LIMITS, _lean_and_sdk_spans
 
 import otel_trading
@@ -263,6 +264,7 @@ class _Flaky(BaseHTTPRequestHandler):
         server = self.server
         with server.lock:
             server.times.append(time.monotonic())
+            server.clients.append(self.client_address)
             failing = len(server.times) <= server.failures
         self.send_response(server.status if failing else 200)
         if failing and server.retry_after is not None:
@@ -281,6 +283,7 @@ class _FlakyServer(ThreadingHTTPServer):
         super().__init__((LOOPBACK, 0), _Flaky)
         self.status, self.failures, self.retry_after = status, failures, retry_after
         self.times: list[float] = []
+        self.clients: list[tuple[str, int]] = []
         self.lock = threading.Lock()
         threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
 
@@ -413,6 +416,27 @@ def test_a_receiver_that_never_answers_fails_the_export_within_its_timeout(black
     assert exporter.export(_lean_and_sdk_spans()[0]) is SpanExportResult.FAILURE
     assert time.monotonic() - start < 1.5
     exporter.shutdown()
+
+
+def test_a_forked_child_sends_on_a_connection_of_its_own() -> None:
+    server = _FlakyServer(503, 0, None)
+    try:
+        exporter = _direct("http/protobuf", server.endpoint)
+        spans = _lean_and_sdk_spans()[0]
+        assert exporter.export(spans) is SpanExportResult.SUCCESS  # the parent's kept-alive connection
+
+        def child() -> None:
+            assert exporter.export(spans) is SpanExportResult.SUCCESS
+
+        run_in_forked_child(child)
+        assert exporter.export(spans) is SpanExportResult.SUCCESS
+        parent, in_child, parent_again = server.clients
+        assert parent == parent_again  # the parent's connection kept, untouched by the child
+        assert in_child != parent  # the child did not write on the parent's socket
+        exporter.shutdown()
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_shutdown_cuts_a_backoff_short(caplog: pytest.LogCaptureFixture) -> None:

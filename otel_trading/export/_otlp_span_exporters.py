@@ -192,6 +192,7 @@ class HttpTransport:
         if compression != "none" and not any(name.lower() == "content-encoding" for name in self._headers):
             self._headers["Content-Encoding"] = compression
         self._connection: http.client.HTTPConnection | None = None
+        self._pid = os.getpid()
         self._lock = threading.Lock()  # close() may come from another thread than the exporting one
 
     def _compress(self, payload: bytes) -> bytes:
@@ -208,6 +209,10 @@ class HttpTransport:
 
     def _post(self, body: bytes, timeout: float) -> http.client.HTTPResponse:
         with self._lock:
+            if self._pid != os.getpid():
+                # A forked child: the connection's socket is the parent's too; the child opens its own
+                # (the parent's is left alone, not closed: closing a TLS one would write to it).
+                self._connection, self._pid = None, os.getpid()
             connection = self._connection
             if connection is None:
                 connection = self._connection = self._connect(timeout)
@@ -285,6 +290,7 @@ class GrpcTransport:
         self._compression = grpc.Compression.Gzip if compression == "gzip" else grpc.Compression.NoCompression
         self._lock = threading.Lock()
         self._channel: Any = None
+        self._pid = os.getpid()
         self._call: Callable[..., Any] = self._open()
 
     def _open(self) -> Callable[..., Any]:
@@ -304,6 +310,9 @@ class GrpcTransport:
         return call
 
     def attempt(self, payload: bytes, timeout: float, retry: int) -> _Outcome:
+        if self._pid != os.getpid():  # a forked child: a channel of its own, the parent's left to the parent
+            self._channel, self._pid = None, os.getpid()
+            self._call = self._open()
         try:
             self._call(payload, metadata=self._metadata, timeout=timeout)
         except self._grpc.RpcError as error:
