@@ -414,3 +414,67 @@ def test_live_metric_without_history_is_the_current_value(live: ConsoleServer) -
         assert get(live, "/api/metrics/trading.state?stat=rate").status == 400
     finally:
         otel_trading.set_trading_state("active")
+
+
+def _recorded_after(store: Path, name: str, after_ns: int) -> None:
+    """Waits until the store holds an export of ``name`` made after ``after_ns``."""
+    from otel_trading.export._metric_queries import metric_series
+
+    deadline = time.monotonic() + 15
+    while not any(s.points and s.points[-1][0] > after_ns for s in metric_series(store, name)):
+        assert time.monotonic() < deadline, f"no export of {name} after the last change"
+        time.sleep(0.1)
+
+
+def test_store_overview_answers_the_bots_figures_from_its_recorded_metrics(tmp_path: Path) -> None:
+    from otel_trading.demo import DemoOptions, run_demo
+    from otel_trading.export._metric_queries import metric_series
+    from otel_trading.trading import Portfolio
+
+    store = tmp_path / "store"
+    with capture(console=True, console_port=0, store_dir=store, traces_exporter="local", logs_exporter="local",
+                 metrics_exporter="local", metric_export_interval=0.2):
+        live = current_console()
+        assert live is not None
+        run_demo(DemoOptions(trades=6, seed=11, speed=2000, reject_rate=0.3, error_rate=0.1, progress=False))
+        book = Portfolio("recorded-overview", cash=1_000.0)
+        book.apply_fill("ETH/USDT", "sell", 0.5, 2_000.0)
+        book.mark("ETH/USDT", 1_990.0)
+        otel_trading.set_trading_state("halted", "recorded test")
+        try:
+            changed_ns = time.time_ns()
+            _recorded_after(store, "trading.state", changed_ns)
+            bot = get(live, "/api/overview").json()  # nothing trading changed since that export
+            with serve_store(store, port=0) as console:
+                recorded = get(console, "/api/overview").json()
+        finally:
+            otel_trading.set_trading_state("active")
+    assert recorded["as_of_ns"] > changed_ns
+    assert recorded["breaker_trips"] == bot["breaker_trips"] >= 1
+    assert recorded["trading_state"]["state"] == bot["trading_state"]["state"] == "halted"
+    assert recorded["trading_state"]["reason"] == bot["trading_state"]["reason"] == "recorded test"
+    assert recorded["trading_state"]["source"] == "bot"
+    assert abs(recorded["trading_state"]["since_ns"] - bot["trading_state"]["since_ns"]) < 100_000_000
+    assert [(p["portfolio"], p["symbol"], p["side"]) for p in recorded["positions"]] == [
+        (p["portfolio"], p["symbol"], p["side"]) for p in sorted(bot["positions"], key=lambda p: (
+            p["portfolio"], p["symbol"]))]
+    assert ("recorded-overview", "ETH/USDT", "short") in [(p["portfolio"], p["symbol"], p["side"])
+                                                          for p in recorded["positions"]]
+    for mine, theirs in zip(recorded["positions"], sorted(bot["positions"], key=lambda p: (p["portfolio"],
+                                                                                            p["symbol"])),
+                            strict=True):
+        assert mine["amount"] == pytest.approx(theirs["amount"])
+        assert mine["mark_price"] == pytest.approx(theirs["mark_price"])
+    for key in ("unrealized", "daily"):
+        assert recorded["pnl"][key] == pytest.approx(bot["pnl"][key])
+    assert recorded["reject_rate"] == pytest.approx(bot["reject_rate"]) and bot["reject_rate"] > 0
+    assert recorded["error_rate"] == pytest.approx(bot["error_rate"]) and bot["error_rate"] > 0
+    for stat in ("p50", "p99"):
+        assert recorded["order_latency_ms"][stat] == pytest.approx(bot["order_latency_ms"][stat])
+        assert bot["order_latency_ms"][stat] > 0
+    # Telemetry kept moving while the bot exported: the store's figures are what it had recorded then.
+    for key, name in (("exported", "otel_trading.telemetry.exported"), ("dropped", "otel_trading.telemetry.dropped")):
+        recorded_then = metric_series(store, name, until_ns=recorded["as_of_ns"])
+        last = sum(s.points[-1][1] for s in recorded_then if s.points)
+        assert recorded["telemetry"][key] == int(last)
+    assert recorded["telemetry"]["exported"] > 0

@@ -156,7 +156,7 @@ class ConsoleApp:
         if overview is None:
             return []
         if self.hub.open_streams == 0:  # the first page: what it got is what the next push compares with
-            self._last_overview, self._last_overview_at = _fingerprint(overview), time.monotonic()
+            self._last_overview, self._last_overview_at = self._fingerprint(overview), time.monotonic()
         return [("overview", overview)]
 
     def _overview_or_none(self) -> JsonDict | None:
@@ -174,7 +174,7 @@ class ConsoleApp:
             self._last_overview_at = now
             overview = self._overview_or_none()
             if overview is not None:
-                fingerprint = _fingerprint(overview)
+                fingerprint = self._fingerprint(overview)
                 if fingerprint != self._last_overview:
                     self._last_overview = fingerprint
                     events.append(("overview", overview))
@@ -182,6 +182,9 @@ class ConsoleApp:
         if self.live is not None:
             events += [("alert", alert) for alert in self._alert_transitions()]
         return events
+
+    def _fingerprint(self, overview: JsonDict) -> str:
+        return _fingerprint(overview, live=self.live is not None)
 
     def _may_have_changed(self) -> bool:
         """Live: always (the bot's state is not on disk). Over a store: only when its files changed,
@@ -219,9 +222,12 @@ class ConsoleApp:
         return [scrub(alert, self._redactor()) for alert in changed]
 
 
-def _fingerprint(overview: JsonDict) -> str:
+def _fingerprint(overview: JsonDict, *, live: bool) -> str:
     """What must differ for a page to get a new overview: not the time it was made, nor the time
-    of the live equity point (taken at each read), only values."""
-    kept = {key: value for key, value in overview.items() if key not in ("updated_ns", "equity", "drawdown")}
+    of the live equity point (taken at each read), only values; over a store also the time the
+    figures were recorded (a newer export, same values: the page's "as of" moves on), which live
+    is only the read time."""
+    ignored = ("updated_ns", "equity", "drawdown", "as_of_ns") if live else ("updated_ns", "equity", "drawdown")
+    kept = {key: value for key, value in overview.items() if key not in ignored}
     kept["curves"] = [[point[1] for point in overview.get(key) or ()] for key in ("equity", "drawdown")]
     return json.dumps(kept, sort_keys=True, default=str)

@@ -100,7 +100,11 @@ def _total(points: Iterable[Any]) -> float:
 
 
 def _quantile(points: list[Any], q: float) -> float | None:
-    """``q`` of explicit-bucket histogram points merged: the upper bound of the bucket it falls in."""
+    """``q`` of explicit-bucket histogram points merged, interpolated within its bucket as the
+    store's percentiles are (``_metric_queries.quantile``): a live overview and the one over its
+    store agree."""
+    from otel_trading.export._metric_queries import quantile
+
     bounds: tuple[float, ...] | None = None
     counts: list[int] = []
     for point in points:
@@ -110,16 +114,7 @@ def _quantile(points: list[Any], q: float) -> float | None:
             bounds, counts = tuple(point.explicit_bounds), list(point.bucket_counts)
         elif tuple(point.explicit_bounds) == bounds:
             counts = [a + b for a, b in zip(counts, point.bucket_counts, strict=True)]
-    total = sum(counts)
-    if bounds is None or total == 0:
-        return None
-    rank = q * total
-    seen = 0
-    for index, count in enumerate(counts):
-        seen += count
-        if seen >= rank and count:
-            return bounds[index] if index < len(bounds) else max((p.max for p in points), default=None)
-    return None
+    return None if bounds is None else quantile(q, bounds, counts)
 
 
 class LiveParts:
@@ -176,6 +171,7 @@ class LiveParts:
             "reject_rate": _total(metrics[n.ORDER_REJECTS]) / orders if orders else 0.0,
             "telemetry": {"exported": int(_total(metrics["otel_trading.telemetry.exported"])),
                           "dropped": int(_total(metrics["otel_trading.telemetry.dropped"]))},
+            "as_of_ns": now_ns,
         }
 
     @staticmethod

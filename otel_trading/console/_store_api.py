@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from otel_trading.console._params import ApiError, Query, choice, integer, limit, number, pairs, text
+from otel_trading.console._recorded import recorded_overview
 
 JsonDict = dict[str, Any]
 _TRADE_SORTS = ("opened_ns", "closed_ns", "pnl", "duration_ms", "symbol", "side", "strategy", "status",
@@ -137,14 +138,16 @@ def _rate(part: float, whole: float) -> float:
 
 
 def overview(store: Path, query: Query) -> JsonDict:
-    """The overview over a store: the report's figures (equal to ``otel-trading report --format json``)."""
+    """The overview over a store: the report's figures (equal to ``otel-trading report --format json``),
+    and what only the bot knew (positions, trading state, breaker trips, telemetry...) from the
+    metrics it recorded in the store (``_recorded``), as of the time they were recorded."""
     document = report(store, query)
     curve = document["equity_curve"]
     orders = document["orders"]
     exchange = document["exchange"]
     rejects = sum(orders["rejects_by_reason"].values())
     latency = orders["ack_latency_s"]
-    return {
+    result: JsonDict = {
         "equity": [[_ns(point["time"]), point["value"]] for point in curve],
         "drawdown": [[_ns(point["time"]), point["drawdown"]] for point in curve],
         "pnl": {"realized": document["performance"]["total_pnl"], "unrealized": None, "daily": None},
@@ -157,5 +160,17 @@ def overview(store: Path, query: Query) -> JsonDict:
         "error_rate": _rate(exchange["errors"], exchange["calls"]),
         "reject_rate": _rate(rejects, orders["count"]),
         "telemetry": None,
+        "as_of_ns": None,
         "report": document,
     }
+    recorded = _checked(lambda: recorded_overview(_metric_queries(), store, integer(query, "since_ns"),
+                                                  integer(query, "until_ns")))
+    if recorded is not None:
+        result["pnl"].update(unrealized=recorded.pop("pnl_unrealized"), daily=recorded.pop("pnl_daily"))
+        # What the metrics do not hold (no order recorded a latency...) keeps the report's figure.
+        latency_ms = recorded.pop("order_latency_ms")
+        result["order_latency_ms"] = {key: latency_ms[key] if latency_ms[key] is not None
+                                      else result["order_latency_ms"][key] for key in ("p50", "p99")}
+        result.update({key: value for key, value in recorded.items()
+                       if value is not None or key not in ("error_rate", "reject_rate")})
+    return result

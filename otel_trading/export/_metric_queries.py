@@ -47,6 +47,7 @@ __all__ = [
     "MetricType",
     "Series",
     "Stat",
+    "counter_increase",
     "metric_catalog",
     "metric_series",
     "recorded_equity",
@@ -142,21 +143,49 @@ def metric_series(store: str | Path, name: str, *, by: Sequence[str] = (), stat:
         if stat in ("p50", "p99") and not histogram:
             raise ValueError(f"stat {stat!r}: {name} is a {kind}; percentiles come from histogram buckets")
         # Increases need the point before the range: the range is applied to the samples.
-        needs_previous = histogram or stat == "rate"
-        query = ("SELECT s.id, s.attrs, p.start_ns, p.time_ns, p.value, p.count, p.sum, p.bounds, p.buckets "
-                 "FROM points p JOIN series s ON p.series = s.id WHERE s.metric = ?")
-        parameters: list[Any] = [metric]
-        if since_ns is not None and not needs_previous:
-            query += " AND p.time_ns >= ?"
-            parameters.append(since_ns)
-        if until_ns is not None:
-            query += " AND p.time_ns <= ?"
-            parameters.append(until_ns)
-        rows = index.db.execute(query + " ORDER BY s.id, p.time_ns", parameters).fetchall()
+        rows = _point_rows(index, metric, since_ns=None if histogram or stat == "rate" else since_ns,
+                           until_ns=until_ns)
     samples = _samples(rows, keys, stat, delta=temporality == _DELTA, monotonic=bool(monotonic),
                        histogram=histogram)
     samples = [s for s in samples if since_ns is None or s.time_ns >= since_ns]
     return _downsample(samples, keys, stat, since_ns=since_ns, until_ns=until_ns, max_points=max_points)
+
+
+def counter_increase(store: str | Path, name: str, *, since_ns: int | None = None,
+                     until_ns: int | None = None) -> tuple[float, int] | None:
+    """How much the sum ``name`` grew over the range, and the time of its last point in it:
+    summed over its series and over the runs the store holds (a restart's reset handled as
+    ``rate`` handles it). None when the store has no points of it in the range."""
+    with _opened(store) as index:
+        if index is None:
+            return None
+        found = index.db.execute("SELECT id, type, temporality, monotonic FROM metrics WHERE name = ?",
+                                 (name,)).fetchone()
+        if found is None:
+            return None
+        metric, kind, temporality, monotonic = found
+        if kind != "sum":
+            raise ValueError(f"counter_increase: {name} is a {kind}; only a sum has an increase")
+        rows = _point_rows(index, metric, since_ns=None, until_ns=until_ns)
+    samples = [s for s in _samples(rows, (), "rate", delta=temporality == _DELTA, monotonic=bool(monotonic),
+                                   histogram=False) if since_ns is None or s.time_ns >= since_ns]
+    if not samples:
+        return None
+    return sum(sample.value for sample in samples), max(sample.time_ns for sample in samples)
+
+
+def _point_rows(index: _MetricIndex, metric: int, *, since_ns: int | None, until_ns: int | None) -> list[Any]:
+    """The points of ``metric`` in the range, by series then time (what ``_samples`` reads)."""
+    query = ("SELECT s.id, s.attrs, p.start_ns, p.time_ns, p.value, p.count, p.sum, p.bounds, p.buckets "
+             "FROM points p JOIN series s ON p.series = s.id WHERE s.metric = ?")
+    parameters: list[Any] = [metric]
+    if since_ns is not None:
+        query += " AND p.time_ns >= ?"
+        parameters.append(since_ns)
+    if until_ns is not None:
+        query += " AND p.time_ns <= ?"
+        parameters.append(until_ns)
+    return index.db.execute(query + " ORDER BY s.id, p.time_ns", parameters).fetchall()
 
 
 def recorded_equity(store: str | Path, *, since_ns: int | None = None, until_ns: int | None = None,
