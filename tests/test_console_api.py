@@ -478,3 +478,28 @@ def test_store_overview_answers_the_bots_figures_from_its_recorded_metrics(tmp_p
         last = sum(s.points[-1][1] for s in recorded_then if s.points)
         assert recorded["telemetry"][key] == int(last)
     assert recorded["telemetry"]["exported"] > 0
+
+
+def test_a_bot_without_a_terminal_finds_its_login_url_in_a_file_only_it_can_read(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import stat
+
+    from otel_trading.export._store_queries import search_logs
+
+    store = tmp_path / "store"
+    with capture(console=True, console_port=0, store_dir=store, logs_exporter="local", log_console="json"):
+        console = current_console()
+        assert console is not None
+        url_file = store / "console.url"
+        assert url_file.read_text() == console.login_url + "\n"
+        assert stat.S_IMODE(url_file.stat().st_mode) == 0o600  # the token: this user only, as Jupyter's file
+        assert console.url_file == url_file
+        token = console.token
+    printed = capsys.readouterr()
+    assert token not in printed.out + printed.err  # pytest's stderr is no terminal: nothing printed with it
+    assert not url_file.exists()  # removed when the console stopped, as Jupyter removes its runtime file
+    [line] = search_logs(store, text="console listening")
+    assert line.attributes["url"] == console.url
+    assert line.attributes["login_url"] == str(url_file)  # where to look
+    for path in store.rglob("*"):  # the store, its index and what the bot logged never hold the token
+        assert not path.is_file() or token.encode() not in path.read_bytes(), path

@@ -14,6 +14,7 @@ from otel_trading._state import STATE, Slot
 from otel_trading.console._app import ConsoleApp
 from otel_trading.console._http import ConsoleHandler
 from otel_trading.console._security import new_token
+from otel_trading.console._url_file import remove_url_file, write_url_file
 from otel_trading.redaction import Redactor
 
 _LOG = logging.getLogger("otel_trading.console")
@@ -38,6 +39,8 @@ class ConsoleServer:
         self.port: int = self._server.server_port
         self._stopped = False
         self._lock = threading.Lock()
+        self.url_file: Path | None = None
+        """``<store>/console.url`` of a live console (its login URL, mode 0600), removed when it stops."""
 
     @property
     def token(self) -> str:
@@ -66,6 +69,8 @@ class ConsoleServer:
             self._stopped = True
         self.app.hub.close()
         self._server.close(timeout)
+        if self.url_file is not None:
+            remove_url_file(self.url_file, self.login_url)
 
     close = stop
 
@@ -152,11 +157,19 @@ def start_live_console(host: str, port: int, store_dir: Path | None, service: st
                                 else "console_port / OTEL_TRADING_CONSOLE_PORT").strerror)
         return None
     CURRENT.get().append(server)
-    # The token is a credential: never logged. The login URL goes to a terminal only (as Jupyter
-    # prints it), else the bot reads it from ``current_console().login_url``; logged by the bot
-    # anyway, its ``?token=`` is cut by the redactor's built-in query-parameter rule. (Not added
-    # as a known secret value: that would put one more pattern on every recorded string.)
-    _LOG.info("console on %s (login URL: otel_trading.console.current_console().login_url)", server.url)
+    # The token is a credential: never logged. As Jupyter does, the login URL goes to a file only
+    # this user can read (a bot under systemd or docker has no terminal) and to the terminal when
+    # there is one; the log says where the console listens and where that file is. (Logged by the
+    # bot anyway, a URL's ``?token=`` is cut by the redactor's built-in query-parameter rule; not
+    # added as a known secret value: that would put one more pattern on every recorded string.)
+    if store_dir is not None:
+        server.url_file = write_url_file(store_dir, server.login_url)
+    from otel_trading.logs import get_logger
+
+    get_logger("otel_trading.console").info(
+        "console listening", url=server.url,
+        login_url=str(server.url_file) if server.url_file is not None
+        else "otel_trading.console.current_console().login_url")
     if sys.stderr is not None and sys.stderr.isatty():
         sys.stderr.write(f"otel-trading console: {server.login_url}\n")
     return server
