@@ -112,7 +112,30 @@ def measure(megabytes: int, progress: Callable[[str], object] = print) -> list[R
             progress(name)
             seconds = _run_cli(*args, "--store", str(store))
             rows.append(Reading(f"{name} after indexing, {label}", seconds, "s", "<= 1 s", seconds <= 1.0))
+        for name, query in _queries(store, some_trace).items():
+            progress(name)
+            seconds = _timed(query)
+            rows.append(Reading(f"{name}, {label}", seconds, "s", "<= 1 s", seconds <= 1.0))
         return rows
+
+
+def _queries(store: Path, trace_id: str) -> dict[str, Callable[[], object]]:
+    """What the console's pages ask (``otel_trading/export/_store_queries.py``), in this process."""
+    from otel_trading.export import _store_queries as queries
+
+    return {
+        "console: trace_summaries (100)": lambda: queries.trace_summaries(store),
+        "console: trace_detail": lambda: queries.trace_detail(store, trace_id),
+        "console: search_logs text (100)": lambda: queries.search_logs(store, text="filled"),
+        "console: trades (all)": lambda: queries.trades(store),
+        "console: store_report": lambda: queries.store_report(store),
+    }
+
+
+def _timed(query: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    query()
+    return time.perf_counter() - started
 
 
 def _run_cli(*args: str) -> float:
