@@ -134,7 +134,8 @@ def test_the_store_line_of_lean_spans_is_the_sdk_spans_line_byte_for_byte() -> N
     assert line == direct.spans_to_json_line(sdk)
     # And the limits are really in there (not two equally wrong lines).
     child = json.loads(line)["resourceSpans"][0]["scopeSpans"][0]["spans"][1]
-    assert child["droppedAttributesCount"] == 6 and len(child["attributes"]) == 6
+    # 6 with OTel >= 1.40, which also counts the invalid key and value as dropped; 4 with 1.39.
+    assert child["droppedAttributesCount"] in (4, 6) and len(child["attributes"]) == 6
     assert child["droppedEventsCount"] == 3 and [e["name"] for e in child["events"]][-1] == "exception"
     assert child["status"] == {"message": "order rejected", "code": 2}
     assert child["droppedLinksCount"] == 2 and len(child["links"]) == 2

@@ -20,6 +20,7 @@ Resource and scope are encoded once per object and cached: they repeat on every 
 
 from __future__ import annotations
 
+import functools
 import logging
 import struct
 from collections.abc import Callable, Mapping, Sequence
@@ -90,6 +91,8 @@ def _text(value: str) -> bytes:
 def _any_value(value: Any) -> bytes:
     """An ``AnyValue`` message, as the SDK's ``_encode_value`` builds it (same type checks, same order)."""
     if value is None:
+        if not _encodes_none():
+            raise _Unencodable("invalid type NoneType of value None")
         return b""
     if isinstance(value, bool):
         return b"\x10\x01" if value else b"\x10\x00"
@@ -109,6 +112,34 @@ def _any_value(value: Any) -> bytes:
         pairs = [_field(b"\x0a", _key(str(key)) + _field(b"\x12", _any_value(item))) for key, item in value.items()]
         return _field(b"\x32", b"".join(pairs))
     raise _Unencodable(f"invalid type {type(value)} of value {value}")
+
+
+_PROBE_KEY: Final = "otel_trading.encoder_probe"
+
+
+def _not_the_probe(record: logging.LogRecord) -> bool:
+    return not (isinstance(record.args, tuple) and _PROBE_KEY in record.args)
+
+
+@functools.cache
+def _encodes_none() -> bool:
+    """Whether the SDK's encoder in use writes None (in a sequence: the SDK keeps it there) as an empty
+    ``AnyValue`` (OTel >= 1.40) or rejects the attribute (1.39): asked of its public ``encode_spans`` once."""
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+
+    attributes: Any = {_PROBE_KEY: (None,)}  # a sequence with None: allowed by the API, typed so since 1.40
+    probe = ReadableSpan("probe", SpanContext(1, 1, False), attributes=attributes, start_time=1, end_time=1)
+    # The encoder logs a rejection with its traceback: that of the probe only is kept out of the logs.
+    loggers = [logging.getLogger(name) for name in ("opentelemetry.exporter.otlp.proto.common._internal",
+                                                    "opentelemetry.exporter.otlp.proto.common._internal.trace_encoder")]
+    for logger in loggers:
+        logger.addFilter(_not_the_probe)
+    try:
+        request = encode_spans([probe])
+    finally:
+        for logger in loggers:
+            logger.removeFilter(_not_the_probe)
+    return bool(request.resource_spans[0].scope_spans[0].spans[0].attributes)
 
 
 def _key(key: str) -> bytes:

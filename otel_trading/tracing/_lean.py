@@ -61,7 +61,10 @@ _FLAGS: Final = {(sampled, random): _flags(sampled, random) for sampled in (Fals
 def _default_sampler_kind(sampler: Sampler) -> str | None:
     """"parent" for the SDK's default ``ParentBased(ALWAYS_ON)``, "on"/"off" for ``ALWAYS_ON``/``ALWAYS_OFF``:
     decisions that need neither the attributes nor a call; None for any other sampler (it is called)."""
-    description: str = sampler.get_description()  # type: ignore[no-untyped-call,unused-ignore]  # OTel < 1.40
+    try:
+        description: str = sampler.get_description()  # type: ignore[no-untyped-call,unused-ignore]  # OTel < 1.40
+    except Exception:  # noqa: BLE001 - a user's sampler: not one of these, and drops() must not raise
+        return None
     default: str = ParentBased(StaticSampler(Decision.RECORD_AND_SAMPLE)).get_description()  # type: ignore[no-untyped-call,unused-ignore]
     # Only where should_sample is the SDK's own (OTel >= 1.45 subclasses StaticSampler for ALWAYS_ON/OFF):
     # a sampler that overrides it may decide otherwise than its description says.
@@ -162,6 +165,9 @@ class LeanSpan(trace.Span):
     def _set(self, key: str, value: Any) -> None:
         """One attribute as the SDK's ``BoundedAttributes`` keeps it: cleaned, cut, oldest evicted when full."""
         limits = self.tracer.limits
+        if limits.max_span_attributes == 0:  # as the SDK: dropped before the key or value is looked at
+            self.dropped_attributes += 1
+            return
         kind = type(value)
         if kind is str and type(key) is str and key:
             length = limits.max_span_attribute_length
@@ -171,7 +177,9 @@ class LeanSpan(trace.Span):
             # Anything else (sequences, bytes, bad keys, bad values) exactly as the SDK cleans it.
             cleaned = BoundedAttributes(None, {key: value}, max_value_len=limits.max_span_attribute_length)
             if key not in cleaned:
-                self.dropped_attributes += 1
+                # Counted as the SDK release in use counts it: OTel >= 1.40 counts an invalid key or
+                # value as dropped, 1.39 leaves it uncounted.
+                self.dropped_attributes += cleaned.dropped
                 return
             value = cleaned[key]
         attributes = self.attributes
@@ -179,10 +187,7 @@ class LeanSpan(trace.Span):
             del attributes[key]
         else:
             maximum = limits.max_span_attributes
-            if maximum is not None and len(attributes) >= maximum:
-                if maximum == 0:
-                    self.dropped_attributes += 1
-                    return
+            if maximum is not None and len(attributes) >= maximum:  # at least 1 here
                 del attributes[next(iter(attributes))]
                 self.dropped_attributes += 1
         attributes[key] = value
@@ -324,7 +329,8 @@ class LeanTracer(trace.Tracer):
 
     def drops(self) -> bool:
         """True when a span started now in the current context would be neither recorded nor sampled,
-        decided without attributes (the default and always-on/off samplers): callers then skip the span."""
+        decided without attributes (the default and always-on/off samplers): callers then skip the span.
+        Never raises (called unguarded on the hot path)."""
         sampler = self.provider.sampler
         kind = self._sampler_kind if sampler is self._sampler else self._read_sampler(sampler)
         if kind == "parent":
