@@ -12,6 +12,7 @@ from __future__ import annotations
 import gzip
 import logging
 import math
+import ssl
 import sys
 import threading
 import time
@@ -19,10 +20,12 @@ import zlib
 from collections.abc import Callable, Iterator
 from concurrent import futures
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import grpc
 import pytest
+from alert_receivers import self_signed_certificate
 from google.protobuf.duration_pb2 import Duration
 from google.rpc.error_details_pb2 import RetryInfo  # type: ignore[import-untyped]
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
@@ -279,8 +282,15 @@ class _Flaky(BaseHTTPRequestHandler):
 class _FlakyServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, status: int, failures: int, retry_after: str | None) -> None:
+    def __init__(self, status: int, failures: int, retry_after: str | None,
+                 certificate: tuple[Path, Path] | None = None) -> None:
         super().__init__((LOOPBACK, 0), _Flaky)
+        self.scheme = "http"
+        if certificate is not None:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(*map(str, certificate))
+            self.socket = context.wrap_socket(self.socket, server_side=True)
+            self.scheme = "https"
         self.status, self.failures, self.retry_after = status, failures, retry_after
         self.times: list[float] = []
         self.clients: list[tuple[str, int]] = []
@@ -289,7 +299,7 @@ class _FlakyServer(ThreadingHTTPServer):
 
     @property
     def endpoint(self) -> str:
-        return f"http://{LOOPBACK}:{self.server_address[1]}"
+        return f"{self.scheme}://{LOOPBACK}:{self.server_address[1]}"
 
 
 @pytest.mark.parametrize(("status", "retry_after", "attempts", "result"), [
@@ -340,14 +350,19 @@ def test_a_retry_beyond_the_timeout_is_not_waited_for() -> None:
 class _FlakyGrpc:
     """A trace service that fails the first ``failures`` calls with ``code`` (asking for a short delay)."""
 
-    def __init__(self, code: grpc.StatusCode, failures: int) -> None:
+    def __init__(self, code: grpc.StatusCode, failures: int, certificate: tuple[Path, Path] | None = None) -> None:
         self.code, self.failures, self.calls = code, failures, 0
         self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
         handler = grpc.unary_unary_rpc_method_handler(self._export, request_deserializer=None,
                                                       response_serializer=None)
         self.server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(
             "opentelemetry.proto.collector.trace.v1.TraceService", {"Export": handler}),))
-        self.endpoint = f"http://{LOOPBACK}:{self.server.add_insecure_port(f'{LOOPBACK}:0')}"
+        if certificate is None:
+            port = self.server.add_insecure_port(f"{LOOPBACK}:0")
+        else:
+            cert, key = (path.read_bytes() for path in certificate)
+            port = self.server.add_secure_port(f"{LOOPBACK}:0", grpc.ssl_server_credentials([(key, cert)]))
+        self.endpoint = f"http://{LOOPBACK}:{port}"
         self.server.start()
 
     def _export(self, request: bytes, context: grpc.ServicerContext) -> bytes:
@@ -437,6 +452,46 @@ def test_a_forked_child_sends_on_a_connection_of_its_own() -> None:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_https_verifies_the_receiver_against_the_certificate_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        monkeypatch.delenv(name, raising=False)
+    certificate = self_signed_certificate(tmp_path)
+    server = _FlakyServer(503, 0, None, certificate)
+    try:
+        trusted = _direct("http/protobuf", server.endpoint, certificate_file=str(certificate[0]))
+        assert trusted.export(_lean_and_sdk_spans()[0]) is SpanExportResult.SUCCESS
+        untrusted = _direct("http/protobuf", server.endpoint, timeout_s=1.0)
+        assert untrusted.export(_lean_and_sdk_spans()[0]) is SpanExportResult.FAILURE
+        # The bundle requests would verify against when given no certificate file.
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(certificate[0]))
+        assert _direct("http/protobuf", server.endpoint).export(_lean_and_sdk_spans()[0]) is SpanExportResult.SUCCESS
+        assert len(server.times) == 2
+        for exporter in (trusted, untrusted):
+            exporter.shutdown()
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_grpc_over_tls_with_the_certificate_of_the_traces_variable(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    certificate = self_signed_certificate(tmp_path)
+    service = _FlakyGrpc(grpc.StatusCode.UNAVAILABLE, 0, certificate)
+    try:
+        endpoint = service.endpoint.replace("http://", "https://")
+        untrusted = _direct("grpc", endpoint, timeout_s=0.5)
+        assert untrusted.export(_lean_and_sdk_spans()[0]) is SpanExportResult.FAILURE
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE", str(certificate[0]))
+        trusted = _direct("grpc", endpoint)
+        assert trusted.export(_lean_and_sdk_spans()[0]) is SpanExportResult.SUCCESS
+        assert service.calls == 1
+        for exporter in (trusted, untrusted):
+            exporter.shutdown()
+    finally:
+        service.server.stop(None)
 
 
 def test_shutdown_cuts_a_backoff_short(caplog: pytest.LogCaptureFixture) -> None:

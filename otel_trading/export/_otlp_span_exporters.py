@@ -284,7 +284,7 @@ class GrpcTransport:
 
         self._grpc = grpc
         self._target = target
-        self.where = target
+        self.where = target.rpartition("@")[2]  # as logged: never credentials
         self._credentials = credentials
         self._metadata = tuple(metadata_)
         self._compression = grpc.Compression.Gzip if compression == "gzip" else grpc.Compression.NoCompression
