@@ -175,7 +175,7 @@ class StoreIndex:
 
     def update(self) -> None:
         """Indexes what was appended to the store since the last update, in one transaction."""
-        with _no_collection():
+        with no_collection():
             self._update()
 
     def _update(self) -> None:
@@ -208,7 +208,7 @@ class StoreIndex:
     def contents(self, *, traces: bool = True, logs: bool = True, trace_prefix: str | None = None) -> StoreContents:
         """The indexed records, oldest file first, as ``load_store`` returns them; with
         ``trace_prefix``, only the spans and logs of the traces whose id starts with it."""
-        with _no_collection():
+        with no_collection():
             return self._contents(traces=traces, logs=logs, trace_prefix=trace_prefix)
 
     def _contents(self, *, traces: bool, logs: bool, trace_prefix: str | None) -> StoreContents:
@@ -253,7 +253,7 @@ class StoreIndex:
 
 
 @contextlib.contextmanager
-def _no_collection() -> Iterator[None]:
+def no_collection() -> Iterator[None]:
     """No cyclic garbage collection while building many records: none of them is garbage, and
     collections over a few hundred thousand new objects took half the time of a large read."""
     enabled = gc.isenabled()

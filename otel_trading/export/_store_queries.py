@@ -33,6 +33,7 @@ from otel_trading.export._index import (
     TRACE_COLUMNS,
     StoreIndex,
     log_of,
+    no_collection,
     span_of,
     trace_facts,
     updated_index,
@@ -472,6 +473,11 @@ def trades(store: str | Path, *, symbol: str | None = None, side: str | None = N
         where.add("outcome IS NOT NULL" if status == "closed" else "outcome IS NULL")
     with updated_index(store) as index:
         rows = [] if index is None else _trade_rows(index, where)
+    with no_collection():
+        return _limited(_trade_views(rows), limit)
+
+
+def _trade_views(rows: list[tuple[Any, ...]]) -> list[TradeRow]:
     found = []
     for (trace_id, trade_id, trade_symbol, trade_side, trade_strategy, service, _, opened_ns, closed_ns, _, pnl,
          outcome, reason, _) in rows:
@@ -481,7 +487,7 @@ def trades(store: str | Path, *, symbol: str | None = None, side: str | None = N
             closed_ns=closed_ns, duration_ms=None if closed_ns is None else max(0, closed_ns - opened_ns) / 1e6,
             exit_reason=reason, outcome=outcome, service=service))
     found.sort(key=lambda row: row.opened_ns, reverse=True)
-    return _limited(found, limit)
+    return found
 
 
 def _journal(index: StoreIndex, resources: list[int] | None, *, orders: bool = True) -> Journal:
@@ -613,7 +619,7 @@ def trading_report(store: str | Path, selection: ReportFilter, runs: RunSelectio
     """``build_report`` over the spans of ``store`` that ``runs`` selects, from the index's journal rows:
     the report's journal lists the trades (and with ``orders`` the orders); the exchange calls and
     orders are counted in SQL, not listed."""
-    with updated_index(store) as index:
+    with updated_index(store) as index, no_collection():  # many new objects, none of them garbage
         if index is None:
             return StoreReport(report_from_journal(Journal(), selection), [], False, [])
         resources = None if runs.everything else index.resources_matching(runs.matches)
