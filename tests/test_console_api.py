@@ -131,10 +131,16 @@ def test_busy_port_names_the_setting(store_console: ConsoleServer, demo_store: P
 
 @pytest.fixture
 def live(tmp_path: Path) -> Iterator[ConsoleServer]:
+    from otel_trading.export._store_queries import search_logs
+
     with capture(console=True, console_port=0, store_dir=tmp_path / "store", traces_exporter="local",
                  logs_exporter="local"):
         console = current_console()
         assert console is not None
+        deadline = time.monotonic() + 10  # its start-up line is in the store: a stream opened now sees quiet
+        while not search_logs(tmp_path / "store", text="console listening"):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
         yield console
     assert current_console() is None
 
@@ -503,3 +509,71 @@ def test_a_bot_without_a_terminal_finds_its_login_url_in_a_file_only_it_can_read
     assert line.attributes["login_url"] == str(url_file)  # where to look
     for path in store.rglob("*"):  # the store, its index and what the bot logged never hold the token
         assert not path.is_file() or token.encode() not in path.read_bytes(), path
+
+
+def test_a_page_that_stops_reading_does_not_delay_the_others(live: ConsoleServer) -> None:
+    import threading
+
+    hub = live.app.hub
+    stuck = socket.socket()
+    stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # and it never reads
+    stuck.connect((live.host, live.port))
+    stuck.sendall(f"GET /api/stream HTTP/1.1\r\nHost: 127.0.0.1:{live.port}\r\n\r\n".encode())
+    deadline = time.monotonic() + 5
+    while hub.open_streams < 1:  # the stuck page is first: the one a sequential writer serves first
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    reader = _open_stream(live)
+    arrivals: list[tuple[float, str]] = []  # (when, reason) of each overview the reader got
+    done = threading.Event()
+
+    def read() -> None:
+        reader.settimeout(0.2)
+        buffer = b""
+        while not done.is_set():
+            try:
+                chunk = reader.recv(1 << 20)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            if not chunk:
+                return
+            buffer += chunk
+            while b"\n\n" in buffer:
+                block, buffer = buffer.split(b"\n\n", 1)
+                if block.startswith(b"event: overview"):
+                    data = json.loads(block.split(b"data: ", 1)[1])
+                    arrivals.append((time.monotonic(), data["trading_state"]["reason"] or ""))
+
+    thread = threading.Thread(target=read, daemon=True)
+    thread.start()
+    try:
+        while hub.open_streams < 2:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        # Far more than the stuck page's kernel buffers hold (it takes nothing), less than it may fall behind.
+        log = otel_trading.get_logger("burst")
+        for _ in range(300):
+            log.info("x" * 2000)
+        changes: list[tuple[float, str]] = []
+        for i in range(12):  # a change every 0.3 s for 3.6 s: while the burst is pushed, and after
+            reason = f"change {i:02d}"
+            changes.append((time.monotonic(), reason))
+            otel_trading.set_trading_state("reducing" if i % 2 else "halted", reason)
+            time.sleep(0.3)
+        time.sleep(1.6)
+    finally:
+        done.set()
+        thread.join(2)
+        stuck.close()
+        reader.close()
+        otel_trading.set_trading_state("active")
+    # Each change reaches the reading page within 1.5 s (the overview is read once a second),
+    # or a later change does, which superseded it.
+    delays = []
+    for changed_at, reason in changes:
+        seen = [at for at, got in arrivals if got.startswith("change ") and got >= reason and at >= changed_at]
+        assert seen, (reason, arrivals)
+        delays.append(seen[0] - changed_at)
+    assert max(delays) <= 1.5, delays

@@ -3,8 +3,13 @@
 A stream is a long-lived connection, so it does not keep a handler thread of the HTTP server:
 the handler hands the socket to the hub and returns. The hub holds at most ``max_streams``
 sockets (a new one beyond that is answered 503) and one thread, which runs only while at
-least one page is connected: with nobody watching, the console polls nothing. Each write has
-``write_timeout_s``; a page that stops reading (or a client that went away) is dropped then.
+least one page is connected: with nobody watching, the console polls nothing.
+
+The thread never waits on one page: streams are non-blocking, each with its own buffer of what
+it has not taken yet, written when a selector says it can take more. A page that stops reading
+only falls behind itself; it is dropped once it has taken nothing for ``write_timeout_s`` or
+it still holds more than ``max_pending_bytes`` of earlier rounds when a new one comes (bounded
+memory: 8 such buffers at most, each of that plus one round).
 """
 
 from __future__ import annotations
@@ -12,11 +17,12 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import select
+import selectors
 import socket
 import threading
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 _LOG = logging.getLogger("otel_trading.console")
@@ -27,9 +33,20 @@ Event = tuple[str, Any]
 HEAD: Final = (b"HTTP/1.0 200 OK\r\nContent-Type: text/event-stream; charset=utf-8\r\n"
                b"Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n")
 _SEND_BUFFER_BYTES: Final = 256 * 1024
+MAX_PENDING_BYTES: Final = 1024 * 1024  # what one page may fall behind by, beyond the kernel's buffer
 _BUSY_BODY: Final = b'{"error":"too many open streams (at most 8): close a console tab"}'
 BUSY: Final = (b"HTTP/1.0 503 Service Unavailable\r\nContent-Type: application/json\r\n"
                b"Content-Length: " + str(len(_BUSY_BODY)).encode() + b"\r\nConnection: close\r\n\r\n" + _BUSY_BODY)
+
+
+@dataclass(eq=False)
+class _Stream:
+    """One page's stream: its socket (non-blocking once admitted) and what it has not taken yet."""
+
+    sock: socket.socket
+    pending: bytearray = field(default_factory=bytearray)
+    waiting_since: float | None = None
+    """Since when the oldest pending byte has waited without the page taking any (None: nothing pending)."""
 
 
 def encode_event(name: str, data: Any) -> bytes:
@@ -46,17 +63,17 @@ class StreamHub:
 
     def __init__(self, poll: Callable[[], Iterable[Event]], welcome: Callable[[], Iterable[Event]], *,
                  max_streams: int = 8, write_timeout_s: float = 2.0, ping_s: float = 15.0,
-                 interval_s: float = 0.5) -> None:
+                 interval_s: float = 0.5, max_pending_bytes: int = MAX_PENDING_BYTES) -> None:
         self._poll = poll
         self._welcome = welcome
         self.max_streams = max_streams
         self.write_timeout_s = write_timeout_s
         self.ping_s = ping_s
         self.interval_s = interval_s
-        self._streams: list[socket.socket] = []
+        self.max_pending_bytes = max_pending_bytes
+        self._streams: list[_Stream] = []
         self._joining = 0  # streams admitted whose headers are being written
         self._lock = threading.Lock()
-        self._wake = threading.Event()
         self._closed = False
         self._thread: threading.Thread | None = None
         self.thread_runs = 0
@@ -91,7 +108,8 @@ class StreamHub:
                 self._joining -= 1
                 admitted = sent and not self._closed
                 if admitted:
-                    self._streams.append(sock)
+                    sock.setblocking(False)
+                    self._streams.append(_Stream(sock))
                     if self._thread is None or not self._thread.is_alive():
                         self.thread_runs += 1
                         self._thread = threading.Thread(target=self._run, name="otel-trading-console-stream",
@@ -109,65 +127,124 @@ class StreamHub:
             return b""
 
     def _run(self) -> None:
-        last_write = time.monotonic()
+        selector = selectors.DefaultSelector()
+        try:
+            self._feed(selector)
+        finally:
+            selector.close()
+
+    def _feed(self, selector: selectors.BaseSelector) -> None:
+        last_write = next_poll = time.monotonic()
         while True:
             with self._lock:
                 if self._closed or not self._streams:
                     self._thread = None
                     return
                 streams = list(self._streams)
-            self._drop_hung_up(streams)
-            try:
-                data = b"".join(encode_event(name, payload) for name, payload in self._poll())
-            except Exception:  # noqa: BLE001 - one failed read is a missed update, not a dead stream
-                _LOG.exception("console: stream update failed")
-                data = b""
             now = time.monotonic()
-            if not data and now - last_write >= self.ping_s:
-                data = b": ping\n\n"
-            if data:
-                last_write = now
-                with self._lock:
-                    streams = list(self._streams)
-                for sock in streams:
-                    if not _send_quietly(sock, data, self.write_timeout_s):
-                        self._remove(sock)
-            self._wake.wait(self.interval_s)
-            self._wake.clear()
-
-    def _drop_hung_up(self, streams: list[socket.socket]) -> None:
-        """A page closed: its socket reads as end of file (pages never send on a stream)."""
-        try:
-            readable, _, _ = select.select(streams, [], [], 0)
-        except (OSError, ValueError):
-            readable = streams
-        for sock in readable:
+            if now >= next_poll:
+                next_poll = now + self.interval_s
+                data = self._poll_data()
+                if not data and now - last_write >= self.ping_s:
+                    data = b": ping\n\n"
+                if data:
+                    last_write = now
+                    for stream in streams:
+                        self._queue(stream, data, now)
+            for stream in streams:
+                if stream.pending:
+                    self._flush(stream, now)
+            self._watch(selector)
             try:
-                sock.setblocking(False)
-                gone = sock.recv(1024) == b""
-            except (BlockingIOError, InterruptedError):
-                gone = False
-            except OSError:
-                gone = True
-            if gone:
-                self._remove(sock)
+                ready = selector.select(max(0.0, next_poll - time.monotonic()))
+            except (OSError, ValueError):  # a socket closed by close() meanwhile: the loop sees it
+                ready = []
+            now = time.monotonic()
+            for key, events in ready:
+                stream = key.data
+                if events & selectors.EVENT_READ and _hung_up(stream.sock):
+                    self._remove(stream)
+                elif events & selectors.EVENT_WRITE:
+                    self._flush(stream, now)
 
-    def _remove(self, sock: socket.socket) -> None:
+    def _poll_data(self) -> bytes:
+        try:
+            return b"".join(encode_event(name, payload) for name, payload in self._poll())
+        except Exception:  # noqa: BLE001 - one failed read is a missed update, not a dead stream
+            _LOG.exception("console: stream update failed")
+            return b""
+
+    def _queue(self, stream: _Stream, data: bytes, now: float) -> None:
+        if len(stream.pending) > self.max_pending_bytes:
+            # Still that much of earlier rounds unsent: the page fell too far behind (it reconnects
+            # and starts afresh). One round, however large, is always taken: a burst of log lines
+            # must not cost a page that reads.
+            self._remove(stream)
+            return
+        if not stream.pending:
+            stream.waiting_since = now
+        stream.pending += data
+
+    def _flush(self, stream: _Stream, now: float) -> None:
+        """Sends what ``stream`` takes without waiting; drops it after ``write_timeout_s`` of taking nothing."""
+        try:
+            sent = stream.sock.send(stream.pending)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError:  # reset, closed: the page is gone
+            self._remove(stream)
+            return
+        if sent:
+            del stream.pending[:sent]
+            stream.waiting_since = now if stream.pending else None
+        elif stream.waiting_since is not None and now - stream.waiting_since >= self.write_timeout_s:
+            self._remove(stream)
+
+    def _watch(self, selector: selectors.BaseSelector) -> None:
+        """The selector watches every open stream for a hang-up, and for room those with pending data."""
         with self._lock:
-            if sock in self._streams:
-                self._streams.remove(sock)
-        _close(sock)
+            streams = list(self._streams)
+        for key in list(selector.get_map().values()):
+            if key.data not in streams:
+                with contextlib.suppress(KeyError, ValueError, OSError):
+                    selector.unregister(key.fileobj)
+        for stream in streams:
+            events = selectors.EVENT_READ | (selectors.EVENT_WRITE if stream.pending else 0)
+            try:
+                key = selector.get_key(stream.sock)
+            except KeyError:
+                with contextlib.suppress(ValueError, OSError):
+                    selector.register(stream.sock, events, stream)
+                continue
+            if key.events != events:
+                with contextlib.suppress(KeyError, ValueError, OSError):
+                    selector.modify(stream.sock, events, stream)
+
+    def _remove(self, stream: _Stream) -> None:
+        with self._lock:
+            if stream in self._streams:
+                self._streams.remove(stream)
+        _close(stream.sock)
 
     def close(self) -> None:
         with self._lock:
             self._closed = True
             streams, self._streams = self._streams, []
             thread = self._thread
-        self._wake.set()
-        for sock in streams:
-            _close(sock)
+        for stream in streams:
+            _close(stream.sock)
         if thread is not None and thread is not threading.current_thread():
-            thread.join(self.write_timeout_s + 1.0)
+            thread.join(self.interval_s + 1.0)
+
+
+def _hung_up(sock: socket.socket) -> bool:
+    """A page closed: its socket reads as end of file (pages never send on a stream)."""
+    try:
+        return sock.recv(1024) == b""
+    except (BlockingIOError, InterruptedError):
+        return False
+    except OSError:
+        return True
 
 
 def _send_quietly(sock: socket.socket, data: bytes, timeout_s: float) -> bool:
