@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import json
 import shutil
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -146,6 +148,23 @@ def test_bad_questions_are_clear_errors(tmp_path: Path) -> None:
         metric_series(tmp_path, "bot.fills", max_points=0)
 
 
+def test_each_point_goes_to_its_series_whatever_the_order_of_the_lines_points(tmp_path: Path) -> None:
+    """The indexer reuses the previous line's series for points in the same places: series that
+    swap places, appear, vanish or carry no attributes still land in their own series."""
+    lines = [{"BTC": 1, "ETH": 10}, {"ETH": 20, "BTC": 2}, {"SOL": 300, "ETH": 30, "BTC": 3}, {"BTC": 4},
+             {"BTC": 5, "ETH": 50}]
+    for second, values in enumerate(lines, start=1):
+        _write(tmp_path, _counter(second, values))
+    _write(tmp_path, Metric("bot.fills", "Fills", "{fill}", Sum([NumberDataPoint(None, 0, 6 * S, 1000)], CUMULATIVE,
+                                                                True)))
+    assert metric_series(tmp_path, "bot.fills", by=["symbol"]) == [
+        Series({"symbol": "BTC"}, [(s * S, float(s)) for s in range(1, 6)]),
+        Series({"symbol": "ETH"}, [(1 * S, 10.0), (2 * S, 20.0), (3 * S, 30.0), (5 * S, 50.0)]),
+        Series({"symbol": "SOL"}, [(3 * S, 300.0)]),
+        Series({"symbol": None}, [(6 * S, 1000.0)]),
+    ]
+
+
 def test_the_index_follows_appends_and_rotation_and_is_rebuilt_when_deleted(tmp_path: Path) -> None:
     small = 2048
     for second in range(1, 6):
@@ -163,6 +182,10 @@ def test_the_index_follows_appends_and_rotation_and_is_rebuilt_when_deleted(tmp_
     for suffix in ("", "-wal", "-shm"):
         (tmp_path / f".index.metrics.sqlite3{suffix}").unlink(missing_ok=True)
     assert metric_series(tmp_path, "trading.equity")[0].points == kept
+    # The first indexing builds the point indexes after the points are in; they are there after it.
+    with contextlib.closing(sqlite3.connect(tmp_path / ".index.metrics.sqlite3")) as db:
+        assert {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'index' "
+                                               "AND tbl_name = 'points'")} == {"points_by_series", "points_by_file"}
 
 
 def test_a_configured_bot_s_own_and_user_metrics_are_in_the_catalog(configures_in_tmp: None,

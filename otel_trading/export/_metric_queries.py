@@ -76,9 +76,10 @@ CREATE TABLE series (id INTEGER PRIMARY KEY, metric INTEGER NOT NULL, resource T
                      UNIQUE (metric, resource, attrs));
 CREATE TABLE points (series INTEGER NOT NULL, dev INTEGER NOT NULL, ino INTEGER NOT NULL, start_ns INTEGER NOT NULL,
                      time_ns INTEGER NOT NULL, value REAL, count INTEGER, sum REAL, bounds TEXT, buckets TEXT);
-CREATE INDEX points_by_series ON points (series, time_ns);
-CREATE INDEX points_by_file ON points (dev, ino);
 """
+# Built after the first points are in (one sort instead of a B-tree insert per point), and kept then.
+_POINT_INDEXES: Final = ("CREATE INDEX IF NOT EXISTS points_by_series ON points (series, time_ns)",
+                         "CREATE INDEX IF NOT EXISTS points_by_file ON points (dev, ino)")
 
 
 @dataclass(frozen=True)
@@ -395,10 +396,16 @@ class _MetricIndex:
     def update(self) -> None:
         self.db.execute("BEGIN IMMEDIATE")
         try:
+            if self.db.execute("SELECT NOT EXISTS (SELECT 1 FROM points)").fetchone()[0]:
+                for (name,) in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'index' "
+                                               "AND tbl_name = 'points' AND name LIKE 'points_by_%'").fetchall():
+                    self.db.execute(f'DROP INDEX "{name}"')
             follower = _MetricFollower(self)
             for line in follower.new_lines():
                 if line.error is not None:
                     self.problems.append(line.error)
+            for statement in _POINT_INDEXES:
+                self.db.execute(statement)
             self.db.execute("DELETE FROM series WHERE NOT EXISTS "
                             "(SELECT 1 FROM points WHERE points.series = series.id)")
             self.db.execute("COMMIT")
@@ -487,6 +494,9 @@ class _MetricFollower(StoreFollower):
         for dev, ino, path, offset, lines in self._db.execute("SELECT dev, ino, path, offset, lines FROM files"):
             self._positions[(dev, ino)] = _Position(Path(path), offset, lines)
         self._current: FileIdentity = (0, 0)
+        self._last_resource: object = object()  # equal to no resource
+        self._last_resource_key = ""
+        self._layouts: dict[tuple[int, str], tuple[list[Any], list[int]]] = {}  # see _metric_points
 
     def position(self, identity: FileIdentity, path: Path, size: int) -> _Position:
         self._current = identity
@@ -516,7 +526,7 @@ class _MetricFollower(StoreFollower):
             if not raw.strip():
                 continue
             try:
-                points.extend(list(self._points(json.loads(raw))))  # a line goes in whole or not at all
+                points += self._line_points(json.loads(raw))  # a line goes in whole or not at all
             except (ValueError, TypeError, KeyError, AttributeError, _Unusual, RecursionError) as exc:
                 reason = type(exc).__name__ if isinstance(exc, _Unusual) else str(exc) or type(exc).__name__
                 yield DecodedLine(position.path, position.lines, [],
@@ -526,14 +536,23 @@ class _MetricFollower(StoreFollower):
             "INSERT INTO points (series, dev, ino, start_ns, time_ns, value, count, sum, bounds, buckets) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", points)
 
-    def _points(self, document: dict[str, Any]) -> Iterator[tuple[Any, ...]]:
+    def _line_points(self, document: dict[str, Any]) -> list[tuple[Any, ...]]:
+        points: list[tuple[Any, ...]] = []
         for group in document.get("resourceMetrics") or []:
-            resource = json.dumps(_resource(group.get("resource")), sort_keys=True, ensure_ascii=False)
+            resource = self._resource_key(group.get("resource"))
             for scope in group.get("scopeMetrics") or []:
                 for metric in scope.get("metrics") or []:
-                    yield from self._metric_points(metric, resource)
+                    self._metric_points(metric, resource, points)
+        return points
 
-    def _metric_points(self, metric: dict[str, Any], resource: str) -> Iterator[tuple[Any, ...]]:
+    def _resource_key(self, resource: object) -> str:
+        # Every line of a run repeats its resource: compared as decoded, encoded only when it changes.
+        if resource != self._last_resource:
+            self._last_resource_key = json.dumps(_resource(resource), sort_keys=True, ensure_ascii=False)
+            self._last_resource = resource
+        return self._last_resource_key
+
+    def _metric_points(self, metric: dict[str, Any], resource: str, points: list[tuple[Any, ...]]) -> None:
         kind_field = next((k for k in _KINDS if k in metric), None)
         if kind_field is None:
             return  # a kind this version does not chart (summary)
@@ -542,16 +561,32 @@ class _MetricFollower(StoreFollower):
                                     str(metric.get("description", "")), _KINDS[kind_field],
                                     temporality=int(data.get("aggregationTemporality", 0)),
                                     monotonic=bool(data.get("isMonotonic")))
-        for point in data.get("dataPoints") or []:
-            series = self._series_id(metric_id, resource, point.get("attributes"))
-            start, time_ns = _int64(point.get("startTimeUnixNano", 0)), _int64(point.get("timeUnixNano", 0))
-            if kind_field in ("sum", "gauge"):
+        # A line lists a metric's series in the order the line before did (the SDK keeps them in
+        # the order they were first recorded): its points' attributes are compared with the last
+        # line's at once, and looked up by their text only when they differ.
+        data_points: list[dict[str, Any]] = data.get("dataPoints") or []
+        attributes = [point.get("attributes") for point in data_points]
+        layout_key = (metric_id, resource)
+        layout = self._layouts.get(layout_key)
+        if layout is not None and attributes == layout[0]:
+            series_ids = layout[1]
+        else:
+            series_ids = [self._series_id(metric_id, resource, point_attributes)
+                          for point_attributes in attributes]
+            self._layouts[layout_key] = (attributes, series_ids)
+        dev, ino = self._current
+        number = kind_field in ("sum", "gauge")
+        for point, series in zip(data_points, series_ids, strict=True):
+            start, time_ns = int(point.get("startTimeUnixNano", 0)), int(point.get("timeUnixNano", 0))
+            if not (0 <= start < _INT64_LIMIT and 0 <= time_ns < _INT64_LIMIT):
+                _int64(start), _int64(time_ns)  # raises: a bad line
+            if number:
                 value = float(point["asDouble"]) if "asDouble" in point else float(int(point.get("asInt", 0)))
-                yield (series, *self._current, start, time_ns, value, None, None, None, None)
+                points.append((series, dev, ino, start, time_ns, value, None, None, None, None))
             else:
                 bounds, buckets = (_explicit(point) if kind_field == "histogram" else _exponential(point))
-                yield (series, *self._current, start, time_ns, None, _int64(point.get("count", 0)),
-                       float(point.get("sum", 0.0)), json.dumps(bounds), json.dumps(buckets))
+                points.append((series, dev, ino, start, time_ns, None, _int64(point.get("count", 0)),
+                               float(point.get("sum", 0.0)), json.dumps(bounds), json.dumps(buckets)))
 
     def _metric_id(self, name: str, unit: str, description: str, kind: MetricType, *, temporality: int,
                    monotonic: bool) -> int:
@@ -582,10 +617,13 @@ class _MetricFollower(StoreFollower):
         return int(row)
 
 
+_INT64_LIMIT: Final = 2**63
+
+
 def _int64(value: Any) -> int:
     """A time or count as SQLite can hold it; ValueError (a bad line) otherwise."""
     number = int(value)  # str or int in OTLP/JSON; anything else: TypeError (a bad line)
-    if not 0 <= number < 2**63:
+    if not 0 <= number < _INT64_LIMIT:
         raise ValueError(f"{value!r} out of range")
     return number
 
