@@ -494,6 +494,32 @@ def test_grpc_over_tls_with_the_certificate_of_the_traces_variable(
         service.server.stop(None)
 
 
+def test_the_certificate_file_argument_with_grpc(tmp_path: Path) -> None:
+    certificate = self_signed_certificate(tmp_path)
+    service = _FlakyGrpc(grpc.StatusCode.UNAVAILABLE, 0, certificate)
+    try:
+        # The SDK's gRPC metric exporter is built too: it takes credentials, not a certificate file.
+        telemetry = otel_trading.configure(**otlp_options(
+            service.endpoint.replace("http://", "https://"), "grpc", logs_exporter="none",
+            otlp_certificate_file=str(certificate[0])))
+        assert isinstance(telemetry._span_exporters[0][1], DirectOtlpSpanExporter)
+        _tick(3)
+        assert telemetry.tracer_provider.force_flush(5_000)  # type: ignore[union-attr]
+        assert service.calls == 1
+        telemetry.shutdown(timeout=1)
+    finally:
+        service.server.stop(None)
+
+
+@pytest.mark.parametrize("protocol", ["grpc", "http/protobuf"])
+def test_an_unreadable_certificate_file_is_a_configuration_error(protocol: str, tmp_path: Path) -> None:
+    missing = tmp_path / "missing.pem"
+    expected = r"otlp_certificate_file: '.*missing\.pem' cannot be read"
+    with pytest.raises(otel_trading.ConfigurationError, match=expected):
+        otel_trading.configure(**otlp_options(f"https://{LOOPBACK}:4317", protocol,
+                                              otlp_certificate_file=str(missing)))
+
+
 def test_shutdown_cuts_a_backoff_short(caplog: pytest.LogCaptureFixture) -> None:
     server = _FlakyServer(503, 100, None)  # backoffs of ~1 s, 2 s, 4 s within a 10 s timeout
     try:

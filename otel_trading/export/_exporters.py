@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from opentelemetry.sdk.metrics.export import ConsoleMetricExporter, MetricExporter
@@ -39,7 +40,14 @@ def _otlp_kwargs(signal: Signal, otlp: OtlpSettings) -> dict[str, Any]:
     if otlp.timeout_s is not None:
         kwargs["timeout"] = otlp.timeout_s
     if otlp.certificate_file is not None:
-        kwargs["certificate_file"] = otlp.certificate_file
+        root_certificates = _read_certificate(otlp.certificate_file)  # unreadable: said now, not on every export
+        if otlp.protocol == "grpc":
+            # The gRPC exporters take no certificate_file argument (a TypeError), only credentials.
+            from grpc import ssl_channel_credentials
+
+            kwargs["credentials"] = ssl_channel_credentials(root_certificates=root_certificates)
+        else:
+            kwargs["certificate_file"] = otlp.certificate_file
     if otlp.compression is not None:
         if otlp.protocol == "grpc":
             from grpc import Compression as GrpcCompression
@@ -55,6 +63,14 @@ def _otlp_kwargs(signal: Signal, otlp: OtlpSettings) -> dict[str, Any]:
     if otlp.insecure is not None and otlp.protocol == "grpc":
         kwargs["insecure"] = otlp.insecure
     return kwargs
+
+
+def _read_certificate(path: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as error:
+        raise ConfigurationError(f"otlp_certificate_file: {path!r} cannot be read ({error.strerror}); expected a "
+                                 "PEM file of the CA certificates that verify the collector") from None
 
 
 def otlp_exporter(signal: Signal, otlp: OtlpSettings) -> Any:
