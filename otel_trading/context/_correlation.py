@@ -3,6 +3,9 @@
 The correlation id is created by the outermost traced operation (or taken from inbound
 W3C baggage), is set as the ``correlation_id`` attribute of every span and field of every
 log, and is propagated to other services as the ``correlation_id`` baggage entry.
+An operation the sampler drops records no span, so nothing may ever need its id: it makes a
+:class:`LazyCorrelationId` instead, taken on the first read (:func:`correlation_id`: a log
+line, a child span, an injection), the same for every reader after that.
 asyncio tasks copy contextvars by themselves; threads do not, hence ``with_context`` and
 ``ContextExecutor``.
 """
@@ -12,6 +15,7 @@ from __future__ import annotations
 import contextvars
 import functools
 import random
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -29,7 +33,33 @@ _P = ParamSpec("_P")
 _R = TypeVar("_R")
 _EMPTY: Final[Mapping[str, Any]] = MappingProxyType({})
 
-CURRENT_CORRELATION_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+
+
+class LazyCorrelationId:
+    """The correlation id of an operation that has not needed it yet, taken when first read: the
+    inbound one of the reader's context (the operation's, unless the code in it attached another),
+    else a new one; then the same for every reader, whatever its thread or task (the object is
+    shared by the contexts copied from the operation's)."""
+
+    __slots__ = ("_value",)
+    # Unset until resolved: no __init__, so making one (every outermost dropped call) is a C call.
+    _value: str
+
+    def resolve(self) -> str:
+        value: str | None = getattr(self, "_value", None)
+        if value is None:
+            candidate = inbound_correlation_id() or new_correlation_id()
+            with _RESOLVING:  # two first readers at once: both get the id the first one set
+                value = getattr(self, "_value", None)
+                if value is None:
+                    value = self._value = candidate
+        return value
+
+
+_RESOLVING: Final = threading.Lock()
+# What the current operation's correlation id is: None outside one. Read it with correlation_id()
+# (which resolves a lazy id); operations pass the value on as it is, so a lazy id stays lazy.
+CURRENT_CORRELATION: contextvars.ContextVar[str | LazyCorrelationId | None] = contextvars.ContextVar(
     "otel_trading.correlation_id", default=None
 )
 CURRENT_BOUND: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar(
@@ -41,7 +71,8 @@ CORRELATION_RANDOM: Final[Slot[random.Random]] = Slot("correlation id source", r
 
 def correlation_id() -> str | None:
     """The correlation id of the work running in this context, if any."""
-    return CURRENT_CORRELATION_ID.get()
+    cid = CURRENT_CORRELATION.get()
+    return cid.resolve() if isinstance(cid, LazyCorrelationId) else cid
 
 
 def bound_context() -> Mapping[str, Any]:
@@ -53,9 +84,23 @@ def new_correlation_id() -> str:
     return f"{CORRELATION_RANDOM.get().getrandbits(64):016x}"
 
 
+# The last context looked up and its inbound id: contexts are immutable, and a bot's top-level
+# operations mostly start in the same one (the root context, or one request's extracted context).
+_inbound_seen: tuple[otel_context.Context | None, str | None] = (None, None)
+
+
 def inbound_correlation_id(ctx: otel_context.Context | None = None) -> str | None:
+    """The ``correlation_id`` entry of the W3C baggage in ``ctx`` (default: the current context)."""
+    global _inbound_seen  # a one-entry cache, replaced whole (one atomic store)
+    if ctx is None:
+        ctx = otel_context.get_current()
+    seen, seen_value = _inbound_seen
+    if seen is ctx:
+        return seen_value
     value = baggage.get_baggage(CORRELATION_KEY, ctx)
-    return value if isinstance(value, str) and value else None
+    inbound = value if isinstance(value, str) and value else None
+    _inbound_seen = (ctx, inbound)
+    return inbound
 
 
 @contextmanager
@@ -68,12 +113,12 @@ def bound(**context: Any) -> Iterator[Mapping[str, Any]]:
     merged = MappingProxyType({**CURRENT_BOUND.get(), **context})
     token = CURRENT_BOUND.set(merged)
     cid = context.get(CORRELATION_KEY)
-    cid_token = CURRENT_CORRELATION_ID.set(str(cid)) if cid is not None else None
+    cid_token = CURRENT_CORRELATION.set(str(cid)) if cid is not None else None
     try:
         yield merged
     finally:
         if cid_token is not None:
-            CURRENT_CORRELATION_ID.reset(cid_token)
+            CURRENT_CORRELATION.reset(cid_token)
         CURRENT_BOUND.reset(token)
 
 

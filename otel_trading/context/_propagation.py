@@ -16,7 +16,7 @@ from opentelemetry.propagators import textmap
 from opentelemetry.propagators.composite import CompositePropagator
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from otel_trading.context._correlation import CORRELATION_KEY, CURRENT_CORRELATION_ID
+from otel_trading.context._correlation import CORRELATION_KEY, correlation_id
 
 
 class CorrelationBaggagePropagator(W3CBaggagePropagator):
@@ -32,7 +32,7 @@ class CorrelationBaggagePropagator(W3CBaggagePropagator):
         context: Context | None = None,
         setter: textmap.Setter[textmap.CarrierT] = textmap.default_setter,
     ) -> None:
-        cid = CURRENT_CORRELATION_ID.get()
+        cid = correlation_id()
         if cid is not None:
             context = baggage.set_baggage(CORRELATION_KEY, cid, context)
         super().inject(carrier, context, setter)

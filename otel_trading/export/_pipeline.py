@@ -28,7 +28,7 @@ from otel_trading._otel_compat import (
     ReadWriteLogRecord,
     SeverityNumber,
 )
-from otel_trading.context._correlation import CORRELATION_KEY, CURRENT_CORRELATION_ID
+from otel_trading.context._correlation import CORRELATION_KEY, correlation_id
 from otel_trading.export._batch import BatchExporter
 from otel_trading.export._sanitize import coerce_attributes
 from otel_trading.redaction import Redactor
@@ -118,7 +118,7 @@ class SpanPipeline(SpanProcessor):
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:  # noqa: ARG002 - SDK interface
         scope = span.instrumentation_scope
         if scope is None or scope.name != OUR_SCOPE:
-            cid = CURRENT_CORRELATION_ID.get()
+            cid = correlation_id()
             if cid is not None:
                 span.set_attribute(CORRELATION_KEY, cid)
 

@@ -9,7 +9,7 @@ import structlog
 from opentelemetry import trace
 from structlog.typing import FilteringBoundLogger
 
-from otel_trading.context._correlation import CORRELATION_KEY, CURRENT_CORRELATION_ID
+from otel_trading.context._correlation import CORRELATION_KEY, correlation_id
 from otel_trading.logs._processors import CONSOLE, PROCESSORS, process
 
 
@@ -105,7 +105,7 @@ class CorrelationFilter(logging.Filter):
         correlation = {
             "trace_id": format(span_context.trace_id, "032x") if valid else "",
             "span_id": format(span_context.span_id, "016x") if valid else "",
-            CORRELATION_KEY: CURRENT_CORRELATION_ID.get() or "",
+            CORRELATION_KEY: correlation_id() or "",
         }
         added = tuple(key for key in correlation if key not in fields)
         for key in added:

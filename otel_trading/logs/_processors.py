@@ -21,7 +21,7 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanContext
 
 from otel_trading._state import STATE
-from otel_trading.context._correlation import CORRELATION_KEY, CURRENT_BOUND, CURRENT_CORRELATION_ID
+from otel_trading.context._correlation import CORRELATION_KEY, CURRENT_BOUND, correlation_id
 from otel_trading.export._batch import in_export_worker
 from otel_trading.export._pipeline import PendingLog
 from otel_trading.redaction import REDACTED
@@ -131,7 +131,7 @@ def enrich(_logger: Any, method_name: str, event_dict: EventDict) -> EventDict:
     event_dict["_span_context"] = span_context
     if span_context.is_valid:
         event_dict["trace_id"], event_dict["span_id"] = _hex_ids(span_context)
-    cid = CURRENT_CORRELATION_ID.get()
+    cid = correlation_id()
     if cid is not None:
         event_dict.setdefault(CORRELATION_KEY, cid)
     bound = CURRENT_BOUND.get()

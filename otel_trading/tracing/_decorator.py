@@ -12,11 +12,13 @@ from opentelemetry.trace import SpanKind
 from otel_trading._state import STATE
 from otel_trading.export._sanitize import coerce_attributes, coerce_value
 from otel_trading.redaction import REDACTED
+from otel_trading.tracing._lean import LeanTracer
 from otel_trading.tracing._metrics import FunctionMetrics
 from otel_trading.tracing._operation import (
     NO_OPERATION,
     Operation,
     UnsampledOperation,
+    call_unsampled,
     drops_span,
     report_instrumentation_failure,
 )
@@ -80,10 +82,15 @@ class _Instrumented:
         self.result_attributes = capture_result
         self.metrics = FunctionMetrics(qualified) if record_metrics else None
 
+    def start_operation(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Operation | None:
+        """The call's operation, sampled or not (None: instrumentation failed, run the call bare)."""
+        if drops_span():  # not sampled: no attributes to capture
+            return UnsampledOperation(self.metrics)
+        return self.start(args, kwargs)
+
     def start(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Operation | None:
+        """The operation of a call the sampler does not drop (None: instrumentation failed, run the call bare)."""
         try:
-            if drops_span():  # not sampled: no attributes to capture
-                return UnsampledOperation(self.metrics)
             attributes = dict(self.attributes)
             max_length = STATE.max_attribute_length  # the configuration in force now, not at decoration
             for item in self.capture:
@@ -129,6 +136,9 @@ def _wrap_function(func: Callable[..., Any], inst: _Instrumented) -> Callable[..
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         if not STATE.enabled:
             return func(*args, **kwargs)
+        tracer = STATE.tracer
+        if type(tracer) is LeanTracer and tracer.drops():  # drops_span() inlined: the hot case when sampling is off
+            return call_unsampled(func, args, kwargs, inst.metrics)
         op = inst.start(args, kwargs)
         if op is None:
             return func(*args, **kwargs)
@@ -140,7 +150,7 @@ def _wrap_function(func: Callable[..., Any], inst: _Instrumented) -> Callable[..
             op.finish(exc)
             raise
         op.exit()
-        op.finish(None, inst.result(result))
+        op.finish(None, inst.result(result) if inst.result_attributes is not None else None)
         return result
 
     return wrapper
@@ -151,7 +161,7 @@ def _wrap_coroutine(func: Callable[..., Any], inst: _Instrumented) -> Callable[.
     async def wrapper(*args: Any, **kwargs: Any) -> Any:
         if not STATE.enabled:
             return await func(*args, **kwargs)
-        op = inst.start(args, kwargs)
+        op = inst.start_operation(args, kwargs)
         if op is None:
             return await func(*args, **kwargs)
         op.enter()
@@ -172,7 +182,7 @@ def _wrap_generator(func: Callable[..., Any], inst: _Instrumented) -> Callable[.
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Generator[Any, Any, Any]:
         generator = func(*args, **kwargs)
-        op = inst.start(args, kwargs) if STATE.enabled else None
+        op = inst.start_operation(args, kwargs) if STATE.enabled else None
         if op is None:
             return (yield from generator)
         # The span covers the whole iteration; the generator body runs with it active at
@@ -216,7 +226,7 @@ def _wrap_async_generator(func: Callable[..., Any], inst: _Instrumented) -> Call
         generator = func(*args, **kwargs)
         # There is no `yield from` for async generators: the same loop forwards asend/athrow
         # when telemetry is off, with an operation that does nothing.
-        op = (inst.start(args, kwargs) if STATE.enabled else None) or NO_OPERATION
+        op = (inst.start_operation(args, kwargs) if STATE.enabled else None) or NO_OPERATION
         to_send: Any = None
         pending: BaseException | None = None
         try:

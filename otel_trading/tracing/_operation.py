@@ -9,9 +9,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextvars import Token
+from time import perf_counter
 from typing import Any, Final
 
 from opentelemetry import context as otel_context
@@ -21,7 +21,8 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from otel_trading._state import STATE, Slot
 from otel_trading.context._correlation import (
     CORRELATION_KEY,
-    CURRENT_CORRELATION_ID,
+    CURRENT_CORRELATION,
+    LazyCorrelationId,
     inbound_correlation_id,
     new_correlation_id,
 )
@@ -83,10 +84,15 @@ class Operation:
         metrics: FunctionMetrics | None,
         tracer: trace.Tracer | None = None,  # None: otel-trading's own (instrumentations may pass another)
     ) -> None:
-        cid = CURRENT_CORRELATION_ID.get()
-        if cid is None:
+        current = CURRENT_CORRELATION.get()
+        if current is None:
             # Outermost operation: adopt an inbound correlation id (W3C baggage) or create one.
             cid = inbound_correlation_id() or new_correlation_id()
+        elif type(current) is str:
+            cid = current
+        else:  # a dropped call's lazy id: its span needs it now
+            assert isinstance(current, LazyCorrelationId)
+            cid = current.resolve()
         attributes[CORRELATION_KEY] = cid
         span = (STATE.tracer if tracer is None else tracer).start_span(name, kind=kind, attributes=attributes)
         self.span = span
@@ -94,16 +100,16 @@ class Operation:
         self.ctx = trace.set_span_in_context(span)
         self.metrics = metrics
         self._ctx_token: Token[Any] | None = None
-        self._cid_token: Token[str | None] | None = None
-        self.start = time.perf_counter()
+        self._cid_token: Token[str | LazyCorrelationId | None] | None = None
+        self.start = perf_counter()
 
     def enter(self) -> None:
         self._ctx_token = otel_context.attach(self.ctx)
-        self._cid_token = CURRENT_CORRELATION_ID.set(self.cid)
+        self._cid_token = CURRENT_CORRELATION.set(self.cid)
 
     def exit(self) -> None:
         if self._cid_token is not None:
-            CURRENT_CORRELATION_ID.reset(self._cid_token)
+            CURRENT_CORRELATION.reset(self._cid_token)
             self._cid_token = None
         if self._ctx_token is not None:
             otel_context.detach(self._ctx_token)
@@ -111,7 +117,7 @@ class Operation:
 
     def finish(self, exc: BaseException | None, result_attributes: Mapping[str, Any] | None = None) -> None:
         try:
-            elapsed = time.perf_counter() - self.start
+            elapsed = perf_counter() - self.start
             span = self.span
             failed = exc is not None and is_error(exc)
             if failed:
@@ -128,40 +134,70 @@ class Operation:
 
 class UnsampledOperation(Operation):
     """A call the sampler drops: no span (the current one, not sampled or none, stays current),
-    its correlation id and RED metrics as for any call."""
+    RED metrics and a correlation id as for any call; an outermost one's id is lazy (taken when
+    something reads it: most dropped calls log nothing)."""
 
-    __slots__ = ()
+    __slots__ = ("lazy_cid",)
 
     def __init__(self, metrics: FunctionMetrics | None) -> None:  # no span to start: Operation's is not called
-        cid = CURRENT_CORRELATION_ID.get()
-        self.cid = cid if cid is not None else inbound_correlation_id() or new_correlation_id()
+        cid = CURRENT_CORRELATION.get()
+        self.lazy_cid = cid if cid is not None else LazyCorrelationId()
         self.metrics = metrics
         self._cid_token = None
-        self.start = time.perf_counter()
+        self.start = perf_counter()
 
     def enter(self) -> None:
-        self._cid_token = CURRENT_CORRELATION_ID.set(self.cid)
+        self._cid_token = CURRENT_CORRELATION.set(self.lazy_cid)
 
     def exit(self) -> None:
         if self._cid_token is not None:
-            CURRENT_CORRELATION_ID.reset(self._cid_token)
+            CURRENT_CORRELATION.reset(self._cid_token)
             self._cid_token = None
 
     def finish(self, exc: BaseException | None, result_attributes: Mapping[str, Any] | None = None) -> None:  # noqa: ARG002 - no span for them
-        if self.metrics is None:
-            return
-        try:
-            failed = exc is not None and is_error(exc)
-            elapsed = time.perf_counter() - self.start
-            self.metrics.record(elapsed, error_type(exc) if failed and exc is not None else None)
+        if self.metrics is not None:
+            record_call(self.metrics, self.start, exc)
+
+
+def record_call(metrics: FunctionMetrics, start: float, exc: BaseException | None) -> None:
+    """The RED metrics of a call without a span, started at ``start`` (``perf_counter``), raising ``exc`` or not."""
+    try:
+        elapsed = perf_counter() - start
+        metrics.record(elapsed, error_type(exc) if exc is not None and is_error(exc) else None)
+    except Exception:  # noqa: BLE001 - never let telemetry break the caller
+        report_instrumentation_failure("span finish")
+
+
+def call_unsampled(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
+                   metrics: FunctionMetrics | None) -> Any:
+    """A plain function's call the sampler drops, as an ``UnsampledOperation`` runs it but without
+    the object and its four method calls: most of a dropped call's cost, and the hot case (every
+    call when sampling is off or the parent was dropped). Its context stays the caller's from start
+    to end, so an inherited correlation id needs no setting; an outermost call's is lazy."""
+    token = CURRENT_CORRELATION.set(LazyCorrelationId()) if CURRENT_CORRELATION.get() is None else None
+    start = perf_counter()
+    try:
+        result = func(*args, **kwargs)
+    except BaseException as exc:
+        if token is not None:
+            CURRENT_CORRELATION.reset(token)
+        if metrics is not None:
+            record_call(metrics, start, exc)
+        raise
+    if token is not None:
+        CURRENT_CORRELATION.reset(token)
+    if metrics is not None:
+        try:  # record_call's work for a call that returned, one call less
+            metrics.record(perf_counter() - start, None)
         except Exception:  # noqa: BLE001 - never let telemetry break the caller
             report_instrumentation_failure("span finish")
+    return result
 
 
 def drops_span() -> bool:
     """Whether otel-trading's tracer would drop a span started here now (see ``LeanTracer.drops``)."""
     tracer = STATE.tracer
-    return type(tracer) is LeanTracer and tracer.drops()
+    return type(tracer) is LeanTracer and tracer.drops()  # (inlined in the function wrapper: keep alike)
 
 
 class NoOperation(Operation):

@@ -20,7 +20,13 @@ from opentelemetry import trace
 from opentelemetry.trace import Link, Span, SpanKind
 
 from otel_trading._state import STATE
-from otel_trading.context._correlation import CORRELATION_KEY, CURRENT_BOUND, CURRENT_CORRELATION_ID, new_correlation_id
+from otel_trading.context._correlation import (
+    CORRELATION_KEY,
+    CURRENT_BOUND,
+    CURRENT_CORRELATION,
+    LazyCorrelationId,
+    new_correlation_id,
+)
 from otel_trading.export._sanitize import coerce_attributes
 from otel_trading.logs import get_logger
 from otel_trading.tracing._operation import record_error, report_instrumentation_failure
@@ -38,13 +44,14 @@ if TYPE_CHECKING:
 _LOG = get_logger("otel_trading.trading")
 # What Trade._attach returns: the OTel context token (None when the trade has no context), the
 # correlation id's and the bound fields' tokens.
-_Tokens = tuple["Token[otel_context.Context] | None", "Token[str | None]", "Token[Mapping[str, Any]]"]
+_Tokens = tuple["Token[otel_context.Context] | None", "Token[str | LazyCorrelationId | None]",
+                "Token[Mapping[str, Any]]"]
 
 
 def _detach(tokens: _Tokens) -> None:
     context_token, cid_token, bound_token = tokens
     CURRENT_BOUND.reset(bound_token)
-    CURRENT_CORRELATION_ID.reset(cid_token)
+    CURRENT_CORRELATION.reset(cid_token)
     if context_token is not None:
         otel_context.detach(context_token)
 
@@ -159,7 +166,7 @@ class Trade:
         if span is not None:
             context = trace.set_span_in_context(span, context)  # None: in the caller's context
         return (otel_context.attach(context) if context is not None else None,
-                CURRENT_CORRELATION_ID.set(self.trade_id),
+                CURRENT_CORRELATION.set(self.trade_id),
                 CURRENT_BOUND.set({**CURRENT_BOUND.get(), "trade_id": self.trade_id}))
 
     @never_raises

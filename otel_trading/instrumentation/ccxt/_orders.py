@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final
 
 from otel_trading._state import STATE, Slot
-from otel_trading.context._correlation import CURRENT_CORRELATION_ID
+from otel_trading.context._correlation import CURRENT_CORRELATION
 from otel_trading.instrumentation.ccxt._methods import identifier, number, text
 from otel_trading.metrics._names import TELEMETRY_DROPPED
 from otel_trading.tracing._operation import report_instrumentation_failure
@@ -314,8 +314,8 @@ def leave_orders_to_caller(exchange: Any) -> None:
 
 def _active_trade(symbol: str | None) -> Trade | None:
     """The trade active in this context, when the order is of its symbol."""
-    trade_id = CURRENT_CORRELATION_ID.get()
-    trade = None if trade_id is None else resume_trade(trade_id)
+    trade_id = CURRENT_CORRELATION.get()  # a trade sets its id as it is: a lazy one is no trade's
+    trade = resume_trade(trade_id) if isinstance(trade_id, str) else None
     if trade is None or trade.closed or (symbol is not None and trade.symbol != symbol):
         return None
     return trade

@@ -1,0 +1,199 @@
+"""The calling thread's side of a traced call: what a dropped call keeps (metrics, a correlation id
+taken only when read, the same for every reader) and the sampled call's fast path."""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from opentelemetry import context as otel_context
+from opentelemetry import propagate, trace
+from opentelemetry.context import Context
+from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
+from opentelemetry.trace import Link, NonRecordingSpan, SpanContext, SpanKind, TraceFlags
+from opentelemetry.trace.span import TraceState
+from opentelemetry.util.types import Attributes
+
+from otel_trading import correlation_id, get_logger, span, traced, with_context
+from otel_trading.testing import TelemetryCapture, capture
+
+
+class _Refused(Exception):
+    pass
+
+
+@contextmanager
+def attached(ctx: Context) -> Iterator[None]:
+    token = otel_context.attach(ctx)
+    try:
+        yield
+    finally:
+        otel_context.detach(token)
+
+
+def _log_ids(otel: TelemetryCapture) -> dict[str, Any]:
+    return {str(record.log_record.body): (record.log_record.attributes or {}).get("correlation_id")
+            for record in otel.logs}
+
+
+def test_a_dropped_calls_id_is_the_same_in_its_logs_children_threads_and_outbound_baggage() -> None:
+    with capture(sampler="always_off") as otel:
+        seen: dict[str, Any] = {}
+        log = get_logger("strategy")
+
+        @traced
+        def child() -> None:
+            seen["child"] = correlation_id()  # the first reader: the id is taken here
+
+        def from_a_thread() -> None:
+            seen["thread"] = correlation_id()
+
+        @traced
+        def loop_iteration() -> None:
+            child()
+            log.info("signal")
+            carrier: dict[str, str] = {}
+            propagate.inject(carrier)
+            seen["baggage"] = carrier.get("baggage", "")
+            thread = threading.Thread(target=with_context(from_a_thread))
+            thread.start()
+            thread.join()
+            seen["self"] = correlation_id()
+
+        loop_iteration()
+        assert correlation_id() is None  # reset after the call
+        cid = seen["child"]
+        assert cid and seen["self"] == seen["thread"] == cid
+        assert f"correlation_id={cid}" in seen["baggage"]
+        assert _log_ids(otel) == {"signal": cid}
+        assert otel.spans == []
+        loop_iteration()
+        assert seen["child"] != cid  # the next outermost call has its own
+
+
+def test_a_dropped_call_that_reads_no_id_makes_none() -> None:
+    with capture(sampler="always_off", deterministic=True) as otel:
+
+        @traced
+        def quiet() -> None:
+            pass
+
+        @traced
+        def chatty() -> str | None:
+            return correlation_id()
+
+        for _ in range(3):
+            quiet()
+        first_of_the_seeded_source = f"{random.Random(0).getrandbits(64):016x}"  # noqa: S311 - the capture's
+        assert chatty() == first_of_the_seeded_source
+        function = f"{quiet.__module__}.{quiet.__qualname__}"
+        assert otel.value("otel_trading.function.calls", **{"code.function.name": function}) == 3
+
+
+def test_concurrent_first_reads_of_a_dropped_calls_id_agree() -> None:
+    with capture(sampler="always_off"):
+        ids: list[str | None] = []
+        start = threading.Barrier(8)
+
+        def read() -> None:
+            start.wait()
+            ids.append(correlation_id())
+
+        @traced
+        def fan_out() -> None:
+            threads = [threading.Thread(target=with_context(read)) for _ in range(8)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+
+        fan_out()
+        assert len(ids) == 8 and len(set(ids)) == 1 and ids[0]
+
+
+def test_a_dropped_call_adopts_the_inbound_baggage_id() -> None:
+    with capture(sampler="always_off") as otel:
+
+        @traced
+        def handle() -> None:
+            get_logger("consumer").info("handled")
+
+        with attached(propagate.extract({"baggage": "correlation_id=trade-777"})):
+            handle()
+        assert _log_ids(otel) == {"handled": "trade-777"}
+
+
+def test_a_sampled_call_inside_a_dropped_one_carries_the_dropped_calls_id() -> None:
+    # The default sampler follows the parent: a loop iteration under a remote, not sampled parent is
+    # dropped; a message it handles in the context extracted from the message's sampled traceparent is not.
+    with capture() as otel:
+        remote = SpanContext(0xABC, 0xDEF, is_remote=True, trace_flags=TraceFlags(TraceFlags.DEFAULT))
+        log = get_logger("consumer")
+
+        @traced(name="handle_message")
+        def handle_message() -> None:
+            log.info("handled")
+
+        @traced(name="poll")
+        def poll() -> None:
+            carrier = {"traceparent": "00-0000000000000000000000000000abcd-00000000000000ef-01"}
+            with attached(propagate.extract(carrier)):
+                handle_message()
+            log.info("polled")
+
+        with attached(trace.set_span_in_context(NonRecordingSpan(remote))):
+            poll()
+        [handled] = otel.spans
+        assert handled.name == "handle_message" and handled.attributes is not None
+        cid = handled.attributes["correlation_id"]
+        assert cid and _log_ids(otel) == {"handled": cid, "polled": cid}
+
+
+def test_a_dropped_call_that_raises_reraises_the_same_exception_and_counts_the_error() -> None:
+    with capture(sampler="always_off") as otel:
+        refused = _Refused("insufficient margin")
+
+        @traced
+        def place_order() -> None:
+            raise refused
+
+        with pytest.raises(_Refused) as raised:
+            place_order()
+        assert raised.value is refused
+        assert correlation_id() is None
+        function = f"{place_order.__module__}.{place_order.__qualname__}"
+        assert otel.value("otel_trading.function.errors", **{"code.function.name": function,
+                                                             "error.type": f"{__name__}._Refused"}) == 1
+
+
+class _UndescribedSampler(Sampler):
+    """Samples everything but cannot describe itself (a user's sampler may fail anywhere)."""
+
+    def should_sample(  # noqa: PLR0917 - the SDK's signature; every span is sampled, whatever the arguments
+            self, parent_context: Context | None, trace_id: int, name: str,  # noqa: ARG002
+            kind: SpanKind | None = None, attributes: Attributes = None,  # noqa: ARG002
+            links: Sequence[Link] | None = None, trace_state: TraceState | None = None,  # noqa: ARG002
+    ) -> SamplingResult:
+        return SamplingResult(Decision.RECORD_AND_SAMPLE, attributes)
+
+    def get_description(self) -> str:
+        raise RuntimeError("no description")
+
+
+def test_a_sampler_that_cannot_describe_itself_still_decides() -> None:
+    with capture() as otel:
+        provider = otel.telemetry.tracer_provider
+        assert provider is not None
+        provider.sampler = _UndescribedSampler()  # what a user may do after configure()
+
+        @traced(name="place_order")
+        def place_order() -> None:
+            with span("inner"):
+                pass
+
+        place_order()
+        assert sorted(s.name for s in otel.spans) == ["inner", "place_order"]
