@@ -152,11 +152,12 @@ def metric_series(store: str | Path, name: str, *, by: Sequence[str] = (), stat:
     return _downsample(samples, keys, stat, since_ns=since_ns, until_ns=until_ns, max_points=max_points)
 
 
-def counter_increase(store: str | Path, name: str, *, since_ns: int | None = None,
-                     until_ns: int | None = None) -> tuple[float, int] | None:
+def counter_increase(store: str | Path, name: str, *, since_ns: int | None = None, until_ns: int | None = None,
+                     where: Mapping[str, Any] | None = None) -> tuple[float, int] | None:
     """How much the sum ``name`` grew over the range, and the time of its last point in it:
-    summed over its series and over the runs the store holds (a restart's reset handled as
-    ``rate`` handles it). None when the store has no points of it in the range."""
+    summed over its series (those with the attribute values of ``where``, if given) and over the
+    runs the store holds (a restart's reset handled as ``rate`` handles it). None when the store
+    has no points of it in the range."""
     with _opened(store) as index:
         if index is None:
             return None
@@ -168,6 +169,14 @@ def counter_increase(store: str | Path, name: str, *, since_ns: int | None = Non
         if kind != "sum":
             raise ValueError(f"counter_increase: {name} is a {kind}; only a sum has an increase")
         rows = _point_rows(index, metric, since_ns=None, until_ns=until_ns)
+    if where:
+        wanted = dict(where)
+        matches: dict[str, bool] = {}
+        for row in rows:
+            if row[1] not in matches:
+                attributes = json.loads(row[1])
+                matches[row[1]] = all(attributes.get(key) == value for key, value in wanted.items())
+        rows = [row for row in rows if matches[row[1]]]
     samples = [s for s in _samples(rows, (), "rate", delta=temporality == _DELTA, monotonic=bool(monotonic),
                                    histogram=False) if since_ns is None or s.time_ns >= since_ns]
     if not samples:
@@ -575,18 +584,20 @@ class _MetricFollower(StoreFollower):
                           for point_attributes in attributes]
             self._layouts[layout_key] = (attributes, series_ids)
         dev, ino = self._current
-        number = kind_field in ("sum", "gauge")
-        for point, series in zip(data_points, series_ids, strict=True):
-            start, time_ns = int(point.get("startTimeUnixNano", 0)), int(point.get("timeUnixNano", 0))
-            if not (0 <= start < _INT64_LIMIT and 0 <= time_ns < _INT64_LIMIT):
-                _int64(start), _int64(time_ns)  # raises: a bad line
-            if number:
+        add = points.append
+        if kind_field in ("sum", "gauge"):  # most points: their own loop, with nothing else in it
+            for point, series in zip(data_points, series_ids, strict=True):
+                start, time_ns = int(point.get("startTimeUnixNano", 0)), int(point.get("timeUnixNano", 0))
+                if not (0 <= start < _INT64_LIMIT and 0 <= time_ns < _INT64_LIMIT):
+                    _int64(start), _int64(time_ns)  # raises: a bad line
                 value = float(point["asDouble"]) if "asDouble" in point else float(int(point.get("asInt", 0)))
-                points.append((series, dev, ino, start, time_ns, value, None, None, None, None))
-            else:
-                bounds, buckets = (_explicit(point) if kind_field == "histogram" else _exponential(point))
-                points.append((series, dev, ino, start, time_ns, None, _int64(point.get("count", 0)),
-                               float(point.get("sum", 0.0)), json.dumps(bounds), json.dumps(buckets)))
+                add((series, dev, ino, start, time_ns, value, None, None, None, None))
+            return
+        for point, series in zip(data_points, series_ids, strict=True):
+            start, time_ns = _int64(point.get("startTimeUnixNano", 0)), _int64(point.get("timeUnixNano", 0))
+            bounds, buckets = (_explicit(point) if kind_field == "histogram" else _exponential(point))
+            add((series, dev, ino, start, time_ns, None, _int64(point.get("count", 0)),
+                 float(point.get("sum", 0.0)), json.dumps(bounds), json.dumps(buckets)))
 
     def _metric_id(self, name: str, unit: str, description: str, kind: MetricType, *, temporality: int,
                    monotonic: bool) -> int:
