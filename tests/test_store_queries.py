@@ -13,8 +13,10 @@ import pytest
 from cli_runner import run_cli
 
 from otel_trading.analytics._journal import Journal, ReportFilter, build_report
+from otel_trading.cli._log_filter import equals_text
 from otel_trading.cli._runs import RunSelection
 from otel_trading.export import load_store
+from otel_trading.export._index_rows import render_value
 from otel_trading.export._store_queries import (
     search_logs,
     store_report,
@@ -217,3 +219,20 @@ def test_the_report_from_the_index_rows_is_the_report_of_every_span(store: Path,
                                equity_curve=expected.equity_curve) == expected
     other = trading_report(store, selection, RunSelection(run="no-such-run")).report
     assert other.journal == Journal() and other.exchange_calls_by_method == {}
+
+
+def test_an_attribute_finds_every_trace_with_a_span_carrying_it(store: Path) -> None:
+    spans = load_store(store, indexed=False, logs=False).spans
+    samples: dict[str, Any] = {}
+    for span in spans:  # one value of each type the store holds (text, int, float, bool, list)
+        for key, value in span.attributes.items():
+            samples.setdefault(type(value).__name__, (key, value))
+    assert {"str", "int", "float", "bool"} <= set(samples)
+    for key, value in samples.values():
+        for text in {render_value(value), *([str(float(value))] if type(value) in (int, float) else [])}:
+            expected = {span.trace_id for span in spans
+                        if key in span.attributes and equals_text(span.attributes[key], text)}
+            found = trace_summaries(store, attribute=(key, text), limit=None)
+            assert {summary.trace_id for summary in found} == expected, (key, text)
+            assert [s.start_ns for s in found] == sorted((s.start_ns for s in found), reverse=True)
+    assert trace_summaries(store, attribute=("trading.symbol", 'BTC"/USDT')) == []

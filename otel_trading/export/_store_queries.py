@@ -8,6 +8,7 @@ Each call brings the index up to date first (only what was appended since is rea
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -251,17 +252,38 @@ def _has_attribute(index: StoreIndex, trace_id: str, key: str, value: str) -> bo
 
 def listed_traces(index: StoreIndex, query: TraceQuery, limit: int | None) -> tuple[list[TraceFacts], int]:
     """The traces ``query`` selects, the latest start first, at most ``limit`` (None: all), and how
-    many it selects in all."""
+    many it selects in all (with ``query.attribute``: how many were returned)."""
     where = query.where()
     order = f"SELECT {TRACE_COLUMNS} FROM traces{where} ORDER BY start_ns DESC, rowid"  # noqa: S608 - our SQL
     if query.attribute is None:
         [(total,)] = index.db.execute(f"SELECT COUNT(*) FROM traces{where}", where.parameters).fetchall()  # noqa: S608
         suffix = "" if limit is None else f" LIMIT {int(limit)}"
         return [trace_facts(row) for row in index.db.execute(order + suffix, where.parameters)], int(total)
+    # An attribute is compared on the spans of the traces whose stored spans contain its key (and its
+    # value's text where that is how it must appear), newest first, until ``limit`` are found.
     key, value = query.attribute
-    found = [trace_facts(row) for row in index.db.execute(order, where.parameters).fetchall()
-             if _has_attribute(index, row[0], key, value)]
-    return _limited(found, limit), len(found)
+    texts = [json.dumps(key, ensure_ascii=False) + ":"]
+    if not _number_text(value) and '"' not in value and "\\" not in value:
+        texts.append(json.dumps(value, ensure_ascii=False)[1:-1])
+    where.add("trace_id IN (SELECT trace_id FROM spans WHERE "  # noqa: S608 - our SQL, texts as parameters
+              f"{' AND '.join('instr(data, ?) > 0' for _ in texts)})", *texts)
+    order = f"SELECT {TRACE_COLUMNS} FROM traces{where} ORDER BY start_ns DESC, rowid"  # noqa: S608 - our SQL
+    found: list[TraceFacts] = []
+    for row in index.db.execute(order, where.parameters).fetchall():
+        if limit is not None and len(found) >= limit:
+            break
+        if _has_attribute(index, row[0], key, value):
+            found.append(trace_facts(row))
+    return found, len(found)
+
+
+def _number_text(text: str) -> bool:
+    """``text`` reads as a number: then it also matches numbers written otherwise (``2`` and ``2.0``)."""
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _summary(facts: TraceFacts) -> TraceSummary:
