@@ -433,6 +433,8 @@ def _recorded_after(store: Path, name: str, after_ns: int) -> None:
 
 
 def test_store_overview_answers_the_bots_figures_from_its_recorded_metrics(tmp_path: Path) -> None:
+    import gc
+
     from otel_trading.demo import DemoOptions, run_demo
     from otel_trading.export._metric_queries import metric_series
     from otel_trading.trading import Portfolio
@@ -443,6 +445,7 @@ def test_store_overview_answers_the_bots_figures_from_its_recorded_metrics(tmp_p
         live = current_console()
         assert live is not None
         run_demo(DemoOptions(trades=6, seed=11, speed=2000, reject_rate=0.3, error_rate=0.1, progress=False))
+        gc.collect()  # the demo's portfolio goes now, not between the last export and the bot's answer
         book = Portfolio("recorded-overview", cash=1_000.0)
         book.apply_fill("ETH/USDT", "sell", 0.5, 2_000.0)
         book.mark("ETH/USDT", 1_990.0)
@@ -475,6 +478,9 @@ def test_store_overview_answers_the_bots_figures_from_its_recorded_metrics(tmp_p
         assert recorded["pnl"][key] == pytest.approx(bot["pnl"][key])
     assert recorded["reject_rate"] == pytest.approx(bot["reject_rate"]) and bot["reject_rate"] > 0
     assert recorded["error_rate"] == pytest.approx(bot["error_rate"]) and bot["error_rate"] > 0
+    orders, exchange = recorded["report"]["orders"], recorded["report"]["exchange"]  # what the traces say
+    assert recorded["reject_rate"] == pytest.approx(sum(orders["rejects_by_reason"].values()) / orders["count"])
+    assert recorded["error_rate"] == pytest.approx(exchange["errors"] / exchange["calls"])
     for stat in ("p50", "p99"):
         assert recorded["order_latency_ms"][stat] == pytest.approx(bot["order_latency_ms"][stat])
         assert bot["order_latency_ms"][stat] > 0

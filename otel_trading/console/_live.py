@@ -145,7 +145,9 @@ class LiveParts:
                            "trading.exchange.requests", "trading.exchange.errors",
                            "otel_trading.telemetry.exported", "otel_trading.telemetry.dropped"})
         latency = metrics[n.ORDER_ACK_LATENCY]
-        orders, requests = _total(metrics[n.ORDERS]), _total(metrics["trading.exchange.requests"])
+        # Rejects per order sent: trading.orders counts each status an order goes through.
+        orders = _total(p for p in metrics[n.ORDERS] if (p.attributes or {}).get(n.ORDER_STATUS) == "submitted")
+        requests = _total(metrics["trading.exchange.requests"])
         state = self.controls()
         return {
             "equity": history,

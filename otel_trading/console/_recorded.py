@@ -21,6 +21,7 @@ EXCHANGE_REQUESTS: Final = "trading.exchange.requests"
 EXCHANGE_ERRORS: Final = "trading.exchange.errors"
 TELEMETRY_EXPORTED: Final = "otel_trading.telemetry.exported"
 TELEMETRY_DROPPED: Final = "otel_trading.telemetry.dropped"
+SUBMITTED: Final = {n.ORDER_STATUS: "submitted"}
 STATE_CHANGED_MESSAGE: Final = "trading state changed"  # trading/_status.py's log line of a change
 # Enough buckets that two runs' last exports never share one (a bucket sums its series' last values).
 _FINE: Final = 100_000
@@ -36,11 +37,24 @@ class _Reader:
         self.until_ns = until_ns
         self.as_of_ns: int | None = None
 
+    def pin(self) -> None:
+        """Reads up to the newest export as it is now, for every figure: the store grows while the
+        overview is read, and its figures must all be of one export. The trading state is in every
+        export; an export's points are stamped within a few milliseconds of each other, so the
+        range ends half-way to the next one (or a second after it, the store's only export)."""
+        series = self.module.metric_series(self.store, n.TRADING_STATE, since_ns=self.since_ns,
+                                           until_ns=self.until_ns, max_points=_FINE)
+        times = sorted({time_ns for s in series for time_ns, _ in s.points})
+        if times:
+            slack = (times[-1] - times[-2]) // 2 if len(times) > 1 else 1_000_000_000
+            self.until_ns = times[-1] + slack if self.until_ns is None else min(self.until_ns, times[-1] + slack)
+
     def _saw(self, time_ns: int) -> None:
         self.as_of_ns = time_ns if self.as_of_ns is None else max(self.as_of_ns, time_ns)
 
-    def increase(self, name: str) -> float | None:
-        found = self.module.counter_increase(self.store, name, since_ns=self.since_ns, until_ns=self.until_ns)
+    def increase(self, name: str, where: dict[str, str] | None = None) -> float | None:
+        found = self.module.counter_increase(self.store, name, since_ns=self.since_ns, until_ns=self.until_ns,
+                                             where=where)
         if found is None:
             return None
         total, time_ns = found
@@ -104,6 +118,7 @@ def recorded_overview(module: Any, store: Path, since_ns: int | None, until_ns: 
     if module is None or not module.metric_catalog(store):
         return None
     read = _Reader(module, store, since_ns, until_ns)
+    read.pin()
     keys = (n.PORTFOLIO, n.SYMBOL)
     marks = {(a.get(n.PORTFOLIO), a.get(n.SYMBOL)): value for a, value in read.latest(n.EXPOSURE, keys)}
     positions = []
@@ -134,7 +149,8 @@ def recorded_overview(module: Any, store: Path, since_ns: int | None, until_ns: 
         "breaker_trips": int(trips or 0),
         "order_latency_ms": {stat: None if value is None else value * 1000 for stat, value in latency.items()},
         "error_rate": _ratio(read.increase(EXCHANGE_ERRORS) or 0.0, read.increase(EXCHANGE_REQUESTS)),
-        "reject_rate": _ratio(read.increase(n.ORDER_REJECTS) or 0.0, read.increase(n.ORDERS)),
+        # Per order sent: trading.orders counts each status an order goes through.
+        "reject_rate": _ratio(read.increase(n.ORDER_REJECTS) or 0.0, read.increase(n.ORDERS, SUBMITTED)),
         "telemetry": None if exported is None and dropped is None
         else {"exported": int(exported or 0), "dropped": int(dropped or 0)},
         "as_of_ns": read.as_of_ns,
