@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from otel_trading.analytics._journal import ReportFilter, count_calls, read_journal
-from otel_trading.cli._log_filter import LogFilter
+from otel_trading.cli._log_filter import LogFilter, parse_field_filter
 from otel_trading.cli._runs import RunSelection
 from otel_trading.export import StoredSpan, load_store
 from otel_trading.export._index import INDEX_NAME, TRACE_COLUMNS, StoreIndex, trace_facts
@@ -216,7 +216,12 @@ def test_log_columns_answer_the_filters_of_the_logs_command(store: Path, index: 
     filters = [LogFilter(), LogFilter(min_severity=13), LogFilter(trade_id=str(with_trade.attributes["trade_id"])),
                LogFilter(trace_prefix=(with_trade.trace_id or "")[:6]), LogFilter(grep="filled"),
                LogFilter(grep="status=filled"), LogFilter(start_ns=with_trade.time_ns, end_ns=with_trade.time_ns),
-               LogFilter(runs=RunSelection(service="demo-bot")), LogFilter(runs=RunSelection(service="other"))]
+               LogFilter(runs=RunSelection(service="demo-bot")), LogFilter(runs=RunSelection(service="other")),
+               *(LogFilter(fields=(parse_field_filter(text),)) for text in (
+                   "symbol=BTC/USDT", "status=rejected", "pnl=" + str(next(
+                       log.attributes["pnl"] for log in everything if isinstance(log.attributes.get("pnl"), float))),
+                   "service.name=demo-bot", "service=demo-bot", "level=warning", "nope=x", "symbol!=BTC/USDT",
+                   "symbol~=btc"))]
     for wanted in filters:
         expected = sorted((log for log in everything if wanted.matches(log)), key=lambda log: log.time_ns)
         found, total = newest_logs(index, wanted, None)

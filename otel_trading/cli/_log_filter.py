@@ -22,6 +22,9 @@ _RECORD_FIELDS: Final[dict[str, Callable[[StoredLog], str | None]]] = {
     "logger": lambda log: log.scope, "level": level_name,
     "trace_id": lambda log: log.trace_id, "span_id": lambda log: log.span_id,
 }
+FIELD_NAMES: Final = frozenset({*_RECORD_FIELDS, "service"})
+"""The ``field=value`` keys that name a record's field, not only an attribute (one of these wins only
+when neither the attributes nor the resource hold the key)."""
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from otel_trading.analytics._journal import (
     UnclosedTrade,
     report_from_journal,
 )
-from otel_trading.cli._log_filter import FieldFilter, LogFilter, equals_text
+from otel_trading.cli._log_filter import FIELD_NAMES, FieldFilter, LogFilter, equals_text
 from otel_trading.cli._log_format import LEVELS, level_name
 from otel_trading.cli._report_render import Scope, report_document
 from otel_trading.cli._runs import Run, RunSelection
@@ -263,8 +263,9 @@ def listed_traces(index: StoreIndex, query: TraceQuery, limit: int | None) -> tu
     # value's text where that is how it must appear), newest first, until ``limit`` are found.
     key, value = query.attribute
     texts = [json.dumps(key, ensure_ascii=False) + ":"]
-    if not _number_text(value) and '"' not in value and "\\" not in value:
-        texts.append(json.dumps(value, ensure_ascii=False)[1:-1])
+    value_text = _value_text(value)
+    if value_text is not None:
+        texts.append(value_text)
     where.add("trace_id IN (SELECT trace_id FROM spans WHERE "  # noqa: S608 - our SQL, texts as parameters
               f"{' AND '.join('instr(data, ?) > 0' for _ in texts)})", *texts)
     order = f"SELECT {TRACE_COLUMNS} FROM traces{where} ORDER BY start_ns DESC, rowid"  # noqa: S608 - our SQL
@@ -411,6 +412,9 @@ class _LogQuery:
             where.add("(trade_id = ? OR correlation_id = ?)", wanted.trade_id, wanted.trade_id)
         if not wanted.runs.everything:
             where.add(_in("resource", index.resources_matching(wanted.runs.matches)))
+        for field_filter in wanted.fields:
+            for text in _attribute_texts(index, field_filter):
+                where.add("instr(data, ?) > 0", text)
         return where
 
     def rows(self, index: StoreIndex, limit: int | None = None) -> Iterator[StoredLog]:
@@ -429,6 +433,24 @@ class _LogQuery:
         where = self.where(index)
         [(count,)] = index.db.execute(f"SELECT COUNT(*) FROM logs{where}", where.parameters).fetchall()  # noqa: S608
         return int(count)
+
+
+def _value_text(value: str) -> str | None:
+    """How ``value`` must appear in a stored record's JSON to equal an attribute (as ``field=value``
+    compares), or None when it may appear otherwise (a number: ``2`` equals 2.0; quotes, escapes)."""
+    if _number_text(value) or '"' in value or "\\" in value:
+        return None
+    return json.dumps(value, ensure_ascii=False)[1:-1]
+
+
+def _attribute_texts(index: StoreIndex, field_filter: FieldFilter) -> list[str]:
+    """Texts a record's stored JSON contains when ``field_filter`` (``key=value``) matches it: only for
+    a key that can only be an attribute (no record field, no resource attribute of the store)."""
+    key = field_filter.key
+    if field_filter.operator != "=" or key in FIELD_NAMES or index.resources_matching(lambda r: key in r):
+        return []
+    value = _value_text(field_filter.value)
+    return [json.dumps(key, ensure_ascii=False) + ":", *([value] if value is not None else [])]
 
 
 def newest_logs(index: StoreIndex, wanted: LogFilter, limit: int | None, *,
