@@ -234,7 +234,7 @@ class StreamHub:
         for stream in streams:
             _close(stream.sock)
         if thread is not None and thread is not threading.current_thread():
-            thread.join(self.interval_s + 1.0)
+            thread.join(self.interval_s + self.write_timeout_s + 1.0)  # a round may be reading the store
 
 
 def _hung_up(sock: socket.socket) -> bool:
