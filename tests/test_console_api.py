@@ -583,3 +583,17 @@ def test_a_page_that_stops_reading_does_not_delay_the_others(live: ConsoleServer
         assert seen, (reason, arrivals)
         delays.append(seen[0] - changed_at)
     assert max(delays) <= 1.5, delays
+
+
+def test_an_unwritable_url_file_is_a_warning_without_the_token(tmp_path: Path,
+                                                                 caplog: pytest.LogCaptureFixture) -> None:
+    from otel_trading.console._url_file import write_url_file
+
+    not_a_directory = tmp_path / "store"
+    not_a_directory.write_text("a file where the store should be")
+    with caplog.at_level("WARNING", logger="otel_trading.console"):
+        assert write_url_file(not_a_directory, "http://127.0.0.1:1/?token=canary-token-1234") is None
+    [record] = caplog.records
+    assert str(not_a_directory / "console.url") in record.getMessage()
+    assert "current_console().login_url" in record.getMessage()
+    assert "canary-token-1234" not in caplog.text
