@@ -559,7 +559,8 @@ def test_the_summary_and_the_report_agree_on_equity_and_drawdown(tmp_path: Path)
     report = run_cli("report", "--store", str(store), cwd=tmp_path)
     assert report.returncode == 0, report.stderr
     assert re.search(rf"max drawdown +[\d,.]+ \({re.escape(recorded[2])}\)", report.stdout), report.stdout
-    assert re.search(rf"equity +[\d,.]+ -> {re.escape(recorded[1])}\n", report.stdout), report.stdout
+    # From the equity before the first trade (exported when the demo starts) to the one after the last.
+    assert re.search(rf"equity +10,000.00 -> {re.escape(recorded[1])}\n", report.stdout), report.stdout
     assert f"recorded trading.equity ({recorded[3]} points" in report.stdout, report.stdout
     # The store-mode console has more than one point to chart.
     with serve_store(store, port=0) as console:
@@ -571,11 +572,11 @@ def test_the_summary_and_the_report_agree_on_equity_and_drawdown(tmp_path: Path)
 
 
 def test_a_demo_without_recorded_equity_shows_the_per_trade_curve_the_report_shows(tmp_path: Path) -> None:
-    """With one metrics export at the end (OTEL_METRIC_EXPORT_INTERVAL set long) the report
-    reconstructs the equity from the trades: the summary's second line is that curve."""
+    """With no metrics in the store (only the Prometheus endpoint) the report reconstructs the
+    equity from the trades: the summary's second line is that curve."""
     store = tmp_path / "store"
     demo = run_cli(*DEMO_ARGS, "--no-progress", "--store", str(store), cwd=tmp_path,
-                   OTEL_METRIC_EXPORT_INTERVAL="600000")
+                   OTEL_METRICS_EXPORTER="prometheus")
     assert demo.returncode == 0, demo.stderr
     summary = _summary_lines(demo.stdout)
     assert "recorded" not in summary, summary

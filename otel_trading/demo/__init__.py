@@ -18,12 +18,13 @@ Same seed and options, same trades, PnL, rejects and errors: see ``_bot``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import sys
 import threading
 from typing import TextIO
 
-from otel_trading import alerts, health
+from otel_trading import alerts, config, health
 from otel_trading.demo import _errors
 from otel_trading.demo._alerting import start_alerts
 from otel_trading.demo._bot import DemoBot
@@ -44,6 +45,17 @@ def run_demo(options: DemoOptions, out: TextIO | None = None) -> DemoResult:
     return asyncio.run(_run(options, sys.stdout if out is None else out))
 
 
+def _export_metrics() -> None:
+    """Has the configuration's metric readers collect and export now when they write the local
+    store (not to stall the start on a collector that is down). The global meter provider is
+    otel-trading's proxy, which has no force_flush: the configured one has."""
+    telemetry = config.current()
+    if (telemetry is not None and telemetry.meter_provider is not None
+            and "local" in telemetry.settings.exporters["metrics"]):
+        with contextlib.suppress(Exception):  # only an earlier point of the equity curve is at stake
+            telemetry.meter_provider.force_flush(timeout_millis=2_000)
+
+
 async def _run(options: DemoOptions, out: TextIO) -> DemoResult:
     undo = instrument_class(SimulatedExchange, _errors)
     stop = asyncio.Event()
@@ -58,6 +70,7 @@ async def _run(options: DemoOptions, out: TextIO) -> DemoResult:
         loop.add_signal_handler(signal.SIGINT, interrupt)
     progress = Progress(out, enabled=options.progress)
     bot = DemoBot(options, progress)
+    _export_metrics()  # the starting equity, before the first trade (the report's recorded curve starts there)
     alerting = start_alerts(progress, lambda: bot.market.time)
     health.add_check(_FEED_CHECK, health.market_data_fresh(_FEED_MAX_AGE_S), interval=1.0)
     try:
