@@ -506,6 +506,7 @@ class _MetricFollower(StoreFollower):
         self._last_resource: object = object()  # equal to no resource
         self._last_resource_key = ""
         self._layouts: dict[tuple[int, str], tuple[list[Any], list[int]]] = {}  # see _metric_points
+        self._bounds_text: dict[tuple[Any, ...], str] = {}
 
     def position(self, identity: FileIdentity, path: Path, size: int) -> _Position:
         self._current = identity
@@ -595,9 +596,22 @@ class _MetricFollower(StoreFollower):
             return
         for point, series in zip(data_points, series_ids, strict=True):
             start, time_ns = _int64(point.get("startTimeUnixNano", 0)), _int64(point.get("timeUnixNano", 0))
-            bounds, buckets = (_explicit(point) if kind_field == "histogram" else _exponential(point))
+            if kind_field == "histogram":
+                bounds, buckets = self._explicit_text(point)
+            else:
+                exponential = _exponential(point)
+                bounds, buckets = json.dumps(exponential[0]), json.dumps(exponential[1])
             add((series, dev, ino, start, time_ns, None, _int64(point.get("count", 0)),
-                 float(point.get("sum", 0.0)), json.dumps(bounds), json.dumps(buckets)))
+                 float(point.get("sum", 0.0)), bounds, buckets))
+
+    def _explicit_text(self, point: dict[str, Any]) -> tuple[str, str]:
+        """An explicit-bucket point's bounds and counts as JSON text; the bounds, the same in every
+        point of a histogram, encoded once."""
+        raw_bounds = tuple(point.get("explicitBounds") or ())
+        bounds = self._bounds_text.get(raw_bounds)
+        if bounds is None:
+            bounds = self._bounds_text[raw_bounds] = json.dumps([float(b) for b in raw_bounds])
+        return bounds, "[" + ", ".join([str(int(c)) for c in point.get("bucketCounts") or ()]) + "]"  # as json.dumps
 
     def _metric_id(self, name: str, unit: str, description: str, kind: MetricType, *, temporality: int,
                    monotonic: bool) -> int:
@@ -637,10 +651,6 @@ def _int64(value: Any) -> int:
     if not 0 <= number < _INT64_LIMIT:
         raise ValueError(f"{value!r} out of range")
     return number
-
-
-def _explicit(point: dict[str, Any]) -> tuple[list[float], list[int]]:
-    return [float(b) for b in point.get("explicitBounds") or []], [int(c) for c in point.get("bucketCounts") or []]
 
 
 def _exponential(point: dict[str, Any]) -> tuple[list[float], list[int]]:
