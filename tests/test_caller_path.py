@@ -18,7 +18,7 @@ from opentelemetry.trace import Link, NonRecordingSpan, SpanContext, SpanKind, T
 from opentelemetry.trace.span import TraceState
 from opentelemetry.util.types import Attributes
 
-from otel_trading import correlation_id, get_logger, span, traced, with_context
+from otel_trading import bound, correlation_id, get_logger, span, traced, with_context
 from otel_trading.testing import TelemetryCapture, capture
 
 
@@ -197,3 +197,60 @@ def test_a_sampler_that_cannot_describe_itself_still_decides() -> None:
 
         place_order()
         assert sorted(s.name for s in otel.spans) == ["inner", "place_order"]
+
+
+_LIVE: list[dict[str, Any]] = []  # what a span holds while its call runs (the SDK span's .attributes too)
+_LIMIT = 64  # over a new correlation id and these functions' code.function.name: the span may take them as they are
+
+
+def _keep_live() -> None:
+    _LIVE.append(dict(trace.get_current_span().attributes))  # type: ignore[attr-defined]
+
+
+@traced(name="place_order", capture=["symbol", "qty"])
+def _place_order(symbol: str, qty: float) -> None:
+    _keep_live()
+
+
+@traced(name="spread", capture=["legs"])
+def _spread(legs: list[Any]) -> None:
+    _keep_live()
+
+
+@traced(name="annotated", attributes={"note": "n" * 70})
+def _annotated() -> None:
+    _keep_live()
+
+
+def test_a_sampled_calls_attributes_are_cut_and_cleaned_as_the_span_limits_say() -> None:
+    _LIVE.clear()
+    with capture(max_attribute_length=_LIMIT) as otel:
+        _place_order("ETH/USDT", 1.0)  # every value within the limit
+        _place_order("s" * 70, 2.0)
+        with bound(correlation_id="c" * 70):
+            _place_order("SOL/USDT", 3.0)
+        _spread(["spot", "p" * 70])
+        _annotated()
+        exported: list[dict[str, Any]] = [dict(s.attributes or {}) for s in otel.spans]
+        for first, second, third, fourth, fifth in (_LIVE, exported):
+            assert len(first["code.function.name"]) <= _LIMIT
+            assert (first["symbol"], first["qty"], len(first["correlation_id"])) == ("ETH/USDT", 1.0, 16)
+            assert (second["symbol"], second["qty"]) == ("s" * _LIMIT, 2.0)
+            assert third["correlation_id"] == "c" * _LIMIT
+            assert fourth["legs"] == ("spot", "p" * _LIMIT)
+            assert fifth["note"] == "n" * _LIMIT
+
+
+def test_each_sampled_call_records_its_own_attributes() -> None:
+    with capture() as otel:
+
+        @traced(name="place_order", attributes={"venue": "binance"}, capture=["symbol", "api_key"])
+        def place_order(symbol: str, api_key: str) -> None:
+            pass
+
+        place_order("ETH/USDT", "k-1")
+        place_order("BTC/USDT", "k-2")
+        recorded = [dict(s.attributes or {}) for s in otel.spans]
+        assert [(a["symbol"], a["venue"], a["api_key"]) for a in recorded] == [
+            ("ETH/USDT", "binance", "[REDACTED]"), ("BTC/USDT", "binance", "[REDACTED]")]
+        assert recorded[0]["correlation_id"] != recorded[1]["correlation_id"]

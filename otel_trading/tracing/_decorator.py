@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import sys
 from collections.abc import AsyncGenerator, Callable, Generator, Iterable, Mapping
 from typing import Any, TypeVar, overload
 
@@ -12,7 +13,7 @@ from opentelemetry.trace import SpanKind
 from otel_trading._state import STATE
 from otel_trading.export._sanitize import coerce_attributes, coerce_value
 from otel_trading.redaction import REDACTED
-from otel_trading.tracing._lean import LeanTracer
+from otel_trading.tracing._lean import UNCHECKED, LeanTracer
 from otel_trading.tracing._metrics import FunctionMetrics
 from otel_trading.tracing._operation import (
     NO_OPERATION,
@@ -28,6 +29,7 @@ ResultAttributes = Callable[[Any], Mapping[str, Any]]
 _MISSING = object()
 # Plain values keep their form as attributes and are scrubbed on the exporter thread.
 _SCRUBBED_AT_EXPORT = (str, int, float, bool)
+_PLAIN = frozenset({str, int, float, bool})  # what a span keeps as it is (no sequences)
 
 
 class _Capture:
@@ -62,10 +64,22 @@ def _capture_plan(func: Callable[..., Any], capture: Iterable[str] | Mapping[str
     return tuple(plan)
 
 
+def _longest_checked(static: Mapping[str, Any], capture: Iterable[_Capture]) -> int | None:
+    """The longest string among the attributes every call has (the constant ones, ``[REDACTED]`` for a
+    secret argument), or None when a key or a constant value is not one a span keeps as it is."""
+    keys = [*static, *(item.key for item in capture)]
+    if not all(type(key) is str and key for key in keys) or not all(type(v) in _PLAIN for v in static.values()):
+        return None
+    lengths = [len(v) for v in static.values() if type(v) is str]
+    if any(item.secret for item in capture):
+        lengths.append(len(REDACTED))
+    return max(lengths, default=0)
+
+
 class _Instrumented:
     """Everything one decorated function needs per call, computed at decoration time."""
 
-    __slots__ = ("attributes", "capture", "kind", "metrics", "name", "result_attributes")
+    __slots__ = ("attributes", "capture", "kind", "metrics", "name", "result_attributes", "static_longest")
 
     def __init__(self, func: Callable[..., Any], *, name: str | None, attributes: Mapping[str, Any] | None,
                  capture: Iterable[str] | Mapping[str, str], capture_result: ResultAttributes | None,
@@ -81,6 +95,8 @@ class _Instrumented:
         self.capture = _capture_plan(func, capture)
         self.result_attributes = capture_result
         self.metrics = FunctionMetrics(qualified) if record_metrics else None
+        self.static_longest = _longest_checked(static, self.capture)
+
 
     def start_operation(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Operation | None:
         """The call's operation, sampled or not (None: instrumentation failed, run the call bare)."""
@@ -93,6 +109,11 @@ class _Instrumented:
         try:
             attributes = dict(self.attributes)
             max_length = STATE.max_attribute_length  # the configuration in force now, not at decoration
+            # What the span may take as it is (LeanTracer.start_span): every value below is checked
+            # against max_length, the constant ones were at decoration (static_longest).
+            within = sys.maxsize if max_length is None else max_length
+            if self.static_longest is None or self.static_longest > within:
+                within = UNCHECKED
             for item in self.capture:
                 if item.secret:
                     attributes[item.key] = REDACTED
@@ -115,7 +136,9 @@ class _Instrumented:
                 coerced = coerce_value(value, max_length)
                 if coerced is not None:
                     attributes[item.key] = coerced
-            return Operation(self.name, attributes, self.kind, self.metrics)
+                    if type(coerced) not in _PLAIN:  # a sequence: the span cleans it
+                        within = UNCHECKED
+            return Operation(self.name, attributes, self.kind, self.metrics, checked_within=within)
         except Exception:  # noqa: BLE001 - instrumentation must never stop the call
             report_instrumentation_failure("span start")
             return None

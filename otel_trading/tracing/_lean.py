@@ -48,6 +48,8 @@ _UNSET: Final = Status(StatusCode.UNSET)
 # The trace flags the SDK gives a span: sampled or not, and (OTel >= 1.40) whether the trace id is random.
 _RANDOM_FLAG: Final[int] = int(getattr(TraceFlags, "RANDOM_TRACE_ID", 0))
 _PRIMITIVE: Final = (bool, int, float)
+# start_span's checked_within when its caller has not checked the attributes (any other caller).
+UNCHECKED: Final = -1
 
 
 def _flags(sampled: bool, random_trace_id: bool) -> TraceFlags:
@@ -348,7 +350,12 @@ class LeanTracer(trace.Tracer):
         start_time: int | None = None,
         record_exception: bool = True,
         set_status_on_exception: bool = True,
+        *,
+        checked_within: int = UNCHECKED,
     ) -> trace.Span:
+        """The API's ``start_span``. ``checked_within`` >= 0: ``attributes`` is a dict its caller gives
+        away, its keys non-empty strings, its values str, bool, int or float, no string longer than
+        ``checked_within``; kept as it is when the span limits allow it all (no copy, no look at each)."""
         provider = self.provider
         if span_processors(provider) is not self._own_processors:
             return self.sdk_tracer.start_span(name, context, kind, attributes, links, start_time,
@@ -374,13 +381,20 @@ class LeanTracer(trace.Tracer):
             recording = result.decision.is_recording()  # type: ignore[no-untyped-call,unused-ignore]
             trace_state = result.trace_state
             attributes = result.attributes
+            checked_within = UNCHECKED  # the sampler's
         span_context = SpanContext(trace_id, ids.generate_span_id(), False, _FLAGS[sampled, random_trace_id],
                                    trace_state)
         if not recording:
             return NonRecordingSpan(span_context)
         span = LeanSpan(self, name, span_context, parent, kind, start_time if start_time is not None else time_ns())
         if attributes:
-            span._set_initial(attributes)
+            limits = self.limits
+            length, maximum = limits.max_span_attribute_length, limits.max_span_attributes
+            if checked_within >= 0 and type(attributes) is dict and (length is None or checked_within <= length) \
+                    and (maximum is None or len(attributes) <= maximum):
+                span.attributes = attributes
+            else:
+                span._set_initial(attributes)
         if links:
             span._add_links(links)
         return span

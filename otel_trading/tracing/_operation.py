@@ -27,7 +27,7 @@ from otel_trading.context._correlation import (
     new_correlation_id,
 )
 from otel_trading.metrics._names import INSTRUMENTATION_FAILURES
-from otel_trading.tracing._lean import LeanTracer
+from otel_trading.tracing._lean import UNCHECKED, LeanTracer
 from otel_trading.tracing._metrics import FunctionMetrics
 
 _LOG = logging.getLogger("otel_trading.tracing")
@@ -83,21 +83,30 @@ class Operation:
         kind: SpanKind,
         metrics: FunctionMetrics | None,
         tracer: trace.Tracer | None = None,  # None: otel-trading's own (instrumentations may pass another)
+        *,
+        checked_within: int = UNCHECKED,  # see LeanTracer.start_span
     ) -> None:
+        # The current context read once (each read is three calls): the parent, its baggage, the new span's.
+        context = otel_context.get_current()
         current = CURRENT_CORRELATION.get()
         if current is None:
             # Outermost operation: adopt an inbound correlation id (W3C baggage) or create one.
-            cid = inbound_correlation_id() or new_correlation_id()
+            cid = inbound_correlation_id(context) or new_correlation_id()
         elif type(current) is str:
             cid = current
         else:  # a dropped call's lazy id: its span needs it now
             assert isinstance(current, LazyCorrelationId)
             cid = current.resolve()
         attributes[CORRELATION_KEY] = cid
-        span = (STATE.tracer if tracer is None else tracer).start_span(name, kind=kind, attributes=attributes)
+        if tracer is None:
+            tracer = STATE.tracer
+        if checked_within >= 0 and len(cid) <= checked_within and type(tracer) is LeanTracer:
+            span = tracer.start_span(name, context, kind, attributes, checked_within=checked_within)
+        else:
+            span = tracer.start_span(name, context, kind, attributes)
         self.span = span
         self.cid = cid
-        self.ctx = trace.set_span_in_context(span)
+        self.ctx = trace.set_span_in_context(span, context)
         self.metrics = metrics
         self._ctx_token: Token[Any] | None = None
         self._cid_token: Token[str | LazyCorrelationId | None] | None = None
