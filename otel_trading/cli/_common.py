@@ -10,12 +10,25 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-from otel_trading.export import StoreContents, load_store
+if TYPE_CHECKING:
+    from otel_trading.export import StoreContents
 
 _DURATION: Final = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNIT_SECONDS: Final = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+COMMAND_HELP: Final = {
+    "demo": "run the instrumented paper-trading bot on a simulated market",
+    "console": "the web console over the local store: trades, traces, logs, metrics, in a browser",
+    "traces": "list recent traces, or show one as a waterfall with its logs",
+    "logs": "search and follow the structured logs",
+    "report": "trading performance computed from the recorded telemetry",
+    "doctor": "check configuration, endpoints and the store",
+    "rules": "check alert rule files; export them as Prometheus rules",
+    "config": "print the effective configuration (secrets masked)",
+}
+"""Each command's line in ``otel-trading --help``: kept here so that the top level can list the
+commands without importing their modules (only the command that runs is imported)."""
 # How wide the text views show what a record holds (--json and --format json keep it whole).
 # One hostile record, a megabyte span name, must neither widen every row of a table nor
 # cost time and memory in proportion to its size times the rows.
@@ -51,6 +64,8 @@ def store_dir(args: argparse.Namespace) -> Path:
 
 def open_store(args: argparse.Namespace, *, traces: bool = True, logs: bool = True) -> StoreContents:
     """Loads the store named by ``--store``; problems in it are reported on stderr, once each."""
+    from otel_trading.export import load_store  # here, not at the top: building the parser stays light
+
     directory = store_dir(args)
     if directory.exists() and not directory.is_dir():
         raise CliError(f"--store {directory}: not a directory")

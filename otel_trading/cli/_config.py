@@ -9,6 +9,7 @@ import os
 import sys
 from typing import Any
 
+from otel_trading.cli._common import COMMAND_HELP
 from otel_trading.config._otlp_env import header_names
 from otel_trading.config._secrets import build_redactor
 from otel_trading.config._settings import ConfigurationError, resolve_settings
@@ -65,7 +66,7 @@ def show_config(*, as_json: bool) -> int:
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser(
-        "config", help="print the effective configuration (secrets masked)",
+        "config", help=COMMAND_HELP["config"],
         description="Resolve configure() defaults and the OTEL_* environment and print the result.",
     )
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")

@@ -6,12 +6,12 @@ import argparse
 import threading
 import webbrowser
 
-from otel_trading.cli._common import CliError, add_store_argument, store_dir
+from otel_trading.cli._common import COMMAND_HELP, CliError, add_store_argument, store_dir
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser(
-        "console", help="the web console over the local store: trades, traces, logs, metrics, in a browser",
+        "console", help=COMMAND_HELP["console"],
         description="Serves the console (docs/console.md) over a local store, read-only: any store, also one "
         "copied from another machine. It prints a login URL with a per-run token and opens it in the browser. "
         "The live console, with alerts and the kill switch, is the bot's own: configure(console=True).",

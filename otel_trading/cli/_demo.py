@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from otel_trading.cli._common import CliError, add_store_argument, parse_duration
+from otel_trading.cli._common import COMMAND_HELP, CliError, add_store_argument, parse_duration
 from otel_trading.cli._invocation import typed_command
 
 if TYPE_CHECKING:
@@ -42,7 +42,7 @@ class _DefaultsHelpFormatter(argparse.HelpFormatter):
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser(
-        "demo", help="run the instrumented paper-trading bot on a simulated market",
+        "demo", help=COMMAND_HELP["demo"],
         formatter_class=_DefaultsHelpFormatter,
         description="Paper-trade a seeded simulated market (price regimes, a scripted crash, an exchange "
         "error burst, rejects, partial fills, feed gaps) through a ccxt-shaped exchange, with every trade "

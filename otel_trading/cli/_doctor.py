@@ -15,7 +15,7 @@ from functools import partial
 from pathlib import Path
 from typing import IO, Any, Final
 
-from otel_trading.cli._common import add_store_argument, default_store_dir
+from otel_trading.cli._common import COMMAND_HELP, add_store_argument, default_store_dir
 from otel_trading.cli._config import effective_config
 from otel_trading.cli._doctor_checks import (
     CheckResult,
@@ -40,7 +40,7 @@ PROBES_DEADLINE_S: Final = 3.0
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser(
-        "doctor", help="check configuration, endpoints and the store",
+        "doctor", help=COMMAND_HELP["doctor"],
         description="Check that the configuration resolves, that the OTLP endpoints answer, whether the "
         "Prometheus port is free or serving otel-trading metrics, and the state of the local store. Network "
         "probes time out within 2 s each and run in parallel; secrets are never printed.",

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from typing import Final
 
 from otel_trading.cli._common import (
+    COMMAND_HELP,
     CliError,
     add_store_argument,
     add_time_range_arguments,
@@ -43,7 +44,7 @@ _HEX: Final = re.compile(r"^[0-9a-f]+$")
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser(
-        "logs", help="search and follow the structured logs",
+        "logs", help=COMMAND_HELP["logs"],
         description="Search the log records of the local store (oldest first), or follow them as the bot "
         "writes them. Filters combine: a record is shown when it passes all of them.",
         epilog="Examples: otel-trading logs --since 10m --level warn; otel-trading logs symbol=BTC/USDT "

@@ -1,8 +1,9 @@
 """``otel-trading``: entry point of the command-line tools.
 
 Each command lives in its own module ``otel_trading.cli._<command>`` with ``add_parser()``
-(registering its arguments and ``run``) and ``run(args) -> exit status``; heavy imports
-happen in ``run`` so that ``--help`` stays fast.
+(registering its arguments and ``run``) and ``run(args) -> exit status``. Only the module of
+the command that runs is imported (the others are listed from ``COMMAND_HELP``), so that
+``otel-trading traces`` never pays for the SDK setup that ``doctor`` or ``demo`` import.
 """
 
 from __future__ import annotations
@@ -11,17 +12,19 @@ import argparse
 import importlib
 import re
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Final
 
 from otel_trading._version import __version__
-from otel_trading.cli._common import CliError
+from otel_trading.cli._common import COMMAND_HELP, CliError
 
-COMMANDS: Final = ("demo", "console", "traces", "logs", "report", "doctor", "rules", "config")
+COMMANDS: Final = tuple(COMMAND_HELP)
 Runner = Callable[[argparse.Namespace], int]
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(with_options: Collection[str] = COMMANDS) -> argparse.ArgumentParser:
+    """The ``otel-trading`` parser; the commands in ``with_options`` get their options (their
+    module is imported), the others only their line in the help."""
     parser = argparse.ArgumentParser(
         prog="otel-trading",
         description="OpenTelemetry-native instrumentation for trading bots: run the demo bot, and look at "
@@ -32,8 +35,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"otel-trading {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
-        importlib.import_module(f"otel_trading.cli._{name}").add_parser(commands)
+        if name in with_options:
+            importlib.import_module(f"otel_trading.cli._{name}").add_parser(commands)
+        else:
+            commands.add_parser(name, help=COMMAND_HELP[name])
     return parser
+
+
+def command_named(argv: Sequence[str]) -> str | None:
+    """The command ``argv`` runs: its first argument that is not an option (the top level's
+    options, --help and --version, take no value)."""
+    return next((arg for arg in argv if not arg.startswith("-")), None)
 
 
 # Options whose value may start with "-": a duration ago written "-5m". argparse would take
@@ -67,8 +79,10 @@ def parse_arguments(parser: argparse.ArgumentParser, argv: Sequence[str]) -> arg
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parse_arguments(parser, sys.argv[1:] if argv is None else argv)
+    arguments = sys.argv[1:] if argv is None else argv
+    command = command_named(arguments)
+    parser = build_parser(with_options=() if command is None else (command,))
+    args = parse_arguments(parser, arguments)
     run: Runner | None = getattr(args, "run", None)
     if run is None:
         parser.print_help(sys.stdout)

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from otel_trading.cli._common import (
+    COMMAND_HELP,
     CliError,
     add_store_argument,
     add_time_range_arguments,
@@ -26,7 +27,7 @@ FORMATS = ("text", "markdown", "json")
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser(
-        "report", help="trading performance computed from the recorded telemetry",
+        "report", help=COMMAND_HELP["report"],
         description="Closed trades, PnL, win rate, profit factor, expectancy, per-trade Sharpe/Sortino/Calmar, "
         "drawdown, order latency and slippage, rejects and exchange errors, by symbol and strategy: all read "
         "from the trade, order and exchange-call spans of the local store.",

@@ -6,10 +6,12 @@ import argparse
 import sys
 from pathlib import Path
 
+from otel_trading.cli._common import COMMAND_HELP
+
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser(
-        "rules", help="check alert rule files; export them as Prometheus rules",
+        "rules", help=COMMAND_HELP["rules"],
         description="Validate alerting files (rules, default pack, channels, routes) and export the rules "
         "as Prometheus alerting-rule groups using the metric names the SDK has in Prometheus.",
     )

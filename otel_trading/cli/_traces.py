@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Final
 
 from otel_trading.cli._common import (
+    COMMAND_HELP,
     NAME_WIDTH,
     CliError,
     add_store_argument,
@@ -49,7 +50,7 @@ _SHOWN_ID_LENGTH: Final = 16
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser(
-        "traces", help="list recent traces, or show one as a waterfall with its logs",
+        "traces", help=COMMAND_HELP["traces"],
         description="Without TRACE_ID: the most recent traces, newest first, one line each. With TRACE_ID: "
         "that trace as a waterfall, its spans under their parents with their events and log lines.",
         epilog="Examples: otel-trading traces --errors --since 1h; otel-trading traces --symbol BTC/USDT; "

@@ -10,15 +10,27 @@ from __future__ import annotations
 import base64
 import json
 import re
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from google.protobuf import json_format
 from google.protobuf.message import Message
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
+from otel_trading._lazy import lazy_attributes
+
 # The store's encoders: straight from the records to the line (no proto messages on the way).
-from otel_trading.export._otlp_json_encode import logs_to_json_line, spans_to_json_line
+# Loaded on first use: they need the SDK's span and log classes, which reading the store does not.
+if TYPE_CHECKING:
+    from otel_trading.export._otlp_json_encode import logs_to_json_line, spans_to_json_line
+
+__getattr__, __dir__ = lazy_attributes(
+    globals(),
+    {
+        "logs_to_json_line": "otel_trading.export._otlp_json_encode",
+        "spans_to_json_line": "otel_trading.export._otlp_json_encode",
+    },
+)
 
 __all__ = ["Signal", "logs_to_json_line", "message_to_json_line", "parse_json_line", "spans_to_json_line"]
 

@@ -40,7 +40,6 @@ from otel_trading.export._index import (
     updated_index,
 )
 from otel_trading.export._index_rows import TraceFacts, group_traces
-from otel_trading.export._metric_queries import report_with_recorded_equity
 from otel_trading.export._records import StoredLog, StoredSpan
 
 __all__ = [
@@ -673,6 +672,9 @@ def trading_report(store: str | Path, selection: ReportFilter, runs: RunSelectio
         has_spans = index.db.execute("SELECT EXISTS (SELECT 1 FROM spans)").fetchone()[0]
         runs_covered = _report_runs(index, resources, selection.start_ns, selection.end_ns)
         problems = index.problems("traces")
+    # Here, not at the top: the recorded metrics (and the SDK's metric classes) only for a report.
+    from otel_trading.export._metric_queries import report_with_recorded_equity
+
     recorded = report_with_recorded_equity(report, store, resources=None if runs.everything else runs.matches)
     return StoreReport(recorded or report, runs_covered, bool(has_spans), problems,
                        len(recorded.equity_curve) if recorded is not None else 0)
