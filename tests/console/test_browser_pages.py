@@ -275,6 +275,23 @@ def test_metrics_page_charts_a_metric_by_attribute(page: Any, store_console: Con
     assert f"trading.order.status=filled: {by_status['filled']} order" in readout
 
 
+def test_a_late_answer_does_not_overwrite_a_newer_view(page: Any, store_console: ConsoleServer) -> None:
+    """The first metric's answer is held back until after the second one's: the page keeps the second."""
+    page.add_init_script("""
+        const send = window.fetch.bind(window);
+        window.fetch = (url, ...rest) => String(url).includes("/api/metrics/trading.equity")
+            ? new Promise((resolve) => setTimeout(() => resolve(send(url, ...rest)), 1500))
+            : send(url, ...rest);
+    """)
+    page.goto(store_console.url + "/metrics?name=trading.equity")
+    page.wait_for_selector("#metric-name")
+    page.select_option("#metric-name", "trading.orders")
+    page.wait_for_selector("#metric-chart figcaption:text('trading.orders')")
+    page.wait_for_timeout(2500)  # the held-back answer arrives meanwhile
+    assert page.inner_text("#metric-chart figcaption") == "trading.orders (value)"
+    assert "name=trading.orders" in page.url
+
+
 @pytest.fixture(scope="module")
 def hostile_console(hostile_store: Path) -> Any:
     with serve_store(hostile_store, port=0) as server:

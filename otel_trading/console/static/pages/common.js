@@ -3,6 +3,15 @@
 import { RANGES } from "../api.js";
 import { h } from "../dom.js";
 
+/**
+ * Tickets for a page's reads: only the newest read's answer is drawn. An older request that
+ * answers late (the filters changed meanwhile) is dropped instead of overwriting the newer view.
+ */
+export function newestOnly() {
+  let latest = 0;
+  return { start: () => ++latest, current: () => latest, stale: (ticket) => ticket !== latest };
+}
+
 export function rangeSelect(current, onChange, name = "range") {
   return h("label", {}, "Range ",
     h("select", { name, onchange: (event) => onChange(event.target.value) },

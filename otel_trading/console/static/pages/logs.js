@@ -3,7 +3,7 @@
 
 import { getJSON, localTimeNs, query, setQuery, sinceNs } from "../api.js";
 import { displayValue, formatTime, h, shortId } from "../dom.js";
-import { field, formValues, input, liveBadge, openStream, pageHeader, rangeSelect, select } from "./common.js";
+import { field, formValues, input, liveBadge, newestOnly, openStream, pageHeader, rangeSelect, select } from "./common.js";
 
 const LEVELS = ["debug", "info", "warning", "error", "critical"];
 const LEVEL_RANK = { trace: 0, debug: 1, info: 2, warn: 3, warning: 3, error: 4, fatal: 5, critical: 5 };
@@ -105,17 +105,23 @@ export async function renderLogs(view, { info }) {
     more.hidden = logs.length < page;
     status.textContent = shown ? `${shown} lines, newest first` : "no log line matches";
   }
+  const reads = newestOnly();
   async function load() {
+    const ticket = reads.start();
+    const answer = await request(null);
+    if (reads.stale(ticket)) return;
     list.replaceChildren();
     shown = 0;
     seen = new Set();
-    append((await request(null)).logs || []);
+    append(answer.logs || []);
   }
   more.addEventListener("click", async () => {
     // A nanosecond time parsed from JSON is a double, off by up to 128 ns either way: the
     // cursor (exclusive) is moved past any such error, and the lines shown already are dropped.
     const cursor = oldestNs === null ? null : String(BigInt(oldestNs) + 256n);
-    append((await request(cursor)).logs || []);
+    const ticket = reads.current();
+    const answer = await request(cursor);
+    if (!reads.stale(ticket)) append(answer.logs || []);
   });
 
   let closeStream = null;

@@ -3,7 +3,7 @@
 import { getJSON, query, setQuery, sinceNs } from "../api.js";
 import { lineChart } from "../chart.js";
 import { formatValue, h } from "../dom.js";
-import { field, pageHeader, rangeSelect } from "./common.js";
+import { field, newestOnly, pageHeader, rangeSelect } from "./common.js";
 
 const STATS = [["value", "value"], ["rate", "rate /s (sums)"], ["p50", "p50 (histograms)"], ["p99", "p99 (histograms)"]];
 
@@ -44,11 +44,14 @@ export async function renderMetrics(view) {
     about.textContent = metric ? `${metric.type}${metric.unit ? `, unit ${metric.unit}` : ""}${metric.description ? ` — ${metric.description}` : ""}` : "";
   }
 
+  const reads = newestOnly();
   async function load() {
+    const ticket = reads.start();
     setQuery({ name: state.name, by: state.by.join(","), stat: state.stat === "value" ? "" : state.stat, range: state.range === "all" ? "" : state.range });
     drawKeys();
     try {
       const data = await getJSON(`metrics/${encodeURIComponent(state.name)}`, { by: state.by.join(","), stat: state.stat, since_ns: sinceNs(state.range) });
+      if (reads.stale(ticket)) return;
       const series = (data.series || []).map((one) => ({
         label: Object.entries(one.attributes || {}).map(([k, v]) => `${k}=${v}`).join(", "), points: one.points,
       }));
@@ -57,6 +60,7 @@ export async function renderMetrics(view) {
       chart.replaceChildren(lineChart({ title: `${data.name || state.name} (${state.stat})`, series,
         format: (value) => `${formatValue(value)}${unit}` }));
     } catch (error) {
+      if (reads.stale(ticket)) return;
       // 404: the metric is known (the catalog) but no point of it is in the store yet.
       chart.replaceChildren(error.status === 404
         ? h("p", { class: "muted chart-empty" }, `No point of ${state.name} recorded yet: the local metrics exporter writes them at its export interval.`)

@@ -6,7 +6,7 @@ import { lineChart } from "../chart.js";
 import {
   card, formatDuration, formatNumber, formatPercent, formatSigned, formatTime, h, section, table,
 } from "../dom.js";
-import { liveBadge, openStream, pageHeader, rangeSelect, statusBadge } from "./common.js";
+import { liveBadge, newestOnly, openStream, pageHeader, rangeSelect, statusBadge } from "./common.js";
 
 function tone(value) {
   if (value === null || value === undefined || value === 0) return "";
@@ -90,8 +90,11 @@ export async function renderOverview(view, { info }) {
   }));
   view.append(header, content);
 
+  const reads = newestOnly();
   async function load() {
+    const ticket = reads.start();
     const data = await getJSON("overview", { since_ns: sinceNs(range) });
+    if (reads.stale(ticket)) return;
     content.replaceChildren(body(data));
   }
   await load();

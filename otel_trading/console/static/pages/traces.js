@@ -2,7 +2,7 @@
 
 import { getJSON, localTimeNs, query, setQuery, sinceNs } from "../api.js";
 import { formatDuration, formatTime, h, shortId } from "../dom.js";
-import { field, formValues, input, pageHeader, rangeSelect, select } from "./common.js";
+import { field, formValues, input, newestOnly, pageHeader, rangeSelect, select } from "./common.js";
 
 const FILTERS = ["service", "name", "symbol", "correlation_id", "attr", "status", "min_duration_ms", "max_duration_ms",
   "range", "from", "to", "limit"];
@@ -30,13 +30,16 @@ export async function renderTraces(view) {
   const results = h("div", { class: "table-wrap" });
   view.append(pageHeader("Traces"), form, results);
 
+  const reads = newestOnly();
   async function load() {
+    const ticket = reads.start();
     const data = await getJSON("traces", {
       service: state.service, name: state.name, symbol: state.symbol, correlation_id: state.correlation_id,
       attr: state.attr, status: state.status, min_duration_ms: state.min_duration_ms,
       max_duration_ms: state.max_duration_ms, limit: state.limit,
       since_ns: localTimeNs(state.from) || sinceNs(state.range), until_ns: localTimeNs(state.to),
     });
+    if (reads.stale(ticket)) return;
     const traces = data.traces || [];
     const rows = traces.map((trace) => h("tr", { "data-trace-id": trace.trace_id },
       h("td", {}, formatTime(trace.start_ns)),

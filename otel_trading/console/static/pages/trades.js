@@ -3,7 +3,7 @@
 import { getJSON, query, setQuery } from "../api.js";
 import { formatDuration, formatSigned, formatTime, h, shortId } from "../dom.js";
 import { go } from "../nav.js";
-import { field, formValues, input, pageHeader, select, statusBadge } from "./common.js";
+import { field, formValues, input, newestOnly, pageHeader, select, statusBadge } from "./common.js";
 
 const FILTERS = ["symbol", "side", "strategy", "status", "exit_reason"];
 const COLUMNS = [
@@ -75,11 +75,14 @@ export async function renderTrades(view) {
       h("span", { class: "hint" }, " · click a row for its trace"));
   }
 
+  const reads = newestOnly();
   async function load() {
+    const ticket = reads.start();
     const filters = Object.fromEntries(FILTERS.map((name) => [name, state[name]]));
     // The API sorts by its own columns (the trade id is not one); the table re-sorts anyway.
     const sort = state.sort === "trade_id" ? "opened_ns" : state.sort;
     const data = await getJSON("trades", { ...filters, sort, order: state.order });
+    if (reads.stale(ticket)) return;
     trades = data.trades || [];
     draw();
   }
