@@ -211,7 +211,7 @@ def test_plot_without_matplotlib_is_a_usage_error(store: Path, tmp_path: Path) -
 
 
 def test_json_numbers_are_finite_or_named() -> None:
-    from otel_trading.cli._report_render import json_number
+    from otel_trading.analytics._report_document import json_number
 
     assert json_number(math.inf) == "inf" and json_number(-math.inf) == "-inf"
     assert json_number(math.nan) is None and json_number(None) is None and json_number(1.5) == 1.5

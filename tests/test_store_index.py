@@ -16,12 +16,13 @@ from pathlib import Path
 import pytest
 
 from otel_trading.analytics._journal import ReportFilter, count_calls, read_journal
-from otel_trading.cli._log_filter import LogFilter, parse_field_filter
-from otel_trading.cli._runs import RunSelection
+from otel_trading.cli._log_filter import parse_field_filter
 from otel_trading.export import StoredSpan, load_store
 from otel_trading.export._index import INDEX_NAME, TRACE_COLUMNS, StoreIndex, trace_facts
 from otel_trading.export._index_rows import TraceFacts, group_traces, summarize
+from otel_trading.export._log_filter import LogFilter
 from otel_trading.export._reader import decode_store_line
+from otel_trading.export._runs import RunSelection
 from otel_trading.export._store_queries import _call_counts, _journal, newest_logs
 
 

@@ -13,10 +13,10 @@ import pytest
 from cli_runner import run_cli
 
 from otel_trading.analytics._journal import Journal, ReportFilter, build_report
-from otel_trading.cli._log_filter import equals_text
-from otel_trading.cli._runs import RunSelection
 from otel_trading.export import load_store
 from otel_trading.export._index_rows import render_value
+from otel_trading.export._log_filter import equals_text
+from otel_trading.export._runs import RunSelection
 from otel_trading.export._store_queries import (
     search_logs,
     store_report,

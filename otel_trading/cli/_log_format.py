@@ -16,12 +16,8 @@ from typing import Any, Final, TextIO
 from otel_trading.cli._common import NAME_WIDTH, TEXT_WIDTH, clip, escape_controls, format_time, printable
 from otel_trading.export import StoredLog
 from otel_trading.export._index_rows import render_value
+from otel_trading.export._log_filter import LEVELS, level_name
 
-# Minimum severity number per --level name (OpenTelemetry's ranges: DEBUG 5-8, INFO 9-12, ...).
-LEVELS: Final = {
-    "trace": 1, "debug": 5, "info": 9, "warn": 13, "warning": 13, "error": 17, "critical": 21, "fatal": 21,
-}
-_SHORT_LEVELS: Final = ((21, "FATAL"), (17, "ERROR"), (13, "WARN"), (9, "INFO"), (5, "DEBUG"), (1, "TRACE"))
 _LEVEL_COLOURS: Final = {"FATAL": "1;31", "ERROR": "31", "WARN": "33", "INFO": "32", "DEBUG": "2", "TRACE": "2"}
 
 STACKTRACE: Final = "exception.stacktrace"
@@ -74,14 +70,6 @@ def _can_encode(stream: TextIO, text: str) -> bool:
     except (UnicodeEncodeError, LookupError):
         return False
     return True
-
-
-def level_name(log: StoredLog) -> str:
-    """The short OpenTelemetry name of the record's severity (``WARN``, ``FATAL``...)."""
-    for number, name in _SHORT_LEVELS:
-        if log.severity_number >= number:
-            return name
-    return log.severity_text.upper() or "-"
 
 
 def display_value(value: Any) -> str:

@@ -22,10 +22,9 @@ from otel_trading.cli._common import (
     time_range,
     warn,
 )
-from otel_trading.cli._log_filter import LogFilter, parse_field_filter
+from otel_trading.cli._log_filter import parse_field_filter
 from otel_trading.cli._log_format import (
     HOW_TO_RECORD,
-    LEVELS,
     Style,
     log_document,
     no_telemetry_message,
@@ -35,6 +34,7 @@ from otel_trading.cli._log_format import (
 from otel_trading.cli._runs import add_run_arguments, run_selection
 from otel_trading.export import StoredLog, StoreFollower
 from otel_trading.export._index import updated_index
+from otel_trading.export._log_filter import LEVELS, LogFilter
 from otel_trading.export._store_queries import newest_logs
 
 DEFAULT_LIMIT: Final = 200

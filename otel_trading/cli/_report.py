@@ -50,7 +50,8 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def run(args: argparse.Namespace) -> int:
     from otel_trading.analytics import ReportFilter
-    from otel_trading.cli._report_render import Scope, describe_filters, render
+    from otel_trading.analytics._report_document import Scope
+    from otel_trading.cli._report_render import describe_filters, render
     from otel_trading.export._store_queries import trading_report
 
     if args.plot is not None:

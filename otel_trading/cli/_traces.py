@@ -36,10 +36,11 @@ from otel_trading.cli._log_format import (
     no_telemetry_message,
     tolerate_unencodable_output,
 )
-from otel_trading.cli._runs import Run, add_run_arguments, run_selection
+from otel_trading.cli._runs import add_run_arguments, run_selection
 from otel_trading.cli._trace_summary import Trace, TraceSummary, group_traces, summarize, summary_document
 from otel_trading.cli._waterfall import build_tree, document, render, trade_result
 from otel_trading.export._index import StoreIndex, load_indexed, updated_index
+from otel_trading.export._runs import Run
 from otel_trading.export._store_queries import TraceQuery, listed_traces, trace_runs
 
 DEFAULT_LIMIT: Final = 20

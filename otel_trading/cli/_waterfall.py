@@ -18,11 +18,11 @@ from otel_trading.cli._log_format import (
     is_source_location,
     iso_time,
     key_values,
-    level_name,
     log_document,
 )
 from otel_trading.cli._trace_summary import Trace, TraceSummary, span_error_text, summarize, summary_document
 from otel_trading.export import SpanEvent, StoredLog, StoredSpan
+from otel_trading.export._log_filter import level_name
 
 # Shown on each span line without --attributes (under their names without "trading.").
 KEY_ATTRIBUTES: Final = (

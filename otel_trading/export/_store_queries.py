@@ -26,10 +26,7 @@ from otel_trading.analytics._journal import (
     UnclosedTrade,
     report_from_journal,
 )
-from otel_trading.cli._log_filter import FIELD_NAMES, FieldFilter, LogFilter, equals_text
-from otel_trading.cli._log_format import LEVELS, level_name
-from otel_trading.cli._report_render import Scope, report_document
-from otel_trading.cli._runs import Run, RunSelection
+from otel_trading.analytics._report_document import Scope, report_document
 from otel_trading.export._index import (
     TRACE_COLUMNS,
     StoreIndex,
@@ -40,7 +37,9 @@ from otel_trading.export._index import (
     updated_index,
 )
 from otel_trading.export._index_rows import TraceFacts, group_traces
+from otel_trading.export._log_filter import FIELD_NAMES, LEVELS, FieldFilter, LogFilter, equals_text, level_name
 from otel_trading.export._records import StoredLog, StoredSpan
+from otel_trading.export._runs import Run, RunSelection
 
 __all__ = [
     "LogView",
