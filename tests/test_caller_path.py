@@ -254,3 +254,61 @@ def test_each_sampled_call_records_its_own_attributes() -> None:
         assert [(a["symbol"], a["venue"], a["api_key"]) for a in recorded] == [
             ("ETH/USDT", "binance", "[REDACTED]"), ("BTC/USDT", "binance", "[REDACTED]")]
         assert recorded[0]["correlation_id"] != recorded[1]["correlation_id"]
+
+
+class _RecordOnly(Sampler):
+    """Records every span, samples none: spans that are recording and never exported."""
+
+    def should_sample(  # noqa: PLR0917 - the SDK's signature; the decision is the same whatever the arguments
+            self, parent_context: Context | None, trace_id: int, name: str,  # noqa: ARG002
+            kind: SpanKind | None = None, attributes: Attributes = None,  # noqa: ARG002
+            links: Sequence[Link] | None = None, trace_state: TraceState | None = None,  # noqa: ARG002
+    ) -> SamplingResult:
+        return SamplingResult(Decision.RECORD_ONLY, attributes)
+
+    def get_description(self) -> str:
+        return "RecordOnly"
+
+
+def test_a_recorded_span_the_sampler_does_not_sample_is_not_exported() -> None:
+    with capture() as otel:
+        provider = otel.telemetry.tracer_provider
+        assert provider is not None
+        provider.sampler = _RecordOnly()
+        recording: list[bool] = []
+
+        @traced(name="place_order")
+        def place_order() -> None:
+            recording.append(trace.get_current_span().is_recording())
+
+        place_order()
+        assert recording == [True] and otel.spans == []
+
+
+def test_a_generator_runs_with_its_own_correlation_id_wherever_it_is_consumed() -> None:
+    with capture() as otel:
+        seen: list[str | None] = []
+
+        @traced(name="prices")
+        def prices() -> Iterator[int]:
+            for price in (1, 2, 3):
+                seen.append(correlation_id())
+                yield price
+
+        @traced(name="first")
+        def first(stream: Iterator[int]) -> None:
+            next(stream)  # the generator's span starts here, a child of this call
+
+        @traced(name="rest")
+        def rest(stream: Iterator[int]) -> None:
+            seen.append(correlation_id())
+            for _ in stream:
+                pass
+
+        stream = prices()
+        first(stream)
+        rest(stream)
+        started, finished = otel.span("first"), otel.span("rest")
+        assert started.attributes is not None and finished.attributes is not None
+        own, other = started.attributes["correlation_id"], finished.attributes["correlation_id"]
+        assert own != other and seen == [own, other, own, own]

@@ -114,12 +114,13 @@ class _Instrumented:
             within = sys.maxsize if max_length is None else max_length
             if self.static_longest is None or self.static_longest > within:
                 within = UNCHECKED
+            positional = len(args)
             for item in self.capture:
                 if item.secret:
                     attributes[item.key] = REDACTED
                     continue
                 index = item.index
-                if index is not None and index < len(args):
+                if index is not None and index < positional:
                     value = args[index]
                 else:
                     value = kwargs.get(item.name, item.default)

@@ -93,12 +93,15 @@ class LeanSpan(trace.Span):
 
     __slots__ = (
         "attributes", "context", "dropped_attributes", "dropped_events", "end_time", "events", "kind", "links",
-        "name", "parent", "start_time", "status", "tracer",
+        "name", "parent", "queues", "start_time", "status", "tracer",
     )
 
     def __init__(self, tracer: LeanTracer, name: str, context: SpanContext,  # noqa: PLR0917 - one call site, hot
-                 parent: SpanContext | None, kind: SpanKind, start_time: int) -> None:
+                 parent: SpanContext | None, kind: SpanKind, start_time: int, queues: tuple[SpanQueue, ...]) -> None:
         self.tracer = tracer
+        # Where end() puts it: the tracer's queues when sampled, none for a recorded, not sampled span
+        # (RECORD_ONLY), as the tracer decided (cheaper than the flags' two properties at end()).
+        self.queues = queues
         self.name = name
         self.context = context
         self.parent = parent
@@ -263,9 +266,8 @@ class LeanSpan(trace.Span):
             _LOG.warning("Tried calling end on an ended span.")
             return
         self.end_time = end_time if end_time is not None else time_ns()
-        if self.context.trace_flags.sampled:  # a recorded, not sampled span (RECORD_ONLY) is not exported
-            for exporter in self.tracer.exporters:
-                exporter.put(self)
+        for queue in self.queues:
+            queue.put(self)
 
     def __exit__(self, exc_type: type[BaseException] | None, exc_val: BaseException | None,
                  exc_tb: TracebackType | None) -> None:
@@ -386,7 +388,8 @@ class LeanTracer(trace.Tracer):
                                    trace_state)
         if not recording:
             return NonRecordingSpan(span_context)
-        span = LeanSpan(self, name, span_context, parent, kind, start_time if start_time is not None else time_ns())
+        span = LeanSpan(self, name, span_context, parent, kind, start_time if start_time is not None else time_ns(),
+                        self.exporters if sampled else ())
         if attributes:
             limits = self.limits
             length, maximum = limits.max_span_attribute_length, limits.max_span_attributes

@@ -114,7 +114,8 @@ class Operation:
 
     def enter(self) -> None:
         self._ctx_token = otel_context.attach(self.ctx)
-        self._cid_token = CURRENT_CORRELATION.set(self.cid)
+        if CURRENT_CORRELATION.get() is not self.cid:  # an inner operation's is its caller's: nothing to set
+            self._cid_token = CURRENT_CORRELATION.set(self.cid)
 
     def exit(self) -> None:
         if self._cid_token is not None:
