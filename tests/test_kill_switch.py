@@ -159,3 +159,41 @@ def test_the_live_demo_halts_from_its_console_and_resumes(tmp_path: Any) -> None
     finally:
         process.terminate()
         process.wait(20)
+
+
+def test_a_persons_halt_on_top_of_the_breakers_is_recorded_and_outlasts_its_cooldown() -> None:
+    """The breaker halted first; the console's halt at the same state still counts (history, span, log,
+    hooks with previous == state), is not a second trip, and the demo stays halted past the cooldown."""
+    from otel_trading.demo._risk import RiskLimits, RiskManager
+    from otel_trading.demo._scenario import MARKET_START
+
+    with capture() as telemetry:
+        risk = RiskManager(RiskLimits(max_consecutive_losses=1, cooldown_ticks=5))
+        seen: list[tuple[Any, ...]] = []
+        handles = [on_trading_state_change(risk.state_changed), on_trading_state_change(lambda *c: seen.append(c))]
+        start = MARKET_START + 3600
+        assert risk.evaluate(1, start, 10_000.0) is None
+        risk.trade_closed(-3.0)
+        change = risk.evaluate(2, start + 1, 10_000.0)  # the breaker trips
+        assert change is not None and change.state is TradingState.HALTED
+        previous = set_trading_state("halted", "operator: stop", source="console")
+        assert previous is TradingState.HALTED
+        assert seen[-1] == (TradingState.HALTED, TradingState.HALTED, "operator: stop", "console")
+        state, reason, source, _, history = trading_state_details()
+        assert (state, reason, source) == (TradingState.HALTED, "operator: stop", "console")
+        assert [(c.previous, c.state, c.reason, c.source) for c in history][-1] == (
+            TradingState.HALTED, TradingState.HALTED, "operator: stop", "console")
+        changes = [s for s in telemetry.spans if s.name == "trading.state_change"]
+        assert dict(changes[-1].attributes or {})["trading.state.previous"] == "halted"
+        assert dict(changes[-1].attributes or {})["trading.state.source"] == "console"
+        assert [log for log in telemetry.logs_as_dicts()
+                if log["body"] == "trading state changed" and log["attributes"]["source"] == "console"]
+        assert telemetry.value("trading.circuit_breaker.trips") == 1  # one transition into halted
+        assert risk.manually_halted
+        change = risk.evaluate(8, start + 7, 10_000.0)  # the breaker's cooldown ends
+        assert change is not None and change.state is TradingState.HALTED
+        assert trading_state_details()[0] is TradingState.HALTED
+        assert trading_state_details()[1] == "operator: stop"  # the bot's no-op keeps the person's reason
+        assert risk.check_entry(100.0, _snapshot()) == (False, "trading_halted")
+        for handle in handles:
+            handle.remove()

@@ -111,7 +111,9 @@ def set_trading_state(state: TradingState | str, reason: str | None = None, *, s
     """Moves the bot to ``state``; a move to ``halted`` counts a circuit-breaker trip.
 
     Returns the previous state. ``source`` says who changed it (``bot``, ``console``, an alert
-    action...). A change is logged (warning) and traced (a ``trading.state_change`` span with
+    action...). The bot setting the state it is already in changes nothing; any other source is
+    always recorded, with ``previous == state`` when unchanged (a person's halt on top of the
+    breaker's must outlast it). A change is logged (warning) and traced (a ``trading.state_change`` span with
     the previous and new state, reason and source), the gauge ``trading.state`` follows, and the
     hooks of ``on_trading_state_change()`` run. Your order path decides what each state allows.
     """
@@ -120,13 +122,18 @@ def set_trading_state(state: TradingState | str, reason: str | None = None, *, s
     with holder.lock:
         previous = holder.state
         changed = new is not previous
-        holder.state, holder.reason = new, reason
-        if changed:
-            holder.source, holder.since_ns = source, time.time_ns()
-            holder.history.append(StateChange(holder.since_ns, previous, new, reason, source))
-        hooks = list(holder.hooks) if changed else []
-    if changed:
-        if new is TradingState.HALTED:
+        # The bot repeating its own state is no news; anyone else saying it (a person on the kill
+        # switch while the breaker already halted) is a decision the hooks must see and keep.
+        recorded = changed or source != "bot"
+        if recorded:
+            holder.state, holder.reason, holder.source = new, reason, source
+            now_ns = time.time_ns()
+            if changed:
+                holder.since_ns = now_ns  # since when in this state: a confirmation does not restart it
+            holder.history.append(StateChange(now_ns, previous, new, reason, source))
+        hooks = list(holder.hooks) if recorded else []
+    if recorded:
+        if changed and new is TradingState.HALTED:  # a trip is a move into halted, not a repeat of it
             from otel_trading._state import STATE
 
             local_counter(STATE.local_metrics, n.CIRCUIT_BREAKER_TRIPS).add(

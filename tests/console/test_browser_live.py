@@ -164,20 +164,11 @@ def test_kill_switch_halts_the_demo(page: Any, live_demo: LiveDemo) -> None:
     wait_for(lambda: positions_opened_since(live_demo, started), 60, "a position to open while active")
     assert not re.search(r"\b(undefined|null|NaN)\b", page.inner_text("#view"))
     assert page.locator("#controls-no-token").count() == 0
-    # A click that lands while the breaker holds its own halt changes nothing (same state: no
-    # history entry, no hook), so the test clicks again once the breaker let the bot trade.
-    for _attempt in range(3):
-        wait_for(lambda: controls_state(live_demo) == "active", 60, "the demo's breaker to let it trade")
-        page.fill("#control-reason", "browser test: halt")
-        page.click("button.control[data-state=halted]")
-        halted_at = now_ns()
-        deadline = time.monotonic() + 5
-        while not changed_by(live_demo, "browser test: halt") and time.monotonic() < deadline:
-            time.sleep(0.2)
-        if changed_by(live_demo, "browser test: halt"):
-            break
-    else:
-        pytest.fail("the halt clicked in the page never reached the controls history")
+    # The breaker may hold its own halt when the click lands: a person's halt is recorded all the same.
+    page.fill("#control-reason", "browser test: halt")
+    page.click("button.control[data-state=halted]")
+    halted_at = now_ns()
+    wait_for(lambda: changed_by(live_demo, "browser test: halt"), 10, "the halt in the controls history")
     page.wait_for_selector("#control-state[data-value=halted]")
     page.wait_for_selector("#control-history >> text=browser test: halt")
     assert controls_state(live_demo) == "halted"
