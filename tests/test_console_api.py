@@ -481,8 +481,8 @@ def test_store_overview_answers_the_bots_figures_from_its_recorded_metrics(tmp_p
     orders, exchange = recorded["report"]["orders"], recorded["report"]["exchange"]  # what the traces say
     assert recorded["reject_rate"] == pytest.approx(sum(orders["rejects_by_reason"].values()) / orders["count"])
     assert recorded["error_rate"] == pytest.approx(exchange["errors"] / exchange["calls"])
-    for stat in ("p50", "p99"):
-        assert recorded["order_latency_ms"][stat] == pytest.approx(bot["order_latency_ms"][stat])
+    for stat in ("p50", "p99"):  # the report's exact per-order figures; the bot's histogram estimates them
+        assert recorded["order_latency_ms"][stat] == pytest.approx(orders["ack_latency_s"][stat] * 1000, rel=1e-9)
         assert bot["order_latency_ms"][stat] > 0
     # Telemetry kept moving while the bot exported: the store's figures are what it had recorded then.
     for key, name in (("exported", "otel_trading.telemetry.exported"), ("dropped", "otel_trading.telemetry.dropped")):

@@ -115,10 +115,6 @@ def test_overview_numbers_equal_the_report(page: Any, store_console: ConsoleServ
     assert page.locator("#chart-equity svg path.line").count() == 1
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "since d768880 the store overview's order latency is the recorded histogram's interpolated "
-    "percentiles (to equal the live overview), not the report's exact ones from the order spans: "
-    "reported to the lead; strict, so the test says when the two agree again"))
 def test_overview_order_latency_equals_the_report(page: Any, store_console: ConsoleServer,
                                                   report: dict[str, Any]) -> None:
     page.goto(store_console.url + "/")
