@@ -17,8 +17,10 @@ from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
 from opentelemetry.trace import Link, NonRecordingSpan, SpanContext, SpanKind, TraceFlags
 from opentelemetry.trace.span import TraceState
 from opentelemetry.util.types import Attributes
+from processes import run_in_forked_child
 
 from otel_trading import bound, correlation_id, get_logger, span, traced, with_context
+from otel_trading.context import _correlation
 from otel_trading.testing import TelemetryCapture, capture
 
 
@@ -312,3 +314,19 @@ def test_a_generator_runs_with_its_own_correlation_id_wherever_it_is_consumed() 
         assert started.attributes is not None and finished.attributes is not None
         own, other = started.attributes["correlation_id"], finished.attributes["correlation_id"]
         assert own != other and seen == [own, other, own, own]
+
+
+def test_a_forked_child_reads_a_lazy_id_even_if_the_parent_was_reading_one_at_the_fork() -> None:
+    with capture(sampler="always_off"):
+        ids: list[str | None] = []
+
+        @traced
+        def loop_iteration() -> None:
+            ids.append(correlation_id())
+
+        def child() -> None:
+            loop_iteration()
+            assert ids[-1]
+
+        with _correlation._RESOLVING.lock:  # as held by a thread of the parent taking its first read
+            run_in_forked_child(child, timeout=10)

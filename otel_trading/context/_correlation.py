@@ -25,7 +25,7 @@ from typing import Any, Final, ParamSpec, TypeVar
 from opentelemetry import baggage
 from opentelemetry import context as otel_context
 
-from otel_trading._state import Slot
+from otel_trading._state import Slot, reset_after_fork
 
 CORRELATION_KEY: Final = "correlation_id"
 
@@ -49,14 +49,26 @@ class LazyCorrelationId:
         value: str | None = getattr(self, "_value", None)
         if value is None:
             candidate = inbound_correlation_id() or new_correlation_id()
-            with _RESOLVING:  # two first readers at once: both get the id the first one set
+            with _RESOLVING.lock:  # two first readers at once: both get the id the first one set
                 value = getattr(self, "_value", None)
                 if value is None:
                     value = self._value = candidate
         return value
 
 
-_RESOLVING: Final = threading.Lock()
+class _FirstReads:
+    """The lock of lazy ids' first reads; a forked child makes its own (another thread of the
+    parent may have held this one at the fork, for ever in the child)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+
+    def after_fork_in_child(self) -> None:
+        self.lock = threading.Lock()
+
+
+_RESOLVING: Final = _FirstReads()
+reset_after_fork(_RESOLVING)
 # What the current operation's correlation id is: None outside one. Read it with correlation_id()
 # (which resolves a lazy id); operations pass the value on as it is, so a lazy id stays lazy.
 CURRENT_CORRELATION: contextvars.ContextVar[str | LazyCorrelationId | None] = contextvars.ContextVar(
