@@ -97,7 +97,6 @@ class _Instrumented:
         self.metrics = FunctionMetrics(qualified) if record_metrics else None
         self.static_longest = _longest_checked(static, self.capture)
 
-
     def start_operation(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Operation | None:
         """The call's operation, sampled or not (None: instrumentation failed, run the call bare)."""
         if drops_span():  # not sampled: no attributes to capture

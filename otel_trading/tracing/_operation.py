@@ -86,7 +86,7 @@ class Operation:
         *,
         checked_within: int = UNCHECKED,  # see LeanTracer.start_span
     ) -> None:
-        # The current context read once (each read is three calls): the parent, its baggage, the new span's.
+        # The current context read once (each read is two to four calls): the parent, its baggage, the new span's.
         context = otel_context.get_current()
         current = CURRENT_CORRELATION.get()
         if current is None:
