@@ -70,8 +70,20 @@ DAMAGED = [
     "{not json",
 ]
 
+# Around the attribute pairs the fast path reads at once (a string or a double): each of these is
+# decided as protobuf decides it, not taken for one.
+ATTRIBUTE_PAIRS = [
+    _span_line(attributes=[{"key": "a", "value": {"stringValue": "1"}}, {"key": "a", "value": {"doubleValue": 2.5}}]),
+    _span_line(attributes=[{"key": 5, "value": {"stringValue": "a"}}]),
+    _span_line(attributes=[{"key": "k", "value": {"stringValue": 5}}]),
+    _span_line(attributes=[{"key": "k", "value": {"doubleValue": True}}]),
+    _span_line(attributes=[{"key": "k", "value": {"stringValue": "a"}, "extra": 1}]),
+    _span_line(attributes=[{"key": "k", "extra": {"stringValue": "a"}}]),
+    _span_line(attributes=[{"key": "k"}, {"value": {"stringValue": "no key"}}]),
+]
 
-@pytest.mark.parametrize("line", ODD_BUT_VALID + DAMAGED)
+
+@pytest.mark.parametrize("line", ODD_BUT_VALID + DAMAGED + ATTRIBUTE_PAIRS)
 def test_every_line_decodes_as_protobuf_reads_it(line: str) -> None:
     assert _outcome(line, "traces", decode_line) == _outcome(line, "traces", _protobuf_path)
 

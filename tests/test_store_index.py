@@ -18,7 +18,7 @@ import pytest
 from otel_trading.analytics._journal import ReportFilter, count_calls, read_journal
 from otel_trading.cli._log_filter import parse_field_filter
 from otel_trading.export import StoredSpan, load_store
-from otel_trading.export._index import INDEX_NAME, TRACE_COLUMNS, StoreIndex, trace_facts
+from otel_trading.export._index import _LOOKUP_INDEXES, INDEX_NAME, TRACE_COLUMNS, StoreIndex, trace_facts
 from otel_trading.export._index_rows import TraceFacts, group_traces, summarize
 from otel_trading.export._log_filter import LogFilter
 from otel_trading.export._reader import decode_store_line
@@ -63,6 +63,24 @@ def test_a_second_read_parses_nothing_and_an_append_only_the_new_bytes(store: Pa
     index.update()
     assert index.bytes_read - first == len(lines[-1].encode())
     assert index.location == str(store / INDEX_NAME)
+    _same_as_unindexed(store)
+
+
+def _query_plan(index: StoreIndex, query: str, *parameters: object) -> str:
+    return " ".join(str(row[-1]) for row in index.db.execute(f"EXPLAIN QUERY PLAN {query}", parameters))
+
+
+def test_the_lookup_indexes_are_there_after_a_first_indexing_and_the_next(store: Path, index: StoreIndex) -> None:
+    # A first indexing builds them after loading its rows: each must be back, and used.
+    lines = _lines(store, "traces")
+    (store / "traces.jsonl").write_text("".join(lines[:-1]))
+    for _ in range(2):
+        index.update()
+        names = {name for (name,) in index.db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+        assert set(_LOOKUP_INDEXES) <= names
+        assert "spans_by_trace" in _query_plan(index, "SELECT id FROM spans WHERE trace_id = ?", "00")
+        assert "logs_by_time" in _query_plan(index, "SELECT id FROM logs ORDER BY time_ns DESC LIMIT 5")
+        (store / "traces.jsonl").write_text("".join(lines))
     _same_as_unindexed(store)
 
 

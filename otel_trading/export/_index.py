@@ -86,6 +86,15 @@ CREATE TABLE problems (id INTEGER PRIMARY KEY, signal TEXT NOT NULL, dev INTEGER
 CREATE INDEX problems_by_file ON problems (dev, ino);
 """
 
+# A row's JSON, as json.dumps(ensure_ascii=False, separators=(",", ":")) writes it (the log search
+# looks for texts in it), by one encoder: dumps() with options builds an encoder per call. No cycle
+# check: the values come from decoding JSON lines.
+_encode: Final = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode
+
+_LOOKUP_INDEXES: Final = {statement.split()[2]: statement for statement in map(str.strip, _SCHEMA.split(";"))
+                          if statement.startswith("CREATE INDEX")}
+"""The ``CREATE INDEX`` statements of the schema, by index name."""
+
 
 def index_locations(directory: Path) -> Iterator[str]:
     """Where the index of ``directory`` may live, best first: beside the store, then a per-store
@@ -182,11 +191,20 @@ class StoreIndex:
         db = self._db
         db.execute("BEGIN IMMEDIATE")
         try:
+            # A first indexing loads every row at once: its lookup indexes are built after the load
+            # (one sort each) rather than kept up to date row by row.
+            first = not db.execute("SELECT EXISTS (SELECT 1 FROM files)").fetchone()[0]
+            if first:
+                for name in _LOOKUP_INDEXES:
+                    db.execute(f"DROP INDEX {name}")
             for signal in _SIGNALS:
                 self.files[signal], self.unreadable[signal] = [], []
                 follower = _IndexingFollower(self, signal)
                 follower.index_new_lines(self.files[signal])
                 self.bytes_read += follower.bytes_read
+            if first:
+                for statement in _LOOKUP_INDEXES.values():
+                    db.execute(statement)
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
@@ -197,7 +215,7 @@ class StoreIndex:
         known = cache.get(id(resource))
         if known is not None:
             return known
-        data = json.dumps(resource, ensure_ascii=False, separators=(",", ":"))
+        data = _encode(resource)
         self._db.execute("INSERT OR IGNORE INTO resources (data) VALUES (?)", (data,))
         [row] = self._db.execute("SELECT id FROM resources WHERE data = ?", (data,)).fetchall()
         cache[id(resource)] = int(row[0])
@@ -295,10 +313,9 @@ class _Resources:
 
 
 def _span_row(span: StoredSpan) -> str:
-    return json.dumps([span.trace_id, span.span_id, span.parent_span_id, span.name, span.kind, span.start_ns,
-                       span.end_ns, span.status, span.status_message, span.attributes,
-                       [[event.name, event.time_ns, event.attributes] for event in span.events], span.scope],
-                      ensure_ascii=False, separators=(",", ":"))
+    return _encode([span.trace_id, span.span_id, span.parent_span_id, span.name, span.kind, span.start_ns,
+                    span.end_ns, span.status, span.status_message, span.attributes,
+                    [[event.name, event.time_ns, event.attributes] for event in span.events], span.scope])
 
 
 def _span(data: str, resource: Mapping[str, Any]) -> StoredSpan:
@@ -309,8 +326,8 @@ def _span(data: str, resource: Mapping[str, Any]) -> StoredSpan:
 
 
 def _log_row(log: StoredLog) -> str:
-    return json.dumps([log.time_ns, log.severity_number, log.severity_text, log.body, log.attributes, log.trace_id,
-                       log.span_id, log.scope], ensure_ascii=False, separators=(",", ":"))
+    return _encode([log.time_ns, log.severity_number, log.severity_text, log.body, log.attributes, log.trace_id,
+                    log.span_id, log.scope])
 
 
 def _log(data: str, resource: Mapping[str, Any]) -> StoredLog:
@@ -446,7 +463,7 @@ def _trace_columns(facts: TraceFacts) -> tuple[Any, ...]:
     return (facts.trace_id, facts.name, facts.service, facts.run, facts.start_ns, facts.end_ns, int(facts.partial),
             facts.span_count, facts.error_count, facts.error, facts.symbol,
             json.dumps(facts.trade_ids, ensure_ascii=False),
-            json.dumps(facts.head_attributes, ensure_ascii=False, separators=(",", ":")))
+            _encode(facts.head_attributes))
 
 
 TRACE_COLUMNS: Final = ("trace_id, name, service, run, start_ns, end_ns, partial, span_count, error_count, error, "

@@ -161,6 +161,19 @@ def _value(node: object) -> Any:  # noqa: PLR0912 - one branch per OTLP value ki
 def _attributes(node: object) -> dict[str, Any]:
     attributes: dict[str, Any] = {}
     for item in _list(node):
+        # Most pairs are {"key": str, "value": {"stringValue": str}} (or a double): read at once,
+        # without the checks of the general case (decoding the store is mostly this loop).
+        if type(item) is dict and len(item) == 2:
+            key, value = item.get("key"), item.get("value")
+            if type(key) is str and type(value) is dict and len(value) == 1:
+                text = value.get("stringValue")
+                if type(text) is str:
+                    attributes[key] = text
+                    continue
+                number = value.get("doubleValue")
+                if type(number) is float:
+                    attributes[key] = number
+                    continue
         pair = _only(item, _PAIR_FIELDS)
         attributes[_str(pair.get("key"))] = _value(pair.get("value"))
     return attributes
