@@ -227,7 +227,8 @@ class LeanSpan(trace.Span):
         to carry), their attributes bounded, the oldest dropped beyond the limit."""
         limits = self.tracer.limits
         if not isinstance(self.links, BoundedList):
-            self.links = BoundedList(limits.max_links)
+            # OTel 1.39 annotates maxlen as int, later releases int | None (None: no limit, as a deque).
+            self.links = BoundedList(limits.max_links)  # type: ignore[arg-type, unused-ignore]
         for link in links:
             context = link.context
             if link and context and (context.is_valid or link.attributes or context.trace_state):
@@ -295,7 +296,7 @@ def to_readable(span: LeanSpan) -> ReadableSpan:
         bounded.dropped = span.dropped_attributes
         attributes = bounded
     if span.dropped_events:
-        bounded_events: BoundedList[Event] = BoundedList.from_seq(limits.max_events, span.events)
+        bounded_events: BoundedList[Event] = BoundedList.from_seq(limits.max_events, span.events)  # type: ignore[arg-type, unused-ignore]
         bounded_events.dropped = span.dropped_events
         events = bounded_events
     return ReadableSpan(
@@ -367,7 +368,8 @@ class LeanTracer(trace.Tracer):
         if parent is None or not parent.is_valid:
             parent = None
             trace_id = ids.generate_trace_id()
-            random_trace_id = ids.is_trace_id_random() if _RANDOM_FLAG else False
+            # _RANDOM_FLAG is set only by the OTel releases whose id generators have is_trace_id_random.
+            random_trace_id = ids.is_trace_id_random() if _RANDOM_FLAG else False  # type: ignore[attr-defined, unused-ignore]
         else:
             trace_id = parent.trace_id
             random_trace_id = bool(parent.trace_flags & _RANDOM_FLAG)
