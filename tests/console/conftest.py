@@ -46,7 +46,10 @@ def chromium_path() -> str:
     return found
 
 
-@pytest.fixture(scope="session")
+# One browser per module, not per session: Playwright's sync API keeps an asyncio loop running in this
+# thread while it is open, and every later test's asyncio.run() would fail with "cannot be called from
+# a running event loop". ("package" scope would not do: this folder is no package, so it lasts the session.)
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     executable = chromium_path()
     from playwright.sync_api import sync_playwright
