@@ -79,6 +79,7 @@ def test_overview_numbers_equal_the_report(store_console: ConsoleServer, demo_st
     assert isinstance(curve, list)
     assert [value for _, value in overview["equity"]] == [point["value"] for point in curve]
     assert [value for _, value in overview["drawdown"]] == [point["drawdown"] for point in curve]
+    assert min(value for _, value in overview["drawdown"]) == 0 < max(value for _, value in overview["drawdown"])
     performance = report["performance"]
     assert isinstance(performance, dict)
     assert overview["pnl"]["realized"] == performance["total_pnl"]
@@ -407,6 +408,45 @@ def test_live_overview_reads_the_portfolio_and_the_recorded_equity(tmp_path: Pat
         assert (position["symbol"], position["side"], position["amount"]) == ("BTC/USDT", "long", 0.01)
         assert position["unrealized_pnl"] == pytest.approx(10.0)
         assert overview["pnl"]["unrealized"] == pytest.approx(10.0)
+
+
+def test_live_overview_samples_the_equity_from_the_first_second_with_the_reports_drawdown(tmp_path: Path) -> None:
+    """A fresh bot, its first metric export a minute away: the overview's own samples draw the curve,
+    and the drawdown is the report's (running peak minus value, >= 0)."""
+    from otel_trading.trading import Portfolio
+
+    with capture(console=True, console_port=0, store_dir=tmp_path / "store", metrics_exporter="local",
+                 metric_export_interval=60):
+        console = current_console()
+        assert console is not None
+        book = Portfolio("sampled-equity", cash=1_000.0)
+        book.apply_fill("BTC/USDT", "buy", 0.01, 50_000.0)
+        marks = iter((51_000.0, 50_000.0, 50_500.0))
+        started = time.monotonic()
+        equity: list[list[Any]] = []
+        while len(equity) < 3:
+            assert time.monotonic() - started < 6, equity
+            book.mark("BTC/USDT", next(marks, 50_500.0))
+            overview = get(console, "/api/overview").json()
+            equity = overview["equity"]
+            time.sleep(0.5)
+    values = [value for _, value in equity]
+    assert values[:3] == [pytest.approx(1_010.0), pytest.approx(1_000.0), pytest.approx(1_005.0)]
+    assert [t for t, _ in equity] == sorted(t for t, _ in equity)
+    assert [value for _, value in overview["drawdown"]][:3] == [0.0, pytest.approx(10.0), pytest.approx(5.0)]
+
+
+def test_equity_samples_are_bounded_and_a_second_apart_but_the_newest() -> None:
+    from otel_trading.console._live import EquitySamples
+
+    samples = EquitySamples(maxlen=3, spacing_ns=1_000)
+    for time_ns in (0, 400, 800, 1_200, 5_000, 9_000):
+        samples.add(time_ns, float(time_ns))
+    assert samples.between(None, None) == [(1_200, 1_200.0), (5_000, 5_000.0), (9_000, 9_000.0)]
+    samples.add(9_100, 1.0)
+    samples.add(9_200, 2.0)  # within the spacing of 9_000: it replaces the newest (9_100)
+    assert samples.between(None, None) == [(5_000, 5_000.0), (9_000, 9_000.0), (9_200, 2.0)]
+    assert samples.between(5_001, 9_100) == [(9_000, 9_000.0)]
 
 
 def test_live_metric_without_history_is_the_current_value(live: ConsoleServer) -> None:

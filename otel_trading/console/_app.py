@@ -229,5 +229,8 @@ def _fingerprint(overview: JsonDict, *, live: bool) -> str:
     is only the read time."""
     ignored = ("updated_ns", "equity", "drawdown", "as_of_ns") if live else ("updated_ns", "equity", "drawdown")
     kept = {key: value for key, value in overview.items() if key not in ignored}
-    kept["curves"] = [[point[1] for point in overview.get(key) or ()] for key in ("equity", "drawdown")]
+    # A value held longer is no news (the live curves get a sample at each read): only new values count.
+    kept["curves"] = [[value for index, value in enumerate(values) if index == 0 or values[index - 1] != value]
+                      for values in ([point[1] for point in overview.get(key) or ()]
+                                     for key in ("equity", "drawdown"))]
     return json.dumps(kept, sort_keys=True, default=str)

@@ -8,8 +8,10 @@ the kill switch is ``set_trading_state(..., source="console")``.
 
 from __future__ import annotations
 
+import collections
 import json
 import re
+import threading
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -21,6 +23,9 @@ from otel_trading.console._params import ApiError, Query, body_seconds, body_tex
 JsonDict = dict[str, Any]
 MAX_SILENCE_S: Final = 30 * 86_400.0
 _STATES: Final = ("active", "reducing", "halted")
+EQUITY_SAMPLES: Final = 3600
+"""How many equity samples the live overview keeps: an hour at the stream's one read a second."""
+_SAMPLE_SPACING_NS: Final = 1_000_000_000
 _KINDS: Final = {"Sum": "sum", "Gauge": "gauge", "Histogram": "histogram",
                  "ExponentialHistogram": "exponential_histogram"}
 
@@ -117,8 +122,47 @@ def _quantile(points: list[Any], q: float) -> float | None:
     return None if bounds is None else quantile(q, bounds, counts)
 
 
+class EquitySamples:
+    """The bot's equity each time the overview is computed (only while a page watches), at least
+    a second apart but for the newest, the last ``maxlen`` of them: the live charts move from the
+    first second, long before the metrics exporter's first export."""
+
+    def __init__(self, maxlen: int = EQUITY_SAMPLES, spacing_ns: int = _SAMPLE_SPACING_NS) -> None:
+        self._samples: collections.deque[tuple[int, float]] = collections.deque(maxlen=maxlen)
+        self._spacing_ns = spacing_ns
+        self._lock = threading.Lock()  # pages' requests and the stream compute overviews at once
+
+    def add(self, time_ns: int, equity: float) -> None:
+        with self._lock:
+            samples = self._samples
+            if len(samples) >= 2 and time_ns - samples[-2][0] < self._spacing_ns:
+                samples[-1] = (time_ns, equity)  # too close to the one before: the newest replaces it
+            else:
+                samples.append((time_ns, equity))
+
+    def between(self, since_ns: int | None, until_ns: int | None) -> list[tuple[int, float]]:
+        with self._lock:
+            return [(t, v) for t, v in self._samples
+                    if (since_ns is None or t >= since_ns) and (until_ns is None or t <= until_ns)]
+
+
+def merged_curve(recorded: Iterable[tuple[int, float]], sampled: Iterable[tuple[int, float]]
+                 ) -> tuple[list[list[Any]], list[list[Any]]]:
+    """(equity, drawdown) over the recorded and sampled points in time order; the drawdown is the
+    report's: the running peak minus the value (>= 0)."""
+    equity = [[t, value] for t, value in sorted([*recorded, *sampled], key=lambda point: point[0])]
+    drawdown, peak = [], None
+    for t, value in equity:
+        peak = value if peak is None else max(peak, value)
+        drawdown.append([t, peak - value])
+    return equity, drawdown
+
+
 class LiveParts:
     """The live console's reads and controls over the process it runs in."""
+
+    def __init__(self) -> None:
+        self.equity_samples = EquitySamples()
 
     def has_alerts(self) -> bool:
         from otel_trading.alerts import running_engines
@@ -134,13 +178,11 @@ class LiveParts:
         snapshots = [portfolio.snapshot() for portfolio in list(_PORTFOLIOS.get())]
         now_ns = time.time_ns()
         equity_now = sum(s.equity for s in snapshots) if snapshots else None
-        history = self._equity_history(store, query)
         if equity_now is not None:
-            history.append([now_ns, equity_now])
-        drawdown, peak = [], None
-        for t, value in history:
-            peak = value if peak is None else max(peak, value)
-            drawdown.append([t, value - peak])
+            self.equity_samples.add(now_ns, equity_now)
+        history, drawdown = merged_curve(
+            self._equity_history(store, query),
+            self.equity_samples.between(integer(query, "since_ns"), integer(query, "until_ns")))
         metrics = _points({n.ORDER_ACK_LATENCY, n.ORDERS, n.ORDER_REJECTS, n.CIRCUIT_BREAKER_TRIPS,
                            "trading.exchange.requests", "trading.exchange.errors",
                            "otel_trading.telemetry.exported", "otel_trading.telemetry.dropped"})
@@ -177,7 +219,7 @@ class LiveParts:
         }
 
     @staticmethod
-    def _equity_history(store: Path | None, query: Query) -> list[list[Any]]:
+    def _equity_history(store: Path | None, query: Query) -> list[tuple[int, float]]:
         """The equity the ``local`` metrics exporter recorded (summed over portfolios, as the report reads it)."""
         module = store_api._metric_queries()
         if store is None or module is None:
@@ -187,7 +229,7 @@ class LiveParts:
                                             until_ns=integer(query, "until_ns"))
         except (OSError, ValueError, LookupError):  # a store being written or damaged: no history this time
             return []
-        return [[t, value] for t, value in points]
+        return [(t, value) for t, value in points]
 
     # --- metrics -------------------------------------------------------------------------------
 

@@ -115,6 +115,35 @@ def alerting_bot(tmp_path: Path) -> Iterator[AlertingBot]:
         yield AlertingBot(console, notifications)
 
 
+FRESH_BOT = """
+import sys
+import time
+
+import otel_trading
+from otel_trading.console import current_console
+
+otel_trading.configure(service_name="fresh-bot", store_dir=sys.argv[1], console=True, console_port=0,
+                       metrics_exporter="local", metric_export_interval=60, log_console="off",
+                       system_metrics=False)
+book = otel_trading.Portfolio("fresh", cash=1_000.0)
+book.apply_fill("BTC/USDT", "buy", 0.01, 50_000.0)
+print("console:", current_console().login_url, flush=True)
+price = 50_000.0
+while True:  # a price that only falls: the drawdown grows
+    price -= 100.0
+    book.mark("BTC/USDT", price)
+    time.sleep(0.3)
+"""
+
+
+@pytest.fixture
+def fresh_bot(tmp_path: Path) -> Iterator[LiveDemo]:
+    """A bot just started, its first metric export a minute away."""
+    script = tmp_path / "fresh_bot.py"
+    script.write_text(FRESH_BOT, encoding="utf-8")
+    yield from serve_live([sys.executable, str(script), str(tmp_path / "store")], tmp_path)
+
+
 def positions_opened_since(demo: LiveDemo, since_ns: int) -> int:
     logs = demo.api(f"/api/logs?q=position+opened&since_ns={since_ns}&limit=1000")["logs"]
     return sum(1 for log in logs if log["message"] == "position opened" and log["time_ns"] > since_ns)
@@ -131,6 +160,19 @@ def test_live_overview_updates_over_the_stream(page: Any, live_demo: LiveDemo) -
     first = page.inner_text("#overview .updated")
     wait_until(page, f"document.querySelector('#overview .updated').textContent !== {json.dumps(first)}")
     assert page.is_visible("#nav-controls")
+
+
+def test_a_fresh_bots_page_draws_its_equity_from_the_first_seconds(page: Any, fresh_bot: LiveDemo) -> None:
+    page.goto(fresh_bot.login_url)
+    page.wait_for_selector("#chart-equity svg path.line")
+    page.wait_for_selector("#live-state.ok")
+    points = "(id) => 1 + (document.querySelector(id + ' svg path.line').getAttribute('d').match(/H/g) || []).length"
+    # Three points (a stepped line: one H per point after the first) within a few seconds.
+    wait_until(page, f"({points})('#chart-equity') >= 3", timeout=6)
+    # The drawdown as the report gives it: the amount below the peak, >= 0, and the price only fell.
+    drawdown = fresh_bot.api("/api/overview")["drawdown"]
+    assert all(value >= 0 for _, value in drawdown) and drawdown[-1][1] > 0, drawdown
+    wait_until(page, "Number(document.querySelector('#drawdown-max').dataset.value) > 0", timeout=6)
 
 
 def test_live_tail_adds_new_lines_on_top(page: Any, live_demo: LiveDemo) -> None:

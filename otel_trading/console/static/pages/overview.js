@@ -21,8 +21,8 @@ function body(data) {
   const equity = data.equity || [];
   const lastEquity = equity.length ? equity[equity.length - 1][1] : null;
   const drawdown = data.drawdown || [];
-  // The size of the deepest fall, whichever sign the series gives it (below the peak or amount lost).
-  const maxDrawdown = drawdown.length ? Math.max(...drawdown.map(([, v]) => Math.abs(v))) : null;
+  // Drawdown as the report gives it: the amount below the running peak (>= 0), live and over a store.
+  const maxDrawdown = drawdown.length ? Math.max(...drawdown.map(([, v]) => v)) : null;
   const cards = h("div", { class: "cards" },
     card("Equity", formatNumber(lastEquity), { id: "equity-last", raw: lastEquity }),
     card("Realised PnL", formatSigned(pnl.realized), { id: "pnl-realized", raw: pnl.realized, class: tone(pnl.realized) }),
