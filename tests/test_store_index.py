@@ -5,6 +5,7 @@ records exactly those of reading every file from its start."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import shutil
 import sqlite3
@@ -82,6 +83,24 @@ def test_the_lookup_indexes_are_there_after_a_first_indexing_and_the_next(store:
         assert "logs_by_time" in _query_plan(index, "SELECT id FROM logs ORDER BY time_ns DESC LIMIT 5")
         (store / "traces.jsonl").write_text("".join(lines))
     _same_as_unindexed(store)
+
+
+def _log_line(service: str, number: int) -> str:
+    resource = {"attributes": [{"key": "service.name", "value": {"stringValue": service}}]}
+    record = {"timeUnixNano": str(1_700_000_000_000_000_000 + number), "severityNumber": 9,
+              "body": {"stringValue": f"line {number}"}}
+    return json.dumps({"resourceLogs": [{"resource": resource,
+                                         "scopeLogs": [{"scope": {"name": "bot"}, "logRecords": [record]}]}]})
+
+
+def test_each_record_keeps_its_own_resource_when_the_lines_of_several_bots_interleave(tmp_path: Path) -> None:
+    # Each line decodes to a resource object of its own, freed once its records are indexed: a new
+    # one may take its place in memory, and must not be taken for it.
+    (tmp_path / "logs.jsonl").write_text("".join(_log_line(f"bot-{number * 7 % 5}", number) + "\n"
+                                                 for number in range(200)))
+    indexed = load_store(tmp_path).logs
+    assert [log.resource for log in indexed] == [log.resource for log in load_store(tmp_path, indexed=False).logs]
+    assert {log.resource["service.name"] for log in indexed} == {f"bot-{number}" for number in range(5)}
 
 
 def test_a_half_written_line_is_indexed_once_complete(store: Path, index: StoreIndex) -> None:

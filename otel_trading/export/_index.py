@@ -106,6 +106,15 @@ def index_locations(directory: Path) -> Iterator[str]:
     yield ":memory:"
 
 
+class ResourceRows:
+    """The resource rows one update has met: by the decoded resource object (the records of one
+    line share one), and by its JSON (the lines of one run repeat it)."""
+
+    def __init__(self) -> None:
+        self.by_object: dict[int, tuple[Any, int]] = {}
+        self.by_data: dict[str, int] = {}
+
+
 class StoreIndex:
     """The index of one store; ``update()`` brings it up to date, the queries read it."""
 
@@ -210,16 +219,20 @@ class StoreIndex:
             db.execute("ROLLBACK")
             raise
 
-    def resource_id(self, resource: Any, cache: dict[int, int]) -> int:
+    def resource_id(self, resource: Any, seen: ResourceRows) -> int:
         """The row of ``resource`` (records of one request share one resource object)."""
-        known = cache.get(id(resource))
+        known = seen.by_object.get(id(resource))
         if known is not None:
-            return known
+            return known[1]
         data = _encode(resource)
-        self._db.execute("INSERT OR IGNORE INTO resources (data) VALUES (?)", (data,))
-        [row] = self._db.execute("SELECT id FROM resources WHERE data = ?", (data,)).fetchall()
-        cache[id(resource)] = int(row[0])
-        return int(row[0])
+        row = seen.by_data.get(data)
+        if row is None:
+            self._db.execute("INSERT OR IGNORE INTO resources (data) VALUES (?)", (data,))
+            [(row,)] = self._db.execute("SELECT id FROM resources WHERE data = ?", (data,)).fetchall()
+            seen.by_data[data] = row = int(row)
+        # The object is kept with its row: while it lives, no other object can have its id.
+        seen.by_object[id(resource)] = (resource, row)
+        return row
 
     # --- reading ----------------------------------------------------------------------------------
 
@@ -378,7 +391,7 @@ class _IndexingFollower(StoreFollower):
 
     def index_new_lines(self, files_read: list[Path]) -> None:
         db = self._db
-        resources: dict[int, int] = {}
+        resources = ResourceRows()
         spans: list[tuple[int, int, int, str, int, int, int, str]] = []
         logs: list[tuple[Any, ...]] = []
         journal: dict[str, list[tuple[Any, ...]]] = {"orders": [], "calls": []}
