@@ -19,6 +19,7 @@ from otel_trading.console._recorded import recorded_overview
 JsonDict = dict[str, Any]
 _TRADE_SORTS = ("opened_ns", "closed_ns", "pnl", "duration_ms", "symbol", "side", "strategy", "status",
                 "exit_reason")
+_TRADE_STATUSES = ("open", "closed", "denied", "abandoned")  # the store queries' TradeStatus
 _LEVELS = ("trace", "debug", "info", "warning", "error", "critical")
 
 
@@ -58,7 +59,7 @@ def trades(store: Path, query: Query) -> JsonDict:
     descending = (choice(query, "order", ("asc", "desc")) or "desc") == "desc"
     rows = plain(_checked(lambda: _queries().trades(
         store, symbol=text(query, "symbol"), side=text(query, "side"), strategy=text(query, "strategy"),
-        status=choice(query, "status", ("open", "closed")), exit_reason=text(query, "exit_reason"), limit=None)))
+        status=choice(query, "status", _TRADE_STATUSES), exit_reason=text(query, "exit_reason"), limit=None)))
     # None sorts last whatever the order: an open trade has no PnL yet, not the lowest one.
     present = [row for row in rows if row.get(sort) is not None]
     missing = [row for row in rows if row.get(sort) is None]

@@ -52,10 +52,11 @@ __all__ = [
     "trace_detail",
     "trace_summaries",
     "trades",
+    "unclosed_status",
 ]
 
 TraceStatus = Literal["ok", "error"]
-TradeStatus = Literal["open", "closed"]
+TradeStatus = Literal["open", "closed", "denied", "abandoned"]
 
 
 @dataclass(frozen=True)
@@ -144,7 +145,8 @@ class TradeRow:
     side: str
     strategy: str | None
     status: TradeStatus
-    """``closed``: ``position_closed()`` was called; ``open``: the trade span ended without it."""
+    """``closed``: ``position_closed()`` was called; else as the trade span ended without it (``unclosed_status``):
+    ``open`` with its position on, ``denied`` by its risk check, ``abandoned`` before a fill."""
     pnl: float | None
     opened_ns: int
     closed_ns: int | None
@@ -500,11 +502,24 @@ def _trade_rows(index: StoreIndex, where: _Where) -> list[tuple[Any, ...]]:
     return index.db.execute(f"SELECT {_TRADE_COLUMNS} FROM trades{where}", where.parameters).fetchall()  # noqa: S608
 
 
+def unclosed_status(span: StoredSpan) -> TradeStatus:
+    """How a trade whose span ended without ``position_closed()`` ended, as its span says:
+    ``denied`` by its risk check (``trading.risk.denied``), ``open`` when it holds a position
+    (a ``position.opened`` event: the bot stopped, or evicted it, with the position on), else
+    ``abandoned`` (no position: no quote, its entry rejected or cancelled, an error)."""
+    if span.attributes.get("trading.risk.denied") is True:
+        return "denied"
+    if any(event.name == "position.opened" for event in span.events):
+        return "open"
+    return "abandoned"
+
+
 def trades(store: str | Path, *, symbol: str | None = None, side: str | None = None, strategy: str | None = None,
            status: TradeStatus | None = None, exit_reason: str | None = None,
            limit: int | None = None) -> list[TradeRow]:
     """The trades (``trade`` spans) of the store, the latest opened first: ``closed`` once
-    ``position_closed()`` was called on them, ``open`` when their span ended without it."""
+    ``position_closed()`` was called on them, else ``open``, ``denied`` or ``abandoned`` as their
+    span says (``unclosed_status``)."""
     where = _Where()
     for condition, value in (("COALESCE(NULLIF(symbol, ''), 'unknown') = ?", symbol),
                              ("COALESCE(NULLIF(side, ''), 'unknown') = ?", side), ("strategy = ?", strategy),
@@ -514,18 +529,33 @@ def trades(store: str | Path, *, symbol: str | None = None, side: str | None = N
     if status is not None:
         where.add("outcome IS NOT NULL" if status == "closed" else "outcome IS NULL")
     with updated_index(store) as index:
-        rows = [] if index is None else _trade_rows(index, where)
+        rows = [] if index is None else _trade_rows_with_unclosed_spans(index, where)
     with no_collection():
-        return _limited(_trade_views(rows), limit)
+        found = _trade_views(rows)
+        if status is not None:
+            found = [row for row in found if row.status == status]
+        return _limited(found, limit)
+
+
+def _trade_rows_with_unclosed_spans(index: StoreIndex, where: _Where) -> list[tuple[Any, ...]]:
+    """The trade rows, each followed by its span's data when it did not close (its status is in the span)."""
+    columns = ", ".join(f"t.{column.strip()}" for column in _TRADE_COLUMNS.split(","))
+    sql = (f"SELECT {columns}, CASE WHEN t.outcome IS NULL THEN s.data END FROM trades t "  # noqa: S608 - our SQL
+           f"LEFT JOIN spans s ON s.id = t.span{where}")
+    return index.db.execute(sql, where.parameters).fetchall()
 
 
 def _trade_views(rows: list[tuple[Any, ...]]) -> list[TradeRow]:
     found = []
     for (trace_id, trade_id, trade_symbol, trade_side, trade_strategy, service, _, opened_ns, closed_ns, _, pnl,
-         outcome, reason, _) in rows:
+         outcome, reason, _, unclosed_span) in rows:
+        if outcome is not None:
+            status: TradeStatus = "closed"
+        else:
+            status = "open" if unclosed_span is None else unclosed_status(span_of(unclosed_span, {}))
         found.append(TradeRow(
             trade_id=trade_id, trace_id=trace_id, symbol=trade_symbol or _UNKNOWN, side=trade_side or _UNKNOWN,
-            strategy=trade_strategy, status="open" if outcome is None else "closed", pnl=pnl, opened_ns=opened_ns,
+            strategy=trade_strategy, status=status, pnl=pnl, opened_ns=opened_ns,
             closed_ns=closed_ns, duration_ms=None if closed_ns is None else max(0, closed_ns - opened_ns) / 1e6,
             exit_reason=reason, outcome=outcome, service=service))
     found.sort(key=lambda row: row.opened_ns, reverse=True)

@@ -124,6 +124,20 @@ def test_overview_order_latency_equals_the_report(page: Any, store_console: Cons
     assert latency == pytest.approx([ack["p50"] * 1000, ack["p99"] * 1000], rel=1e-6)
 
 
+def test_trades_page_filters_the_denied_trades_apart_from_the_open_ones(page: Any,
+                                                                        store_console: ConsoleServer) -> None:
+    """A demo trade its risk check denied ends without a position: listed as denied, not open."""
+    with urllib.request.urlopen(store_console.url + "/api/trades?status=denied") as response:  # noqa: S310
+        denied = json.loads(response.read())["trades"]
+    assert denied, "the demo's risk check denied no trade: the test sees nothing"
+    page.goto(store_console.url + "/trades?status=denied")
+    page.wait_for_selector("#trades tbody tr")
+    assert set(page.locator("#trades tbody td .badge").all_inner_texts()) == {"denied"}
+    assert page.locator("#trades tbody tr").count() == len(denied)
+    assert page.locator("#trade-filters select[name=status] option").all_inner_texts() == [
+        "any", "closed", "open", "denied", "abandoned"]
+
+
 def test_trades_table_equals_the_report(page: Any, store_console: ConsoleServer, report: dict[str, Any]) -> None:
     page.goto(store_console.url + "/trades")
     page.wait_for_selector("#trades tbody tr")

@@ -1,4 +1,4 @@
-// Trades: closed and open trades, filterable and sortable; a row opens the trade's trace.
+// Trades: closed, open, denied and abandoned trades, filterable and sortable; a row opens the trade's trace.
 
 import { getJSON, query, setQuery } from "../api.js";
 import { formatDuration, formatSigned, formatTime, h, shortId } from "../dom.js";
@@ -28,7 +28,7 @@ export async function renderTrades(view) {
     field("Symbol", input("symbol", state.symbol, { placeholder: "BTC/USDT" })),
     field("Side", select("side", state.side, [["", "any"], ["buy", "buy"], ["sell", "sell"]])),
     field("Strategy", input("strategy", state.strategy)),
-    field("Status", select("status", state.status, [["", "any"], ["closed", "closed"], ["open", "open"]])),
+    field("Status", select("status", state.status, [["", "any"], ["closed", "closed"], ["open", "open"], ["denied", "denied"], ["abandoned", "abandoned"]])),
     field("Exit reason", input("exit_reason", state.exit_reason, { placeholder: "stop_loss" })),
     h("button", { type: "submit" }, "Filter"));
   const summary = h("p", { class: "muted", id: "trades-summary" });
