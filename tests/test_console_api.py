@@ -532,6 +532,19 @@ def test_store_overview_answers_the_bots_figures_from_its_recorded_metrics(tmp_p
     assert recorded["telemetry"]["exported"] > 0
 
 
+def test_store_overview_latency_is_the_recorded_histograms_where_the_report_has_no_order(tmp_path: Path) -> None:
+    from otel_trading.demo import DemoOptions, run_demo
+
+    store = tmp_path / "store"
+    with capture(store_dir=store, traces_exporter="none", logs_exporter="local", metrics_exporter="local",
+                 metric_export_interval=0.2):
+        run_demo(DemoOptions(trades=3, seed=5, speed=2000, progress=False))
+    with serve_store(store, port=0) as console:
+        overview = get(console, "/api/overview").json()
+    assert overview["report"]["orders"]["ack_latency_s"]["p50"] is None  # no order span: the report has none
+    assert overview["order_latency_ms"]["p50"] > 0 and overview["order_latency_ms"]["p99"] > 0
+
+
 def test_a_bot_without_a_terminal_finds_its_login_url_in_a_file_only_it_can_read(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     import stat
