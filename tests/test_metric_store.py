@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -206,6 +207,13 @@ def test_secret_measurement_attributes_in_exemplars_never_reach_the_metric_lines
     assert telemetry.shutdown()
     lines = _lines(store)
     exemplars = [attributes for line in lines for attributes in _exemplar_attributes(line)]
-    assert {"api_key": "[REDACTED]", "note": "k=[REDACTED]"} in exemplars, exemplars
-    assert {"token": "[REDACTED]"} in exemplars, exemplars
     assert canaries_in("\n".join(lines)) == set()
+    # OTel 1.39 keeps no attributes on an overflow exemplar (nothing to scrub); the releases we
+    # test at the newest end keep them all, and there they must arrive scrubbed.
+    if _sdk_version() >= (1, 45):
+        assert {"api_key": "[REDACTED]", "note": "k=[REDACTED]"} in exemplars, exemplars
+        assert {"token": "[REDACTED]"} in exemplars, exemplars
+
+
+def _sdk_version() -> tuple[int, ...]:
+    return tuple(int(part) for part in version("opentelemetry-sdk").split(".")[:2])
