@@ -20,11 +20,10 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from time import time_ns
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final, Protocol
+from typing import Any, Final, Protocol
 
 from opentelemetry import trace
 from opentelemetry.attributes import BoundedAttributes
@@ -32,6 +31,7 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan, SpanLimits, TracerProvider
 from opentelemetry.sdk.trace import Span as SdkSpan
+from opentelemetry.sdk.trace import Tracer as SdkTracer
 from opentelemetry.sdk.trace.sampling import Decision, ParentBased, Sampler, StaticSampler
 from opentelemetry.sdk.util import BoundedList
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
@@ -39,9 +39,6 @@ from opentelemetry.trace import Link, NonRecordingSpan, SpanContext, SpanKind, S
 from opentelemetry.util import types
 
 from otel_trading._otel_compat import span_limits, span_processors, tracer_scope
-
-if TYPE_CHECKING:
-    from opentelemetry.sdk.trace import Tracer as SdkTracer
 
 _LOG = logging.getLogger(__name__)
 _UNSET: Final = Status(StatusCode.UNSET)
@@ -404,21 +401,6 @@ class LeanTracer(trace.Tracer):
             span._add_links(links)
         return span
 
-    @contextmanager
-    def start_as_current_span(  # type: ignore[override]  # noqa: PLR0917 - the API's signature, as a generator
-        self,
-        name: str,
-        context: Context | None = None,
-        kind: SpanKind = SpanKind.INTERNAL,
-        attributes: types.Attributes = None,
-        links: Sequence[Link] | None = None,
-        start_time: int | None = None,
-        record_exception: bool = True,
-        set_status_on_exception: bool = True,
-        end_on_exit: bool = True,
-    ) -> Iterator[trace.Span]:
-        span = self.start_span(name, context, kind, attributes, links, start_time, record_exception,
-                               set_status_on_exception)
-        with trace.use_span(span, end_on_exit=end_on_exit, record_exception=record_exception,
-                            set_status_on_exception=set_status_on_exception) as current:
-            yield current
+    # The SDK tracer's, as it is: it starts its span with ``self.start_span`` (this class's) and makes
+    # it current; one signature to keep in step with the API instead of two.
+    start_as_current_span = SdkTracer.start_as_current_span
