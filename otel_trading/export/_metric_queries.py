@@ -189,13 +189,19 @@ def _point_rows(index: _MetricIndex, metric: int, *, since_ns: int | None, until
     query = ("SELECT s.id, s.attrs, p.start_ns, p.time_ns, p.value, p.count, p.sum, p.bounds, p.buckets "
              "FROM points p JOIN series s ON p.series = s.id WHERE s.metric = ?")
     parameters: list[Any] = [metric]
-    if since_ns is not None:
-        query += " AND p.time_ns >= ?"
-        parameters.append(since_ns)
-    if until_ns is not None:
-        query += " AND p.time_ns <= ?"
-        parameters.append(until_ns)
+    query += _in_range(parameters, since_ns=since_ns, until_ns=until_ns)
     return index.db.execute(query + " ORDER BY s.id, p.time_ns", parameters).fetchall()
+
+
+def _in_range(parameters: list[Any], *, since_ns: int | None, until_ns: int | None) -> str:
+    """The conditions that keep a point in the range (``p`` is the points table), their values
+    appended to ``parameters``."""
+    conditions = ""
+    for condition, value in ((" AND p.time_ns >= ?", since_ns), (" AND p.time_ns <= ?", until_ns)):
+        if value is not None:
+            conditions += condition
+            parameters.append(value)
+    return conditions
 
 
 def recorded_equity(store: str | Path, *, since_ns: int | None = None, until_ns: int | None = None,
@@ -208,12 +214,7 @@ def recorded_equity(store: str | Path, *, since_ns: int | None = None, until_ns:
         query = ("SELECT s.resource, p.time_ns, p.value FROM points p JOIN series s ON p.series = s.id "
                  "JOIN metrics m ON s.metric = m.id WHERE m.name = ? AND p.value IS NOT NULL")
         parameters: list[Any] = [EQUITY_METRIC]
-        if since_ns is not None:
-            query += " AND p.time_ns >= ?"
-            parameters.append(since_ns)
-        if until_ns is not None:
-            query += " AND p.time_ns <= ?"
-            parameters.append(until_ns)
+        query += _in_range(parameters, since_ns=since_ns, until_ns=until_ns)
         rows = index.db.execute(query, parameters).fetchall()
     accepted: dict[str, bool] = {}
     totals: dict[int, float] = {}
