@@ -39,7 +39,9 @@ from otel_trading.export._index_rows import TraceAccumulator, TraceFacts, journa
 from otel_trading.export._records import SpanEvent, StoreContents, StoredLog, StoredSpan
 
 Signal = Literal["traces", "logs"]
-SCHEMA_VERSION: Final = 4
+SCHEMA_VERSION: Final = 5
+# 5: the same tables; indexes built before it may give a log record another run's resource (the
+# resource cache's id() reuse, fixed in 5): rebuilt.
 INDEX_NAME: Final = ".index.sqlite3"
 _SIGNALS: Final[tuple[Signal, ...]] = ("traces", "logs")
 _BUSY_TIMEOUT_S: Final = 30.0
