@@ -188,6 +188,25 @@ def test_the_index_follows_appends_and_rotation_and_is_rebuilt_when_deleted(tmp_
                                                "AND tbl_name = 'points'")} == {"points_by_series", "points_by_file"}
 
 
+@pytest.mark.parametrize("spoil", ["not a database", "another schema"])
+def test_a_damaged_or_outdated_metric_index_is_rebuilt_from_the_store(tmp_path: Path, spoil: str) -> None:
+    for second in range(1, 4):
+        _write(tmp_path, _gauge(second, float(second)))
+    points = metric_series(tmp_path, "trading.equity")[0].points
+    index = tmp_path / ".index.metrics.sqlite3"
+    if spoil == "not a database":
+        for suffix in ("-wal", "-shm"):
+            (tmp_path / f"{index.name}{suffix}").unlink(missing_ok=True)
+        index.write_bytes(b"garbage, not SQLite" * 100)
+    else:
+        with contextlib.closing(sqlite3.connect(index)) as db:
+            db.execute("UPDATE meta SET value = '0' WHERE key = 'schema'")
+            db.execute("DELETE FROM points")  # an index that kept nothing: only a rebuild gets the points back
+            db.commit()
+    assert metric_series(tmp_path, "trading.equity")[0].points == points == [(s * S, float(s)) for s in range(1, 4)]
+    assert index.read_bytes().startswith(b"SQLite format 3")  # rebuilt in its place, not in a fallback one
+
+
 def test_a_configured_bot_s_own_and_user_metrics_are_in_the_catalog(configures_in_tmp: None,
                                                                     tmp_path: Path) -> None:
     store = tmp_path / "store"

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Final, Literal
 
 from otel_trading.export._follow import FileIdentity, StoreFollower, _Position
-from otel_trading.export._index import index_locations
+from otel_trading.export._index import _remove_index, _schema_version, index_locations
 from otel_trading.export._metric_store import METRICS_SIGNAL
 from otel_trading.export._otlp_decode import _attributes, _resource, _Unusual
 from otel_trading.export._reader import DecodedLine
@@ -457,10 +457,8 @@ def _open(directory: Path) -> sqlite3.Connection:
         except sqlite3.DatabaseError as exc:
             last_error = exc
             if "not a database" in str(exc) and Path(location).is_file():  # damaged: it is only a cache
-                for suffix in ("", "-wal", "-shm", "-journal"):
-                    with contextlib.suppress(OSError):
-                        os.unlink(location + suffix)
                 with contextlib.suppress(sqlite3.Error, OSError):
+                    _remove_index(location)
                     return _connect(location)
         except (sqlite3.Error, OSError) as exc:  # read-only, full: the next place
             last_error = exc
@@ -475,11 +473,7 @@ def _connect(location: str) -> sqlite3.Connection:
         db.execute("PRAGMA journal_mode=WAL" if location != ":memory:" else "PRAGMA journal_mode=MEMORY")
         db.execute("PRAGMA synchronous=OFF")  # a cache: a crash at worst means a rebuild
         db.execute("BEGIN IMMEDIATE")
-        try:
-            row = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
-        except sqlite3.Error:
-            row = None
-        if row is None or row[0] != str(SCHEMA_VERSION):
+        if _schema_version(db) != SCHEMA_VERSION:
             for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type='table'").fetchall():
                 db.execute(f'DROP TABLE "{name}"')
             for statement in filter(str.strip, _SCHEMA.split(";")):
