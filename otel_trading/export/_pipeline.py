@@ -219,36 +219,34 @@ class LogMaterializer:
     def __call__(self, item: LogItem) -> ReadableLogRecord:
         if isinstance(item, PendingLog):
             lean = self.lean(item)
-            record = LogRecord(
-                timestamp=lean.timestamp,
-                observed_timestamp=lean.observed_timestamp,
-                trace_id=lean.trace_id,
-                span_id=lean.span_id,
-                trace_flags=lean.trace_flags,
-                severity_number=lean.severity_number,
-                severity_text=lean.severity_text,
-                body=lean.body,
-                attributes=lean.attributes,
-            )
-            return ReadableLogRecord(record, lean.resource, lean.instrumentation_scope)
+            return _sdk_record(lean, lean.body, lean.attributes, lean.resource, lean.instrumentation_scope)
         # Records from the OTel logs API are copied, never mutated: several exporter
         # threads may hold the same one.
         source = item.log_record
-        copy = LogRecord(
-            timestamp=source.timestamp,
-            observed_timestamp=source.observed_timestamp,
-            trace_id=source.trace_id,
-            span_id=source.span_id,
-            trace_flags=source.trace_flags,
-            severity_number=source.severity_number,
-            severity_text=source.severity_text,
-            body=self._redactor.scrub_text(source.body) if isinstance(source.body, str) else source.body,
-            attributes=self._attributes(source.attributes or {}),
-        )
-        return ReadableLogRecord(copy, item.resource or self._resource, item.instrumentation_scope)
+        return _sdk_record(source,
+                           self._redactor.scrub_text(source.body) if isinstance(source.body, str) else source.body,
+                           self._attributes(source.attributes or {}), item.resource or self._resource,
+                           item.instrumentation_scope)
 
     def _attributes(self, attributes: Mapping[str, Any]) -> dict[str, Any]:
         return coerce_attributes(self._redactor.scrub_mapping(attributes), self._max_length)
+
+
+def _sdk_record(source: LeanLogRecord | LogRecord, body: Any, attributes: dict[str, Any], resource: Resource,
+                scope: InstrumentationScope | None) -> ReadableLogRecord:
+    """A new SDK record with ``source``'s time, trace context and severity, and ``body`` and ``attributes``."""
+    record = LogRecord(
+        timestamp=source.timestamp,
+        observed_timestamp=source.observed_timestamp,
+        trace_id=source.trace_id,
+        span_id=source.span_id,
+        trace_flags=source.trace_flags,
+        severity_number=source.severity_number,
+        severity_text=source.severity_text,
+        body=body,
+        attributes=attributes,
+    )
+    return ReadableLogRecord(record, resource, scope)
 
 
 def log_export_fn(
