@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 SCRIPT = Path(sys.executable).with_name("otel-trading")
 # A short seeded demo: every command's tests read the store it leaves.
@@ -31,3 +33,12 @@ def make_demo_store(directory: Path) -> subprocess.CompletedProcess[str]:
     result = run_cli(*DEMO_ARGS, "--store", str(directory), cwd=directory.parent)
     assert result.returncode == 0, f"demo failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
     return result
+
+
+def report_json(store: Path, *args: str, timeout: float = 120) -> dict[str, Any]:
+    """``otel-trading report --format json`` on ``store`` (plus ``args``): the document it prints,
+    after asserting that it succeeded."""
+    result = run_cli("report", "--store", str(store), "--format", "json", *args, timeout=timeout)
+    assert result.returncode == 0, result.stderr
+    document: dict[str, Any] = json.loads(result.stdout)
+    return document

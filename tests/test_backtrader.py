@@ -19,7 +19,7 @@ from typing import Any
 import backtrader as bt
 import pytest
 from backtrader_bot import LongShortCross, make_cerebro, make_csv, own_numbers, run_backtest
-from cli_runner import clean_environment, run_cli
+from cli_runner import clean_environment, report_json
 
 import otel_trading.instrumentation.backtrader._analyzer as analyzer_module
 from otel_trading.instrumentation.backtrader import ANALYZER_NAME, BacktraderInstrumentor, TradeTelemetry
@@ -200,9 +200,7 @@ def test_report_on_the_store_reproduces_the_backtest(tmp_path: Path) -> None:
                          capture_output=True, text=True, timeout=120, env=clean_environment(), check=False)
     assert bot.returncode == 0, bot.stderr
     theirs = json.loads(bot.stdout.splitlines()[-1])
-    result = run_cli("report", "--store", str(tmp_path), "--format", "json", timeout=60)
-    assert result.returncode == 0, result.stderr
-    performance = json.loads(result.stdout)["performance"]
+    performance = report_json(tmp_path, timeout=60)["performance"]
     assert performance["trades"] == theirs["closed"]
     assert math.isclose(performance["total_pnl"], theirs["pnl_net"], abs_tol=1e-6)
 

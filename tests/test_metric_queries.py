@@ -9,10 +9,9 @@ import json
 import shutil
 import sqlite3
 from pathlib import Path
-from typing import Any
 
 import pytest
-from cli_runner import run_cli
+from cli_runner import report_json, run_cli
 from opentelemetry import metrics
 from opentelemetry.sdk.metrics.export import (
     AggregationTemporality,
@@ -224,18 +223,11 @@ def test_a_configured_bot_s_own_and_user_metrics_are_in_the_catalog(configures_i
     assert series.attributes == {"strategy": "momentum"} and series.points[-1][1] == 5.0
 
 
-def _report(store: Path, *args: str) -> dict[str, Any]:
-    result = run_cli("report", "--store", str(store), "--format", "json", *args, timeout=60)
-    assert result.returncode == 0, result.stderr
-    document: dict[str, Any] = json.loads(result.stdout)
-    return document
-
-
 def test_the_report_uses_the_recorded_equity_when_the_store_has_it(demo_store: Path, tmp_path: Path) -> None:
     store = tmp_path / "store"
     # The demo's trades without its metrics (it exports them every second): the equity is reconstructed.
     shutil.copytree(demo_store, store, ignore=shutil.ignore_patterns("metrics*"))
-    reconstructed = _report(store)
+    reconstructed = report_json(store)
     assert reconstructed["risk"]["equity_source"] == "trades"
     assert len(reconstructed["equity_curve"]) == reconstructed["performance"]["trades"] + 1
     first = _time_ns(reconstructed["period"]["first_trade_opened"])
@@ -252,7 +244,7 @@ def test_the_report_uses_the_recorded_equity_when_the_store_has_it(demo_store: P
         _write(store, dataclasses.replace(_gauge(0, value, "demo"), data=Gauge(
             [NumberDataPoint({"trading.portfolio": "demo"}, 0, at, value)])))
     assert recorded_equity(store)[-1] == (last + 2_000_000, 10_030.0)  # recorded, but after the first one after
-    recorded = _report(store)
+    recorded = report_json(store)
     risk = recorded["risk"]
     assert risk["equity_source"] == "recorded"
     curve = [*values, *(value for _, value in later)]
@@ -264,9 +256,9 @@ def test_the_report_uses_the_recorded_equity_when_the_store_has_it(demo_store: P
     assert store_report(store) == recorded  # what the console serves is what the CLI prints
 
     # A report of one symbol is not the whole account's equity; another service's equity is not this one's.
-    assert _report(store, "--symbol", "BTC/USDT")["risk"]["equity_source"] == "trades"
+    assert report_json(store, "--symbol", "BTC/USDT")["risk"]["equity_source"] == "trades"
     service = recorded["runs"][0]["service"]
-    assert service != "bot" and _report(store, "--service", service)["risk"]["equity_source"] == "trades"
+    assert service != "bot" and report_json(store, "--service", service)["risk"]["equity_source"] == "trades"
     text = run_cli("report", "--store", str(store), timeout=60).stdout
     assert f"the equity, the drawdown and the equity curve are the recorded trading.equity ({len(curve)} points" in \
         " ".join(text.split())

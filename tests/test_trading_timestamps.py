@@ -4,7 +4,6 @@ events, SDK log lines, latencies, the portfolio's days and periods, and the repo
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import os
 import time
@@ -13,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_runner import run_cli
+from cli_runner import report_json
 from opentelemetry.sdk.metrics.export import HistogramDataPoint
 from opentelemetry.sdk.trace import ReadableSpan
 
@@ -274,9 +273,7 @@ def test_the_report_of_a_replay_follows_the_simulated_times(tmp_path: Path) -> N
     assert report.fill_latency.count == 6 and report.fill_latency.p50 == pytest.approx(0.375)  # 0.5s and 0.25s
     assert sorted(t.exit_reason or "" for t in trades) == ["roi", "roi", "stop_loss"]
 
-    result = run_cli("report", "--store", str(store), "--format", "json", timeout=60)
-    assert result.returncode == 0, result.stderr
-    document = json.loads(result.stdout)
+    document = report_json(store, timeout=60)
     assert document["period"] == {"first_trade_opened": "2021-03-01T09:00:00.000Z",
                                   "last_trade_closed": "2021-03-03T12:00:00.000Z"}
     assert [point["time"] for point in document["equity_curve"]] == [

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_runner import run_cli
+from cli_runner import report_json
 from console_helpers import HOSTILE_MESSAGE, HOSTILE_NAME, wait_until
 
 from otel_trading.console import ConsoleServer, serve_store
@@ -32,10 +32,7 @@ PAGES = [
 
 @pytest.fixture(scope="module")
 def report(demo_store: Path) -> dict[str, Any]:
-    result = run_cli("report", "--store", str(demo_store), "--format", "json")
-    assert result.returncode == 0, result.stderr
-    document: dict[str, Any] = json.loads(result.stdout)
-    return document
+    return report_json(demo_store)
 
 
 def value_of(page: Any, selector: str) -> float:
