@@ -18,7 +18,7 @@ from otel_trading.alerts.channels import FileChannel
 from otel_trading.console import ConsoleServer, current_console, serve_store
 from otel_trading.testing import capture
 from otel_trading.trading import on_trading_state_change, trading_state
-from tests.cli_runner import run_cli
+from tests.cli_runner import report_json, run_cli
 from tests.console_client import get, post
 
 
@@ -64,16 +64,9 @@ def test_unknown_pages_and_endpoints_are_404_json(store_console: ConsoleServer) 
         assert "error" in answer.json()
 
 
-def _report(store: Path) -> dict[str, object]:
-    done = run_cli("report", "--store", str(store), "--format", "json")
-    assert done.returncode == 0, done.stderr
-    document: dict[str, object] = json.loads(done.stdout)
-    return document
-
-
 def test_overview_numbers_equal_the_report(store_console: ConsoleServer, demo_store: Path) -> None:
     overview = get(store_console, "/api/overview").json()
-    report = _report(demo_store)
+    report = report_json(demo_store)
     assert overview["report"] == report
     curve = report["equity_curve"]
     assert isinstance(curve, list)
@@ -225,13 +218,20 @@ def _read_events(sock: socket.socket, wanted: int, timeout: float) -> list[tuple
             break
         if not chunk:
             break
-        buffer += chunk
-        while b"\n\n" in buffer:
-            block, buffer = buffer.split(b"\n\n", 1)
-            lines = dict(line.split(": ", 1) for line in block.decode().splitlines() if ": " in line)
-            if "event" in lines:
-                events.append((lines["event"], json.loads(lines["data"])))
+        complete, buffer = _complete_events(buffer + chunk)
+        events += complete
     return events
+
+
+def _complete_events(buffer: bytes) -> tuple[list[tuple[str, Any]], bytes]:
+    """The server-sent events complete in ``buffer`` as (name, data), and what follows the last one."""
+    events: list[tuple[str, Any]] = []
+    while b"\n\n" in buffer:
+        block, buffer = buffer.split(b"\n\n", 1)
+        lines = dict(line.split(": ", 1) for line in block.decode().splitlines() if ": " in line)
+        if "event" in lines:
+            events.append((lines["event"], json.loads(lines["data"])))
+    return events, buffer
 
 
 def _open_stream(console: ConsoleServer) -> socket.socket:
@@ -598,12 +598,9 @@ def test_a_page_that_stops_reading_does_not_delay_the_others(live: ConsoleServer
                 return
             if not chunk:
                 return
-            buffer += chunk
-            while b"\n\n" in buffer:
-                block, buffer = buffer.split(b"\n\n", 1)
-                if block.startswith(b"event: overview"):
-                    data = json.loads(block.split(b"data: ", 1)[1])
-                    arrivals.append((time.monotonic(), data["trading_state"]["reason"] or ""))
+            events, buffer = _complete_events(buffer + chunk)
+            arrivals.extend((time.monotonic(), data["trading_state"]["reason"] or "")
+                            for name, data in events if name == "overview")
 
     thread = threading.Thread(target=read, daemon=True)
     thread.start()
