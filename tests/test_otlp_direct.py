@@ -301,6 +301,10 @@ class _FlakyServer(ThreadingHTTPServer):
     def endpoint(self) -> str:
         return f"{self.scheme}://{LOOPBACK}:{self.server_address[1]}"
 
+    def __exit__(self, *_: object) -> None:
+        self.shutdown()  # its serving thread first, then the socket
+        self.server_close()
+
 
 @pytest.mark.parametrize(("status", "retry_after", "attempts", "result"), [
     (503, "0", 3, SpanExportResult.SUCCESS),
@@ -310,41 +314,29 @@ class _FlakyServer(ThreadingHTTPServer):
 ])
 def test_http_retries_transient_statuses(status: int, retry_after: str, attempts: int,
                                          result: SpanExportResult) -> None:
-    server = _FlakyServer(status, 2, retry_after)
-    try:
+    with _FlakyServer(status, 2, retry_after) as server:
         exporter = _direct("http/protobuf", server.endpoint)
         assert exporter.export(_lean_and_sdk_spans()[0]) is result
         assert len(server.times) == attempts
         exporter.shutdown()
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_http_waits_the_retry_after_the_server_asks_for() -> None:
-    server = _FlakyServer(503, 1, "0.4")
-    try:
+    with _FlakyServer(503, 1, "0.4") as server:
         exporter = _direct("http/protobuf", server.endpoint)
         assert exporter.export(_lean_and_sdk_spans()[0]) is SpanExportResult.SUCCESS
         first, second = server.times
         assert 0.35 < second - first < 0.9  # the server's 0.4 s, not the first backoff of ~1 s
         exporter.shutdown()
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_a_retry_beyond_the_timeout_is_not_waited_for() -> None:
-    server = _FlakyServer(503, 5, "30")
-    try:
+    with _FlakyServer(503, 5, "30") as server:
         exporter = _direct("http/protobuf", server.endpoint, timeout_s=1.0)
         start = time.monotonic()
         assert exporter.export(_lean_and_sdk_spans()[0]) is SpanExportResult.FAILURE
         assert time.monotonic() - start < 0.5 and len(server.times) == 1
         exporter.shutdown()
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 class _FlakyGrpc:
@@ -434,8 +426,7 @@ def test_a_receiver_that_never_answers_fails_the_export_within_its_timeout(black
 
 
 def test_a_forked_child_sends_on_a_connection_of_its_own() -> None:
-    server = _FlakyServer(503, 0, None)
-    try:
+    with _FlakyServer(503, 0, None) as server:
         exporter = _direct("http/protobuf", server.endpoint)
         spans = _lean_and_sdk_spans()[0]
         assert exporter.export(spans) is SpanExportResult.SUCCESS  # the parent's kept-alive connection
@@ -449,9 +440,6 @@ def test_a_forked_child_sends_on_a_connection_of_its_own() -> None:
         assert parent == parent_again  # the parent's connection kept, untouched by the child
         assert in_child != parent  # the child did not write on the parent's socket
         exporter.shutdown()
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_https_verifies_the_receiver_against_the_certificate_file(
@@ -459,8 +447,7 @@ def test_https_verifies_the_receiver_against_the_certificate_file(
     for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
         monkeypatch.delenv(name, raising=False)
     certificate = self_signed_certificate(tmp_path)
-    server = _FlakyServer(503, 0, None, certificate)
-    try:
+    with _FlakyServer(503, 0, None, certificate) as server:
         trusted = _direct("http/protobuf", server.endpoint, certificate_file=str(certificate[0]))
         assert trusted.export(_lean_and_sdk_spans()[0]) is SpanExportResult.SUCCESS
         untrusted = _direct("http/protobuf", server.endpoint, timeout_s=1.0)
@@ -471,9 +458,6 @@ def test_https_verifies_the_receiver_against_the_certificate_file(
         assert len(server.times) == 2
         for exporter in (trusted, untrusted):
             exporter.shutdown()
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_grpc_over_tls_with_the_certificate_of_the_traces_variable(
@@ -521,8 +505,7 @@ def test_an_unreadable_certificate_file_is_a_configuration_error(protocol: str, 
 
 
 def test_shutdown_cuts_a_backoff_short(caplog: pytest.LogCaptureFixture) -> None:
-    server = _FlakyServer(503, 100, None)  # backoffs of ~1 s, 2 s, 4 s within a 10 s timeout
-    try:
+    with _FlakyServer(503, 100, None) as server:  # backoffs of ~1 s, 2 s, 4 s within a 10 s timeout
         exporter = _direct("http/protobuf", server.endpoint, timeout_s=10.0)
         results: list[SpanExportResult] = []
         worker = threading.Thread(target=lambda: results.append(exporter.export(_lean_and_sdk_spans()[0])))
@@ -533,9 +516,6 @@ def test_shutdown_cuts_a_backoff_short(caplog: pytest.LogCaptureFixture) -> None
         worker.join(5)
         assert results == [SpanExportResult.FAILURE] and time.monotonic() - start < 0.5
         assert exporter.export(_lean_and_sdk_spans()[0]) is SpanExportResult.FAILURE  # shut down: refused
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 if __name__ == "__main__":  # pragma: no cover
