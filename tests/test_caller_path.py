@@ -172,25 +172,31 @@ def test_a_dropped_call_that_raises_reraises_the_same_exception_and_counts_the_e
                                                              "error.type": f"{__name__}._Refused"}) == 1
 
 
-class _UndescribedSampler(Sampler):
-    """Samples everything but cannot describe itself (a user's sampler may fail anywhere)."""
+class _FixedSampler(Sampler):
+    """A user's sampler with the same ``decision`` for every span; one without a ``description``
+    cannot describe itself (a user's sampler may fail anywhere)."""
 
-    def should_sample(  # noqa: PLR0917 - the SDK's signature; every span is sampled, whatever the arguments
+    def __init__(self, decision: Decision, description: str | None) -> None:
+        self.decision, self.description = decision, description
+
+    def should_sample(  # noqa: PLR0917 - the SDK's signature; the decision is the same whatever the arguments
             self, parent_context: Context | None, trace_id: int, name: str,  # noqa: ARG002
             kind: SpanKind | None = None, attributes: Attributes = None,  # noqa: ARG002
             links: Sequence[Link] | None = None, trace_state: TraceState | None = None,  # noqa: ARG002
     ) -> SamplingResult:
-        return SamplingResult(Decision.RECORD_AND_SAMPLE, attributes)
+        return SamplingResult(self.decision, attributes)
 
     def get_description(self) -> str:
-        raise RuntimeError("no description")
+        if self.description is None:
+            raise RuntimeError("no description")
+        return self.description
 
 
 def test_a_sampler_that_cannot_describe_itself_still_decides() -> None:
     with capture() as otel:
         provider = otel.telemetry.tracer_provider
         assert provider is not None
-        provider.sampler = _UndescribedSampler()  # what a user may do after configure()
+        provider.sampler = _FixedSampler(Decision.RECORD_AND_SAMPLE, None)  # what a user may do after configure()
 
         @traced(name="place_order")
         def place_order() -> None:
@@ -258,25 +264,12 @@ def test_each_sampled_call_records_its_own_attributes() -> None:
         assert recorded[0]["correlation_id"] != recorded[1]["correlation_id"]
 
 
-class _RecordOnly(Sampler):
-    """Records every span, samples none: spans that are recording and never exported."""
-
-    def should_sample(  # noqa: PLR0917 - the SDK's signature; the decision is the same whatever the arguments
-            self, parent_context: Context | None, trace_id: int, name: str,  # noqa: ARG002
-            kind: SpanKind | None = None, attributes: Attributes = None,  # noqa: ARG002
-            links: Sequence[Link] | None = None, trace_state: TraceState | None = None,  # noqa: ARG002
-    ) -> SamplingResult:
-        return SamplingResult(Decision.RECORD_ONLY, attributes)
-
-    def get_description(self) -> str:
-        return "RecordOnly"
-
-
 def test_a_recorded_span_the_sampler_does_not_sample_is_not_exported() -> None:
     with capture() as otel:
         provider = otel.telemetry.tracer_provider
         assert provider is not None
-        provider.sampler = _RecordOnly()
+        # Records every span, samples none: spans that are recording and never exported.
+        provider.sampler = _FixedSampler(Decision.RECORD_ONLY, "RecordOnly")
         recording: list[bool] = []
 
         @traced(name="place_order")
