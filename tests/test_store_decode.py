@@ -9,7 +9,7 @@ from typing import Any, Literal
 import pytest
 
 from otel_trading.export import StoredLog, parse_json_line
-from otel_trading.export._otlp_decode import decode_line, logs_of, spans_of
+from otel_trading.export._otlp_decode import decode_line, decode_records, logs_of, spans_of
 
 Signal = Literal["traces", "logs"]
 
@@ -102,3 +102,46 @@ def test_a_log_line_with_a_non_string_body_reads_as_text() -> None:
     assert isinstance(record, StoredLog)
     assert (record.body, record.time_ns, record.trace_id) == ("42", 7, None)
     assert [record] == _protobuf_path(line, "logs")
+
+
+def _raw_span_line(attributes: str) -> str:
+    """A span line with ``attributes`` as raw JSON text (numbers ``json.dumps`` would not write)."""
+    return _span_line(attributes=[]).replace('"attributes": []', f'"attributes": {attributes}')
+
+
+# Where orjson.loads (the fast path's parser) and json.loads (protobuf's) could read a line apart:
+# numbers beyond 64 bits or a double's range, NaN and the infinities, duplicate keys, deep nesting.
+JSON_EDGES = [
+    _raw_span_line('[{"key": "d", "value": {"doubleValue": 123456789012345678901234567}}]'),
+    _raw_span_line('[{"key": "d", "value": {"doubleValue": -18446744073709553665}}]'),
+    _raw_span_line('[{"key": "d", "value": {"doubleValue": 18446744073709551616}}]'),
+    _raw_span_line('[{"key": "i", "value": {"intValue": 18446744073709551616}}]'),
+    _raw_span_line('[{"key": "i", "value": {"intValue": -9223372036854775809}}]'),
+    _raw_span_line('[{"key": "d", "value": {"doubleValue": NaN}}, {"key": "e", "value": {"doubleValue": -Infinity}}]'),
+    _raw_span_line('[{"key": "d", "value": {"doubleValue": 1e400}}]'),
+    _raw_span_line('[{"key": "d", "value": {"doubleValue": 5e-324}}, {"key": "f", "value": {"doubleValue": 0.1}}]'),
+    _raw_span_line('[{"key": "d", "value": {"stringValue": "a", "stringValue": "b"}}]'),
+    _raw_span_line('[{"key": "d", "key": "e", "value": {"stringValue": "caf\u00e9 \U0001f600 \\u0000"}}]'),
+    _raw_span_line('[{"key": "d", "value": ' + '{"arrayValue": {"values": [' * 600 + "{}" + "]}}" * 600 + "}]"),
+]
+
+
+@pytest.mark.parametrize("line", JSON_EDGES)
+def test_json_edges_decode_as_protobuf_reads_them(line: str) -> None:
+    # repr: NaN equals nothing, not even itself
+    assert repr(_outcome(line, "traces", decode_line)) == repr(_outcome(line, "traces", _protobuf_path))
+
+
+def test_only_lines_orjson_read_are_marked_finite() -> None:
+    """The index writes a record's row with orjson only when its line was read by orjson: orjson
+    writes NaN and the infinities as null."""
+    assert decode_records(JSON_EDGES[0], "traces")[1]
+    records, finite = decode_records(ODD_BUT_VALID[5], "traces")  # protobuf reads "Infinity"
+    assert records[0].attributes["n"] == float("inf")
+    assert not finite
+
+
+@pytest.mark.parametrize("line", [JSON_EDGES[5], JSON_EDGES[6]])
+def test_unquoted_nan_and_infinity_are_damaged_lines_as_protobuf_reads_them(line: str) -> None:
+    with pytest.raises(ValueError, match=r"^not an OTLP/JSON record: .*attributes\.value: wrong type or value"):
+        decode_line(line, "traces")

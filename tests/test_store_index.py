@@ -103,6 +103,18 @@ def test_each_record_keeps_its_own_resource_when_the_lines_of_several_bots_inter
     assert {log.resource["service.name"] for log in indexed} == {f"bot-{number}" for number in range(5)}
 
 
+def test_nan_and_infinities_come_back_from_the_index_as_recorded(tmp_path: Path) -> None:
+    # OTLP/JSON quotes them ("NaN", "Infinity"); the rows written by orjson would hold null instead.
+    attributes = [{"key": key, "value": {"doubleValue": text}}
+                  for key, text in (("nan", "NaN"), ("up", "Infinity"), ("down", "-Infinity"), ("tenth", 0.1))]
+    line = json.loads(_log_line("bot", 1))
+    line["resourceLogs"][0]["scopeLogs"][0]["logRecords"][0]["attributes"] = attributes
+    (tmp_path / "logs.jsonl").write_text(json.dumps(line) + "\n" + _log_line("bot", 2) + "\n")
+    load_store(tmp_path)  # the first read builds the index, the second reads its rows
+    [indexed, plain] = [load_store(tmp_path, indexed=flag).logs[0].attributes for flag in (True, False)]
+    assert repr(indexed) == repr(plain) == "{'nan': nan, 'up': inf, 'down': -inf, 'tenth': 0.1}"
+
+
 def test_a_half_written_line_is_indexed_once_complete(store: Path, index: StoreIndex) -> None:
     lines = _lines(store, "traces")
     (store / "traces.jsonl").write_text("".join(lines[:-1]) + lines[-1][:100])

@@ -11,7 +11,7 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from otel_trading.export._local_store import store_files
-from otel_trading.export._otlp_decode import decode_line
+from otel_trading.export._otlp_decode import decode_records
 from otel_trading.export._otlp_json import parse_json_line
 from otel_trading.export._records import StoredLog, StoredSpan
 
@@ -67,12 +67,15 @@ class DecodedLine:
     line: int
     records: list[StoredSpan] | list[StoredLog]
     error: str | None = None
+    finite: bool = False
+    """``orjson`` can write its records' values back as they are (``decode_records``)."""
 
 
 def decode_store_line(path: Path, number: int, text: str, signal: Literal["traces", "logs"]) -> DecodedLine:
     """Line ``number`` of ``path`` decoded straight to flat records (no protobuf on the way)."""
     try:
-        return DecodedLine(path, number, decode_line(text, signal))
+        records, finite = decode_records(text, signal)
+        return DecodedLine(path, number, records, finite=finite)
     except ValueError as exc:
         return DecodedLine(path, number, [], f"{path}:{number}: {exc}")
 
