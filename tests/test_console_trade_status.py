@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
 
 import otel_trading
 from otel_trading.console import serve_store
+from otel_trading.export._index import updated_index
 from otel_trading.export._store_queries import store_report, trades
 from otel_trading.testing import capture
 from tests.console_client import get
@@ -54,3 +56,15 @@ def test_the_console_lists_and_filters_by_the_new_statuses(four_trades: Path) ->
             assert [row["strategy"] for row in listed] == [status]
         answer = get(console, "/api/trades?status=pending")
         assert answer.status == 400 and "status" in answer.json()["error"]
+
+
+def test_the_status_is_a_column_of_the_index_so_no_span_is_read_to_list_trades(four_trades: Path,
+                                                                               tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    shutil.copytree(four_trades, store)
+    with updated_index(store) as index:
+        assert index is not None
+        by_strategy = dict(index.db.execute("SELECT strategy, status FROM trades").fetchall())
+        index.db.execute("UPDATE spans SET data = '[]'")  # the listing answers from the rows alone
+    assert by_strategy == {"closed": "closed", "open": "open", "denied": "denied", "abandoned": "abandoned"}
+    assert {row.strategy: row.status for row in trades(store)} == by_strategy

@@ -41,9 +41,9 @@ from otel_trading.export._index_rows import TraceAccumulator, TraceFacts, journa
 from otel_trading.export._records import SpanEvent, StoreContents, StoredLog, StoredSpan
 
 Signal = Literal["traces", "logs"]
-SCHEMA_VERSION: Final = 5
+SCHEMA_VERSION: Final = 6
 # 5: the same tables; indexes built before it may give a log record another run's resource (the
-# resource cache's id() reuse, fixed in 5): rebuilt.
+# resource cache's id() reuse, fixed in 5): rebuilt. 6: trades.status (open, closed, denied, abandoned).
 INDEX_NAME: Final = ".index.sqlite3"
 _SIGNALS: Final[tuple[Signal, ...]] = ("traces", "logs")
 _BUSY_TIMEOUT_S: Final = 30.0
@@ -71,7 +71,7 @@ CREATE INDEX trace_keys_by_trace ON trace_keys (trace_id);
 CREATE TABLE trades (trace_id TEXT PRIMARY KEY, span INTEGER NOT NULL, resource INTEGER NOT NULL,
                      trade_id TEXT NOT NULL, symbol TEXT, side TEXT, strategy TEXT, service TEXT, portfolio TEXT,
                      opened_ns INTEGER NOT NULL, closed_ns INTEGER, ended_ns INTEGER NOT NULL, pnl REAL,
-                     outcome TEXT, exit_reason TEXT, equity REAL);
+                     outcome TEXT, exit_reason TEXT, equity REAL, status TEXT NOT NULL);
 CREATE TABLE orders (span INTEGER PRIMARY KEY, trace_id TEXT NOT NULL, resource INTEGER NOT NULL, symbol TEXT,
                      side TEXT, service TEXT, order_type TEXT, status TEXT, reason TEXT,
                      submitted_ns INTEGER NOT NULL, ack_latency_s REAL, fill_latency_s REAL, slippage_bps REAL,
@@ -494,7 +494,7 @@ class _IndexingFollower(StoreFollower):
                 trades.append(trade_row(accumulator.trade, row, resource))
         db.executemany("INSERT INTO traces VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", summaries)
         db.executemany("INSERT INTO trace_keys VALUES (?, ?)", keys)
-        db.executemany("INSERT INTO trades VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", trades)
+        db.executemany("INSERT INTO trades VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", trades)
 
 
 def _trace_columns(facts: TraceFacts) -> tuple[Any, ...]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 from otel_trading.analytics._journal import (
     closed_trade,
@@ -29,6 +29,7 @@ HEAD_KEYS: Final = ("trading.side", "trading.trade_id", "correlation_id", "tradi
                     "trading.pnl.realized", "trading.exit_reason", "trading.symbol", "trading.strategy")
 """The head span's attributes a trace's summary keeps (what the listings show of it)."""
 ERROR_TEXT_MAX: Final = 60
+TradeStatus = Literal["open", "closed", "denied", "abandoned"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,9 +188,22 @@ def _text(value: Any) -> str | None:
 # -- the journal's rows ---------------------------------------------------------------------------------
 
 
+def unclosed_status(span: StoredSpan) -> TradeStatus:
+    """How a trade whose span ended without ``position_closed()`` ended, as its span says:
+    ``denied`` by its risk check (``trading.risk.denied``), ``open`` when it holds a position
+    (a ``position.opened`` event: the bot stopped, or evicted it, with the position on), else
+    ``abandoned`` (no position: no quote, its entry rejected or cancelled, an error)."""
+    if span.attributes.get("trading.risk.denied") is True:
+        return "denied"
+    if any(event.name == "position.opened" for event in span.events):
+        return "open"
+    return "abandoned"
+
+
 def trade_row(span: StoredSpan, span_row: int, resource: int) -> tuple[Any, ...]:
     """``trades`` columns of the journal's trade span of a trace, closed or not (its text attributes
-    as recorded: the readers put in the journal's ``unknown``)."""
+    as recorded: the readers put in the journal's ``unknown``), and its status: ``closed``, else
+    ``unclosed_status``."""
     closed = closed_trade(span)
     attributes = span.attributes
     return (span.trace_id, span_row, resource, str(attributes["trading.trade_id"]),
@@ -197,7 +211,8 @@ def trade_row(span: StoredSpan, span_row: int, resource: int) -> tuple[Any, ...]
             _text(attributes.get("trading.strategy")), _text(span.resource.get("service.name")),
             _text(attributes.get("trading.portfolio")), span.start_ns, None if closed is None else closed.closed_ns,
             span.end_ns, None if closed is None else closed.pnl, None if closed is None else closed.outcome,
-            _text(attributes.get("trading.exit_reason")), None if closed is None else closed.equity)
+            _text(attributes.get("trading.exit_reason")), None if closed is None else closed.equity,
+            "closed" if closed is not None else unclosed_status(span))
 
 
 def journal_row(span: StoredSpan, span_row: int, resource: int) -> tuple[str, tuple[Any, ...]] | None:

@@ -36,7 +36,7 @@ from otel_trading.export._index import (
     trace_facts,
     updated_index,
 )
-from otel_trading.export._index_rows import TraceFacts, group_traces
+from otel_trading.export._index_rows import TraceFacts, TradeStatus, group_traces, unclosed_status
 from otel_trading.export._log_filter import FIELD_NAMES, LEVELS, FieldFilter, LogFilter, equals_text, level_name
 from otel_trading.export._records import StoredLog, StoredSpan
 from otel_trading.export._runs import Run, RunSelection
@@ -56,7 +56,6 @@ __all__ = [
 ]
 
 TraceStatus = Literal["ok", "error"]
-TradeStatus = Literal["open", "closed", "denied", "abandoned"]
 
 
 @dataclass(frozen=True)
@@ -502,57 +501,29 @@ def _trade_rows(index: StoreIndex, where: _Where) -> list[tuple[Any, ...]]:
     return index.db.execute(f"SELECT {_TRADE_COLUMNS} FROM trades{where}", where.parameters).fetchall()  # noqa: S608
 
 
-def unclosed_status(span: StoredSpan) -> TradeStatus:
-    """How a trade whose span ended without ``position_closed()`` ended, as its span says:
-    ``denied`` by its risk check (``trading.risk.denied``), ``open`` when it holds a position
-    (a ``position.opened`` event: the bot stopped, or evicted it, with the position on), else
-    ``abandoned`` (no position: no quote, its entry rejected or cancelled, an error)."""
-    if span.attributes.get("trading.risk.denied") is True:
-        return "denied"
-    if any(event.name == "position.opened" for event in span.events):
-        return "open"
-    return "abandoned"
-
-
 def trades(store: str | Path, *, symbol: str | None = None, side: str | None = None, strategy: str | None = None,
            status: TradeStatus | None = None, exit_reason: str | None = None,
            limit: int | None = None) -> list[TradeRow]:
     """The trades (``trade`` spans) of the store, the latest opened first: ``closed`` once
     ``position_closed()`` was called on them, else ``open``, ``denied`` or ``abandoned`` as their
-    span says (``unclosed_status``)."""
+    span says (``unclosed_status``, kept in the index's ``trades.status``)."""
     where = _Where()
     for condition, value in (("COALESCE(NULLIF(symbol, ''), 'unknown') = ?", symbol),
                              ("COALESCE(NULLIF(side, ''), 'unknown') = ?", side), ("strategy = ?", strategy),
-                             ("exit_reason = ?", exit_reason)):
+                             ("exit_reason = ?", exit_reason), ("status = ?", status)):
         if value is not None:
             where.add(condition, value)
-    if status is not None:
-        where.add("outcome IS NOT NULL" if status == "closed" else "outcome IS NULL")
     with updated_index(store) as index:
-        rows = [] if index is None else _trade_rows_with_unclosed_spans(index, where)
+        rows = [] if index is None else index.db.execute(
+            f"SELECT {_TRADE_COLUMNS}, status FROM trades{where}", where.parameters).fetchall()  # noqa: S608
     with no_collection():
-        found = _trade_views(rows)
-        if status is not None:
-            found = [row for row in found if row.status == status]
-        return _limited(found, limit)
-
-
-def _trade_rows_with_unclosed_spans(index: StoreIndex, where: _Where) -> list[tuple[Any, ...]]:
-    """The trade rows, each followed by its span's data when it did not close (its status is in the span)."""
-    columns = ", ".join(f"t.{column.strip()}" for column in _TRADE_COLUMNS.split(","))
-    sql = (f"SELECT {columns}, CASE WHEN t.outcome IS NULL THEN s.data END FROM trades t "  # noqa: S608 - our SQL
-           f"LEFT JOIN spans s ON s.id = t.span{where}")
-    return index.db.execute(sql, where.parameters).fetchall()
+        return _limited(_trade_views(rows), limit)
 
 
 def _trade_views(rows: list[tuple[Any, ...]]) -> list[TradeRow]:
     found = []
     for (trace_id, trade_id, trade_symbol, trade_side, trade_strategy, service, _, opened_ns, closed_ns, _, pnl,
-         outcome, reason, _, unclosed_span) in rows:
-        if outcome is not None:
-            status: TradeStatus = "closed"
-        else:
-            status = "open" if unclosed_span is None else unclosed_status(span_of(unclosed_span, {}))
+         outcome, reason, _, status) in rows:
         found.append(TradeRow(
             trade_id=trade_id, trace_id=trace_id, symbol=trade_symbol or _UNKNOWN, side=trade_side or _UNKNOWN,
             strategy=trade_strategy, status=status, pnl=pnl, opened_ns=opened_ns,
