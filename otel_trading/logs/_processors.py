@@ -9,6 +9,7 @@ Each step reads ``STATE`` at call time, so loggers created before ``configure()`
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import sys
 import time
 import traceback
@@ -16,6 +17,7 @@ from collections.abc import MutableMapping
 from types import CodeType, FrameType
 from typing import Any, Final, TextIO
 
+import orjson
 import structlog
 from opentelemetry import trace
 from opentelemetry.trace import SpanContext
@@ -38,6 +40,26 @@ _PRODUCED_BY_US: Final = frozenset({"level", "timestamp", "trace_id", "span_id",
 # Modules between the user's log call and enrich(): skipped to find the call site.
 _LOGGING_MODULES: Final = ("structlog", "otel_trading.logs")
 _UTC = _dt.timezone.utc
+# Types orjson would write its own way where json.dumps hands them to structlog's fallback (repr).
+_ORJSON_AS_JSON: Final = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+_COMPACT: Final = (",", ":")  # orjson's separators, so that every line has the same form
+
+
+def json_line(event_dict: EventDict, **dumps_kw: Any) -> str:
+    """The console's JSON line: orjson, several times faster than ``json.dumps``, compact.
+
+    ``json.dumps`` (structlog's keywords, the same separators) writes the lines orjson would write otherwise:
+    orjson refuses ints beyond 64 bits, keys that are not strings, lone surrogates; it writes
+    non-ASCII text unescaped (the line must stay ASCII whatever the stream's encoding, or a
+    line to an ASCII file would be lost) and NaN and infinities as ``null`` (json: ``NaN``).
+    """
+    try:
+        line = orjson.dumps(event_dict, default=dumps_kw.get("default"), option=_ORJSON_AS_JSON)
+    except orjson.JSONEncodeError:
+        line = None
+    if line is not None and line.isascii() and b"null" not in line:  # null: a None, or a NaN json writes as NaN
+        return line.decode("ascii")
+    return json.dumps(event_dict, **{"separators": _COMPACT, **dumps_kw})
 
 
 class ConsoleOutput:
@@ -47,7 +69,7 @@ class ConsoleOutput:
         self.mode = "json"
         self.stream: TextIO | None = None
         self.min_level = 20
-        self.json = structlog.processors.JSONRenderer()
+        self.json = structlog.processors.JSONRenderer(serializer=json_line)
         self.pretty: structlog.dev.ConsoleRenderer | None = None
 
     def render(self, event_dict: EventDict) -> str:
