@@ -57,3 +57,14 @@ def test_odd_values_read_as_json_dumps_wrote_them(stream: io.StringIO, fields: d
     assert ", " not in line.replace("datetime.datetime(2026, 12, 7, 4, 45)", "")  # compact like the others
     event = json.loads(line)
     assert event["event"] == "odd"
+
+
+class Order:
+    def __structlog__(self) -> str:
+        return "order #7"
+
+
+def test_other_values_as_structlog_writes_them(stream: io.StringIO) -> None:
+    get_logger("bot").info("placed", order=Order(), unknown=object)
+    line = _line(stream)
+    assert '"order":"order #7","unknown":"<class \'object\'>"' in line, line

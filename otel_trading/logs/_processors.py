@@ -42,24 +42,30 @@ _LOGGING_MODULES: Final = ("structlog", "otel_trading.logs")
 _UTC = _dt.timezone.utc
 # Types orjson would write its own way where json.dumps hands them to structlog's fallback (repr).
 _ORJSON_AS_JSON: Final = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
-_COMPACT: Final = (",", ":")  # orjson's separators, so that every line has the same form
 
 
-def json_line(event_dict: EventDict, **dumps_kw: Any) -> str:
+def json_line(event_dict: EventDict) -> str:
     """The console's JSON line: orjson, several times faster than ``json.dumps``, compact.
 
-    ``json.dumps`` (structlog's keywords, the same separators) writes the lines orjson would write otherwise:
-    orjson refuses ints beyond 64 bits, keys that are not strings, lone surrogates; it writes
-    non-ASCII text unescaped (the line must stay ASCII whatever the stream's encoding, or a
-    line to an ASCII file would be lost) and NaN and infinities as ``null`` (json: ``NaN``).
+    ``json.dumps`` (the same separators) writes the lines orjson would write otherwise: orjson
+    refuses ints beyond 64 bits, keys that are not strings, lone surrogates; it writes non-ASCII
+    text unescaped (the line must stay ASCII whatever the stream's encoding, or a line to an
+    ASCII file would be lost) and NaN and infinities as ``null`` (json: ``NaN``). A value JSON
+    has no type for is written as structlog's ``JSONRenderer`` writes it.
     """
     try:
-        line = orjson.dumps(event_dict, default=dumps_kw.get("default"), option=_ORJSON_AS_JSON)
+        line = orjson.dumps(event_dict, default=_structlog_form, option=_ORJSON_AS_JSON)
     except orjson.JSONEncodeError:
         line = None
     if line is not None and line.isascii() and b"null" not in line:  # null: a None, or a NaN json writes as NaN
         return line.decode("ascii")
-    return json.dumps(event_dict, **{"separators": _COMPACT, **dumps_kw})
+    return json.dumps(event_dict, separators=(",", ":"), default=_structlog_form)
+
+
+def _structlog_form(value: Any) -> Any:
+    """As structlog's JSONRenderer: the value's ``__structlog__()``, else its repr."""
+    form = getattr(value, "__structlog__", None)
+    return form() if callable(form) else repr(value)
 
 
 class ConsoleOutput:
@@ -69,7 +75,6 @@ class ConsoleOutput:
         self.mode = "json"
         self.stream: TextIO | None = None
         self.min_level = 20
-        self.json = structlog.processors.JSONRenderer(serializer=json_line)
         self.pretty: structlog.dev.ConsoleRenderer | None = None
 
     def render(self, event_dict: EventDict) -> str:
@@ -77,7 +82,7 @@ class ConsoleOutput:
             if self.pretty is None:
                 self.pretty = structlog.dev.ConsoleRenderer(colors=_isatty(self._stream()))
             return str(self.pretty(None, "", event_dict))
-        return str(self.json(None, "", event_dict))
+        return json_line(event_dict)
 
     def _stream(self) -> TextIO:
         return self.stream if self.stream is not None else sys.stderr
@@ -117,7 +122,8 @@ def _timestamp(now_ns: int) -> str:
     """ISO 8601 UTC with microseconds; the part up to the second is formatted once a second, from
     the date formatted once a day (a backtest's log lines are seconds or minutes apart)."""
     global _second, _day
-    second, micros = divmod(now_ns // 1000, 1_000_000)
+    micros = now_ns // 1000
+    second = micros // 1_000_000
     cached_second, prefix = _second
     if cached_second != second:
         day, second_of_day = divmod(second, _SECONDS_PER_DAY)  # Unix time has no leap seconds
@@ -129,7 +135,7 @@ def _timestamp(now_ns: int) -> str:
         minutes, seconds = divmod(rest, 60)
         prefix = f"{date}{hours:02d}:{minutes:02d}:{seconds:02d}"
         _second = (second, prefix)
-    return f"{prefix}.{micros:06d}Z"
+    return "%s.%06dZ" % (prefix, micros % 1_000_000)  # noqa: UP031 - twice as fast as the f-string
 
 
 def _hex_ids(span_context: SpanContext) -> tuple[str, str]:
@@ -221,13 +227,22 @@ _last_path: tuple[int, CodeType | None, CodeType | None] = (0, None, None)
 
 def redact(_logger: Any, _method_name: str, event_dict: EventDict) -> EventDict:
     redactor = STATE.redactor
+    is_secret_key = redactor.is_secret_key
+    is_clean_text = redactor.is_clean_text
     for key, value in event_dict.items():
         if key in _PRODUCED_BY_US:
             continue
-        if redactor.is_secret_key(key):
+        if is_secret_key(key):
             event_dict[key] = REDACTED
+            continue
+        kind = type(value)  # the exact types first: isinstance() on every field was most of this step
+        if kind is str:
+            if not is_clean_text(value):
+                event_dict[key] = redactor.scrub_text(value)
+        elif kind is int or kind is float or kind is bool or value is None:
+            continue
         elif isinstance(value, str):
-            if not redactor.is_clean_text(value):
+            if not is_clean_text(value):
                 event_dict[key] = redactor.scrub_text(value)
         elif isinstance(value, (dict, list, tuple)):
             event_dict[key] = redactor.scrub_value(key, value)
