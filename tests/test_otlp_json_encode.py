@@ -127,3 +127,23 @@ def test_a_directly_encoded_line_reads_back() -> None:
     trace_request = parse_json_line(direct.spans_to_json_line(spans), "traces")
     assert trace_request == encode_spans(spans)
     assert parse_json_line(direct.logs_to_json_line(records), "logs") == encode_logs(records)
+
+
+def test_repeated_string_attributes_encode_alike_and_the_cache_stays_bounded() -> None:
+    # A bot's string attributes repeat (symbol, side, function names): their encoded form is
+    # kept by (key, value). The second encoding (from the cache) is the protobuf route's too,
+    # a value under another key is another attribute, and a long value is never kept.
+    long_text = "x" * (direct._MAX_CACHED_VALUE_LENGTH + 1)
+    spans, records = _recorded_spans(), _log_records()
+    record = ReadableLogRecord(LogRecord(timestamp=1, body="b", attributes={
+        "symbol": "BTC/USDT", "venue": "BTC/USDT", "long": long_text}), resource=Resource.create({}))
+    for _ in range(2):
+        assert direct.spans_to_json_line(spans) == message_to_json_line(encode_spans(spans))
+        assert direct.logs_to_json_line([*records, record]) == message_to_json_line(encode_logs([*records, record]))
+    assert direct._STRING_ATTRIBUTES[("symbol", "BTC/USDT")] == '{"key":"symbol","value":{"stringValue":"BTC/USDT"}}'
+    assert direct._STRING_ATTRIBUTES[("venue", "BTC/USDT")] == '{"key":"venue","value":{"stringValue":"BTC/USDT"}}'
+    assert ("long", long_text) not in direct._STRING_ATTRIBUTES
+    many = [ReadableLogRecord(LogRecord(timestamp=1, attributes={"order.id": f"id-{n}"}), resource=Resource.create({}))
+            for n in range(direct._MAX_STRING_ATTRIBUTES + 10)]
+    assert direct.logs_to_json_line(many) == message_to_json_line(encode_logs(many))
+    assert 0 < len(direct._STRING_ATTRIBUTES) <= direct._MAX_STRING_ATTRIBUTES

@@ -49,6 +49,12 @@ _quote: Final[Callable[[str], str]] = encode_basestring
 # '{"key":"<key>","value":' by attribute key: keys repeat on every span; bounded for odd callers.
 _KEY_PREFIXES: Final[dict[str, str]] = {}
 _MAX_KEY_PREFIXES: Final = 4096
+# A whole '{"key":..,"value":{"stringValue":..}}' by (key, value): a bot's string attributes repeat
+# (symbol, side, exchange, function names) on every span and log line. Only str values: a tuple
+# key would take 1, 1.0 and True for the same value. Bounded in count and in value length.
+_STRING_ATTRIBUTES: Final[dict[tuple[str, str], str]] = {}
+_MAX_STRING_ATTRIBUTES: Final = 4096
+_MAX_CACHED_VALUE_LENGTH: Final = 128
 _Encode = Callable[[Any], str]
 
 
@@ -131,29 +137,39 @@ def _plain(attributes: Mapping[str, Any]) -> Mapping[str, Any]:
     return plain if isinstance(plain, Mapping) else attributes
 
 
+def _string_attribute(key: str, value: str) -> str:
+    """``{"key":<key>,"value":{"stringValue":<value>}}``, kept in ``_STRING_ATTRIBUTES`` when short."""
+    encoded = f'{_KEY_PREFIXES.get(key) or _key_prefix(key)}{{"stringValue":{_quote(value)}}}}}'
+    if len(value) <= _MAX_CACHED_VALUE_LENGTH:
+        if len(_STRING_ATTRIBUTES) >= _MAX_STRING_ATTRIBUTES:
+            _STRING_ATTRIBUTES.clear()  # a bound, not a policy: the values in use come back at once
+        _STRING_ATTRIBUTES[key, value] = encoded
+    return encoded
+
+
 def _span_attributes(attributes: Mapping[str, Any] | None) -> str:
     """The attributes' list items, comma-separated ("" for none)."""
     if not attributes:
         return ""
     result = []
+    append = result.append
     prefixes = _KEY_PREFIXES
+    strings = _STRING_ATTRIBUTES
     # A dict (a lean span's) is copied straight away; the rest through _plain.
     for key, value in (attributes.copy() if type(attributes) is dict else _plain(attributes)).items():
         # Inline, the kinds nearly every attribute has (a span has a dozen or more of them).
         kind = type(value)
         if kind is str:
-            result.append((prefixes.get(key) or _key_prefix(key)) + '{"stringValue":' + _quote(value) + "}}")
-            continue
-        if kind is float and math.isfinite(value):
-            encoded = '{"doubleValue":' + float.__repr__(value) + "}"
+            append(strings.get((key, value)) or _string_attribute(key, value))
+        elif kind is float and math.isfinite(value):
+            append(f'{prefixes.get(key) or _key_prefix(key)}{{"doubleValue":{float.__repr__(value)}}}}}')
         else:
             try:
                 encoded = _any_value(value, False)
             except _Unencodable as error:  # as the OTLP span encoder does: the attribute is left out, logged
                 _LOG.warning("Failed to encode key %s: %s", key, error)
                 continue
-        prefix = prefixes.get(key)
-        result.append((prefix or _key_prefix(key)) + encoded + "}")
+            append((prefixes.get(key) or _key_prefix(key)) + encoded + "}")
     return ",".join(result)
 
 
@@ -161,18 +177,21 @@ def _log_attributes(attributes: Mapping[Any, Any] | None) -> str:
     if not attributes:
         return ""
     result = []
+    append = result.append
     prefixes = _KEY_PREFIXES
+    strings = _STRING_ATTRIBUTES
     for key, value in attributes.items():
         # Inline, the kinds nearly every log field has; the rest as _any_value writes them (lenient).
+        name = key if type(key) is str else str(key)
         kind = type(value)
         if kind is str:
-            encoded = '{"stringValue":' + _quote(value) + "}"
-        elif kind is int and _INT64_MIN <= value <= _INT64_MAX:
-            encoded = '{"intValue":"' + int.__repr__(value) + '"}'
+            append(strings.get((name, value)) or _string_attribute(name, value))
+            continue
+        if kind is int and _INT64_MIN <= value <= _INT64_MAX:
+            encoded = f'{{"intValue":"{value:d}"}}'
         else:
             encoded = _any_value(value, True)
-        name = key if type(key) is str else str(key)
-        result.append((prefixes.get(name) or _key_prefix(name)) + encoded + "}")
+        append((prefixes.get(name) or _key_prefix(name)) + encoded + "}")
     return ",".join(result)
 
 
