@@ -151,7 +151,7 @@ def _span_attributes(attributes: Mapping[str, Any] | None) -> str:
     """The attributes' list items, comma-separated ("" for none)."""
     if not attributes:
         return ""
-    result = []
+    result: list[str] = []
     append = result.append
     prefixes = _KEY_PREFIXES
     strings = _STRING_ATTRIBUTES
@@ -176,7 +176,7 @@ def _span_attributes(attributes: Mapping[str, Any] | None) -> str:
 def _log_attributes(attributes: Mapping[Any, Any] | None) -> str:
     if not attributes:
         return ""
-    result = []
+    result: list[str] = []
     append = result.append
     prefixes = _KEY_PREFIXES
     strings = _STRING_ATTRIBUTES
