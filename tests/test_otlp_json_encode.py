@@ -147,3 +147,19 @@ def test_repeated_string_attributes_encode_alike_and_the_cache_stays_bounded() -
             for n in range(direct._MAX_STRING_ATTRIBUTES + 10)]
     assert direct.logs_to_json_line(many) == message_to_json_line(encode_logs(many))
     assert 0 < len(direct._STRING_ATTRIBUTES) <= direct._MAX_STRING_ATTRIBUTES
+
+
+def test_lines_of_alternating_spans_carry_their_own_trace_context() -> None:
+    # The trace context of the last line is reused for the next one of the same span: lines of
+    # other spans, other flags, none, and the same ids again must each carry their own.
+    contexts = [(0xA, 0x1, TraceFlags(1)), (0xA, 0x2, TraceFlags(1)), (0xA, 0x2, TraceFlags(0)), (0, 0, None),
+                (0xA, 0x1, TraceFlags(1)), (0xB, 0x1, TraceFlags(1))]
+    records = [ReadableLogRecord(LogRecord(timestamp=n + 1, observed_timestamp=n + 2 if n % 2 else n + 1,
+                                           trace_id=trace_id, span_id=span_id, trace_flags=flags,
+                                           severity_number=SeverityNumber.WARN if n != 3 else SeverityNumber(0),
+                                           body="line"), resource=Resource.create({}))
+               for n, (trace_id, span_id, flags) in enumerate(contexts)]
+    for batch in (records, records[::-1]):
+        assert direct.logs_to_json_line(batch) == message_to_json_line(encode_logs(batch))
+        for record in batch:
+            assert direct.logs_to_json_line([record]) == message_to_json_line(encode_logs([record]))

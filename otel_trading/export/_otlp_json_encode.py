@@ -30,7 +30,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext, SpanKind, StatusCode
 
-from otel_trading._otel_compat import ReadableLogRecord
+from otel_trading._otel_compat import ReadableLogRecord, SeverityNumber
 
 if TYPE_CHECKING:
     from otel_trading.tracing._lean import LeanSpan
@@ -319,17 +319,42 @@ def _events_and_links(parts: list[str], span: ReadableSpan | LeanSpan) -> None:
     _number(parts, "droppedLinksCount", span.dropped_links)
 
 
+# The lines of one span share their trace context: its encoded members, for the last one seen
+# (a tuple replaced whole: export threads may encode at once).
+_last_trace_context: tuple[object, int, int, str] = (None, 0, 0, "")
+
+
+def _trace_context(flags: object, trace_id: int, span_id: int) -> str:
+    """``,"flags":..,"traceId":..,"spanId":..``, each left out at zero."""
+    global _last_trace_context
+    cached_flags, cached_trace_id, cached_span_id, encoded = _last_trace_context
+    if cached_trace_id == trace_id and cached_span_id == span_id and cached_flags == flags:
+        return encoded
+    parts: list[str] = []
+    _number(parts, "flags", int(flags or 0))  # type: ignore[call-overload]  # TraceFlags or int
+    if trace_id:
+        parts += (',"traceId":"', format(trace_id, "032x"), '"')
+    if span_id:
+        parts += (',"spanId":"', format(span_id, "016x"), '"')
+    encoded = "".join(parts)
+    _last_trace_context = (flags, trace_id, span_id, encoded)
+    return encoded
+
+
 def _log_record(readable: ReadableLogRecord) -> str:
     # Every log line of a bot passes here: the members are written inline (the helpers above, one
     # call each, were most of its time); the rules are the same (see the module docstring).
     record = readable.log_record
     parts: list[str] = []
     timestamp = record.timestamp
+    time_text = f"{timestamp:d}" if timestamp else ""
     if timestamp:
-        parts += (',"timeUnixNano":"', f"{timestamp:d}", '"')
+        parts += (',"timeUnixNano":"', time_text, '"')
     severity = record.severity_number
-    if severity is not None and severity.value:
-        parts += (',"severityNumber":', f"{severity.value:d}")
+    if severity is not None:
+        number = _SEVERITY_NUMBER.get(severity) or _severity_number(severity)
+        if number:
+            parts.append(number)
     if record.severity_text:
         parts += (',"severityText":', _quote(record.severity_text))
     body = record.body
@@ -341,18 +366,26 @@ def _log_record(readable: ReadableLogRecord) -> str:
     dropped = readable.dropped_attributes
     if dropped:
         parts += (',"droppedAttributesCount":', f"{dropped:d}")
-    flags = int(record.trace_flags or 0)
-    if flags:
-        parts += (',"flags":', f"{flags:d}")
-    if record.trace_id:
-        parts += (',"traceId":"', format(record.trace_id, "032x"), '"')
-    if record.span_id:
-        parts += (',"spanId":"', format(record.span_id, "016x"), '"')
+    trace_context = _trace_context(record.trace_flags, record.trace_id or 0, record.span_id or 0)
+    if trace_context:
+        parts.append(trace_context)
     observed = record.observed_timestamp
     if observed:
-        parts += (',"observedTimeUnixNano":"', f"{observed:d}", '"')
+        parts += (',"observedTimeUnixNano":"', time_text if observed == timestamp else f"{observed:d}", '"')
     _text(parts, "eventName", getattr(record, "event_name", None))
     return _object(parts)
+
+
+_SEVERITY_NUMBER: Final[dict[SeverityNumber, str]] = {}
+
+
+def _severity_number(severity: SeverityNumber) -> str:
+    """``,"severityNumber":N``, or "" for 0 (by SeverityNumber member: one dict lookup a line)."""
+    value = int(severity.value)
+    encoded = f',"severityNumber":{value:d}' if value else ""
+    if len(_SEVERITY_NUMBER) < _MAX_KEY_PREFIXES:
+        _SEVERITY_NUMBER[severity] = encoded
+    return encoded
 
 
 _Item = TypeVar("_Item", "ReadableSpan | LeanSpan", ReadableLogRecord)
