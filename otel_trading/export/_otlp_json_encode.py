@@ -260,13 +260,14 @@ def _span(span: ReadableSpan | LeanSpan) -> str:
     context: SpanContext | None = span.context
     assert context is not None  # a finished SDK span always has one (the OTLP encoder reads it too)
     # Written inline, the fields every span has (this runs for every span the store keeps); the
-    # helpers for the rest. Each member starts with its comma; the first one's is left out below.
-    parts = [',"traceId":"', format(context.trace_id, "032x"), '","spanId":"', format(context.span_id, "016x"), '"']
+    # helpers for the rest. Each member after the first starts with its comma.
+    # %-formatting: an id in half the time of format() (every span has two or three).
+    parts = ['{"traceId":"%032x","spanId":"%016x"' % (context.trace_id, context.span_id)]  # noqa: UP031
     if context.trace_state:
         _text(parts, "traceState", _trace_state(context))
     parent = span.parent
     if parent is not None:
-        parts += (',"parentSpanId":"', format(parent.span_id, "016x"), '"')
+        parts.append(',"parentSpanId":"%016x"' % parent.span_id)  # noqa: UP031 - see above
     name = span.name
     if name:
         parts += (',"name":', _quote(name))
@@ -292,7 +293,6 @@ def _span(span: ReadableSpan | LeanSpan) -> str:
         parts += (',"status":', (code and '{"code":' + code + "}") or "{}")
     parts += (',"flags":', _REMOTE_PARENT_FLAGS if parent is not None and parent.is_remote else _LOCAL_PARENT_FLAGS,
               "}")
-    parts[0] = '{"traceId":"'
     return "".join(parts)
 
 
@@ -414,20 +414,24 @@ def _grouped(items: Sequence[_Item], encode: Callable[[_Item], str]) -> _Grouped
 
 def _request(grouped: _Grouped, kind: str, attributes: Callable[[Mapping[str, Any]], str]) -> str:
     """The Export*ServiceRequest line; ``kind``: ``Spans`` or ``Logs``, ``attributes``: that signal's encoder."""
-    items_key = "spans" if kind == "Spans" else "logRecords"
-    resources = []
+    if not grouped:
+        return "{}"
+    items_key = ',"spans":[' if kind == "Spans" else ',"logRecords":['
+    # One list of pieces, joined once: a batch's line is megabytes, and a join per nesting level
+    # (scope, resource, request) copied all of it each time. Every group has its items and its
+    # scope, and every resource a scope, so no member here is ever empty.
+    pieces = ['{"resource', kind, '":[']
     for resource, scopes in grouped.items():
-        scope_documents = []
+        pieces += ('{"resource":', _resource(resource, attributes), ',"scope', kind, '":[')
         for scope, encoded in scopes.items():
-            parts = [',"scope":', _scope(scope, attributes)]
-            _list(parts, items_key, ",".join(encoded))
-            _text(parts, "schemaUrl", scope.schema_url if scope is not None else None)
-            scope_documents.append(_object(parts))
-        parts = [',"resource":', _resource(resource, attributes)]
-        _list(parts, f"scope{kind}", ",".join(scope_documents))
-        _text(parts, "schemaUrl", resource.schema_url)
-        resources.append(_object(parts))
-    return '{"resource' + kind + '":[' + ",".join(resources) + "]}" if resources else "{}"
+            pieces += ('{"scope":', _scope(scope, attributes), items_key, ",".join(encoded), "]")
+            _text(pieces, "schemaUrl", scope.schema_url if scope is not None else None)
+            pieces.append("},")
+        pieces[-1] = "}]"  # the last scope's comma
+        _text(pieces, "schemaUrl", resource.schema_url)
+        pieces.append("},")
+    pieces[-1] = "}]}"  # the last resource's comma
+    return "".join(pieces)
 
 
 def spans_to_json_line(spans: Sequence[ReadableSpan | LeanSpan]) -> str:
