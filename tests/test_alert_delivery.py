@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import statistics
 import threading
 import time
 from collections.abc import Iterator
@@ -223,7 +224,10 @@ def test_submit_returns_at_once_while_the_server_hangs(black_hole: BlackHoleServ
         started = time.perf_counter()
         dispatcher.submit(name, make_notification())
         durations.append(time.perf_counter() - started)
-    assert max(durations) < 0.05, max(durations)
+    # Waiting for the server would take the channel's 5 s timeout. A bound far below that (and a
+    # median of microseconds) says "at once" without failing when a loaded machine pauses one call.
+    assert max(durations) < 1.0, max(durations)
+    assert statistics.median(durations) < 0.005, durations
     started = time.monotonic()
     assert dispatcher.close(0.3) is False
     assert time.monotonic() - started < 1.0
