@@ -100,8 +100,14 @@ def store_bytes(store: Path) -> int:
 
 
 def first_paint(megabytes: int, progress: Callable[[str], object]) -> list[Row]:
-    from playwright.sync_api import sync_playwright
-
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        progress("console first paint skipped: playwright is not installed (pip install -e '.[dev]')")
+        return []
+    if not Path(CHROMIUM).exists():
+        progress(f"console first paint skipped: no {CHROMIUM} (Debian: apt-get install chromium)")
+        return []
     store, trace_id = cached_store(megabytes, progress)
     label = f"{store_bytes(store) / 1e6:.0f} MB store"
     has_metrics = any(store.glob("metrics*.jsonl"))

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import burst
+import console_speed
 import exporter_paths
 import prometheus_client
 import store_reading  # benchmarks/ is on sys.path: this script's directory
@@ -379,10 +380,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--store-mb", type=int, metavar="MB",
                         help="size of the generated store the reading rows use (default 500, the target run; "
                         "50 with --quick; 0 skips them)")
+    parser.add_argument("--console-idle-s", type=float, metavar="S",
+                        help="seconds of each bot run of the console's idle-cost rows (default 30; 5 with --quick; "
+                        "0 skips them); the console's first-paint rows read the store of --store-mb")
     args = parser.parse_args(argv)
     rounds = args.rounds or (5 if args.quick else 41)
     budget_ms = args.loop_ms or (10 if args.quick else 30)
     store_mb = args.store_mb if args.store_mb is not None else (50 if args.quick else 500)
+    console_idle_s = args.console_idle_s if args.console_idle_s is not None else (5 if args.quick else 30)
     if rounds < 2:
         parser.error("--rounds: at least 2 (the ratio is a median over rounds)")
 
@@ -401,14 +406,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     results += peer_results(args.peers_python, rounds, budget_ms)
     print(f"[{time.monotonic() - started:5.1f}s] burst of {args.burst_spans:,} spans ...", file=sys.stderr, flush=True)
     bursts = burst_results(args.burst_spans) if args.burst_spans else []
-    readings = store_reading.measure(store_mb, progress=lambda text: print(
-        f"[{time.monotonic() - started:5.1f}s] {text} ...", file=sys.stderr, flush=True)) if store_mb else []
+
+    def progress(text: str) -> None:
+        print(f"[{time.monotonic() - started:5.1f}s] {text} ...", file=sys.stderr, flush=True)
+
+    readings = store_reading.measure(store_mb, progress=progress) if store_mb else []
+    consoles = console_speed.measure(store_mb, console_idle_s, progress=progress)
     meta = {"date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "python": platform.python_version(), "platform": platform.platform(),
             "cpus": os.cpu_count(), "rounds": rounds, "loop_ms": budget_ms}
     if args.json:
         print(json.dumps({"meta": meta, "results": [asdict(r) for r in results],
-                          "burst": [asdict(b) for b in bursts], "reading": [asdict(r) for r in readings]},
+                          "burst": [asdict(b) for b in bursts], "reading": [asdict(r) for r in readings],
+                          "console": [asdict(r) for r in consoles]},
                          indent=2))
     else:
         print(table(results, meta))
@@ -416,6 +426,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print("\n" + burst.table(bursts))
         if readings:
             print("\n" + store_reading.table(readings))
+        if consoles:
+            print("\n" + console_speed.table(consoles))
     return 0  # a missed target is a finding to read, not a crash: see the result column
 
 
