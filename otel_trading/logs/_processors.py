@@ -59,7 +59,22 @@ def json_line(event_dict: EventDict) -> str:
         line = None
     if line is not None and line.isascii() and b"null" not in line:  # null: a None, or a NaN json writes as NaN
         return line.decode("ascii")
-    return json.dumps(event_dict, separators=(",", ":"), default=_structlog_form)
+    try:
+        return json.dumps(event_dict, separators=(",", ":"), default=_structlog_form)
+    except (TypeError, ValueError, RecursionError):
+        # A key JSON cannot hold (a tuple), a cycle: the line still goes out, such values as text;
+        # a log call never raises into the bot.
+        return json.dumps({str(key): _as_text_if_odd(value) for key, value in event_dict.items()},
+                          separators=(",", ":"))
+
+
+def _as_text_if_odd(value: Any) -> Any:
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    try:
+        return repr(value)
+    except Exception:  # noqa: BLE001 - a value's own __repr__ may raise
+        return f"<{type(value).__name__}>"
 
 
 def _structlog_form(value: Any) -> Any:

@@ -74,6 +74,9 @@ _VALUE_PATTERNS: Final = (
     (_JWT, REDACTED),
     (_AWS_ACCESS_KEY, REDACTED),
 )
+MAX_NESTING: Final = 32
+"""Levels of nested containers scrubbed; deeper (or self-containing) values become ``TOO_DEEP``."""
+TOO_DEEP: Final = "[TOO DEEP]"
 _MAX_CACHED_KEYS = 4096
 _NUMBERS: Final = (int, float, bool)
 
@@ -103,7 +106,7 @@ class Redactor:
     ) -> None:
         self._extra_keys = tuple(re.compile(p, re.IGNORECASE) for p in extra_key_patterns)
         self._extra_values = tuple(re.compile(p) for p in extra_value_patterns)
-        self._key_cache: dict[str, bool] = {}
+        self._key_cache: dict[object, bool] = {}  # keys of nested mappings may be any hashable
         # Keys found not secret (fixed patterns: a verdict never changes), tested all at once.
         self._plain_keys: set[str] = set()
         # Strings already found clean (span names, function names, symbols recur endlessly).
@@ -140,10 +143,19 @@ class Redactor:
             # A check racing with this adds to the old set, which is dropped here.
             self._clean = set()
 
-    def is_secret_key(self, key: str) -> bool:
+    def is_secret_key(self, key: object) -> bool:
+        """True when ``key`` names a secret. Keys of nested mappings may be anything hashable
+        (``{1: "bid"}``): they are read as their text, and one whose text cannot be had is a secret."""
         cached = self._key_cache.get(key)
         if cached is None:
-            cached = bool(_SECRET_KEY.search(key)) or any(p.search(key) for p in self._extra_keys)
+            if isinstance(key, str):
+                text = key
+            else:
+                try:
+                    text = str(key)
+                except Exception:  # noqa: BLE001 - a key's own __str__ may raise; hide its value then
+                    return True
+            cached = bool(_SECRET_KEY.search(text)) or any(p.search(text) for p in self._extra_keys)
             if len(self._key_cache) < _MAX_CACHED_KEYS:
                 self._key_cache[key] = cached
         return cached
@@ -194,20 +206,32 @@ class Redactor:
             text = pattern.sub(replacement, text)
         return text
 
-    def scrub_value(self, key: str, value: Any) -> Any:
-        """The value to export for ``key``: redacted entirely, scrubbed, or unchanged."""
+    def scrub_value(self, key: object, value: Any) -> Any:
+        """The value to export for ``key``: redacted entirely, scrubbed, or unchanged.
+
+        Containers are copied as plain lists, tuples and dicts; past ``MAX_NESTING`` levels (a
+        structure that contains itself) the rest is ``TOO_DEEP``, never a RecursionError."""
+        return self._scrub(key, value, MAX_NESTING)
+
+    def _scrub(self, key: object, value: Any, depth: int) -> Any:
         if self.is_secret_key(key):
             return REDACTED
         if isinstance(value, str):
             return self.scrub_text(value)
         if isinstance(value, (list, tuple)):
-            return type(value)(self.scrub_value("", item) for item in value)
+            if depth <= 0:
+                return TOO_DEEP
+            # A plain list/tuple, not type(value)(...): a namedtuple's constructor takes its fields.
+            items = [self._scrub("", item, depth - 1) for item in value]
+            return items if isinstance(value, list) else tuple(items)
         if isinstance(value, Mapping):
-            return self.scrub_mapping(value)
+            if depth <= 0:
+                return TOO_DEEP
+            return {item_key: self._scrub(item_key, item, depth - 1) for item_key, item in value.items()}
         return value
 
-    def scrub_mapping(self, mapping: Mapping[str, Any]) -> dict[str, Any]:
-        return {key: self.scrub_value(key, value) for key, value in mapping.items()}
+    def scrub_mapping(self, mapping: Mapping[Any, Any]) -> dict[Any, Any]:
+        return {key: self._scrub(key, value, MAX_NESTING) for key, value in mapping.items()}
 
     def scrub_if_needed(self, mapping: Mapping[str, Any]) -> dict[str, Any] | None:
         """The scrubbed copy of ``mapping``, or None when nothing in it needs scrubbing.
