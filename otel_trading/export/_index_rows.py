@@ -95,7 +95,8 @@ def span_error_text(span: StoredSpan) -> str:
 
 def _earlier(span: StoredSpan, than: StoredSpan | None) -> bool:
     """Spans in start order, ties kept in store order (the first one stays)."""
-    return than is None or (span.start_ns, span.end_ns) < (than.start_ns, than.end_ns)
+    return than is None or span.start_ns < than.start_ns or (
+        span.start_ns == than.start_ns and span.end_ns < than.end_ns)
 
 
 class TraceAccumulator:
@@ -141,10 +142,11 @@ class TraceAccumulator:
             if _earlier(span, self.failed):
                 self.failed = span
         self._last_end = max(self._last_end, span.end_ns)
-        for key in ("trading.trade_id", "correlation_id"):
-            value = attributes.get(key)
-            if value is not None:
-                self._trade_ids.add(str(value))
+        if "trading.trade_id" in attributes or "correlation_id" in attributes:  # most spans have neither
+            for key in ("trading.trade_id", "correlation_id"):
+                value = attributes.get(key)
+                if value is not None:
+                    self._trade_ids.add(str(value))
 
     def facts(self) -> TraceFacts:
         first = self._first
@@ -245,7 +247,9 @@ def render_value(value: Any) -> str:
 def searchable_text(log: StoredLog) -> str:
     """What a text search (``otel-trading logs --grep``) looks in, lower-cased: logger, message and
     ``key=value`` of every attribute."""
-    attributes = " ".join(f"{key}={render_value(value)}" for key, value in log.attributes.items())
+    # Most values are texts: rendered as they are, without a call.
+    attributes = " ".join([f"{key}={value if type(value) is str else render_value(value)}"
+                           for key, value in log.attributes.items()])
     return f"{log.scope} {log.body} {attributes}".lower()
 
 

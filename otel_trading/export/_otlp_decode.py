@@ -265,7 +265,7 @@ def _spans(document: object) -> list[StoredSpan]:
                 status=STATUS[_enum(status.get("code"), len(STATUS))],
                 status_message=_str(status.get("message")),
                 attributes=_attributes(span.get("attributes")),
-                events=tuple(_event(event) for event in _list(span.get("events"))),
+                events=tuple(map(_event, _list(span.get("events")))),
                 resource=resource,
                 scope=scope,
             ))
