@@ -35,6 +35,14 @@ def freqtrade_trades(workdir: Path) -> dict[str, dict[str, Any]]:
         return {str(r[0]): {"pair": r[1], "profit": r[2], "exit_reason": r[3], "enter_tag": r[4]} for r in rows}
 
 
+def freqtrade_filled_orders(workdir: Path) -> dict[str, tuple[str, bool]]:
+    """freqtrade's filled orders, from its own database: order id -> (its trade's id, that trade still open)."""
+    with sqlite3.connect(workdir / "dry.sqlite") as db:
+        rows = db.execute("SELECT o.order_id, t.id, t.is_open FROM orders o JOIN trades t ON o.ft_trade_id = t.id "
+                          "WHERE o.filled > 0")
+        return {str(r[0]): (str(r[1]), bool(r[2])) for r in rows}
+
+
 def test_each_closed_dry_run_trade_is_one_trace_with_freqtrades_numbers(dry_run: Path) -> None:
     closed = freqtrade_trades(dry_run)
     assert len(closed) >= 2
@@ -57,11 +65,22 @@ def test_each_closed_dry_run_trade_is_one_trace_with_freqtrades_numbers(dry_run:
 
 def test_orders_recorded_once_and_exchange_calls_instrumented(dry_run: Path) -> None:
     spans = load_store(dry_run / "store").spans
-    trade_traces = {s.trace_id for s in spans if s.name == "trade"}
+    trade_roots = {s.span_id: s for s in spans if s.name == "trade"}
     orders = [s for s in spans if s.name == "order"]
-    assert orders and all(o.trace_id in trade_traces for o in orders)  # no standalone (ccxt) twin
     ids = Counter(o.attributes["trading.order.client_id"] for o in orders)
-    assert max(ids.values()) == 1
+    filled = freqtrade_filled_orders(dry_run)
+    assert ids == Counter(set(filled))  # each of freqtrade's orders once, no standalone (ccxt) twin
+    for order in orders:
+        trade_id, still_open = filled[order.attributes["trading.order.client_id"]]
+        root = trade_roots.get(order.parent_span_id or "")
+        if still_open:
+            # Interrupted with this trade open (freqtrade re-enters a pair at the next 1m candle, so that
+            # is when the run ends a few seconds after a minute boundary): its trade span never ended and
+            # is not exported (docs/frameworks/freqtrade.md, "Not covered"); its ended orders are.
+            assert root is None and order.parent_span_id
+        else:
+            assert root is not None and root.trace_id == order.trace_id
+            assert root.attributes["trading.trade_id"] == trade_id
     calls = Counter(s.name for s in spans if s.kind == "client")
     assert calls["ccxt.fetch_order_book"] > 0 and calls["ccxt.load_markets"] == 1
 
