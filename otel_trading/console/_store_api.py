@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Callable
+import functools
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from otel_trading.console._params import ApiError, Query, choice, integer, limit, number, pairs, text
 from otel_trading.console._recorded import recorded_overview
@@ -23,12 +24,33 @@ _TRADE_STATUSES = ("open", "closed", "denied", "abandoned")  # the store queries
 _LEVELS = ("trace", "debug", "info", "warning", "error", "critical")
 
 
+_LEAVES: Final = frozenset({str, int, float, bool, type(None)})
+
+
+@functools.cache
+def _field_names(cls: type) -> tuple[str, ...] | None:
+    """The field names of a dataclass, None for any other class (asked once per class)."""
+    if not dataclasses.is_dataclass(cls):
+        return None
+    return tuple(field.name for field in dataclasses.fields(cls))
+
+
 def plain(value: Any) -> Any:
-    """A dataclass (or a list of them) as plain JSON values."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return dataclasses.asdict(value)
-    if isinstance(value, list):
-        return [plain(item) for item in value]
+    """A dataclass (or a list of them) as plain JSON values: new dicts and lists, leaves shared.
+
+    Not ``dataclasses.asdict``: it deep-copies every leaf, a second per 43,000 trades of a large
+    store (benchmarks/console_speed.py), where a string or a number needs no copy.
+    """
+    kind: type = type(value)
+    if kind in _LEAVES:
+        return value
+    names = _field_names(kind)
+    if names is not None:
+        return {name: item if type(item := getattr(value, name)) in _LEAVES else plain(item) for name in names}
+    if isinstance(value, (list, tuple)):
+        return [item if type(item) in _LEAVES else plain(item) for item in value]
+    if isinstance(value, Mapping):
+        return {key: item if type(item) in _LEAVES else plain(item) for key, item in value.items()}
     return value
 
 
