@@ -16,6 +16,7 @@ import otel_trading
 from otel_trading.alerts import AlertConfig, Route, build_engine, default_rules
 from otel_trading.alerts.channels import FileChannel
 from otel_trading.console import ConsoleServer, current_console, serve_store
+from otel_trading.console._downsample import downsample
 from otel_trading.testing import capture
 from otel_trading.trading import on_trading_state_change, trading_state
 from tests.cli_runner import report_json, run_cli
@@ -67,15 +68,39 @@ def test_unknown_pages_and_endpoints_are_404_json(store_console: ConsoleServer) 
 def test_overview_numbers_equal_the_report(store_console: ConsoleServer, demo_store: Path) -> None:
     overview = get(store_console, "/api/overview").json()
     report = report_json(demo_store)
-    assert overview["report"] == report
-    curve = report["equity_curve"]
-    assert isinstance(curve, list)
+    curve = report.pop("equity_curve")
+    assert overview["report"] == report  # all of it but the curve, sent once (downsampled) as equity/drawdown
+    assert isinstance(curve, list) and 0 < len(curve) <= 1000  # the demo's curve fits: sent whole
     assert [value for _, value in overview["equity"]] == [point["value"] for point in curve]
     assert [value for _, value in overview["drawdown"]] == [point["drawdown"] for point in curve]
     assert min(value for _, value in overview["drawdown"]) == 0 < max(value for _, value in overview["drawdown"])
     performance = report["performance"]
     assert isinstance(performance, dict)
     assert overview["pnl"]["realized"] == performance["total_pnl"]
+
+
+def test_overview_curves_are_bounded_and_keep_their_extremes(store_console: ConsoleServer) -> None:
+    whole = get(store_console, "/api/overview").json()
+    assert len(whole["equity"]) > 4, "the demo's curve is too short to be cut"
+    cut = get(store_console, "/api/overview?max_points=4").json()
+    for name in ("equity", "drawdown"):
+        points, kept = whole[name], cut[name]
+        assert len(kept) <= 4 < len(points), name
+        assert all(point in points for point in kept), name  # points of the curve, none made up
+        assert [point[0] for point in kept] == sorted(point[0] for point in kept), name
+        assert kept[0] == points[0] and kept[-1] == points[-1], name  # the last equity is the card's
+        values = [value for _, value in points]
+        assert max(value for _, value in kept) == max(values), name  # the drawdown's peak survives
+        assert min(value for _, value in kept) == min(values), name
+    assert cut["report"] == whole["report"]
+    assert get(store_console, "/api/overview?max_points=1").status == 400
+
+
+def test_downsample_keeps_each_buckets_low_and_high() -> None:
+    points = [(time, float(value)) for time, value in enumerate([5, 1, 9, 3, 3, 7, 0, 2, 8, 4, 6, 5])]
+    kept = downsample(points, 6)
+    assert kept == [(0, 5.0), (1, 1.0), (2, 9.0), (6, 0.0), (8, 8.0), (11, 5.0)]
+    assert downsample(points, 100) == points
 
 
 def test_trades_filter_sort_and_open_their_trace(store_console: ConsoleServer) -> None:
@@ -87,6 +112,36 @@ def test_trades_filter_sort_and_open_their_trace(store_console: ConsoleServer) -
     detail = get(store_console, f"/api/traces/{closed[0]['trace_id']}").json()
     assert detail["trace_id"] == closed[0]["trace_id"]
     assert any(span["name"] == "trade" for span in detail["spans"])
+
+
+def test_trades_come_a_page_at_a_time_in_the_asked_order(store_console: ConsoleServer) -> None:
+    every = get(store_console, "/api/trades?sort=trade_id&order=asc").json()
+    assert every["total"] == len(every["trades"]) > 3
+    ids = [row["trade_id"] for row in every["trades"]]
+    assert ids == sorted(ids)
+    pages = [get(store_console, f"/api/trades?sort=trade_id&order=asc&limit=2&offset={offset}").json()
+             for offset in range(0, every["total"], 2)]
+    assert all(page["total"] == every["total"] and len(page["trades"]) <= 2 for page in pages)
+    assert [row["trade_id"] for page in pages for row in page["trades"]] == ids
+    assert all(page["summary"] == every["summary"] for page in pages)  # over every match, not the page
+    beyond = get(store_console, f"/api/trades?offset={every['total']}").json()
+    assert beyond["trades"] == [] and beyond["total"] == every["total"]
+    assert get(store_console, "/api/trades?offset=-1").status == 400
+
+
+def test_trades_summary_counts_every_match_as_the_report_does(store_console: ConsoleServer,
+                                                              demo_store: Path) -> None:
+    answer = get(store_console, "/api/trades?limit=1").json()
+    assert len(answer["trades"]) == 1 < answer["total"]
+    summary, performance = answer["summary"], report_json(demo_store)["performance"]
+    assert summary["closed"] == performance["trades"]
+    assert (summary["wins"], summary["losses"]) == (performance["wins"], performance["losses"])
+    assert summary["pnl"] == pytest.approx(performance["total_pnl"], abs=1e-9)
+    assert summary["count"] == answer["total"] == sum(summary[status] for status in
+                                                       ("closed", "open", "denied", "abandoned"))
+    denied = get(store_console, "/api/trades?status=denied&limit=1").json()
+    assert denied["summary"]["denied"] == denied["total"] == summary["denied"]
+    assert denied["summary"]["closed"] == 0
 
 
 def test_traces_and_logs_search(store_console: ConsoleServer) -> None:

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any, Final
 
 from otel_trading._version import __version__
 from otel_trading.console import _store_api as store_api
-from otel_trading.console._params import ApiError, Query
+from otel_trading.console._downsample import DEFAULT_MAX_POINTS, MIN_MAX_POINTS, downsample
+from otel_trading.console._params import MAX_LIMIT, ApiError, Query, integer
 from otel_trading.console._security import allowed_hosts
 from otel_trading.console._stream import Event, StreamHub
 from otel_trading.console._tail import LogTail
@@ -130,6 +131,11 @@ class ConsoleApp:
             result = self.live.overview(self.store_dir, query)
         else:
             result = store_api.overview(self._store(), query)
+        # A chart has a few hundred pixels, a long store ~20,000 points per curve: each is cut to
+        # ``max_points`` keeping every bucket's low and high (the drawdown's peak, the last equity).
+        most = integer(query, "max_points", minimum=MIN_MAX_POINTS, maximum=MAX_LIMIT) or DEFAULT_MAX_POINTS
+        result["equity"] = downsample(result["equity"], most)
+        result["drawdown"] = downsample(result["drawdown"], most)
         result["updated_ns"] = time.time_ns()
         return result
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import functools
-from collections.abc import Callable, Mapping
+import operator
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, Final
 
@@ -19,7 +20,9 @@ from otel_trading.console._recorded import recorded_overview
 
 JsonDict = dict[str, Any]
 _TRADE_SORTS = ("opened_ns", "closed_ns", "pnl", "duration_ms", "symbol", "side", "strategy", "status",
-                "exit_reason")
+                "exit_reason", "trade_id")
+TRADES_PAGE: Final = 200
+"""How many trades ``/api/trades`` sends without a ``limit``: a page, not the store's 40,000."""
 _TRADE_STATUSES = ("open", "closed", "denied", "abandoned")  # the store queries' TradeStatus
 _LEVELS = ("trace", "debug", "info", "warning", "error", "critical")
 
@@ -76,19 +79,39 @@ def _checked(call: Callable[[], Any]) -> Any:
         raise ApiError(400, str(exc)) from None
 
 
+def trade_summary(rows: Iterable[Any]) -> JsonDict:
+    """The counts and PnL of every matching trade (not only the page sent): how many per status,
+    the closed ones' PnL summed, their wins (PnL > 0) and losses (< 0), as the report counts them."""
+    counts = dict.fromkeys(_TRADE_STATUSES, 0)
+    pnl, wins, losses, count = 0.0, 0, 0, 0
+    for row in rows:
+        count += 1
+        counts[row.status] = counts.get(row.status, 0) + 1
+        if row.status == "closed" and row.pnl is not None:
+            pnl += row.pnl
+            wins += row.pnl > 0
+            losses += row.pnl < 0
+    return {"count": count, **counts, "pnl": pnl, "wins": wins, "losses": losses}
+
+
 def trades(store: Path, query: Query) -> JsonDict:
+    """One page (``offset``, ``limit``) of the matching trades in the asked order, their ``total``
+    and the ``summary`` of all of them: only the page becomes JSON (and goes through the redactor)."""
     sort = choice(query, "sort", _TRADE_SORTS) or "opened_ns"
     descending = (choice(query, "order", ("asc", "desc")) or "desc") == "desc"
-    rows = plain(_checked(lambda: _queries().trades(
+    chosen = limit(query, TRADES_PAGE) or TRADES_PAGE
+    offset = integer(query, "offset") or 0
+    rows = _checked(lambda: _queries().trades(
         store, symbol=text(query, "symbol"), side=text(query, "side"), strategy=text(query, "strategy"),
-        status=choice(query, "status", _TRADE_STATUSES), exit_reason=text(query, "exit_reason"), limit=None)))
+        status=choice(query, "status", _TRADE_STATUSES), exit_reason=text(query, "exit_reason"), limit=None))
     # None sorts last whatever the order: an open trade has no PnL yet, not the lowest one.
-    present = [row for row in rows if row.get(sort) is not None]
-    missing = [row for row in rows if row.get(sort) is None]
-    present.sort(key=lambda row: row[sort], reverse=descending)
-    chosen = limit(query, None)
+    key = operator.attrgetter(sort)
+    present = [row for row in rows if key(row) is not None]
+    missing = [row for row in rows if key(row) is None]
+    present.sort(key=key, reverse=descending)
     ordered = present + missing
-    return {"trades": ordered if chosen is None else ordered[:chosen], "total": len(rows)}
+    return {"trades": plain(ordered[offset:offset + chosen]), "total": len(rows), "offset": offset,
+            "limit": chosen, "summary": trade_summary(rows)}
 
 
 def traces(store: Path, query: Query) -> JsonDict:
@@ -184,7 +207,8 @@ def overview(store: Path, query: Query) -> JsonDict:
         "reject_rate": _rate(rejects, orders["count"]),
         "telemetry": None,
         "as_of_ns": None,
-        "report": document,
+        # The report without its curve: the curve is above, downsampled (``ConsoleApp.overview``).
+        "report": {key: value for key, value in document.items() if key != "equity_curve"},
     }
     recorded = _checked(lambda: recorded_overview(_metric_queries(), store, integer(query, "since_ns"),
                                                   integer(query, "until_ns")))

@@ -1,4 +1,6 @@
 // Trades: closed, open, denied and abandoned trades, filterable and sortable; a row opens the trade's trace.
+// The server pages them (a large store has ~40,000): the table shows a page at a time, "More" asks the
+// next one; the count, closed count and PnL in the summary are the server's, over every matching trade.
 
 import { getJSON, query, setQuery } from "../api.js";
 import { formatDuration, formatSigned, formatTime, h, shortId } from "../dom.js";
@@ -6,6 +8,7 @@ import { go } from "../nav.js";
 import { field, formValues, input, newestOnly, pageHeader, select, statusBadge } from "./common.js";
 
 const FILTERS = ["symbol", "side", "strategy", "status", "exit_reason"];
+const PAGE = 200;
 const COLUMNS = [
   ["opened_ns", "Opened"], ["trade_id", "Trade"], ["symbol", "Symbol"], ["side", "Side"], ["strategy", "Strategy"],
   ["status", "Status"], ["pnl", "PnL"], ["duration_ms", "Duration"], ["exit_reason", "Exit reason"],
@@ -36,15 +39,21 @@ export async function renderTrades(view) {
   view.append(pageHeader("Trades"), form, summary, results);
 
   let trades = [];
+  let total = 0;
+  let totals = {};
   function draw() {
-    const sorted = [...trades].sort((a, b) => compare(a[state.sort], b[state.sort]) * (state.order === "asc" ? 1 : -1));
+    // Every matching trade at hand: sorted here, as the server would; else the server sorts (load()).
+    const sorted = trades.length >= total
+      ? [...trades].sort((a, b) => compare(a[state.sort], b[state.sort]) * (state.order === "asc" ? 1 : -1))
+      : trades;
     const headers = COLUMNS.map(([key, label]) => h("th", {
       class: `sortable ${key === state.sort ? state.order : ""}`, "data-sort": key,
       onclick: () => {
         state.order = state.sort === key && state.order === "desc" ? "asc" : "desc";
         state.sort = key;
         setQuery(state);
-        draw();
+        if (trades.length >= total) draw();
+        else load().catch(showError);
       },
     }, label));
     const rows = sorted.map((trade) => h("tr", {
@@ -64,34 +73,52 @@ export async function renderTrades(view) {
     h("td", { class: "num" }, formatDuration(trade.duration_ms)),
     h("td", {}, trade.exit_reason || "")));
     const table = h("table", { id: "trades" }, h("thead", {}, h("tr", {}, headers)), h("tbody", {}, rows));
-    results.replaceChildren(rows.length ? table : h("p", { class: "muted" }, "no trade matches"));
-    const closed = trades.filter((trade) => trade.status === "closed");
-    const total = closed.reduce((sum, trade) => sum + (trade.pnl || 0), 0);
+    const more = trades.length < total
+      ? h("button", { type: "button", id: "trades-more", onclick: () => loadMore().catch(showError) },
+        `More (${trades.length} of ${total} shown)`)
+      : "";
+    results.replaceChildren(rows.length ? table : h("p", { class: "muted" }, "no trade matches"), more);
+    const pnl = totals.pnl || 0;
     summary.replaceChildren(
-      h("span", { id: "trades-count", "data-value": trades.length }, `${trades.length} trades`), ", ",
-      h("span", { id: "trades-closed", "data-value": closed.length }, `${closed.length} closed`), ", PnL of the closed ",
-      h("span", { id: "trades-pnl", "data-value": total, class: total > 0 ? "pos" : total < 0 ? "neg" : "" },
-        formatSigned(total)),
-      h("span", { class: "hint" }, " · click a row for its trace"));
+      h("span", { id: "trades-count", "data-value": total }, `${total} trades`), ", ",
+      h("span", { id: "trades-closed", "data-value": totals.closed || 0 }, `${totals.closed || 0} closed`),
+      ` (${totals.wins || 0} won, ${totals.losses || 0} lost), ${totals.open || 0} open, `,
+      `${totals.denied || 0} denied, ${totals.abandoned || 0} abandoned; PnL of the closed `,
+      h("span", { id: "trades-pnl", "data-value": pnl, class: pnl > 0 ? "pos" : pnl < 0 ? "neg" : "" },
+        formatSigned(pnl)),
+      h("span", { id: "trades-shown", "data-value": trades.length, class: "hint" },
+        ` · ${trades.length} shown · click a row for its trace`));
   }
+  const showError = (error) => results.replaceChildren(h("p", { class: "error" }, error.message));
 
   const reads = newestOnly();
+  async function fetchPage(offset) {
+    const filters = Object.fromEntries(FILTERS.map((name) => [name, state[name]]));
+    return getJSON("trades", { ...filters, sort: state.sort, order: state.order, limit: PAGE, offset });
+  }
+  function take(data, earlier) {
+    trades = [...earlier, ...(data.trades || [])];
+    total = data.total || 0;
+    totals = data.summary || {};
+    draw();
+  }
   async function load() {
     const ticket = reads.start();
-    const filters = Object.fromEntries(FILTERS.map((name) => [name, state[name]]));
-    // The API sorts by its own columns (the trade id is not one); the table re-sorts anyway.
-    const sort = state.sort === "trade_id" ? "opened_ns" : state.sort;
-    const data = await getJSON("trades", { ...filters, sort, order: state.order });
-    if (reads.stale(ticket)) return;
-    trades = data.trades || [];
-    draw();
+    const data = await fetchPage(0);
+    if (!reads.stale(ticket)) take(data, []);
+  }
+  async function loadMore() {
+    const ticket = reads.start();
+    const earlier = trades;
+    const data = await fetchPage(earlier.length);
+    if (!reads.stale(ticket)) take(data, earlier);
   }
 
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     Object.assign(state, Object.fromEntries(FILTERS.map((name) => [name, formValues(form)[name] || ""])));
     setQuery(state);
-    load().catch((error) => results.replaceChildren(h("p", { class: "error" }, error.message)));
+    load().catch(showError);
   });
   await load();
   return undefined;
