@@ -348,3 +348,26 @@ def test_no_secret_on_any_page_or_api(page: Any, hostile_console: ConsoleServer)
         seen[path] = api_text(hostile_console, path)
     leaks = {where: canaries_in(text) for where, text in seen.items() if canaries_in(text)}
     assert leaks == {}
+
+
+def test_trades_page_pages_with_more_and_keeps_the_servers_summary(page: Any, store_console: ConsoleServer,
+                                                                   report: dict[str, Any]) -> None:
+    """A page at a time (two trades here, the URL's limit): "More" appends the next ones in the same
+    order, the summary stays the server's over every trade, and the last page has no "More"."""
+    with urllib.request.urlopen(store_console.url + "/api/trades?sort=trade_id&order=desc") as response:  # noqa: S310
+        every = json.loads(response.read())
+    assert every["total"] > 4, "the demo store has too few trades to page"
+    page.goto(store_console.url + "/trades?limit=2&sort=trade_id&order=desc")
+    page.wait_for_selector("#trades tbody tr")
+    assert page.locator("#trades tbody tr").count() == 2
+    assert value_of(page, "#trades-count") == every["total"]
+    assert value_of(page, "#trades-closed") == report["performance"]["trades"]
+    assert value_of(page, "#trades-pnl") == pytest.approx(report["performance"]["total_pnl"], abs=1e-6)
+    page.click("#trades-more")
+    wait_until(page, "document.querySelectorAll('#trades tbody tr').length == 4")
+    while page.locator("#trades-more").count():
+        shown = page.locator("#trades tbody tr").count()
+        page.click("#trades-more")
+        wait_until(page, f"document.querySelectorAll('#trades tbody tr').length > {shown}")
+    ids = page.locator("#trades tbody tr").evaluate_all("rows => rows.map(r => r.dataset.tradeId)")
+    assert ids == [row["trade_id"] for row in every["trades"]]

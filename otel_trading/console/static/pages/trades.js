@@ -26,6 +26,7 @@ export async function renderTrades(view) {
   const state = Object.fromEntries(FILTERS.map((name) => [name, params.get(name) || ""]));
   state.sort = params.get("sort") || "opened_ns";
   state.order = params.get("order") === "asc" ? "asc" : "desc";
+  state.limit = params.get("limit") || "";  // the page size (PAGE unless the URL says): kept in the URL
 
   const form = h("form", { class: "filters", id: "trade-filters" },
     field("Symbol", input("symbol", state.symbol, { placeholder: "BTC/USDT" })),
@@ -94,7 +95,7 @@ export async function renderTrades(view) {
   const reads = newestOnly();
   async function fetchPage(offset) {
     const filters = Object.fromEntries(FILTERS.map((name) => [name, state[name]]));
-    return getJSON("trades", { ...filters, sort: state.sort, order: state.order, limit: PAGE, offset });
+    return getJSON("trades", { ...filters, sort: state.sort, order: state.order, limit: state.limit || PAGE, offset });
   }
   function take(data, earlier) {
     trades = [...earlier, ...(data.trades || [])];
