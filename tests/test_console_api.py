@@ -16,6 +16,7 @@ import otel_trading
 from otel_trading.alerts import AlertConfig, Route, build_engine, default_rules
 from otel_trading.alerts.channels import FileChannel
 from otel_trading.console import ConsoleServer, current_console, serve_store
+from otel_trading.console._app import _ReadCache
 from otel_trading.console._downsample import downsample
 from otel_trading.testing import capture
 from otel_trading.trading import on_trading_state_change, trading_state
@@ -702,3 +703,42 @@ def test_an_unwritable_url_file_is_a_warning_without_the_token(tmp_path: Path,
     assert str(not_a_directory / "console.url") in record.getMessage()
     assert "current_console().login_url" in record.getMessage()
     assert "canary-token-1234" not in caplog.text
+
+
+def test_a_store_consoles_answers_last_while_the_store_is_unchanged(tmp_path: Path) -> None:
+    reads: list[str] = []
+
+    def read() -> dict[str, int]:
+        reads.append("read")
+        return {"reads": len(reads)}
+
+    (tmp_path / "traces.jsonl").write_text("{}\n")
+    cache = _ReadCache(tmp_path, size=2)
+    assert cache.get("/api/overview", {}, read) == cache.get("/api/overview", {}, read) == {"reads": 1}
+    assert cache.get("/api/overview", {"max_points": ["10"]}, read) == {"reads": 2}  # its own query, its own answer
+    with (tmp_path / "traces.jsonl").open("a") as store_file:
+        store_file.write("{}\n")
+    assert cache.get("/api/overview", {}, read) == {"reads": 3}  # the store grew: read again
+    (tmp_path / ".index.sqlite3").write_text("the index is not the store")
+    assert cache.get("/api/overview", {}, read) == {"reads": 3}
+
+
+def test_a_store_consoles_trades_follow_the_store_as_it_grows(tmp_path: Path, demo_store: Path) -> None:
+    store = tmp_path / "store"
+    store.mkdir()
+    lines = (demo_store / "traces.jsonl").read_bytes().splitlines(keepends=True)
+    (store / "traces.jsonl").write_bytes(b"".join(lines[:len(lines) // 2]))
+    with serve_store(store, port=0) as console:
+        before = get(console, "/api/trades").json()
+        assert get(console, "/api/trades").json() == before
+        with (store / "traces.jsonl").open("ab") as traces:
+            traces.write(b"".join(lines[len(lines) // 2:]))
+        after = get(console, "/api/trades").json()
+    assert after["total"] > before["total"]
+    assert after["total"] == get_total(demo_store)
+
+
+def get_total(store: Path) -> int:
+    with serve_store(store, port=0) as console:
+        total: int = get(console, "/api/trades?limit=1").json()["total"]
+    return total

@@ -12,6 +12,7 @@ import os
 import re
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -35,6 +36,7 @@ _TRACE_PATH: Final = re.compile(r"^/api/traces/([^/]+)$")
 _METRIC_PATH: Final = re.compile(r"^/api/metrics/([^/]+)$")
 _EXPIRE_PATH: Final = re.compile(r"^/api/silences/([A-Za-z0-9_-]{1,64})/expire$")
 _OVERVIEW_EVERY_S: Final = 1.0
+_CACHED_ANSWERS: Final = 32
 
 
 def scrub(value: Any, redactor: Redactor, free_form: bool = False) -> Any:
@@ -68,6 +70,8 @@ class ConsoleApp:
         self._seen_alerts: dict[str, str] = {}
         self._store_signature: tuple[tuple[str, int, int], ...] | None = None
         self._lock = threading.Lock()
+        # Over a store (not live: the bot's parts are not on disk), answers last while its files do.
+        self._cache = _ReadCache(store_dir) if live is None and store_dir is not None else None
 
     @property
     def mode(self) -> str:
@@ -88,6 +92,8 @@ class ConsoleApp:
     def get(self, path: str, query: Query) -> Any:
         if path == "/api/info":
             return self.info()  # not scrubbed: its keys name the token rule, its values are ours
+        if self._cache is not None:
+            return scrub(self._cache.get(path, query, lambda: self._read(path, query)), self._redactor())
         return scrub(self._read(path, query), self._redactor())
 
     def _store(self) -> Path:
@@ -197,13 +203,8 @@ class ConsoleApp:
         so a page left open on a big store does not recompute the report every second."""
         if self.live is not None or self.store_dir is None:
             return True
-        try:
-            signature = tuple(sorted((entry.name, entry.stat().st_size, entry.stat().st_mtime_ns)
-                                     for entry in os.scandir(self.store_dir)
-                                     if entry.is_file() and not entry.name.startswith(".")))  # not the index
-        except OSError:
-            return True
-        changed = signature != self._store_signature
+        signature = _store_signature(self.store_dir)
+        changed = signature is None or signature != self._store_signature
         self._store_signature = signature
         return changed
 
@@ -226,6 +227,49 @@ class ConsoleApp:
         changed += [{"fingerprint": fp, "state": "resolved"} for fp in self._seen_alerts if fp not in current]
         self._seen_alerts = {fp: alert["state"] for fp, alert in current.items()}
         return [scrub(alert, self._redactor()) for alert in changed]
+
+
+def _store_signature(store_dir: Path) -> tuple[tuple[str, int, int], ...] | None:
+    """The store's files as (name, size, mtime): equal while nothing was written (None: unreadable)."""
+    try:
+        return tuple(sorted((entry.name, entry.stat().st_size, entry.stat().st_mtime_ns)
+                            for entry in os.scandir(store_dir)
+                            if entry.is_file() and not entry.name.startswith(".")))  # not the index
+    except OSError:
+        return None
+
+
+class _ReadCache:
+    """The last answers of a read-only console, good while the store's files are unchanged: a page
+    reloaded, a "More" or a second tab over a large store costs a directory listing, not another
+    0.3-0.8 s report or trade query (benchmarks/console_speed.py). Answers before redaction: the
+    redactor still sees every answer sent."""
+
+    def __init__(self, store_dir: Path, size: int = _CACHED_ANSWERS) -> None:
+        self.store_dir = store_dir
+        self.size = size
+        self._answers: OrderedDict[tuple[str, tuple[tuple[str, tuple[str, ...]], ...]], Any] = OrderedDict()
+        self._signature: tuple[tuple[str, int, int], ...] | None = None
+        self._lock = threading.Lock()
+
+    def get(self, path: str, query: Query, read: Callable[[], Any]) -> Any:
+        signature = _store_signature(self.store_dir)
+        key = (path, tuple(sorted((name, tuple(values)) for name, values in query.items())))
+        with self._lock:
+            if signature is None or signature != self._signature:
+                self._answers.clear()
+                self._signature = signature
+            elif key in self._answers:
+                self._answers.move_to_end(key)
+                return self._answers[key]
+        answer = read()
+        if signature is not None:
+            with self._lock:
+                if self._signature == signature:
+                    self._answers[key] = answer
+                    while len(self._answers) > self.size:
+                        self._answers.popitem(last=False)
+        return answer
 
 
 def _fingerprint(overview: JsonDict, *, live: bool) -> str:
