@@ -369,3 +369,22 @@ def test_a_dropped_call_leaves_the_remote_parent_current_for_other_tracers() -> 
         root = place_order()  # no parent: sampled, our span the parent of the other tracer's
         assert root.get_span_context().trace_flags.sampled
         assert sorted(s.name for s in otel.spans) == ["http.request", "place_order"]
+
+
+def test_a_write_racing_the_end_is_neither_checked_nor_encoded() -> None:
+    """scrub_span's secret check and the store line read one and the same copy of the attributes:
+    a thread that passed ``set_attribute``'s ended-check just before ``end()`` and writes late
+    (here: straight into the dict the span had) can put nothing unchecked into the line."""
+    from otel_trading.export._pipeline import scrub_span
+    from otel_trading.redaction import Redactor
+
+    tracer, sink = _lean_tracer(_provider())
+    span_ = tracer.start_span("place_order", attributes={"symbol": "BTC/USDT"})
+    written_late = span_.attributes
+    span_.end()
+    checked = scrub_span(sink.items[0], Redactor())
+    written_late["api_key"] = "sk-live-secret"
+    line = direct.spans_to_json_line([checked])
+    assert "BTC/USDT" in line
+    assert "sk-live-secret" not in line
+    assert "api_key" not in line

@@ -130,8 +130,6 @@ def _key_value(key: str, value: str) -> str:
 def _plain(attributes: Mapping[str, Any]) -> Mapping[str, Any]:
     # A span's attributes are a read-only view of BoundedAttributes, whose items() iterates key by
     # key through the Mapping mixin; copy() (both have it) is one dict copy, iterated at C speed.
-    # A lean span's are a dict: copied too, in one step under the GIL, in case a thread that
-    # raced the span's end() is still writing to it (the SDK span has a lock for that).
     copy = getattr(attributes, "copy", None)
     plain = copy() if callable(copy) else attributes
     return plain if isinstance(plain, Mapping) else attributes
@@ -155,8 +153,9 @@ def _span_attributes(attributes: Mapping[str, Any] | None) -> str:
     append = result.append
     prefixes = _KEY_PREFIXES
     strings = _STRING_ATTRIBUTES
-    # A dict (a lean span's) is copied straight away; the rest through _plain.
-    for key, value in (attributes.copy() if type(attributes) is dict else _plain(attributes)).items():
+    # A dict (a lean span's) is read as it is: scrub_span (export/_pipeline.py) has already swapped
+    # in its private copy, the one it checked for secrets. The rest through _plain.
+    for key, value in (attributes if type(attributes) is dict else _plain(attributes)).items():
         # Inline, the kinds nearly every attribute has (a span has a dozen or more of them).
         kind = type(value)
         if kind is str:

@@ -40,8 +40,10 @@ OUR_SCOPE = "otel_trading"
 def _plain(attributes: Mapping[str, Any]) -> Mapping[str, Any]:
     # BoundedAttributes takes its lock on every access; one copy() (public, one lock, through the
     # span's read-only view too) on the exporter thread is what keeps scrubbing cheap.
+    if type(attributes) is dict:  # a lean span's (otel-trading's own spans): the common case first
+        return attributes.copy()
     plain: object
-    if type(attributes) is MappingProxyType:  # what span.attributes returns: the common case first
+    if type(attributes) is MappingProxyType:  # what an SDK span's attributes property returns
         plain = attributes.copy()
     else:
         copy = getattr(attributes, "copy", None)
@@ -60,7 +62,14 @@ def scrub_span(span: FinishedSpan, redactor: Redactor) -> FinishedSpan:
     original_name = span.name
     name = original_name if redactor.is_clean_text(original_name) else redactor.scrub_text(original_name)
     raw_attributes = span.attributes
-    attributes = redactor.scrub_if_needed(_plain(raw_attributes)) if raw_attributes else None
+    attributes = None
+    if raw_attributes:
+        plain = _plain(raw_attributes)
+        if type(span) is LeanSpan and type(plain) is dict:
+            # The copy checked here is the one encoded, without another copy: a thread that raced
+            # the span's end() writes to the dict left behind, never to what was checked.
+            span.attributes = plain
+        attributes = redactor.scrub_if_needed(plain)
     status = span.status
     description = status.description
     if description:
