@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 import otel_trading
 from otel_trading import get_logger, span
 from otel_trading.export import read_store, store_files
@@ -76,3 +78,16 @@ def test_damaged_lines_are_reported_with_file_and_line(tmp_path: Path) -> None:
     assert errors[0].startswith(f"{rotated}:1: not an OTLP/JSON record: resourceSpans: wrong type or value")
     assert errors[1].startswith(f"{rotated}:2:")
     assert sum(1 for r in records if r.request is not None) == 2  # the partial last line is skipped
+
+
+def test_each_batch_is_one_line_with_and_without_writev(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The newline goes beside the encoded batch (writev), or after it where there is no writev (Windows)."""
+    from otel_trading.export import _local_store
+
+    lines = iter(['{"batch":1,"text":"é"}', '{"batch":2}'])
+    writer: _local_store.LocalStoreWriter[int] = _local_store.LocalStoreWriter(
+        tmp_path, "traces", lambda _batch: next(lines))
+    writer.export([1])
+    monkeypatch.setattr(_local_store, "_WRITEV", None)
+    writer.export([2])
+    assert writer.path.read_bytes() == '{"batch":1,"text":"é"}\n{"batch":2}\n'.encode()
