@@ -10,6 +10,7 @@ exported + counted as dropped == sent, never silent.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import resource
 import subprocess
@@ -64,7 +65,30 @@ def place_order(symbol: str, side: str, amount: float, price: float) -> float:
     return amount * price if symbol and side else 0.0
 
 
-def run(endpoint: str, backend: str, spans: int) -> Burst:
+class GcProbe:
+    """Each garbage collection's generation and duration (``--gc-probe``: a summary on stderr)."""
+
+    def __init__(self) -> None:
+        self.collections: list[tuple[int, float]] = []  # (generation, ms)
+        self._started = 0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter_ns()
+        else:
+            self.collections.append((info["generation"], (time.perf_counter_ns() - self._started) / 1e6))
+
+    def summary(self) -> str:
+        rows = []
+        for generation in (0, 1, 2):
+            took = sorted(ms for g, ms in self.collections if g == generation)
+            if took:
+                rows.append(f"gen{generation}: {len(took)} collections, total {sum(took):.0f} ms, "
+                            f"worst {took[-1]:.1f} ms, median {took[len(took) // 2]:.2f} ms")
+        return "; ".join(rows) or "no collections"
+
+
+def run(endpoint: str, backend: str, spans: int, probe: GcProbe | None = None) -> Burst:
     telemetry = otel_trading.configure(
         service_name="bench-burst", traces_exporter="otlp", metrics_exporter="none", logs_exporter="none",
         otlp_protocol="http/protobuf", otlp_endpoint=endpoint, log_console="off", install_signal_handlers=False,
@@ -77,6 +101,8 @@ def run(endpoint: str, backend: str, spans: int) -> Burst:
     telemetry.force_flush(5)
     warm = 1000
     rss_before = psutil.Process().memory_info().rss
+    if probe is not None:
+        gc.callbacks.append(probe)
     worst = 0
     clock = time.perf_counter_ns
     started = clock()
@@ -86,6 +112,8 @@ def run(endpoint: str, backend: str, spans: int) -> Burst:
         took = clock() - before
         worst = max(worst, took)
     seconds = (clock() - started) / 1e9
+    if probe is not None:
+        gc.callbacks.remove(probe)
     peak = _peak_rss_bytes()
     ended = clock()
     telemetry.shutdown()  # bounded by shutdown_timeout: what is left is counted as dropped
@@ -107,8 +135,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--endpoint", required=True, help="OTLP/HTTP endpoint (a live sink or a dead port)")
     parser.add_argument("--backend", choices=("live", "dead"), required=True)
     parser.add_argument("--spans", type=int, default=SPANS)
+    parser.add_argument("--gc-probe", action="store_true",
+                        help="print each generation's collections during the burst (count, total, worst) on stderr")
     args = parser.parse_args(argv)
-    print(json.dumps(asdict(run(args.endpoint, args.backend, args.spans))))
+    probe = GcProbe() if args.gc_probe else None
+    print(json.dumps(asdict(run(args.endpoint, args.backend, args.spans, probe))))
+    if probe is not None:
+        print(f"gc during the burst ({args.backend}): {probe.summary()}", file=sys.stderr)
     return 0
 
 

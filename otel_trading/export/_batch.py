@@ -13,7 +13,9 @@ one call at a time, as exporters expect.
 While a call is in flight the worker packs the backlog (what waits behind the call) with the
 queue's codec (export/_compact.py): flat tuples the garbage collector stops tracking, so a
 backed-up queue neither holds hundreds of thousands of object graphs nor makes every full
-collection walk them. The caller never packs anything. ``max_queue_bytes`` bounds the packed
+collection walk them. The packed items are kept in tuples of a chunk each, so that a collection
+walks a few hundred chunks, not every item (a deque's items are each visited, one cache miss each
+on a backlog of hundreds of thousands). The caller never packs anything. ``max_queue_bytes`` bounds the packed
 backlog by its approximate size; past it, new items are dropped and counted as a full queue.
 """
 
@@ -37,7 +39,7 @@ if TYPE_CHECKING:
 _LOG = logging.getLogger("otel_trading.export")
 T = TypeVar("T")
 ExportFn = Callable[[Sequence[T]], bool]
-_PACK_CHUNK = 256  # items packed between two looks at the export call in flight
+_PACK_CHUNK = 256  # items packed between two looks at the export call in flight, kept as one tuple
 _CALL_POLL_S = 0.005
 
 WORKER_THREAD_MARK = "_otel_trading_worker"
@@ -109,8 +111,11 @@ class BatchExporter(Generic[T]):
         self._in_flight = 0
         self._late_call: threading.Thread | None = None  # after a fork, the parent's call threads do not exist here
         self._queue: deque[T] = deque()  # appended by callers, taken from the left by the worker only
-        # Older than everything in _queue: items the worker packed (tuples) or could not pack.
-        self._packed: deque[T | tuple[Any, ...]] = deque()
+        # Older than everything in _queue: chunks of items the worker packed (tuples) or could not pack;
+        # the first chunk's items before _chunk_at are already taken. Both written by the worker only.
+        self._packed: deque[tuple[T | tuple[Any, ...], ...]] = deque()
+        self._chunk_at = 0
+        self._packed_count = 0  # items in _packed not yet taken
         self._packed_bytes = 0  # written by the worker only
         self._wake = threading.Event()
         self._flush_waiters: list[threading.Event] = []
@@ -128,7 +133,7 @@ class BatchExporter(Generic[T]):
 
     @property
     def queue_size(self) -> int:
-        return len(self._queue) + len(self._packed)
+        return len(self._queue) + self._packed_count
 
     def put(self, item: T) -> None:
         """Never blocks and never raises: enqueues ``item`` or counts it as dropped."""
@@ -137,7 +142,7 @@ class BatchExporter(Generic[T]):
             return
         queue = self._queue
         limit = self._max_queue_bytes
-        if len(queue) + len(self._packed) >= self._max_queue_size or (
+        if len(queue) + self._packed_count >= self._max_queue_size or (
                 limit is not None and self._packed_bytes >= limit):
             self._dropped_full.add(1)
             return
@@ -173,38 +178,48 @@ class BatchExporter(Generic[T]):
         packed, codec = self._packed, self._codec
         assert codec is not None  # only a codec's items are ever packed
         batch: list[T] = []
-        before = len(packed)
+        before = self._packed_count
         while packed and len(batch) < self._max_batch_size:
-            item = packed.popleft()
-            if type(item) is not tuple:
-                batch.append(item)  # type: ignore[arg-type]  # kept as it was: not a packed tuple
-                continue
-            try:
-                batch.append(codec.unpack(item))
-            except Exception:  # noqa: BLE001 - a codec bug loses the item, counted, never the worker
-                _LOG.exception("%s exporter %s could not unpack a queued item", self.signal, self.exporter_name)
-                self._dropped_failed.add(1)
+            chunk, start = packed[0], self._chunk_at
+            end = min(len(chunk), start + self._max_batch_size - len(batch))
+            if end == len(chunk):
+                packed.popleft()
+                self._chunk_at = 0
+            else:
+                self._chunk_at = end
+            self._packed_count -= end - start
+            for item in chunk[start:end]:
+                if type(item) is not tuple:
+                    batch.append(item)  # type: ignore[arg-type]  # kept as it was: not a packed tuple
+                    continue
+                try:
+                    batch.append(codec.unpack(item))
+                except Exception:  # noqa: BLE001 - a codec bug loses the item, counted, never the worker
+                    _LOG.exception("%s exporter %s could not unpack a queued item", self.signal, self.exporter_name)
+                    self._dropped_failed.add(1)
         # Sizes are not kept per item: the total shrinks in proportion to what was taken.
-        self._packed_bytes = self._packed_bytes * len(packed) // before
+        self._packed_bytes = self._packed_bytes * self._packed_count // before
         return batch
 
     def _pack_backlog(self) -> None:
         """Packs up to a chunk of the waiting items, oldest first (worker thread only). Oldest first: an
         object graph that waits through two young collections is promoted to the oldest generation, and
         enough of those trigger the full collections that stall callers."""
-        queue, packed, codec = self._queue, self._packed, self._codec
+        queue, codec = self._queue, self._codec
         assert codec is not None
-        for _ in range(_PACK_CHUNK):
-            if not queue:
-                return
+        chunk: list[T | tuple[Any, ...]] = []
+        while queue and len(chunk) < _PACK_CHUNK:
             item = queue.popleft()
+            self._packed_count += 1  # counted from the moment it leaves the queue (put() bounds the sum)
             try:
                 compact, size = codec.pack(item)
             except Exception:  # noqa: BLE001 - a codec bug must not lose the item: it stays as it was
                 _LOG.exception("%s exporter %s could not pack a queued item", self.signal, self.exporter_name)
                 compact, size = item, 0
-            packed.append(compact)
+            chunk.append(compact)
             self._packed_bytes += size
+        if chunk:
+            self._packed.append(tuple(chunk))
 
     def _await_call(self, call: threading.Thread) -> None:
         """Waits for ``call`` up to the export timeout, packing the backlog meanwhile when there is a codec."""
@@ -277,13 +292,14 @@ class BatchExporter(Generic[T]):
         self._wake.set()
         self._worker.join(timeout_s)
         finished = not self._worker.is_alive()
-        left = len(self._queue) + len(self._packed)
+        left = len(self._queue) + self._packed_count
         if not finished:
             self._abandoned = True
             left += self._in_flight
         if left:
             self._queue.clear()
             self._packed.clear()
+            self._packed_count = self._chunk_at = 0
             self._dropped_shutdown.add(left)
         if not finished or left:
             _LOG.warning(
