@@ -16,7 +16,7 @@ of what is exported (tests/test_export_compact.py holds the encoded lines side b
 from __future__ import annotations
 
 import struct
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Final, Protocol, TypeVar
 
 from opentelemetry.sdk.resources import Resource
@@ -30,6 +30,12 @@ T = TypeVar("T")
 _PLAIN: Final = (str, int, float, bool)
 _KINDS: Final = {kind.value: kind for kind in SpanKind}
 _CODES: Final = {code.value: code for code in StatusCode}
+# Unpacking shares the immutable parts every span repeats (the status without a description, the
+# trace flags, no events) instead of allocating them per span: each is an object the garbage
+# collector tracks, and a batch in flight outlives young collections (promoted, then walked by
+# the full collections that stall callers).
+_STATUSES: Final = {code.value: Status(code) for code in StatusCode}
+_FLAGS: Final = tuple(TraceFlags(flags) for flags in range(256))
 _SPAN_FIELDS: Final = 9  # fixed fields of a packed span, before its attributes and events
 # A span's ids and times in one bytes object (an int object each would be ~200 bytes a span):
 # trace id (high, low 64 bits), span id, parent's trace id (high, low), parent's span id (0: no
@@ -75,6 +81,16 @@ def _take_pairs(packed: tuple[Any, ...], at: int) -> tuple[dict[str, Any], int]:
     count = packed[at]
     end = at + 1 + 2 * count
     return dict(zip(packed[at + 1:end:2], packed[at + 2:end:2], strict=True)), end
+
+
+def _take_events(packed: tuple[Any, ...], at: int) -> list[Event]:
+    """The events written after a span's attributes, from ``at`` to the end."""
+    events = []
+    while at < len(packed):
+        event_name, timestamp = packed[at], packed[at + 1]
+        event_attributes, at = _take_pairs(packed, at + 2)
+        events.append(Event(event_name, event_attributes, timestamp))
+    return events
 
 
 def _size(flat: list[Any]) -> int:
@@ -136,23 +152,19 @@ class SpanCodec:
         trace_high, trace_low, span_id, parent_high, parent_low, parent_span_id, start_time, end_time = _IDS.unpack(ids)
         trace_id = trace_high << 64 | trace_low
         attributes, at = _take_pairs(packed, _SPAN_FIELDS)
-        events = []
-        while at < len(packed):
-            event_name, timestamp = packed[at], packed[at + 1]
-            event_attributes, at = _take_pairs(packed, at + 2)
-            events.append(Event(event_name, event_attributes, timestamp))
+        events: Sequence[Event] = () if at == len(packed) else _take_events(packed, at)
         resource, scope = self._origins[origin]
         parent = None if not parent_span_id else SpanContext(
-            parent_high << 64 | parent_low, parent_span_id, parent_remote, TraceFlags(parent_flags))
+            parent_high << 64 | parent_low, parent_span_id, parent_remote, _FLAGS[parent_flags])
         return ReadableSpan(
             name=name,
-            context=SpanContext(trace_id, span_id, False, TraceFlags(flags)),
+            context=SpanContext(trace_id, span_id, False, _FLAGS[flags]),
             parent=parent,
             resource=resource,
             attributes=attributes,
             events=events,
             kind=_KINDS[kind],
-            status=Status(_CODES[code], description),
+            status=_STATUSES[code] if description is None else Status(_CODES[code], description),
             start_time=start_time,
             end_time=end_time,
             instrumentation_scope=scope,
@@ -178,5 +190,5 @@ class LogCodec:
     def unpack(self, packed: tuple[Any, ...]) -> PendingLog:
         time_ns, severity, trace_id, span_id, is_remote, flags, has_code, path, function, line = packed[:_LOG_FIELDS]
         fields, _ = _take_pairs(packed, _LOG_FIELDS)
-        context = SpanContext(trace_id, span_id, is_remote, TraceFlags(flags))
+        context = SpanContext(trace_id, span_id, is_remote, _FLAGS[flags])
         return PendingLog(time_ns, severity, fields, context, (path, function, line) if has_code else None)
