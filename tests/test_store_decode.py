@@ -82,8 +82,24 @@ ATTRIBUTE_PAIRS = [
     _span_line(attributes=[{"key": "k"}, {"value": {"stringValue": "no key"}}]),
 ]
 
+# Around the fast path's checks of ids (even length, lowercase hex) and times (1 to 20 ASCII digits).
+IDS_AND_TIMES = [
+    _span_line(traceId="0af7651916cd43dd8448eb211c80319"),  # odd length
+    _span_line(spanId="b7ad6b716920333g"),
+    _span_line(parentSpanId="b7ad6b71 9203331"),
+    _span_line(startTimeUnixNano="\u0661\u0662"),  # Arabic-Indic digits: int() reads them
+    _span_line(startTimeUnixNano="\u00b2"),  # isdigit(), not a digit int() reads
+    _span_line(startTimeUnixNano="1" * 21),
+    _span_line(startTimeUnixNano=str(2**64)),
+    _span_line(startTimeUnixNano="+5"),
+    _span_line(startTimeUnixNano=" 5"),
+    _span_line(startTimeUnixNano="5_000"),
+    _span_line(startTimeUnixNano=""),
+    _span_line(endTimeUnixNano=True),
+]
 
-@pytest.mark.parametrize("line", ODD_BUT_VALID + DAMAGED + ATTRIBUTE_PAIRS)
+
+@pytest.mark.parametrize("line", ODD_BUT_VALID + DAMAGED + ATTRIBUTE_PAIRS + IDS_AND_TIMES)
 def test_every_line_decodes_as_protobuf_reads_it(line: str) -> None:
     assert _outcome(line, "traces", decode_line) == _outcome(line, "traces", _protobuf_path)
 
