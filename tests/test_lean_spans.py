@@ -7,6 +7,7 @@ adds to the provider gets SDK spans (the slow path)."""
 
 from __future__ import annotations
 
+import gc
 import json
 from typing import Any
 
@@ -388,3 +389,26 @@ def test_a_write_racing_the_end_is_neither_checked_nor_encoded() -> None:
     assert "BTC/USDT" in line
     assert "sk-live-secret" not in line
     assert "api_key" not in line
+
+
+def test_a_queued_span_without_events_holds_only_itself_and_its_context() -> None:
+    # What waits in an export queue during a burst: every object the collector tracks there is
+    # promoted and walked by the full collections that stall callers.
+    tracer, sink = _lean_tracer(_provider())
+    gc.collect()
+    gc.disable()
+    try:
+        before = gc.get_count()[0]
+        for _ in range(1000):
+            tracer.start_span("order", attributes={"symbol": "BTC/USDT", "amount": 0.5}).end()
+        allocated = gc.get_count()[0] - before
+    finally:
+        gc.enable()
+    assert len(sink.items) == 1000
+    # The span, its context, its attribute dict (untracked, yet counted): no empty events list.
+    assert allocated <= 3 * 1000 + 50
+    live = tracer.start_span("live")  # a list from the first event on
+    live.add_event("a")
+    live.add_event("b")
+    live.end()
+    assert [event.name for event in sink.items[-1].events] == ["a", "b"]

@@ -107,7 +107,9 @@ class LeanSpan(trace.Span):
         self.end_time: int | None = None
         self.attributes: dict[str, Any] = {}
         self.dropped_attributes = 0
-        self.events: list[Event] = []
+        # A list from the first event on: most spans have none, and an empty list per span is one more
+        # object the garbage collector tracks while the span waits in an export queue.
+        self.events: list[Event] | tuple[()] = ()
         self.dropped_events = 0
         self.links: Sequence[Link] = ()  # a BoundedList once there is one (few spans have links)
         self.status = _UNSET
@@ -202,6 +204,8 @@ class LeanSpan(trace.Span):
                                               max_value_len=limits.max_attribute_length, immutable=True),
                       timestamp)
         events = self.events
+        if not isinstance(events, list):
+            events = self.events = []
         maximum = limits.max_events
         if maximum is not None and len(events) >= maximum:
             self.dropped_events += 1
