@@ -94,6 +94,8 @@ CREATE INDEX problems_by_file ON problems (dev, ino);
 # looks for texts in it), by one encoder: dumps() with options builds an encoder per call. No cycle
 # check: the values come from decoding JSON lines.
 _encode: Final = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode
+# A trace's trade ids, as json.dumps(ensure_ascii=False) writes them, by one encoder too.
+_encode_keys: Final = json.JSONEncoder(ensure_ascii=False, check_circular=False).encode
 
 
 def _encode_row(row: Any, finite: bool) -> str:
@@ -512,7 +514,7 @@ class _IndexingFollower(StoreFollower):
 def _trace_columns(facts: TraceFacts) -> tuple[Any, ...]:
     return (facts.trace_id, facts.name, facts.service, facts.run, facts.start_ns, facts.end_ns, int(facts.partial),
             facts.span_count, facts.error_count, facts.error, facts.symbol,
-            json.dumps(facts.trade_ids, ensure_ascii=False),
+            _encode_keys(facts.trade_ids),
             _encode(facts.head_attributes))
 
 

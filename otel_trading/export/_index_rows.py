@@ -235,12 +235,17 @@ def journal_row(span: StoredSpan, span_row: int, resource: int) -> tuple[str, tu
 # -- log columns ------------------------------------------------------------------------------------------
 
 
+# As json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str), by one encoder:
+# dumps() with options builds an encoder per call.
+_encode_value: Final = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode
+
+
 def render_value(value: Any) -> str:
     """The exact text of a value, as ``field=value`` filters and ``--grep`` compare it."""
     if isinstance(value, str):
         return value
     if isinstance(value, bool) or value is None or isinstance(value, (list, dict)):
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+        return _encode_value(value)
     return repr(value) if isinstance(value, float) else str(value)
 
 
