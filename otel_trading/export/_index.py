@@ -39,6 +39,7 @@ import orjson
 from otel_trading.export._follow import FileIdentity, StoreFollower, _Position
 from otel_trading.export._index_rows import TraceAccumulator, TraceFacts, journal_row, log_columns, trade_row
 from otel_trading.export._records import SpanEvent, StoreContents, StoredLog, StoredSpan
+from otel_trading.export._sqlite_cache import open_cache
 
 Signal = Literal["traces", "logs"]
 SCHEMA_VERSION: Final = 6
@@ -46,7 +47,6 @@ SCHEMA_VERSION: Final = 6
 # resource cache's id() reuse, fixed in 5): rebuilt. 6: trades.status (open, closed, denied, abandoned).
 INDEX_NAME: Final = ".index.sqlite3"
 _SIGNALS: Final[tuple[Signal, ...]] = ("traces", "logs")
-_BUSY_TIMEOUT_S: Final = 30.0
 
 _SCHEMA: Final = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -179,56 +179,21 @@ class StoreIndex:
     # --- building ---------------------------------------------------------------------------------
 
     def _open(self) -> tuple[str, sqlite3.Connection]:
-        last_error: Exception | None = None
-        for location in index_locations(self.directory):
-            if location != ":memory:" and not Path(location).parent.is_dir():
-                continue  # no store directory: nothing to index, no index to leave behind
-            try:
-                return location, self._connect(location)
-            except sqlite3.DatabaseError as exc:
-                last_error = exc
-                if "not a database" in str(exc) and Path(location).is_file():  # damaged: it is only a cache
-                    with contextlib.suppress(OSError):
-                        _remove_index(location)
-                        return location, self._connect(location)
-            except (sqlite3.Error, OSError) as exc:  # read-only, full or damaged: the next place
-                last_error = exc
-        raise RuntimeError(f"cannot open a store index: {last_error}")  # pragma: no cover - memory always opens
-
-    @staticmethod
-    def _connect(location: str) -> sqlite3.Connection:
-        if location != ":memory:":
-            # Private like the store's own files (and WAL files take the database file's mode).
-            os.close(os.open(location, os.O_RDWR | os.O_CREAT, 0o600))
-        db = sqlite3.connect(location, timeout=_BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
-        try:
+        return open_cache(index_locations(self.directory), _SCHEMA, SCHEMA_VERSION, what="a store index", pragmas=(
             # A rollback journal, not WAL: a first indexing appends every page, which a rollback journal
             # does not copy, while WAL writes each page twice (to the log, then to the database), a
             # tenth of its time. Every reader takes the write lock to update first anyway, so WAL's
             # reads beside a writer bought nothing. (An index left in WAL mode by an older version
             # stays in it while another reader has it open: it works either way.)
-            db.execute("PRAGMA journal_mode=DELETE" if location != ":memory:" else "PRAGMA journal_mode=MEMORY")
-            db.execute("PRAGMA synchronous=OFF")  # a cache: a crash at worst means a rebuild
+            "journal_mode=DELETE",
             # Rows of about 0.5 kB, written in bulk: 64 kB pages (for a new file; an existing one
             # keeps its size) take a quarter less of SQLite's time than 4 kB ones, and make the file
             # a tenth smaller.
-            db.execute("PRAGMA page_size=65536")
+            "page_size=65536",
             # The default cache is 2 MB, 31 such pages: the traces' and trades' rows go in by trace id,
             # all over their key's b-tree, which then came from the file again and again.
-            db.execute("PRAGMA cache_size=-65536")
-            db.execute("BEGIN IMMEDIATE")
-            version = _schema_version(db)
-            if version != SCHEMA_VERSION:
-                for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type='table'").fetchall():
-                    db.execute(f'DROP TABLE "{name}"')
-                for statement in filter(str.strip, _SCHEMA.split(";")):  # in this transaction, under its lock
-                    db.execute(statement)
-                db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
-            db.execute("COMMIT")
-        except BaseException:
-            db.close()
-            raise
-        return db
+            "cache_size=-65536",
+        ))
 
     def update(self) -> None:
         """Indexes what was appended to the store since the last update, in one transaction."""
@@ -333,20 +298,6 @@ def no_collection() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
-
-
-def _remove_index(location: str) -> None:
-    for suffix in ("", "-wal", "-shm", "-journal"):
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(location + suffix)
-
-
-def _schema_version(db: sqlite3.Connection) -> int | None:
-    try:
-        row = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
-    except sqlite3.Error:
-        return None
-    return int(row[0]) if row and str(row[0]).isdigit() else None
 
 
 class _Resources:

@@ -25,7 +25,6 @@ import dataclasses
 import json
 import logging
 import math
-import os
 import sqlite3
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -33,10 +32,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Final, Literal
 
 from otel_trading.export._follow import FileIdentity, StoreFollower, _Position
-from otel_trading.export._index import _remove_index, _schema_version, index_locations
+from otel_trading.export._index import index_locations
 from otel_trading.export._metric_store import METRICS_SIGNAL
 from otel_trading.export._otlp_decode import _attributes, _resource, _Unusual
 from otel_trading.export._reader import DecodedLine
+from otel_trading.export._sqlite_cache import open_cache
 
 if TYPE_CHECKING:
     from otel_trading.analytics import TradingReport
@@ -61,7 +61,6 @@ SCHEMA_VERSION: Final = 1
 EQUITY_METRIC: Final = "trading.equity"  # metrics/_catalog.py: the Portfolio's equity gauge
 _LOG = logging.getLogger("otel_trading.export")
 _DELTA: Final = 1  # AggregationTemporality.DELTA in OTLP; 2 is cumulative (what the store writes)
-_BUSY_TIMEOUT_S: Final = 30.0
 _KINDS: Final[dict[str, MetricType]] = {"sum": "sum", "gauge": "gauge", "histogram": "histogram",
                                         "exponentialHistogram": "exponential_histogram"}
 
@@ -450,40 +449,8 @@ def _locations(directory: Path) -> Iterator[str]:
 
 
 def _open(directory: Path) -> sqlite3.Connection:
-    last_error: Exception | None = None
-    for location in _locations(directory):
-        try:
-            return _connect(location)
-        except sqlite3.DatabaseError as exc:
-            last_error = exc
-            if "not a database" in str(exc) and Path(location).is_file():  # damaged: it is only a cache
-                with contextlib.suppress(sqlite3.Error, OSError):
-                    _remove_index(location)
-                    return _connect(location)
-        except (sqlite3.Error, OSError) as exc:  # read-only, full: the next place
-            last_error = exc
-    raise RuntimeError(f"cannot open the store's metric index: {last_error}")  # pragma: no cover - memory opens
-
-
-def _connect(location: str) -> sqlite3.Connection:
-    if location != ":memory:":
-        os.close(os.open(location, os.O_RDWR | os.O_CREAT, 0o600))  # private like the store's files
-    db = sqlite3.connect(location, timeout=_BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
-    try:
-        db.execute("PRAGMA journal_mode=WAL" if location != ":memory:" else "PRAGMA journal_mode=MEMORY")
-        db.execute("PRAGMA synchronous=OFF")  # a cache: a crash at worst means a rebuild
-        db.execute("BEGIN IMMEDIATE")
-        if _schema_version(db) != SCHEMA_VERSION:
-            for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type='table'").fetchall():
-                db.execute(f'DROP TABLE "{name}"')
-            for statement in filter(str.strip, _SCHEMA.split(";")):
-                db.execute(statement)
-            db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
-        db.execute("COMMIT")
-    except BaseException:
-        db.close()
-        raise
-    return db
+    return open_cache(_locations(directory), _SCHEMA, SCHEMA_VERSION, what="the store's metric index",
+                      pragmas=("journal_mode=WAL",))[1]
 
 
 class _MetricFollower(StoreFollower):
