@@ -24,6 +24,7 @@ if TYPE_CHECKING:
         current,
         shutdown,
     )
+    from otel_trading.console import ConsoleServer, current_console, serve_store
     from otel_trading.context import (
         ContextExecutor,
         bound,
@@ -49,6 +50,7 @@ if TYPE_CHECKING:
         set_trading_state,
         trade,
         trading_state,
+        trading_state_details,
     )
 
 # Loaded when first used: ``import otel_trading`` alone (done by the pytest plugin in every
@@ -56,6 +58,7 @@ if TYPE_CHECKING:
 _WHERE = {
     "ConfigurationError": "otel_trading.config",
     "ConfigureOptions": "otel_trading.config",
+    "ConsoleServer": "otel_trading.console",
     "ContextExecutor": "otel_trading.context",
     "Order": "otel_trading.trading",
     "Portfolio": "otel_trading.trading",
@@ -68,6 +71,7 @@ _WHERE = {
     "configure": "otel_trading.config",
     "correlation_id": "otel_trading.context",
     "current": "otel_trading.config",
+    "current_console": "otel_trading.console",
     "find_order": "otel_trading.trading",
     "get_logger": "otel_trading.logs",
     "heartbeat": "otel_trading.health",
@@ -76,12 +80,14 @@ _WHERE = {
     "record_model_metrics": "otel_trading.trading",
     "resume_trade": "otel_trading.trading",
     "run_in_context": "otel_trading.context",
+    "serve_store": "otel_trading.console",
     "set_trading_state": "otel_trading.trading",
     "shutdown": "otel_trading.config",
     "span": "otel_trading.tracing",
     "traced": "otel_trading.tracing",
     "trade": "otel_trading.trading",
     "trading_state": "otel_trading.trading",
+    "trading_state_details": "otel_trading.trading",
     "with_context": "otel_trading.context",
 }
 
@@ -92,6 +98,7 @@ __getattr__, __dir__ = lazy_attributes(globals(), _WHERE)
 __all__ = [
     "ConfigurationError",
     "ConfigureOptions",
+    "ConsoleServer",
     "ContextExecutor",
     "Order",
     "Portfolio",
@@ -105,6 +112,7 @@ __all__ = [
     "configure",
     "correlation_id",
     "current",
+    "current_console",
     "find_order",
     "get_logger",
     "heartbeat",
@@ -113,11 +121,13 @@ __all__ = [
     "record_model_metrics",
     "resume_trade",
     "run_in_context",
+    "serve_store",
     "set_trading_state",
     "shutdown",
     "span",
     "traced",
     "trade",
     "trading_state",
+    "trading_state_details",
     "with_context",
 ]
