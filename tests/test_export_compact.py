@@ -7,7 +7,7 @@ from __future__ import annotations
 import gc
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import pytest
@@ -189,23 +189,36 @@ def test_a_packed_span_is_untracked_and_unpacks_to_the_same_stored_line(lean_spa
     assert spans_to_json_line(unpacked) == spans_to_json_line(lean_spans)
 
 
+def _counted_allocations(make: Callable[[], object]) -> int:
+    """Objects the collector counts while ``make()`` runs (collection off, so none are freed)."""
+    gc.collect()
+    gc.disable()
+    try:
+        before = gc.get_count()[0]
+        kept = make()  # held until counted: what was made is not freed before
+        counted = gc.get_count()[0] - before
+        del kept
+        return counted
+    finally:
+        gc.enable()
+
+
 def test_unpacking_a_plain_span_allocates_only_the_span_and_its_context(lean_spans: list[Any]) -> None:
     # Objects the collector counts: a batch being exported outlives young collections, so every
     # object per span is promoted and walked by the full collections that stall callers.
     codec = SpanCodec()
     plain = codec.pack(lean_spans[0])[0]  # the traced call in "trade": no events, status unset
     assert type(plain) is tuple
-    unpacked = []
-    gc.collect()
-    gc.disable()
-    try:
-        before = gc.get_count()[0]
-        unpacked += [codec.unpack(plain) for _ in range(1000)]
-        allocated = gc.get_count()[0] - before
-    finally:
-        gc.enable()
-    # The span, its context, its parent's context, its attribute dict (untracked, yet counted).
-    assert allocated <= 4 * 1000 + 50
+    unpacked: list[Any] = []
+    allocated = _counted_allocations(lambda: unpacked.extend(codec.unpack(plain) for _ in range(1000)))
+    # The least any unpacking does: the span, its context, its parent's context and its attribute
+    # dict (untracked, yet counted) -- as this OTel release's ReadableSpan builds them (1.39 makes
+    # one object more in its constructor than 1.45).
+    flags = TraceFlags(1)
+    least = _counted_allocations(lambda: [ReadableSpan(name="x", context=SpanContext(1, 1, False, flags),
+                                                       parent=SpanContext(1, 2, False, flags), attributes={})
+                                          for _ in range(1000)])
+    assert allocated <= least + 50, (allocated, least)
     assert spans_to_json_line(unpacked[:1]) == spans_to_json_line(lean_spans[:1])
 
 
