@@ -19,6 +19,7 @@ from typing import Any, Final
 
 from otel_trading.console import _store_api as store_api
 from otel_trading.console._params import ApiError, Query, body_seconds, body_text, choice, integer, text
+from otel_trading.export import _metric_queries as metric_queries
 
 JsonDict = dict[str, Any]
 MAX_SILENCE_S: Final = 30 * 86_400.0
@@ -221,11 +222,10 @@ class LiveParts:
     @staticmethod
     def _equity_history(store: Path | None, query: Query) -> list[tuple[int, float]]:
         """The equity the ``local`` metrics exporter recorded (summed over portfolios, as the report reads it)."""
-        module = store_api._metric_queries()
-        if store is None or module is None:
+        if store is None:
             return []
         try:
-            points = module.recorded_equity(store, since_ns=integer(query, "since_ns"),
+            points = metric_queries.recorded_equity(store, since_ns=integer(query, "since_ns"),
                                             until_ns=integer(query, "until_ns"))
         except (OSError, ValueError, LookupError):  # a store being written or damaged: no history this time
             return []

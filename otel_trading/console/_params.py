@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 Query = Mapping[str, Sequence[str]]
 MAX_LIMIT: Final = 10_000
@@ -31,11 +31,18 @@ def text(query: Query, name: str) -> str | None:
     return value or None
 
 
-def choice(query: Query, name: str, allowed: Sequence[str]) -> str | None:
+Choice = TypeVar("Choice", bound=str)
+
+
+def choice(query: Query, name: str, allowed: Sequence[Choice]) -> Choice | None:
+    """The parameter's value, one of ``allowed`` (typed as they are: a Literal stays one), else None."""
     value = text(query, name)
-    if value is not None and value not in allowed:
-        raise ApiError(400, f"{name}={value!r}: expected one of {', '.join(allowed)}")
-    return value
+    if value is None:
+        return None
+    for option in allowed:
+        if option == value:
+            return option
+    raise ApiError(400, f"{name}={value!r}: expected one of {', '.join(allowed)}")
 
 
 def integer(query: Query, name: str, *, minimum: int = 0, maximum: int | None = None) -> int | None:

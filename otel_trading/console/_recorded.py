@@ -14,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Final
 
+from otel_trading.export import _metric_queries as metric_queries
 from otel_trading.trading import _names as n
 
 JsonDict = dict[str, Any]
@@ -27,11 +28,13 @@ STATE_CHANGED_MESSAGE: Final = "trading state changed"  # trading/_status.py's l
 _FINE: Final = 100_000
 
 
+_PERCENTILES: Final[tuple[metric_queries.Stat, ...]] = ("p50", "p99")
+
+
 class _Reader:
     """The metric queries over one store and range, remembering the newest time it read."""
 
-    def __init__(self, module: Any, store: Path, since_ns: int | None, until_ns: int | None) -> None:
-        self.module = module
+    def __init__(self, store: Path, since_ns: int | None, until_ns: int | None) -> None:
         self.store = store
         self.since_ns = since_ns
         self.until_ns = until_ns
@@ -42,7 +45,7 @@ class _Reader:
         overview is read, and its figures must all be of one export. The trading state is in every
         export; an export's points are stamped within a few milliseconds of each other, so the
         range ends half-way to the next one (or a second after it, the store's only export)."""
-        series = self.module.metric_series(self.store, n.TRADING_STATE, since_ns=self.since_ns,
+        series = metric_queries.metric_series(self.store, n.TRADING_STATE, since_ns=self.since_ns,
                                            until_ns=self.until_ns, max_points=_FINE)
         times = sorted({time_ns for s in series for time_ns, _ in s.points})
         if times:
@@ -53,7 +56,7 @@ class _Reader:
         self.as_of_ns = time_ns if self.as_of_ns is None else max(self.as_of_ns, time_ns)
 
     def increase(self, name: str, where: dict[str, str] | None = None) -> float | None:
-        found = self.module.counter_increase(self.store, name, since_ns=self.since_ns, until_ns=self.until_ns,
+        found = metric_queries.counter_increase(self.store, name, since_ns=self.since_ns, until_ns=self.until_ns,
                                              where=where)
         if found is None:
             return None
@@ -64,7 +67,7 @@ class _Reader:
     def latest(self, name: str, by: tuple[str, ...] = ()) -> list[tuple[dict[str, Any], float]]:
         """Each ``by`` group's value at the metric's last export in the range (groups that stopped
         before it, such as an earlier run's, are left out)."""
-        series = self.module.metric_series(self.store, name, by=by, since_ns=self.since_ns, until_ns=self.until_ns,
+        series = metric_queries.metric_series(self.store, name, by=by, since_ns=self.since_ns, until_ns=self.until_ns,
                                            max_points=_FINE)
         ends = [(s.attributes, s.points[-1]) for s in series if s.points]
         if not ends:
@@ -77,8 +80,8 @@ class _Reader:
         values = self.latest(name)
         return sum(value for _, value in values) if values else None
 
-    def percentile(self, name: str, stat: str) -> float | None:
-        series = self.module.metric_series(self.store, name, stat=stat, since_ns=self.since_ns,
+    def percentile(self, name: str, stat: metric_queries.Stat) -> float | None:
+        series = metric_queries.metric_series(self.store, name, stat=stat, since_ns=self.since_ns,
                                            until_ns=self.until_ns, max_points=1)
         points = [point for s in series for point in s.points]
         if not points:
@@ -95,7 +98,7 @@ class _Reader:
         if changes and changes[0].message == STATE_CHANGED_MESSAGE and changes[0].attributes.get("state") == state:
             change = changes[0]
             return change.time_ns, change.attributes.get("reason"), change.attributes.get("source")
-        series = self.module.metric_series(self.store, n.TRADING_STATE, by=(n.STATE_ATTR,), since_ns=self.since_ns,
+        series = metric_queries.metric_series(self.store, n.TRADING_STATE, by=(n.STATE_ATTR,), since_ns=self.since_ns,
                                            until_ns=self.until_ns, max_points=_FINE)
         points: list[tuple[int, float]] = next(
             (s.points for s in series if s.attributes.get(n.STATE_ATTR) == state), [])
@@ -113,11 +116,11 @@ def _ratio(part: float | None, whole: float | None) -> float | None:
     return part / whole if whole else 0.0
 
 
-def recorded_overview(module: Any, store: Path, since_ns: int | None, until_ns: int | None) -> JsonDict | None:
+def recorded_overview(store: Path, since_ns: int | None, until_ns: int | None) -> JsonDict | None:
     """The overview's fields the recorded metrics answer (None: the store has no metrics)."""
-    if module is None or not module.metric_catalog(store):
+    if not metric_queries.metric_catalog(store):
         return None
-    read = _Reader(module, store, since_ns, until_ns)
+    read = _Reader(store, since_ns, until_ns)
     read.pin()
     keys = (n.PORTFOLIO, n.SYMBOL)
     marks = {(a.get(n.PORTFOLIO), a.get(n.SYMBOL)): value for a, value in read.latest(n.EXPOSURE, keys)}
@@ -139,7 +142,7 @@ def recorded_overview(module: Any, store: Path, since_ns: int | None, until_ns: 
         trading_state = {"state": current[0], "reason": reason, "since_ns": since, "source": source}
     trips = read.increase(n.CIRCUIT_BREAKER_TRIPS)
     exported, dropped = read.increase(TELEMETRY_EXPORTED), read.increase(TELEMETRY_DROPPED)
-    latency = {stat: read.percentile(n.ORDER_ACK_LATENCY, stat) for stat in ("p50", "p99")}
+    latency = {stat: read.percentile(n.ORDER_ACK_LATENCY, stat) for stat in _PERCENTILES}
     return {
         "pnl_unrealized": read.total(n.PNL_UNREALIZED),
         "pnl_daily": read.total(n.PNL_DAILY),

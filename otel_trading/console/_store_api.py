@@ -17,13 +17,20 @@ from typing import Any, Final
 
 from otel_trading.console._params import ApiError, Query, choice, integer, limit, number, pairs, text
 from otel_trading.console._recorded import recorded_overview
+from otel_trading.export import _metric_queries as metric_queries
+from otel_trading.export import _store_queries as store_queries
+from otel_trading.export._index_rows import TradeStatus
+from otel_trading.export._metric_queries import Stat
+from otel_trading.export._store_queries import TraceStatus
 
 JsonDict = dict[str, Any]
 _TRADE_SORTS = ("opened_ns", "closed_ns", "pnl", "duration_ms", "symbol", "side", "strategy", "status",
                 "exit_reason", "trade_id")
 TRADES_PAGE: Final = 200
 """How many trades ``/api/trades`` sends without a ``limit``: a page, not the store's 40,000."""
-_TRADE_STATUSES = ("open", "closed", "denied", "abandoned")  # the store queries' TradeStatus
+_TRADE_STATUSES: Final[tuple[TradeStatus, ...]] = ("open", "closed", "denied", "abandoned")
+_TRACE_STATUSES: Final[tuple[TraceStatus, ...]] = ("ok", "error")
+_STATS: Final[tuple[Stat, ...]] = ("value", "p50", "p99", "rate")
 _LEVELS = ("trace", "debug", "info", "warning", "error", "critical")
 
 
@@ -57,20 +64,6 @@ def plain(value: Any) -> Any:
     return value
 
 
-def _queries() -> Any:
-    from otel_trading.export import _store_queries
-
-    return _store_queries
-
-
-def _metric_queries() -> Any:
-    try:
-        from otel_trading.export import _metric_queries  # type: ignore[attr-defined,unused-ignore]
-    except ImportError:
-        return None
-    return _metric_queries
-
-
 def _checked(call: Callable[[], Any]) -> Any:
     """A ValueError of a query (an unknown level...) is the caller's bad input: 400 with its message."""
     try:
@@ -82,7 +75,7 @@ def _checked(call: Callable[[], Any]) -> Any:
 def trade_summary(rows: Iterable[Any]) -> JsonDict:
     """The counts and PnL of every matching trade (not only the page sent): how many per status,
     the closed ones' PnL summed, their wins (PnL > 0) and losses (< 0), as the report counts them."""
-    counts = dict.fromkeys(_TRADE_STATUSES, 0)
+    counts: dict[str, int] = dict.fromkeys(_TRADE_STATUSES, 0)
     pnl, wins, losses, count = 0.0, 0, 0, 0
     for row in rows:
         count += 1
@@ -101,7 +94,7 @@ def trades(store: Path, query: Query) -> JsonDict:
     descending = (choice(query, "order", ("asc", "desc")) or "desc") == "desc"
     chosen = limit(query, TRADES_PAGE) or TRADES_PAGE
     offset = integer(query, "offset") or 0
-    rows = _checked(lambda: _queries().trades(
+    rows = _checked(lambda: store_queries.trades(
         store, symbol=text(query, "symbol"), side=text(query, "side"), strategy=text(query, "strategy"),
         status=choice(query, "status", _TRADE_STATUSES), exit_reason=text(query, "exit_reason"), limit=None))
     # None sorts last whatever the order: an open trade has no PnL yet, not the lowest one.
@@ -118,9 +111,9 @@ def traces(store: Path, query: Query) -> JsonDict:
     attributes = pairs(query, "attr")
     if len(attributes) > 1:
         raise ApiError(400, "attr: give one key=value")
-    found = _checked(lambda: _queries().trace_summaries(
+    found = _checked(lambda: store_queries.trace_summaries(
         store, service=text(query, "service"), name=text(query, "name"), symbol=text(query, "symbol"),
-        correlation_id=text(query, "correlation_id"), status=choice(query, "status", ("ok", "error")),
+        correlation_id=text(query, "correlation_id"), status=choice(query, "status", _TRACE_STATUSES),
         min_duration_ms=number(query, "min_duration_ms"), max_duration_ms=number(query, "max_duration_ms"),
         since_ns=integer(query, "since_ns"), until_ns=integer(query, "until_ns"),
         attribute=attributes[0] if attributes else None, limit=limit(query)))
@@ -130,7 +123,7 @@ def traces(store: Path, query: Query) -> JsonDict:
 def trace(store: Path, trace_id: str) -> JsonDict:
     if not trace_id or len(trace_id) > 32 or any(c not in "0123456789abcdefABCDEF" for c in trace_id):
         raise ApiError(400, f"trace id {trace_id[:40]!r}: expected up to 32 hexadecimal digits")
-    detail = _queries().trace_detail(store, trace_id)
+    detail = store_queries.trace_detail(store, trace_id)
     if detail is None:
         raise ApiError(404, f"no single trace with id {trace_id}")
     result: JsonDict = plain(detail)
@@ -138,7 +131,7 @@ def trace(store: Path, trace_id: str) -> JsonDict:
 
 
 def logs(store: Path, query: Query) -> JsonDict:
-    found = _checked(lambda: _queries().search_logs(
+    found = _checked(lambda: store_queries.search_logs(
         store, since_ns=integer(query, "since_ns"), until_ns=integer(query, "until_ns"),
         min_level=choice(query, "level", _LEVELS), service=text(query, "service"), trace_id=text(query, "trace_id"),
         correlation_id=text(query, "correlation_id"), fields=pairs(query, "field"), text=text(query, "q"),
@@ -147,27 +140,23 @@ def logs(store: Path, query: Query) -> JsonDict:
 
 
 def metrics(store: Path) -> JsonDict:
-    module = _metric_queries()
-    return {"metrics": plain(module.metric_catalog(store)) if module is not None else []}
+    return {"metrics": plain(metric_queries.metric_catalog(store))}
 
 
 def metric(store: Path, name: str, query: Query) -> JsonDict:
-    module = _metric_queries()
-    if module is None:
-        raise ApiError(404, "no metrics recorded in this store")
     by = [key.strip() for key in (text(query, "by") or "").split(",") if key.strip()]
-    stat = choice(query, "stat", ("value", "p50", "p99", "rate")) or "value"
-    catalog = {info.name: info for info in module.metric_catalog(store)}
+    stat: Stat = choice(query, "stat", _STATS) or "value"
+    catalog = {info.name: info for info in metric_queries.metric_catalog(store)}
     info = catalog.get(name)
     if info is None:
         raise ApiError(404, f"no metric {name!r} in this store")
-    series = _checked(lambda: module.metric_series(store, name, by=by, since_ns=integer(query, "since_ns"),
+    series = _checked(lambda: metric_queries.metric_series(store, name, by=by, since_ns=integer(query, "since_ns"),
                                                    until_ns=integer(query, "until_ns"), stat=stat))
     return {"name": name, "unit": info.unit, "series": plain(series)}
 
 
 def report(store: Path, query: Query) -> JsonDict:
-    document: JsonDict = _queries().store_report(store, since_ns=integer(query, "since_ns"),
+    document: JsonDict = store_queries.store_report(store, since_ns=integer(query, "since_ns"),
                                                  until_ns=integer(query, "until_ns"))
     return document
 
@@ -210,7 +199,7 @@ def overview(store: Path, query: Query) -> JsonDict:
         # The report without its curve: the curve is above, downsampled (``ConsoleApp.overview``).
         "report": {key: value for key, value in document.items() if key != "equity_curve"},
     }
-    recorded = _checked(lambda: recorded_overview(_metric_queries(), store, integer(query, "since_ns"),
+    recorded = _checked(lambda: recorded_overview(store, integer(query, "since_ns"),
                                                   integer(query, "until_ns")))
     if recorded is not None:
         result["pnl"].update(unrealized=recorded.pop("pnl_unrealized"), daily=recorded.pop("pnl_daily"))
