@@ -259,5 +259,5 @@ def test_a_packed_log_event_gives_the_same_stored_line() -> None:
     gc.collect()
     assert not any(gc.is_tracked(p) for p in packed)
     materialize = LogMaterializer(Resource.create({"service.name": "bot"}), Redactor(), None)
-    line = logs_to_json_line([materialize.lean(codec.unpack(p)) for p in packed])  # type: ignore[list-item]
-    assert line == logs_to_json_line([materialize.lean(e) for e in events])  # type: ignore[misc]
+    line = logs_to_json_line([materialize.encoded(codec.unpack(p)) for p in packed])
+    assert line == logs_to_json_line([materialize.encoded(e) for e in events])

@@ -1,9 +1,12 @@
-"""Our own log events reach the local store as lean records (no SDK record pair built on the
+"""Our own log events reach the local store already encoded (no SDK record pair built on the
 export thread), and the stored line is byte for byte the one the SDK records give."""
 
 from __future__ import annotations
 
+import datetime as dt
+import enum
 from collections.abc import Iterator, Sequence
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +17,11 @@ from opentelemetry.trace import SpanContext, TraceFlags
 import otel_trading
 from otel_trading._otel_compat import LogRecordExporter, LogRecordExportResult
 from otel_trading.config._configure import configure_with
+from otel_trading.export._log_event_encode import log_event_record
 from otel_trading.export._otlp_json import logs_to_json_line, message_to_json_line
+from otel_trading.export._otlp_json_encode import EncodedLogRecord
 from otel_trading.export._otlp_logs import encode_logs
-from otel_trading.export._pipeline import LeanLogRecord, LogMaterializer, PendingLog, log_export_fn
+from otel_trading.export._pipeline import NON_ATTRIBUTE_FIELDS, LogMaterializer, PendingLog, log_export_fn
 from otel_trading.redaction import Redactor
 
 CONTEXT = SpanContext(0x0123456789ABCDEF0123456789ABCDEF, 0x0123456789ABCDEF, False, TraceFlags(1))
@@ -34,19 +39,45 @@ def _events() -> list[PendingLog]:
         PendingLog(5, 17, {"event": "boom", "level": "error", "exception": "Traceback ...\nValueError: x"},
                    SpanContext(0, 0, False), None),
         PendingLog(6, 5, {"event": "", "level": "debug", "logger": "otel_trading.trading"}, CONTEXT, None),
+        # Values the pass coerces: an enum, a Decimal, a datetime, an object with only a repr.
+        PendingLog(7, 13, {"event": "odd values", "level": "warning", "side": Side.BUY, "fee": Decimal("0.25"),
+                           "at": dt.datetime(2026, 12, 7, tzinfo=dt.timezone.utc), "thing": Opaque(),
+                           "long": "x" * 40}, CONTEXT, ("/bot/main.py", "run", 43)),
+        # And what the general route decides: a key that is not text, a field named like an attribute
+        # the route sets, a body that is not text, a stdlib record without a function name.
+        PendingLog(8, 9, {"event": "keys", "level": "info", 1: "one", "1": "uno"}, CONTEXT, None),  # type: ignore[dict-item]
+        PendingLog(9, 9, {"event": "mine", "level": "info", "code.line.number": "mine", "after": 1}, CONTEXT,
+                   ("/bot/main.py", "run", 44)),
+        PendingLog(10, 9, {"event": Opaque(), "level": "info"}, CONTEXT, None),
+        PendingLog(11, 9, {"event": "stdlib", "level": "info"}, CONTEXT, ("<made>", None, 0)),  # type: ignore[arg-type]
     ]
 
 
+class Side(enum.Enum):
+    BUY = "buy"
+
+
+class Opaque:
+    def __repr__(self) -> str:
+        return "<opaque>"
+
+
 @pytest.mark.parametrize("max_length", [None, 8])
-def test_a_lean_record_encodes_to_the_line_of_the_sdk_records(max_length: int | None) -> None:
+def test_an_encoded_record_is_the_line_of_the_sdk_records(max_length: int | None) -> None:
     materialize = LogMaterializer(Resource.create({"service.name": "bot"}), Redactor(), max_length)
     events = _events()
     sdk = [materialize(event) for event in events]
-    lean = [materialize.lean(event) for event in events]
-    assert all(type(record) is LeanLogRecord for record in lean)
-    line = logs_to_json_line(lean)  # type: ignore[arg-type]  # read as a ReadableLogRecord
+    encoded = [materialize.encoded(event) for event in events]
+    assert all(type(record) is EncodedLogRecord for record in encoded)
+    line = logs_to_json_line(encoded)
     assert line == logs_to_json_line(sdk)
     assert line == message_to_json_line(encode_logs(sdk))  # and the proto messages' route
+
+
+def test_common_events_take_the_one_pass_and_odd_ones_the_general_route() -> None:
+    taken = [log_event_record(e.time_ns, e.severity_number, e.fields, skip=NON_ATTRIBUTE_FIELDS, code=e.code,
+                              span_context=e.span_context, max_length=None) is not None for e in _events()]
+    assert taken == [True] * 4 + [False] * 4
 
 
 class Recording(LogRecordExporter):
@@ -68,10 +99,11 @@ class Recording(LogRecordExporter):
 def test_only_an_exporter_that_accepts_lean_records_gets_them() -> None:
     materialize = LogMaterializer(Resource.create({}), Redactor(), None)
     lean, sdk = Recording(lean=True), Recording(lean=False)
+    events = _events()
     for exporter in (lean, sdk):
-        assert log_export_fn(exporter, materialize)(_events())
-    assert [type(r) for r in lean.batches[0]] == [LeanLogRecord] * 3
-    assert not any(isinstance(r, LeanLogRecord) for r in sdk.batches[0])
+        assert log_export_fn(exporter, materialize)(events)
+    assert [type(r) for r in lean.batches[0]] == [EncodedLogRecord] * len(events)
+    assert not any(isinstance(r, EncodedLogRecord) for r in sdk.batches[0])
 
 
 @pytest.fixture

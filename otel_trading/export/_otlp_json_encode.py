@@ -340,7 +340,23 @@ def _trace_context(flags: object, trace_id: int, span_id: int) -> str:
     return encoded
 
 
-def _log_record(readable: ReadableLogRecord) -> str:
+class EncodedLogRecord:
+    """A log record already written as its OTLP/JSON ``LogRecord`` object (``record``), with the
+    resource and scope the line groups it by: what the local store is handed for otel-trading's own
+    log events (export/_log_event_encode.py writes them on the export thread)."""
+
+    __slots__ = ("instrumentation_scope", "record", "resource")
+
+    def __init__(self, resource: Resource, scope: InstrumentationScope, record: str) -> None:
+        self.resource = resource
+        self.instrumentation_scope = scope
+        self.record = record
+
+
+def log_record_json(readable: ReadableLogRecord | EncodedLogRecord) -> str:
+    """The OTLP/JSON ``LogRecord`` object of one record."""
+    if isinstance(readable, EncodedLogRecord):
+        return readable.record
     # Every log line of a bot passes here: the members are written inline (the helpers above, one
     # call each, were most of its time); the rules are the same (see the module docstring).
     record = readable.log_record
@@ -387,7 +403,7 @@ def _severity_number(severity: SeverityNumber) -> str:
     return encoded
 
 
-_Item = TypeVar("_Item", "ReadableSpan | LeanSpan", ReadableLogRecord)
+_Item = TypeVar("_Item", "ReadableSpan | LeanSpan", "ReadableLogRecord | EncodedLogRecord")
 _Grouped = dict[Resource, dict[InstrumentationScope | None, list[str]]]
 
 
@@ -438,6 +454,6 @@ def spans_to_json_line(spans: Sequence[ReadableSpan | LeanSpan]) -> str:
     return _request(_grouped(spans, _span), "Spans", _span_attributes)
 
 
-def logs_to_json_line(records: Sequence[ReadableLogRecord]) -> str:
+def logs_to_json_line(records: Sequence[ReadableLogRecord | EncodedLogRecord]) -> str:
     """One ``ExportLogsServiceRequest`` line: records grouped by resource, then by scope."""
-    return _request(_grouped(records, _log_record), "Logs", _log_attributes)
+    return _request(_grouped(records, log_record_json), "Logs", _log_attributes)

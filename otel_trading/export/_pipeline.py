@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Final
+from typing import Any
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
@@ -30,6 +30,8 @@ from otel_trading._otel_compat import (
 )
 from otel_trading.context._correlation import CORRELATION_KEY, correlation_id
 from otel_trading.export._batch import BatchExporter
+from otel_trading.export._log_event_encode import CODE_FILE, CODE_FUNCTION, CODE_LINE, STACKTRACE, log_event_record
+from otel_trading.export._otlp_json_encode import EncodedLogRecord, log_record_json
 from otel_trading.export._sanitize import coerce_attributes
 from otel_trading.redaction import Redactor
 from otel_trading.tracing._lean import LeanSpan, to_readable
@@ -164,35 +166,6 @@ class PendingLog:
 LogItem = PendingLog | ReadableLogRecord | ReadWriteLogRecord
 
 
-class LeanLogRecord:
-    """A log event of our structlog chain as the local store's encoder reads a ``ReadableLogRecord``
-    (``log_record`` is the record itself): the same fields, in one slotted object, without building
-    the SDK's record pair on the export thread. Encoded, it is byte for byte the SDK pair's line."""
-
-    __slots__ = ("attributes", "body", "instrumentation_scope", "observed_timestamp", "resource",
-                 "severity_number", "severity_text", "span_id", "timestamp", "trace_flags", "trace_id")
-    event_name: Final = None
-    dropped_attributes: Final = 0  # the attributes were cut to length on coercion, never dropped by count
-
-    def __init__(self, time_ns: int, severity_number: SeverityNumber, span_context: SpanContext, *,
-                 severity_text: str, body: str, attributes: dict[str, Any], resource: Resource,
-                 scope: InstrumentationScope) -> None:
-        self.timestamp = self.observed_timestamp = time_ns
-        self.severity_number = severity_number
-        self.severity_text = severity_text
-        self.body = body
-        self.attributes = attributes
-        self.trace_id = span_context.trace_id
-        self.span_id = span_context.span_id
-        self.trace_flags = span_context.trace_flags
-        self.resource = resource
-        self.instrumentation_scope = scope
-
-    @property
-    def log_record(self) -> LeanLogRecord:
-        return self
-
-
 class LogMaterializer:
     """Turns queued log items into records for an exporter, on the export thread."""
 
@@ -203,32 +176,25 @@ class LogMaterializer:
         self._scopes: dict[str, InstrumentationScope] = {}
         self._severities = {number.value: number for number in SeverityNumber}
 
-    def lean(self, item: PendingLog) -> LeanLogRecord:
-        """``item`` as a :class:`LeanLogRecord` (for exporters that read them: the local store)."""
-        fields = item.fields
+    def _scope(self, fields: Mapping[str, Any]) -> InstrumentationScope:
         name = str(fields.get("logger") or "otel_trading")
         scope = self._scopes.get(name)
         if scope is None:
             scope = self._scopes.setdefault(name, InstrumentationScope(name))
-        attributes = {k: v for k, v in fields.items() if k not in NON_ATTRIBUTE_FIELDS}
-        if "exception" in fields:
-            attributes["exception.stacktrace"] = fields["exception"]
-        if item.code is not None:
-            # The names the SDK's LoggingHandler gives them (semantic conventions 1.3x).
-            path, function, line = item.code
-            attributes["code.file.path"] = path
-            attributes["code.function.name"] = function
-            attributes["code.line.number"] = line
-        severity = self._severities.get(item.severity_number) or SeverityNumber(item.severity_number)
-        return LeanLogRecord(item.time_ns, severity, item.span_context,
-                             severity_text=str(fields.get("level", "info")).upper(), body=str(fields.get("event", "")),
-                             attributes=coerce_attributes(attributes, self._max_length), resource=self._resource,
-                             scope=scope)
+        return scope
+
+    def encoded(self, item: PendingLog) -> EncodedLogRecord:
+        """``item`` already written as its OTLP/JSON record (for the local store): the text of the SDK
+        record ``self(item)`` would give, without building that record but for odd events."""
+        text = log_event_record(item.time_ns, item.severity_number, item.fields, skip=NON_ATTRIBUTE_FIELDS,
+                                code=item.code, span_context=item.span_context, max_length=self._max_length)
+        if text is None:
+            text = log_record_json(self(item))
+        return EncodedLogRecord(self._resource, self._scope(item.fields), text)
 
     def __call__(self, item: LogItem) -> ReadableLogRecord:
         if isinstance(item, PendingLog):
-            lean = self.lean(item)
-            return _sdk_record(lean, lean.body, lean.attributes, lean.resource, lean.instrumentation_scope)
+            return self._from_event(item)
         # Records from the OTel logs API are copied, never mutated: several exporter
         # threads may hold the same one.
         source = item.log_record
@@ -237,11 +203,33 @@ class LogMaterializer:
                            self._attributes(source.attributes or {}), item.resource or self._resource,
                            item.instrumentation_scope)
 
+    def _from_event(self, item: PendingLog) -> ReadableLogRecord:
+        fields = item.fields
+        attributes = {k: v for k, v in fields.items() if k not in NON_ATTRIBUTE_FIELDS}
+        if "exception" in fields:
+            attributes[STACKTRACE] = fields["exception"]
+        if item.code is not None:
+            # The names the SDK's LoggingHandler gives them (semantic conventions 1.3x).
+            attributes[CODE_FILE], attributes[CODE_FUNCTION], attributes[CODE_LINE] = item.code
+        context = item.span_context
+        record = LogRecord(
+            timestamp=item.time_ns,
+            observed_timestamp=item.time_ns,
+            trace_id=context.trace_id,
+            span_id=context.span_id,
+            trace_flags=context.trace_flags,
+            severity_number=self._severities.get(item.severity_number) or SeverityNumber(item.severity_number),
+            severity_text=str(fields.get("level", "info")).upper(),
+            body=str(fields.get("event", "")),
+            attributes=coerce_attributes(attributes, self._max_length),
+        )
+        return ReadableLogRecord(record, self._resource, self._scope(fields))
+
     def _attributes(self, attributes: Mapping[str, Any]) -> dict[str, Any]:
         return coerce_attributes(self._redactor.scrub_mapping(attributes), self._max_length)
 
 
-def _sdk_record(source: LeanLogRecord | LogRecord, body: Any, attributes: dict[str, Any], resource: Resource,
+def _sdk_record(source: LogRecord, body: Any, attributes: dict[str, Any], resource: Resource,
                 scope: InstrumentationScope | None) -> ReadableLogRecord:
     """A new SDK record with ``source``'s time, trace context and severity, and ``body`` and ``attributes``."""
     record = LogRecord(
@@ -262,12 +250,12 @@ def log_export_fn(
     exporter: LogRecordExporter, materialize: LogMaterializer
 ) -> Callable[[Sequence[LogItem]], bool]:
     """Exporters get SDK records built on the export thread; one with ``accepts_lean_logs`` (the local
-    store) gets our own events as :class:`LeanLogRecord` instead (the same line, less work)."""
+    store) gets our own events as :class:`EncodedLogRecord` instead (the same line, less work)."""
     if getattr(exporter, "accepts_lean_logs", False):
-        lean = materialize.lean
+        encoded = materialize.encoded
 
         def export_lean(batch: Sequence[LogItem]) -> bool:
-            records: Any = [lean(item) if type(item) is PendingLog else materialize(item) for item in batch]
+            records: Any = [encoded(item) if type(item) is PendingLog else materialize(item) for item in batch]
             return exporter.export(records) is LogRecordExportResult.SUCCESS
 
         return export_lean

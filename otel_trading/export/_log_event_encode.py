@@ -1,0 +1,130 @@
+"""otel-trading's own log events straight to their OTLP/JSON ``LogRecord`` text, on the export thread.
+
+The general route builds a record (the attributes dict, coerced, then the SDK's record pair or a
+record-shaped object) and encodes it; for the local store that was two thirds of a log line's
+export cost. Here one pass over the event's fields coerces and writes each attribute, and the
+record's fixed members come from small caches (severity, level text, the call site's three
+``code.*`` attributes). The text is byte for byte what the general route writes
+(tests/test_lean_logs.py holds the two side by side); an event with anything this pass does not
+handle exactly as the general route (a non-text key, a field with one of the names the route
+itself sets, a body or level that is not text) returns None and takes the general route.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Final
+
+from opentelemetry.trace import SpanContext
+
+from otel_trading._otel_compat import SeverityNumber
+from otel_trading.export._otlp_json_encode import (
+    _INT64_MAX,
+    _INT64_MIN,
+    _KEY_PREFIXES,
+    _MAX_KEY_PREFIXES,
+    _STRING_ATTRIBUTES,
+    _any_value,
+    _key_prefix,
+    _quote,
+    _string_attribute,
+    _trace_context,
+)
+from otel_trading.export._sanitize import coerce_value
+
+# Attributes the general route sets itself, over a field of the same name (in that field's place).
+STACKTRACE: Final = "exception.stacktrace"
+CODE_FILE, CODE_FUNCTION, CODE_LINE = "code.file.path", "code.function.name", "code.line.number"
+_SET_BY_THE_ROUTE: Final = frozenset({STACKTRACE, CODE_FILE, CODE_FUNCTION, CODE_LINE})
+# ',"severityNumber":N' by number ("" for 0: a field at its default is left out).
+_SEVERITY: Final = {int(n.value): f',"severityNumber":{int(n.value):d}' if n.value else "" for n in SeverityNumber}
+# ',"severityText":"INFO"' by the event's level, as the route writes it (upper case).
+_LEVEL_TEXT: Final[dict[str, str]] = {}
+# The three code.* attributes of a call site, encoded, by (path, function, line, max_length).
+_CALL_SITES: Final[dict[tuple[tuple[str, str, int], int | None], str]] = {}
+
+
+def log_event_record(time_ns: int, severity_number: int, fields: Mapping[Any, Any], *, skip: frozenset[str],
+                     code: tuple[str, str, int] | None, span_context: SpanContext,
+                     max_length: int | None) -> str | None:
+    """The ``LogRecord`` text of an event: ``fields`` less ``skip`` (their event, level and the like)
+    as attributes, then the exception's stack trace and the call site; None for the general route."""
+    body = fields.get("event", "")
+    level = fields.get("level", "info")
+    severity = _SEVERITY.get(severity_number)
+    if (type(body) is not str or type(level) is not str or severity is None or not time_ns
+            or not _SET_BY_THE_ROUTE.isdisjoint(fields)):
+        return None
+    attributes = _attributes(fields, skip, max_length)
+    if attributes is None:
+        return None
+    stacktrace = fields.get("exception")
+    if stacktrace is not None:
+        if type(stacktrace) is not str:
+            return None
+        attributes.append(_text_attribute(STACKTRACE, stacktrace, max_length))
+    if code is not None:
+        call_site = _CALL_SITES.get((code, max_length)) or _call_site(code, max_length)
+        if call_site is None:
+            return None
+        attributes.append(call_site)
+    level_text = _LEVEL_TEXT.get(level) or _level_text(level)
+    time_text = f"{time_ns:d}"
+    members = _trace_context(span_context.trace_flags, span_context.trace_id, span_context.span_id)
+    listed = ',"attributes":[' + ",".join(attributes) + "]" if attributes else ""
+    return (f'{{"timeUnixNano":"{time_text}"{severity}{level_text},"body":{{"stringValue":{_quote(body)}}}'
+            f'{listed}{members},"observedTimeUnixNano":"{time_text}"}}')
+
+
+def _attributes(fields: Mapping[Any, Any], skip: frozenset[str], max_length: int | None) -> list[str] | None:
+    encoded: list[str] = []
+    append = encoded.append
+    prefixes = _KEY_PREFIXES
+    strings = _STRING_ATTRIBUTES
+    for key, value in fields.items():
+        if key in skip:
+            continue
+        if type(key) is not str:  # str(key) could collide with another key: the route's dict decides
+            return None
+        kind = type(value)
+        if kind is str:
+            text = value if max_length is None or len(value) <= max_length else value[:max_length]
+            append(strings.get((key, text)) or _string_attribute(key, text))
+            continue
+        if kind is int and _INT64_MIN <= value <= _INT64_MAX:
+            text = f'{{"intValue":"{value:d}"}}'
+        else:
+            coerced = coerce_value(value, max_length)
+            if coerced is None:  # dropped, as the route drops it
+                continue
+            text = _any_value(coerced, True)
+        append((prefixes.get(key) or _key_prefix(key)) + text + "}")
+    return encoded
+
+
+def _text_attribute(key: str, value: str, max_length: int | None) -> str:
+    if max_length is not None and len(value) > max_length:
+        value = value[:max_length]
+    return _STRING_ATTRIBUTES.get((key, value)) or _string_attribute(key, value)
+
+
+def _call_site(code: tuple[str, str, int], max_length: int | None) -> str | None:
+    path, function, line = code
+    if type(path) is not str or type(function) is not str or type(line) is not int:  # a hand-made stdlib record's
+        return None
+    encoded = ",".join((
+        _text_attribute(CODE_FILE, path, max_length), _text_attribute(CODE_FUNCTION, function, max_length),
+        (_KEY_PREFIXES.get(CODE_LINE) or _key_prefix(CODE_LINE)) + _any_value(line, True) + "}",
+    ))
+    if len(_CALL_SITES) >= _MAX_KEY_PREFIXES:
+        _CALL_SITES.clear()  # a bound, not a policy: the call sites in use come back at once
+    _CALL_SITES[code, max_length] = encoded
+    return encoded
+
+
+def _level_text(level: str) -> str:
+    upper = level.upper()
+    encoded = ',"severityText":' + _quote(upper) if upper else ""
+    if len(_LEVEL_TEXT) < _MAX_KEY_PREFIXES:
+        _LEVEL_TEXT[level] = encoded
+    return encoded
