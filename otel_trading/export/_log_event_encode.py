@@ -22,6 +22,7 @@ from otel_trading.export._otlp_json_encode import (
     _INT64_MAX,
     _INT64_MIN,
     _KEY_PREFIXES,
+    _MAX_CACHED_VALUE_LENGTH,
     _MAX_KEY_PREFIXES,
     _STRING_ATTRIBUTES,
     _any_value,
@@ -37,9 +38,14 @@ STACKTRACE: Final = "exception.stacktrace"
 CODE_FILE, CODE_FUNCTION, CODE_LINE = "code.file.path", "code.function.name", "code.line.number"
 _SET_BY_THE_ROUTE: Final = frozenset({STACKTRACE, CODE_FILE, CODE_FUNCTION, CODE_LINE})
 # ',"severityNumber":N' by number ("" for 0: a field at its default is left out).
-_SEVERITY: Final = {int(n.value): f',"severityNumber":{int(n.value):d}' if n.value else "" for n in SeverityNumber}
-# ',"severityText":"INFO"' by the event's level, as the route writes it (upper case).
-_LEVEL_TEXT: Final[dict[str, str]] = {}
+_SEVERITY_NUMBER: Final = {int(n.value): f',"severityNumber":{int(n.value):d}' if n.value else ""
+                           for n in SeverityNumber}
+# That and ',"severityText":"INFO"' (the level as the route writes it, upper case), by (number, level).
+_SEVERITIES: Final[dict[tuple[int, str], str]] = {}
+# '{"stringValue":"order placed"}' by message: a bot's messages are a few fixed texts.
+_BODIES: Final[dict[str, str]] = {}
+# The last span context's members (a tuple replaced whole: export threads may encode at once).
+_last_context: tuple[object, str] = (None, "")
 # The three code.* attributes of a call site, encoded, by (path, function, line, max_length).
 _CALL_SITES: Final[dict[tuple[tuple[str, str, int], int | None], str]] = {}
 
@@ -51,9 +57,10 @@ def log_event_record(time_ns: int, severity_number: int, fields: Mapping[Any, An
     as attributes, then the exception's stack trace and the call site; None for the general route."""
     body = fields.get("event", "")
     level = fields.get("level", "info")
-    severity = _SEVERITY.get(severity_number)
-    if (type(body) is not str or type(level) is not str or severity is None or not time_ns
-            or not _SET_BY_THE_ROUTE.isdisjoint(fields)):
+    if type(body) is not str or type(level) is not str or not time_ns or not _SET_BY_THE_ROUTE.isdisjoint(fields):
+        return None
+    severity = _SEVERITIES.get((severity_number, level)) or _severity(severity_number, level)
+    if severity is None:
         return None
     attributes = _attributes(fields, skip, max_length)
     if attributes is None:
@@ -68,11 +75,12 @@ def log_event_record(time_ns: int, severity_number: int, fields: Mapping[Any, An
         if call_site is None:
             return None
         attributes.append(call_site)
-    level_text = _LEVEL_TEXT.get(level) or _level_text(level)
     time_text = f"{time_ns:d}"
-    members = _trace_context(span_context.trace_flags, span_context.trace_id, span_context.span_id)
+    cached_context, members = _last_context
+    if span_context is not cached_context:
+        members = _span_context_members(span_context)
     listed = ',"attributes":[' + ",".join(attributes) + "]" if attributes else ""
-    return (f'{{"timeUnixNano":"{time_text}"{severity}{level_text},"body":{{"stringValue":{_quote(body)}}}'
+    return (f'{{"timeUnixNano":"{time_text}"{severity},"body":{_BODIES.get(body) or _body(body)}'
             f'{listed}{members},"observedTimeUnixNano":"{time_text}"}}')
 
 
@@ -122,9 +130,31 @@ def _call_site(code: tuple[str, str, int], max_length: int | None) -> str | None
     return encoded
 
 
-def _level_text(level: str) -> str:
+def _severity(number: int, level: str) -> str | None:
+    """``,"severityNumber":N,"severityText":"LEVEL"`` (each left out at its default), or None for a
+    number that is no SeverityNumber."""
+    number_text = _SEVERITY_NUMBER.get(number)
+    if number_text is None:
+        return None
     upper = level.upper()
-    encoded = ',"severityText":' + _quote(upper) if upper else ""
-    if len(_LEVEL_TEXT) < _MAX_KEY_PREFIXES:
-        _LEVEL_TEXT[level] = encoded
+    encoded = number_text + (',"severityText":' + _quote(upper) if upper else "")
+    if len(_SEVERITIES) < _MAX_KEY_PREFIXES:
+        _SEVERITIES[number, level] = encoded
     return encoded
+
+
+def _body(body: str) -> str:
+    encoded = '{"stringValue":' + _quote(body) + "}"
+    if len(body) <= _MAX_CACHED_VALUE_LENGTH:
+        if len(_BODIES) >= _MAX_KEY_PREFIXES:
+            _BODIES.clear()  # a bound, not a policy: the messages in use come back at once
+        _BODIES[body] = encoded
+    return encoded
+
+
+def _span_context_members(span_context: SpanContext) -> str:
+    """The record's flags, trace and span id members, kept for the last span context: a span's lines share it."""
+    global _last_context
+    members = _trace_context(span_context.trace_flags, span_context.trace_id, span_context.span_id)
+    _last_context = (span_context, members)
+    return members

@@ -1,8 +1,9 @@
 """The structlog processor chain shared by ``get_logger()`` loggers and stdlib records.
 
-Order: level filter -> enrich (timestamp, trace/span ids, correlation id, bound context,
-exception) -> redact -> hand to the OTel log pipeline -> render for the console (the SDK's own
-info lines stop there: exported, not printed).
+One step (``log_event``) for our loggers: level filter -> enrich (timestamp, trace/span ids,
+correlation id, bound context, exception) -> redact -> hand to the OTel log pipeline -> render
+for the console (the SDK's own info lines stop there: exported, not printed). An application's
+own structlog chain gets the middle three as separate steps (``STRUCTLOG_PROCESSORS``).
 Each step reads ``STATE`` at call time, so loggers created before ``configure()`` follow it.
 """
 
@@ -19,8 +20,9 @@ from typing import Any, Final, TextIO
 
 import orjson
 import structlog
+from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.trace import SpanContext
+from opentelemetry.trace import INVALID_SPAN_CONTEXT, SpanContext
 
 from otel_trading._state import STATE
 from otel_trading.context._correlation import CORRELATION_KEY, CURRENT_BOUND, correlation_id
@@ -34,6 +36,7 @@ LEVELS: Final = {"debug": 10, "info": 20, "warning": 30, "warn": 30, "error": 40
                  "critical": 50, "fatal": 50}
 # OTel SeverityNumber for each level (DEBUG=5, INFO=9, WARN=13, ERROR=17, FATAL=21).
 SEVERITY: Final = {10: 5, 20: 9, 30: 13, 40: 17, 50: 21}
+_SEVERITY_OF_LEVEL: Final = {level: SEVERITY[number] for level, number in LEVELS.items()}
 # Fields we set ourselves (never secret), skipped by the redaction step.
 _PRODUCED_BY_US: Final = frozenset({"level", "timestamp", "trace_id", "span_id", "logger", "_time_ns",
                                     "_internal", "_span_context", "_code", CORRELATION_KEY})
@@ -121,15 +124,11 @@ def _isatty(stream: TextIO) -> bool:
 CONSOLE = ConsoleOutput()
 
 
-def filter_level(_logger: Any, method_name: str, event_dict: EventDict) -> EventDict:
-    if LEVELS.get(method_name, 20) < CONSOLE.min_level:
-        raise structlog.DropEvent
-    return event_dict
-
-
 _second: tuple[int, str] = (-1, "")
 _day: tuple[int, str] = (-1, "")
-_ids: tuple[SpanContext | None, str, str] = (None, "", "")
+# The current context object of the last line, its span's context and hex ids (replaced whole:
+# threads log at once). The context object is the key: a span's lines share it.
+_ids: tuple[object, SpanContext, str, str] = (object(), INVALID_SPAN_CONTEXT, "", "")
 _SECONDS_PER_DAY: Final = 86_400
 
 
@@ -153,46 +152,77 @@ def _timestamp(now_ns: int) -> str:
     return "%s.%06dZ" % (prefix, micros % 1_000_000)  # noqa: UP031 - twice as fast as the f-string
 
 
-def _hex_ids(span_context: SpanContext) -> tuple[str, str]:
-    """Hex trace and span ids, formatted once per span however many lines it logs."""
-    global _ids
-    cached, trace_hex, span_hex = _ids
-    if cached is not span_context:
-        trace_hex, span_hex = format(span_context.trace_id, "032x"), format(span_context.span_id, "016x")
-        _ids = (span_context, trace_hex, span_hex)
-    return trace_hex, span_hex
+_NO_CODE: Final = ("", "", 0)  # a marker: the event did not bring its call site
 
 
-def enrich(_logger: Any, method_name: str, event_dict: EventDict) -> EventDict:
+def _enrich(method_name: str, event_dict: EventDict) -> tuple[int, SpanContext, tuple[str, str, int] | None, bool]:
+    """Adds the visible fields (level, timestamp, trace and span ids, correlation id, bound context,
+    exception); returns what the export needs besides: the time, span context, call site and
+    whether the event is the export machinery's own (stdlib records bring their time, call site
+    and that mark as ``_time_ns``, ``_code`` and ``_internal``, taken out here)."""
     level = event_dict.get("level") or ("error" if method_name == "exception" else method_name)
     event_dict["level"] = level
     now_ns = event_dict.pop("_time_ns", None) or time.time_ns()
-    event_dict["_time_ns"] = now_ns
     if "timestamp" not in event_dict:
         event_dict["timestamp"] = _timestamp(now_ns)
-    span_context = trace.get_current_span().get_span_context()
-    event_dict["_span_context"] = span_context
-    if span_context.is_valid:
-        event_dict["trace_id"], event_dict["span_id"] = _hex_ids(span_context)
+    context = otel_context.get_current()
+    cached_context, span_context, trace_hex, span_hex = _ids
+    if context is not cached_context:
+        span_context, trace_hex, span_hex = _span_ids(context)
+    if trace_hex:
+        event_dict["trace_id"] = trace_hex
+        event_dict["span_id"] = span_hex
     cid = correlation_id()
     if cid is not None:
         event_dict.setdefault(CORRELATION_KEY, cid)
     bound = CURRENT_BOUND.get()
-    for key, value in bound.items():
-        event_dict.setdefault(key, value)
-    if "_code" not in event_dict:  # stdlib records bring their own
-        event_dict["_code"] = _call_site()
+    if bound:
+        for key, value in bound.items():
+            event_dict.setdefault(key, value)
+    code = event_dict.pop("_code", _NO_CODE)
+    if code is _NO_CODE:
+        code = _call_site()
+    internal = bool(event_dict.pop("_internal", False))
     exc_info = event_dict.pop("exc_info", None)
     if exc_info:
-        exc = exc_info if isinstance(exc_info, BaseException) else sys.exc_info()[1]
-        if isinstance(exc_info, tuple):
-            exc = exc_info[1]
-        if exc is not None:
-            # As the SDK's LoggingHandler records them (exception.stacktrace is "exception" here).
-            event_dict["exception"] = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-            event_dict["exception.type"] = type(exc).__name__
-            if exc.args:
-                event_dict["exception.message"] = str(exc.args[0])
+        _add_exception(event_dict, exc_info)
+    return now_ns, span_context, code, internal
+
+
+def _span_ids(context: otel_context.Context) -> tuple[SpanContext, str, str]:
+    """The current span's context and hex ids ("" outside a span), kept for the current context
+    object: the lines logged in one span format its ids once."""
+    global _ids
+    span_context = trace.get_current_span(context).get_span_context()
+    if span_context.is_valid:
+        trace_hex, span_hex = format(span_context.trace_id, "032x"), format(span_context.span_id, "016x")
+    else:
+        trace_hex = span_hex = ""
+    _ids = (context, span_context, trace_hex, span_hex)
+    return span_context, trace_hex, span_hex
+
+
+def _add_exception(event_dict: EventDict, exc_info: Any) -> None:
+    exc = exc_info if isinstance(exc_info, BaseException) else sys.exc_info()[1]
+    if isinstance(exc_info, tuple):
+        exc = exc_info[1]
+    if exc is not None:
+        # As the SDK's LoggingHandler records them (exception.stacktrace is "exception" here).
+        event_dict["exception"] = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        event_dict["exception.type"] = type(exc).__name__
+        if exc.args:
+            event_dict["exception.message"] = str(exc.args[0])
+
+
+def enrich(_logger: Any, method_name: str, event_dict: EventDict) -> EventDict:
+    """The chain step of ``STRUCTLOG_PROCESSORS``: the visible fields, and the private ones
+    ``to_otel`` takes out."""
+    now_ns, span_context, code, internal = _enrich(method_name, event_dict)
+    event_dict["_time_ns"] = now_ns
+    event_dict["_span_context"] = span_context
+    event_dict["_code"] = code
+    if internal:
+        event_dict["_internal"] = True
     return event_dict
 
 
@@ -242,6 +272,8 @@ _last_path: tuple[int, CodeType | None, CodeType | None] = (0, None, None)
 
 def redact(_logger: Any, _method_name: str, event_dict: EventDict) -> EventDict:
     redactor = STATE.redactor
+    if redactor.is_clean_event(event_dict, _PRODUCED_BY_US):  # the common case, judged at C speed
+        return event_dict
     is_secret_key = redactor.is_secret_key
     is_clean_text = redactor.is_clean_text
     for key, value in event_dict.items():
@@ -266,18 +298,40 @@ def redact(_logger: Any, _method_name: str, event_dict: EventDict) -> EventDict:
 
 
 def to_otel(_logger: Any, _method_name: str, event_dict: EventDict) -> EventDict:
-    sink = STATE.log_sink
+    """The chain step of ``STRUCTLOG_PROCESSORS``: hands the event to the OTel log pipeline."""
     internal = event_dict.pop("_internal", False)
-    now_ns = event_dict.pop("_time_ns", 0)
+    now_ns = event_dict.pop("_time_ns", 0) or time.time_ns()
     span_context = event_dict.pop("_span_context", None) or trace.get_current_span().get_span_context()
     code = event_dict.pop("_code", None)
-    if sink is None or internal or in_export_worker():
-        return event_dict
-    level_number = LEVELS.get(event_dict.get("level", "info"), 20)
-    # A copy: the console renderer consumes the dict. The record is built on the exporter thread.
-    sink(PendingLog(now_ns or time.time_ns(), SEVERITY.get(level_number, 9), dict(event_dict), span_context,
-                    code))
+    if not internal:
+        # A copy: the application's processors after this one may change the dict.
+        _export(dict(event_dict), now_ns, span_context, code)
     return event_dict
+
+
+def _export(fields: EventDict, now_ns: int, span_context: SpanContext, code: tuple[str, str, int] | None) -> None:
+    """Queues the event for the log exporters; the record is built on their thread."""
+    sink = STATE.log_sink
+    if sink is None or in_export_worker():  # an exporter thread's own lines are never exported
+        return
+    level = fields.get("level", "info")
+    sink(PendingLog(now_ns, _SEVERITY_OF_LEVEL.get(level, 9) if type(level) is str else 9, fields, span_context,
+                    code))
+
+
+def log_event(_logger: Any, method_name: str, event_dict: EventDict) -> str:
+    """The chain of ``get_logger()``'s loggers (and of stdlib records) in one step: level filter,
+    enrich, redact, export, render. One step, not five: each step is a call, and the private
+    fields the separate steps pass through the dict (time, span context, call site) are locals."""
+    if LEVELS.get(method_name, 20) < CONSOLE.min_level:
+        raise structlog.DropEvent
+    now_ns, span_context, code, internal = _enrich(method_name, event_dict)
+    redact(_logger, method_name, event_dict)
+    if not internal:
+        # The JSON line only reads the dict: the queued event shares it. The pretty renderer
+        # takes fields out of it: a copy then.
+        _export(dict(event_dict) if CONSOLE.mode == "pretty" else event_dict, now_ns, span_context, code)
+    return render(_logger, method_name, event_dict)
 
 
 # The SDK's own loggers (``otel_trading.trading``: "order filled", "position closed", ...).
@@ -301,7 +355,7 @@ def render(_logger: Any, _method_name: str, event_dict: EventDict) -> str:
     return CONSOLE.render(event_dict)
 
 
-PROCESSORS: Final = (filter_level, enrich, redact, to_otel, render)
+PROCESSORS: Final = (log_event,)
 # For an application's own ``structlog.configure()`` chain, before its renderer: correlation
 # fields, redaction and export. No level filter (the application's chain has its own) and no
 # rendering (its renderer prints). ``enrich`` and ``to_otel`` go together: the first adds the
@@ -312,9 +366,14 @@ STRUCTLOG_PROCESSORS: Final = (enrich, redact, to_otel)
 def process(method_name: str, event_dict: EventDict, *, console: bool = True) -> None:
     """Runs the chain outside structlog (for stdlib records) and writes the line if ``console``."""
     try:
-        for processor in PROCESSORS[:-1]:
-            event_dict = processor(None, method_name, event_dict)
         if console:
-            CONSOLE.write(render(None, method_name, event_dict))
+            CONSOLE.write(log_event(None, method_name, event_dict))
+            return
+        if LEVELS.get(method_name, 20) < CONSOLE.min_level:
+            return
+        now_ns, span_context, code, internal = _enrich(method_name, event_dict)
+        redact(None, method_name, event_dict)
+        if not internal:
+            _export(event_dict, now_ns, span_context, code)
     except structlog.DropEvent:
         return

@@ -233,6 +233,28 @@ class Redactor:
     def scrub_mapping(self, mapping: Mapping[Any, Any]) -> dict[Any, Any]:
         return {key: self._scrub(key, value, MAX_NESTING) for key, value in mapping.items()}
 
+    def is_clean_event(self, fields: Mapping[Any, Any], ours: frozenset[str]) -> bool:
+        """True when a log event's ``fields`` need no scrubbing: no secret key, and every value
+        is a number, None, text found clean, or the value of one of ``ours`` (fields the logging
+        chain set itself). A container or another object is not judged here: False."""
+        plain_keys = self._plain_keys
+        if not plain_keys.issuperset(fields):  # one C-level pass over the keys seen before
+            if any(key not in ours and self.is_secret_key(key) for key in fields):
+                return False
+            if len(plain_keys) < _MAX_CACHED_KEYS:
+                plain_keys.update(fields)
+        clean_texts = self._clean  # read once: a value seen clean before costs a set lookup, not a call
+        for key, value in fields.items():
+            kind = type(value)
+            if kind is str:
+                if value in clean_texts or key in ours or self.is_clean_text(value):
+                    continue
+                return False
+            if kind is int or kind is float or kind is bool or value is None or key in ours:
+                continue
+            return False
+        return True
+
     def scrub_if_needed(self, mapping: Mapping[str, Any]) -> dict[str, Any] | None:
         """The scrubbed copy of ``mapping``, or None when nothing in it needs scrubbing.
 
