@@ -344,7 +344,7 @@ def _build(
         local_metrics=local,
     )
     _apply_sdk_log_level(telemetry)
-    STATE.log_sink = log_pipeline.put if log_pipeline.exporters else None
+    STATE.log_sink = log_pipeline.sink()
     if settings.capture_stdlib_logging:
         _install_stdlib_bridge(telemetry)
     # Last: the wrappers record through the providers and state set up above.

@@ -277,6 +277,13 @@ class LogPipeline(LogRecordProcessor):
         for exporter in self.exporters:
             exporter.put(item)
 
+    def sink(self) -> Callable[[LogItem], None] | None:
+        """What our log chain hands events to: the one exporter's queue directly when there is one
+        (a call less on every log line), else ``put``; None without exporters."""
+        if not self.exporters:
+            return None
+        return self.exporters[0].put if len(self.exporters) == 1 else self.put
+
     def on_emit(self, log_record: ReadWriteLogRecord) -> None:
         self.put(log_record)
 
