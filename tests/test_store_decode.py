@@ -99,9 +99,87 @@ IDS_AND_TIMES = [
 ]
 
 
-@pytest.mark.parametrize("line", ODD_BUT_VALID + DAMAGED + ATTRIBUTE_PAIRS + IDS_AND_TIMES)
+# Around what the fast path reads inline (a short intValue text, a span's usual fields and its rare
+# ones, an empty status, events, a text body): each decided as protobuf decides it.
+INLINE_READS = [
+    _span_line(attributes=[{"key": "i", "value": {"intValue": "007"}}, {"key": "z", "value": {"intValue": "0"}}]),
+    _span_line(attributes=[{"key": "i", "value": {"intValue": "9" * 18}},
+                           {"key": "j", "value": {"intValue": "9" * 19}}]),
+    _span_line(attributes=[{"key": "i", "value": {"intValue": "\u00b2"}}]),
+    _span_line(attributes=[{"key": "i", "value": {"intValue": "\u0661"}}]),
+    _span_line(attributes=[{"key": "i", "value": {"intValue": ""}}]),
+    _span_line(attributes=[{"key": "i", "value": {"intValue": "-0"}}, {"key": "j", "value": {"intValue": "+1"}}]),
+    _span_line(attributes=[{"key": "i", "value": {"intValue": "1 "}}]),
+    _span_line(startTimeUnixNano="9" * 19, endTimeUnixNano="1" + "0" * 19),
+    _span_line(startTimeUnixNano="\u00b2"),
+    _span_line(traceState="a=b", droppedAttributesCount=1, droppedEventsCount="2", droppedLinksCount=3, flags=1),
+    _span_line(traceState=5),
+    _span_line(droppedEventsCount=-1),
+    _span_line(droppedLinksCount="x"),
+    _span_line(flags="x"),
+    _span_line(flags=-1),
+    _span_line(status={}),
+    _span_line(status={"code": 1}),
+    _span_line(status={"message": 5}),
+    _span_line(status={"code": 3}),
+    _span_line(status=5),
+    _span_line(status=None, parentSpanId=None, events=None, name=None),
+    _span_line(parentSpanId=""),
+    _span_line(parentSpanId="ABCD"),
+    _span_line(spanId=5),
+    _span_line(traceId=None),
+    _span_line(name=["x"]),
+    _span_line(events=[{"timeUnixNano": "5", "name": "e", "attributes": [{"key": "k", "value": {"intValue": "3"}}],
+                        "droppedAttributesCount": 2}]),
+    _span_line(events=[{"timeUnixNano": 5, "name": None}]),
+    _span_line(events=[{"timeUnixNano": "9" * 20}]),
+    _span_line(events=[{"timeUnixNano": "5", "droppedAttributesCount": "x"}]),
+    _span_line(events=[{"name": 5}]),
+    _span_line(events={}),
+    _span_line(events=[5]),
+]
+
+
+def _log_line(**record: Any) -> str:
+    base = {"timeUnixNano": "1700000000000000000", "severityNumber": 9, "severityText": "INFO",
+            "body": {"stringValue": "hello"}, "traceId": "0af7651916cd43dd8448eb211c80319c",
+            "spanId": "b7ad6b7169203331"}
+    return json.dumps({"resourceLogs": [{"scopeLogs": [{"scope": {"name": "s"}, "logRecords": [base | record]}]}]})
+
+
+LOG_READS = [
+    _log_line(),
+    _log_line(timeUnixNano="0", observedTimeUnixNano="7"),
+    _log_line(timeUnixNano=None, observedTimeUnixNano="x"),
+    _log_line(timeUnixNano="5", observedTimeUnixNano="x"),  # protobuf reads every field
+    _log_line(timeUnixNano="\u00b2"),
+    _log_line(timeUnixNano="9" * 19),
+    _log_line(body={"stringValue": 5}),
+    _log_line(body={"stringValue": "a", "intValue": "1"}),
+    _log_line(body={"intValue": "12"}),
+    _log_line(body=None, severityText=None, traceId=None, spanId=None),
+    _log_line(body="text"),
+    _log_line(severityText=5),
+    _log_line(severityNumber=99),
+    _log_line(traceId="00000000000000000000000000000000", spanId="0000000000000000"),
+    _log_line(traceId="ABCD"),
+    _log_line(spanId=7),
+    _log_line(eventName="e", flags=1, droppedAttributesCount="3"),
+    _log_line(eventName=5),
+    _log_line(flags="x"),
+    _log_line(droppedAttributesCount=-2),
+    _log_line(attributes=[{"key": "code.line.number", "value": {"intValue": "355"}}]),
+]
+
+
+@pytest.mark.parametrize("line", ODD_BUT_VALID + DAMAGED + ATTRIBUTE_PAIRS + IDS_AND_TIMES + INLINE_READS)
 def test_every_line_decodes_as_protobuf_reads_it(line: str) -> None:
     assert _outcome(line, "traces", decode_line) == _outcome(line, "traces", _protobuf_path)
+
+
+@pytest.mark.parametrize("line", LOG_READS)
+def test_every_log_line_decodes_as_protobuf_reads_it(line: str) -> None:
+    assert _outcome(line, "logs", decode_line) == _outcome(line, "logs", _protobuf_path)
 
 
 @pytest.mark.parametrize("line", DAMAGED)

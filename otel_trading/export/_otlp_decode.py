@@ -176,12 +176,18 @@ def _value(node: object) -> Any:  # noqa: PLR0912 - one branch per OTLP value ki
     raise _Unusual  # bytesValue and anything else: protobuf's base64 rules decide
 
 
+# An intValue text of at most 18 ASCII digits is a non-negative int64: read at once, without the
+# regex and range check of the general case.
+_SHORT_INT_DIGITS: Final = 18
+
+
 def _attributes(node: object) -> dict[str, Any]:
     attributes: dict[str, Any] = {}
     for item in _list(node):
-        # Most pairs are {"key": str, "value": {"stringValue": str}} (or a double): read at once,
-        # without the checks of the general case (decoding the store is mostly this loop). An item
-        # or value of another type fails a subscript, len() or .get(): the general case judges it.
+        # Most pairs are {"key": str, "value": {"stringValue": str}} (or a double, or a small int as
+        # text): read at once, without the checks of the general case (decoding the store is mostly
+        # this loop). An item or value of another type fails a subscript, len() or .get(): the
+        # general case judges it.
         try:
             key, value = item["key"], item["value"]
             if len(item) == 2 and len(value) == 1 and type(key) is str:
@@ -192,6 +198,10 @@ def _attributes(node: object) -> dict[str, Any]:
                 number = value.get("doubleValue")
                 if type(number) is float:
                     attributes[key] = number
+                    continue
+                text = value.get("intValue")
+                if type(text) is str and len(text) <= _SHORT_INT_DIGITS and text.isascii() and text.isdigit():
+                    attributes[key] = int(text)
                     continue
         except (TypeError, KeyError, AttributeError):
             pass
@@ -242,35 +252,66 @@ def _groups(document: object, shape: _Shape) -> Iterator[tuple[dict[str, Any], s
 _SPAN: Final = frozenset({"traceId", "spanId", "traceState", "parentSpanId", "flags", "name", "kind",
                           "startTimeUnixNano", "endTimeUnixNano", "attributes", "droppedAttributesCount",
                           "events", "droppedEventsCount", "droppedLinksCount", "status"})
+_RARE_SPAN_FIELDS: Final = ("traceState", "droppedAttributesCount", "droppedEventsCount", "droppedLinksCount")
+_USUAL_SPAN: Final = _SPAN.difference(_RARE_SPAN_FIELDS)
+"""The fields our writer and the Collector write: a span with no other one skips the checks of the rest."""
 _EVENT: Final = frozenset({"timeUnixNano", "name", "attributes", "droppedAttributesCount"})
 _STATUS_FIELDS: Final = frozenset({"code", "message"})
 _SPANS_SHAPE: Final = ("resourceSpans", "scopeSpans", "spans", frozenset({"resource", "scopeSpans", "schemaUrl"}),
                        frozenset({"scope", "spans", "schemaUrl"}))
-_COUNTS: Final = ("flags", "droppedAttributesCount", "droppedEventsCount", "droppedLinksCount")
+_TIME_DIGITS: Final = 19
+"""A time of at most 19 ASCII digits is a uint64 (the largest has 20): read without the range check."""
 
+
+# The per-record functions below inline the helpers' usual case (a text id of lowercase hex, a time
+# of ASCII digits, a text name) and call the helper for anything else, which returns the same value
+# or raises: a store of a few hundred MB is millions of these calls.
 
 def _spans(document: object) -> list[StoredSpan]:
     spans: list[StoredSpan] = []
     for resource, scope, items in _groups(document, _SPANS_SHAPE):
         for node in items:
-            span = _only(node, _SPAN)
-            for count in _COUNTS:
-                if count in span:
-                    _uint64(span[count])
-            _str(span.get("traceState"))
-            status = {} if span.get("status") is None else _only(span["status"], _STATUS_FIELDS)
+            if type(node) is not dict:
+                raise _Unusual
+            if not _USUAL_SPAN.issuperset(node):
+                _only(node, _SPAN)
+                _uint64(node.get("droppedAttributesCount"))
+                _uint64(node.get("droppedEventsCount"))
+                _uint64(node.get("droppedLinksCount"))
+                _str(node.get("traceState"))
+            get = node.get
+            _uint64(get("flags"))
+            trace_id, span_id, parent = get("traceId"), get("spanId"), get("parentSpanId")
+            if type(trace_id) is not str or len(trace_id) % 2 or trace_id.strip(_LOWER_HEX_DIGITS):
+                trace_id = _hex_id(trace_id)
+            if type(span_id) is not str or len(span_id) % 2 or span_id.strip(_LOWER_HEX_DIGITS):
+                span_id = _hex_id(span_id)
+            if parent is not None:
+                parent = _optional_id(parent)
+            start, end = get("startTimeUnixNano"), get("endTimeUnixNano")
+            start = int(start) if type(start) is str and len(start) <= _TIME_DIGITS and start.isascii() \
+                and start.isdigit() else _uint64(start)
+            end = int(end) if type(end) is str and len(end) <= _TIME_DIGITS and end.isascii() and end.isdigit() \
+                else _uint64(end)
+            status = get("status")
+            if status is None or status == {}:  # unset: written as {} (an empty dict is no other value)
+                code, message = STATUS[0], ""
+            else:
+                status = _only(status, _STATUS_FIELDS)
+                code, message = STATUS[_enum(status.get("code"), len(STATUS))], _str(status.get("message"))
+            name, events = get("name"), get("events")
             spans.append(StoredSpan(  # by position, in the fields' order: a third less than by keyword
-                _hex_id(span.get("traceId")),
-                _hex_id(span.get("spanId")),
-                _optional_id(span.get("parentSpanId")),
-                _str(span.get("name")),
-                SPAN_KINDS[_enum(span.get("kind"), len(SPAN_KINDS))],
-                _uint64(span.get("startTimeUnixNano")),
-                _uint64(span.get("endTimeUnixNano")),
-                STATUS[_enum(status.get("code"), len(STATUS))],
-                _str(status.get("message")),
-                _attributes(span.get("attributes")),
-                tuple(map(_event, _list(span.get("events")))),
+                trace_id,
+                span_id,
+                parent,
+                name if type(name) is str else _str(name),
+                SPAN_KINDS[_enum(get("kind"), len(SPAN_KINDS))],
+                start,
+                end,
+                code,
+                message,
+                _attributes(get("attributes")),
+                () if events is None else tuple(map(_event, _list(events))),
                 resource,
                 scope,
             ))
@@ -279,8 +320,14 @@ def _spans(document: object) -> list[StoredSpan]:
 
 def _event(node: object) -> SpanEvent:
     event = _only(node, _EVENT)
-    _uint64(event.get("droppedAttributesCount"))
-    return SpanEvent(_str(event.get("name")), _uint64(event.get("timeUnixNano")), _attributes(event.get("attributes")))
+    if "droppedAttributesCount" in event:
+        _uint64(event["droppedAttributesCount"])
+    name, time_ns = event.get("name"), event.get("timeUnixNano")
+    if type(time_ns) is str and len(time_ns) <= _TIME_DIGITS and time_ns.isascii() and time_ns.isdigit():
+        time_ns = int(time_ns)
+    else:
+        time_ns = _uint64(time_ns)
+    return SpanEvent(name if type(name) is str else _str(name), time_ns, _attributes(event.get("attributes")))
 
 
 _LOGS_SHAPE: Final = ("resourceLogs", "scopeLogs", "logRecords", frozenset({"resource", "scopeLogs", "schemaUrl"}),
@@ -295,18 +342,33 @@ def _logs(document: object) -> list[StoredLog]:
     for resource, scope, items in _groups(document, _LOGS_SHAPE):
         for node in items:
             record = _only(node, _LOG)
-            _uint64(record.get("flags"))
-            _uint64(record.get("droppedAttributesCount"))
-            _str(record.get("eventName"))
-            body = _value(record.get("body"))
+            get = record.get
+            if "droppedAttributesCount" in record:
+                _uint64(record["droppedAttributesCount"])
+            if "eventName" in record:
+                _str(record["eventName"])
+            _uint64(get("flags"))
+            time_ns, severity, text, body = get("timeUnixNano"), get("severityNumber"), get("severityText"), get("body")
+            if type(time_ns) is str and len(time_ns) <= _TIME_DIGITS and time_ns.isascii() and time_ns.isdigit():
+                time_ns = int(time_ns)
+            else:
+                time_ns = _uint64(time_ns)
+            observed = get("observedTimeUnixNano")  # judged even when unused, as protobuf judges it
+            if observed is not None:
+                observed = _uint64(observed)
+            if type(body) is dict and len(body) == 1 and type(body.get("stringValue")) is str:
+                body = body["stringValue"]
+            else:
+                body = _body_text(_value(body))
+            trace_id, span_id = get("traceId"), get("spanId")
             logs.append(StoredLog(  # by position, as the spans
-                _uint64(record.get("timeUnixNano")) or _uint64(record.get("observedTimeUnixNano")),
-                _enum(record.get("severityNumber"), _SEVERITIES),
-                _str(record.get("severityText")),
-                _body_text(body),
-                _attributes(record.get("attributes")),
-                _optional_id(record.get("traceId")),
-                _optional_id(record.get("spanId")),
+                time_ns or observed or 0,
+                _enum(severity, _SEVERITIES),
+                text if type(text) is str else _str(text),
+                body,
+                _attributes(get("attributes")),
+                None if trace_id is None else _optional_id(trace_id),
+                None if span_id is None else _optional_id(span_id),
                 resource,
                 scope,
             ))
