@@ -10,9 +10,10 @@ input is judged by one set of rules.
 
 ``orjson.loads`` (about twice ``json.loads``) gives the values ``json.loads`` gives for every line it
 reads (the last duplicate key wins; an integer beyond 64 bits comes out as the nearest float, which
-only a ``doubleValue`` accepts, as protobuf's ``float()`` of ``json.loads``' integer). What it refuses
-(``NaN``, ``Infinity``, ``1e400``: protobuf refuses them too, unquoted; deeper nesting) goes down the
-protobuf path.
+only a ``doubleValue`` accepts, as protobuf's ``float()`` of ``json.loads``' integer; a UTF-16
+surrogate pair is the character). What it refuses (``NaN``, ``Infinity``, ``1e400``: protobuf refuses
+them too, unquoted; deeper nesting; a lone surrogate escape, which ``json.loads`` reads and protobuf
+judges) goes down the protobuf path: no line is searched for any of them first.
 """
 
 from __future__ import annotations
@@ -32,8 +33,6 @@ from otel_trading.export._records import SPAN_KINDS, STATUS, SpanEvent, StoredLo
 _LOWER_HEX_DIGITS: Final = "0123456789abcdef"
 _UINT64_DIGITS: Final = 20
 _INT: Final = re.compile(r"-?[0-9]{1,19}")
-# A UTF-16 surrogate escape: protobuf judges lone ones; the slow path decides.
-_SURROGATE: Final = re.compile(r"\\u[dD][89a-fA-F]")
 _UINT64_MAX: Final = 2**64 - 1
 _INT64_MIN: Final = -(2**63)
 _INT64_MAX: Final = 2**63 - 1
@@ -55,8 +54,6 @@ def decode_records(line: str, signal: Signal) -> tuple[list[StoredSpan] | list[S
     float ``orjson`` cannot write back (``NaN`` and the infinities, which it writes as ``null``; the
     protobuf path reads them from ``"NaN"`` and ``"Infinity"``)."""
     try:
-        if "\\u" in line and _SURROGATE.search(line):
-            raise _Unusual
         document = orjson.loads(line)  # what it refuses (NaN, Infinity, 1e400, deep nesting): protobuf decides
         if signal == "traces":
             return _spans(document), True
