@@ -113,8 +113,15 @@ def _script(tracer: trace.Tracer) -> None:
         ok.set_status(StatusCode.OK)
         ok.set_status(Status(StatusCode.ERROR, "too late"))  # OK is final
         ok.end(end_time=1_600)
+        bare = tracer.start_span("bare", kind=SpanKind.CONSUMER, start_time=1_610)  # no attributes at all
+        bare.end(end_time=1_620)
     root.set_status(StatusCode.ERROR, "described")
     root.end(end_time=2_000)
+    # The common shape under a remote parent (its flags say so), and under one with a trace state.
+    for parent in (SpanContext(0xABC, 0xDEF, is_remote=True, trace_flags=TraceFlags(TraceFlags.SAMPLED)), _LINKED):
+        with trace.use_span(trace.NonRecordingSpan(parent)):
+            remote_child = tracer.start_span("remote child", start_time=2_100, attributes={"n": 3})
+            remote_child.end(end_time=2_200)
 
 
 def _lean_and_sdk_spans(limits: SpanLimits = _LIMITS) -> tuple[list[LeanSpan], list[ReadableSpan]]:
@@ -130,7 +137,7 @@ def _lean_and_sdk_spans(limits: SpanLimits = _LIMITS) -> tuple[list[LeanSpan], l
 
 def test_the_store_line_of_lean_spans_is_the_sdk_spans_line_byte_for_byte() -> None:
     lean, sdk = _lean_and_sdk_spans()
-    assert [s.name for s in lean] == ["clean", "child.renamed", "ok", "root"]
+    assert [s.name for s in lean] == ["clean", "child.renamed", "ok", "bare", "root", "remote child", "remote child"]
     line = direct.spans_to_json_line(lean)
     assert line == direct.spans_to_json_line(sdk)
     # And the limits are really in there (not two equally wrong lines).

@@ -163,3 +163,10 @@ def test_lines_of_alternating_spans_carry_their_own_trace_context() -> None:
         assert direct.logs_to_json_line(batch) == message_to_json_line(encode_logs(batch))
         for record in batch:
             assert direct.logs_to_json_line([record]) == message_to_json_line(encode_logs([record]))
+
+
+def test_a_span_context_is_the_tuple_the_span_encoder_unpacks() -> None:
+    # The encoder reads a SpanContext's fields by unpacking it (its properties are a call each).
+    context = SpanContext(0xA, 0xB, is_remote=True, trace_flags=TraceFlags(1), trace_state=TraceState([("k", "v")]))
+    assert tuple(context) == (context.trace_id, context.span_id, context.is_remote, context.trace_flags,
+                              context.trace_state, context.is_valid)

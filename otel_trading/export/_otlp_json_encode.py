@@ -31,6 +31,7 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext, SpanKind, StatusCode
 
 from otel_trading._otel_compat import ReadableLogRecord, SeverityNumber
+from otel_trading.tracing._lean import UNSET_STATUS
 
 if TYPE_CHECKING:
     from otel_trading.tracing._lean import LeanSpan
@@ -55,6 +56,9 @@ _MAX_KEY_PREFIXES: Final = 4096
 _STRING_ATTRIBUTES: Final[dict[tuple[str, str], str]] = {}
 _MAX_STRING_ATTRIBUTES: Final = 4096
 _MAX_CACHED_VALUE_LENGTH: Final = 128
+# How many values of each key are in _STRING_ATTRIBUTES, and the most a key may have there.
+_VALUES_PER_KEY: Final[dict[str, int]] = {}
+_MAX_VALUES_PER_KEY: Final = 256
 _Encode = Callable[[Any], str]
 
 
@@ -136,12 +140,20 @@ def _plain(attributes: Mapping[str, Any]) -> Mapping[str, Any]:
 
 
 def _string_attribute(key: str, value: str) -> str:
-    """``{"key":<key>,"value":{"stringValue":<value>}}``, kept in ``_STRING_ATTRIBUTES`` when short."""
+    """``{"key":<key>,"value":{"stringValue":<value>}}``, kept in ``_STRING_ATTRIBUTES`` when short
+    and its key's values repeat."""
     encoded = f'{_KEY_PREFIXES.get(key) or _key_prefix(key)}{{"stringValue":{_quote(value)}}}}}'
     if len(value) <= _MAX_CACHED_VALUE_LENGTH:
-        if len(_STRING_ATTRIBUTES) >= _MAX_STRING_ATTRIBUTES:
-            _STRING_ATTRIBUTES.clear()  # a bound, not a policy: the values in use come back at once
-        _STRING_ATTRIBUTES[key, value] = encoded
+        # A key whose values hardly repeat (ids: correlation, order, trade) would fill the cache with
+        # values never seen again and empty it for the ones that do repeat: past a number of values
+        # its own are no longer kept.
+        seen = _VALUES_PER_KEY.get(key, 0)
+        if seen < _MAX_VALUES_PER_KEY:
+            if len(_STRING_ATTRIBUTES) >= _MAX_STRING_ATTRIBUTES:
+                _STRING_ATTRIBUTES.clear()  # a bound, not a policy: the values in use come back at once
+                _VALUES_PER_KEY.clear()
+            _STRING_ATTRIBUTES[key, value] = encoded
+            _VALUES_PER_KEY[key] = seen + 1
     return encoded
 
 
@@ -253,11 +265,51 @@ def _trace_state(context: SpanContext) -> str:
     return ",".join(f"{key}={value}" for key, value in state.items()) if state is not None else ""
 
 
+# The members of the common span, in one format (see _span).
+_COMMON_SPAN: Final = ('{"traceId":"%032x","spanId":"%016x"%s,"name":%s,"kind":%s,"startTimeUnixNano":"%d",'
+                       '"endTimeUnixNano":"%d"%s,"status":{},"flags":%s}')
+# '"<name>"' by span name: a bot's span names are a few fixed texts.
+_NAMES: Final[dict[str, str]] = {}
+
+
+def _quoted_name(name: str) -> str:
+    quoted = _quote(name)
+    if len(_NAMES) >= _MAX_KEY_PREFIXES:
+        _NAMES.clear()  # a bound, not a policy: the names in use come back at once
+    _NAMES[name] = quoted
+    return quoted
+
+
 def _span(span: ReadableSpan | LeanSpan) -> str:
     # A lean span has the same fields as ReadableSpan's properties (plain reads, no copies).
     # The property, not get_span_context(): that is an untyped call before OTel 1.40.
     context: SpanContext | None = span.context
     assert context is not None  # a finished SDK span always has one (the OTLP encoder reads it too)
+    # The common span first, written by one format: no trace state, status unset, no events or
+    # links, nothing dropped. A SpanContext is a tuple (trace_id, span_id, is_remote, trace_flags,
+    # trace_state, is_valid): unpacked at C speed where its properties are a call each
+    # (tests/test_otlp_json_encode.py holds the layout).
+    trace_id, span_id, _, _, trace_state, _ = context
+    name, start, end = span.name, span.start_time, span.end_time
+    if (span.status is UNSET_STATUS and not trace_state and name and start and end and not span.events
+            and not span.links and not span.dropped_attributes and not span.dropped_events
+            and not span.dropped_links):
+        parent = span.parent
+        if parent is None:
+            parent_member, flags = "", _LOCAL_PARENT_FLAGS
+        else:
+            parent_member = ',"parentSpanId":"%016x"' % parent.span_id  # noqa: UP031 - see below
+            flags = _REMOTE_PARENT_FLAGS if parent.is_remote else _LOCAL_PARENT_FLAGS
+        kind = span.kind
+        attributes = _span_attributes(span.attributes)
+        return _COMMON_SPAN % (trace_id, span_id, parent_member, _NAMES.get(name) or _quoted_name(name),
+                               "1" if kind is SpanKind.INTERNAL else _KIND[kind], start, end,
+                               attributes and ',"attributes":[' + attributes + "]", flags)
+    return _any_span(span, context)
+
+
+def _any_span(span: ReadableSpan | LeanSpan, context: SpanContext) -> str:
+    """Any span, member by member (see the module docstring for the rules)."""
     # Written inline, the fields every span has (this runs for every span the store keeps); the
     # helpers for the rest. Each member after the first starts with its comma.
     # %-formatting: an id in half the time of format() (every span has two or three).
@@ -270,7 +322,9 @@ def _span(span: ReadableSpan | LeanSpan) -> str:
     name = span.name
     if name:
         parts += (',"name":', _quote(name))
-    parts += (',"kind":', _KIND[span.kind])
+    kind = span.kind
+    # SpanKind.INTERNAL by identity: hashing an enum member for the dict is a Python-level call.
+    parts += (',"kind":', "1" if kind is SpanKind.INTERNAL else _KIND[kind])
     start, end = span.start_time, span.end_time
     if start:
         parts += (',"startTimeUnixNano":"', int.__repr__(start), '"')
@@ -285,7 +339,8 @@ def _span(span: ReadableSpan | LeanSpan) -> str:
         _events_and_links(parts, span)
     status = span.status
     description = status.description
-    code = _STATUS_CODE[status.status_code]
+    status_code = status.status_code
+    code = "" if status_code is StatusCode.UNSET else _STATUS_CODE[status_code]  # identity first, as kind
     if description:
         parts += (',"status":{"message":', _quote(description), code and ',"code":' + code, "}")
     else:

@@ -60,6 +60,12 @@ and otel-trading's lean spans."""
 
 def scrub_span(span: FinishedSpan, redactor: Redactor) -> FinishedSpan:
     """``span`` itself when it carries no secret (the common case), else a scrubbed ``ReadableSpan`` copy."""
+    if type(span) is LeanSpan and not span.events and span.status.description is None:
+        # otel-trading's own spans, nearly all without events or a status message: their name and
+        # attributes are all there is to check. The copy checked is the one encoded (see below).
+        checked = span.attributes = span.attributes.copy()
+        if redactor.is_clean_text(span.name) and redactor.scrub_if_needed(checked) is None:
+            return span
     # Each property is read once: they are copies taken under the span's lock.
     original_name = span.name
     name = original_name if redactor.is_clean_text(original_name) else redactor.scrub_text(original_name)

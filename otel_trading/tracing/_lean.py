@@ -41,7 +41,8 @@ from opentelemetry.util import types
 from otel_trading._otel_compat import span_limits, span_processors, tracer_scope
 
 _LOG = logging.getLogger(__name__)
-_UNSET: Final = Status(StatusCode.UNSET)
+UNSET_STATUS: Final = Status(StatusCode.UNSET)
+"""The status of every lean span until one is set (one object: the store's encoder tests it by identity)."""
 # The trace flags the SDK gives a span: sampled or not, and (OTel >= 1.40) whether the trace id is random.
 _RANDOM_FLAG: Final[int] = int(getattr(TraceFlags, "RANDOM_TRACE_ID", 0))
 _PRIMITIVE: Final = (bool, int, float)
@@ -89,13 +90,17 @@ class LeanSpan(trace.Span):
     """
 
     __slots__ = (
-        "attributes", "context", "dropped_attributes", "dropped_events", "end_time", "events", "kind", "links",
-        "name", "parent", "queues", "start_time", "status", "tracer",
+        "attributes", "context", "dropped_attributes", "dropped_events", "dropped_links", "end_time", "events",
+        "instrumentation_scope", "kind", "links", "name", "parent", "queues", "resource", "start_time", "status",
+        "tracer",
     )
 
     def __init__(self, tracer: LeanTracer, name: str, context: SpanContext,  # noqa: PLR0917 - one call site, hot
                  parent: SpanContext | None, kind: SpanKind, start_time: int, queues: tuple[SpanQueue, ...]) -> None:
         self.tracer = tracer
+        # Plain fields, not properties reading the tracer: the store's encoder groups every span by them.
+        self.resource: Resource = tracer.resource
+        self.instrumentation_scope: InstrumentationScope = tracer.scope
         # Where end() puts it: the tracer's queues when sampled, none for a recorded, not sampled span
         # (RECORD_ONLY), as the tracer decided (cheaper than the flags' two properties at end()).
         self.queues = queues
@@ -112,16 +117,8 @@ class LeanSpan(trace.Span):
         self.events: list[Event] | tuple[()] = ()
         self.dropped_events = 0
         self.links: Sequence[Link] = ()  # a BoundedList once there is one (few spans have links)
-        self.status = _UNSET
-
-    # What ReadableSpan has besides the plain fields.
-    @property
-    def resource(self) -> Resource:
-        return self.tracer.resource
-
-    @property
-    def instrumentation_scope(self) -> InstrumentationScope:
-        return self.tracer.scope
+        self.dropped_links = 0
+        self.status = UNSET_STATUS
 
     def get_span_context(self) -> SpanContext:
         return self.context
@@ -214,11 +211,6 @@ class LeanSpan(trace.Span):
             del events[0]  # as the SDK's BoundedList: the oldest goes
         events.append(event)
 
-    @property
-    def dropped_links(self) -> int:
-        links = self.links
-        return links.dropped if isinstance(links, BoundedList) else 0
-
     def add_link(self, context: SpanContext, attributes: types.Attributes = None) -> None:
         if not self._ended("add_link"):
             self._add_links([Link(context, attributes)])
@@ -227,15 +219,17 @@ class LeanSpan(trace.Span):
         """As the SDK span keeps them: valid ones only (a valid context, or attributes or trace state
         to carry), their attributes bounded, the oldest dropped beyond the limit."""
         limits = self.tracer.limits
-        if not isinstance(self.links, BoundedList):
+        bounded = self.links
+        if not isinstance(bounded, BoundedList):
             # OTel 1.39 annotates maxlen as int, later releases int | None (None: no limit, as a deque).
-            self.links = BoundedList(limits.max_links)  # type: ignore[arg-type, unused-ignore]
+            bounded = self.links = BoundedList(limits.max_links)  # type: ignore[arg-type, unused-ignore]
         for link in links:
             context = link.context
             if link and context and (context.is_valid or link.attributes or context.trace_state):
-                self.links.append(Link(context, BoundedAttributes(
+                bounded.append(Link(context, BoundedAttributes(
                     limits.max_link_attributes, link.attributes, max_value_len=limits.max_attribute_length,
                     immutable=True)))
+        self.dropped_links = bounded.dropped  # a plain field: the encoder reads it for every span
 
     def update_name(self, name: str) -> None:
         if not self._ended("update_name"):
