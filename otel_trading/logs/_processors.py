@@ -345,14 +345,17 @@ def is_sdk_chatter(event_dict: EventDict) -> bool:
     order and trade. It belongs in the telemetry (the store, the collector), not among the user's
     own lines on the console, where it would outnumber them; ``log_level="debug"`` shows it."""
     logger = event_dict.get("logger")
-    return (isinstance(logger, str) and (logger == SDK_LOGGER or logger.startswith(_SDK_LOGGER_PREFIX))
+    # startswith first: on nearly every line it is the one test made (the user's loggers).
+    return (type(logger) is str and logger.startswith(SDK_LOGGER)
+            and (logger == SDK_LOGGER or logger.startswith(_SDK_LOGGER_PREFIX))
             and LEVELS.get(str(event_dict.get("level", "info")), 20) < _WARNING and CONSOLE.min_level > LEVELS["debug"])
 
 
 def render(_logger: Any, _method_name: str, event_dict: EventDict) -> str:
-    if CONSOLE.mode == "off" or is_sdk_chatter(event_dict):
+    mode = CONSOLE.mode
+    if mode == "off" or is_sdk_chatter(event_dict):
         raise structlog.DropEvent
-    return CONSOLE.render(event_dict)
+    return json_line(event_dict) if mode == "json" else CONSOLE.render(event_dict)
 
 
 PROCESSORS: Final = (log_event,)
