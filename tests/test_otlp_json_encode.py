@@ -170,3 +170,12 @@ def test_a_span_context_is_the_tuple_the_span_encoder_unpacks() -> None:
     context = SpanContext(0xA, 0xB, is_remote=True, trace_flags=TraceFlags(1), trace_state=TraceState([("k", "v")]))
     assert tuple(context) == (context.trace_id, context.span_id, context.is_remote, context.trace_flags,
                               context.trace_state, context.is_valid)
+
+
+def test_records_group_by_origin_whichever_comes_first() -> None:
+    # Runs of one resource and scope reuse their group: a batch starting with any record (one
+    # without a scope among them) groups as the protobuf route does.
+    records = _log_records()
+    for first in range(len(records)):
+        batch = records[first:] + records[:first]
+        assert direct.logs_to_json_line(batch) == message_to_json_line(encode_logs(batch))

@@ -462,6 +462,9 @@ _Item = TypeVar("_Item", "ReadableSpan | LeanSpan", "ReadableLogRecord | Encoded
 _Grouped = dict[Resource, dict[InstrumentationScope | None, list[str]]]
 
 
+_NO_ORIGIN: Final = object()  # before the first item: not any item's resource or scope (None may be one)
+
+
 def _grouped(items: Sequence[_Item], encode: Callable[[_Item], str]) -> _Grouped:
     """Encoded items by resource, then by scope, in order of first appearance (as the OTLP encoders group)."""
     grouped: _Grouped = {}
@@ -469,15 +472,23 @@ def _grouped(items: Sequence[_Item], encode: Callable[[_Item], str]) -> _Grouped
     by_identity: dict[int, dict[InstrumentationScope | None, list[str]]] = {}
     # And a scope's hash is computed on every call: the list of each (resource, scope) object pair is kept.
     lists: dict[tuple[int, int], list[str]] = {}
+    # Items come in runs of one origin (a bot's spans have one resource and scope): the last one's
+    # list is reused without a lookup.
+    last_resource: object = _NO_ORIGIN
+    last_scope: object = _NO_ORIGIN
+    encoded: list[str] = []
     for item in items:
         resource = item.resource
         scope = item.instrumentation_scope
-        encoded = lists.get((id(resource), id(scope)))
-        if encoded is None:
-            scopes = by_identity.get(id(resource))
-            if scopes is None:
-                scopes = by_identity[id(resource)] = grouped.setdefault(resource, {})
-            encoded = lists[id(resource), id(scope)] = scopes.setdefault(scope or None, [])
+        if resource is not last_resource or scope is not last_scope:
+            last_resource, last_scope = resource, scope
+            found = lists.get((id(resource), id(scope)))
+            if found is None:
+                scopes = by_identity.get(id(resource))
+                if scopes is None:
+                    scopes = by_identity[id(resource)] = grouped.setdefault(resource, {})
+                found = lists[id(resource), id(scope)] = scopes.setdefault(scope or None, [])
+            encoded = found
         encoded.append(encode(item))
     return grouped
 
