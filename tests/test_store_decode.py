@@ -9,6 +9,7 @@ from typing import Any, Literal
 import pytest
 
 from otel_trading.export import StoredLog, parse_json_line
+from otel_trading.export._follow import StoreFollower
 from otel_trading.export._otlp_decode import decode_line, decode_records, logs_of, spans_of
 
 Signal = Literal["traces", "logs"]
@@ -253,3 +254,19 @@ def test_only_lines_orjson_read_are_marked_finite() -> None:
 def test_unquoted_nan_and_infinity_are_damaged_lines_as_protobuf_reads_them(line: str) -> None:
     with pytest.raises(ValueError, match=r"^not an OTLP/JSON record: .*attributes\.value: wrong type or value"):
         decode_line(line, "traces")
+
+
+def test_a_line_read_as_bytes_decodes_as_its_text_with_bad_bytes_replaced(tmp_path: Path) -> None:
+    """The store's reader hands orjson the file's bytes: UTF-8 read as the text is, and a byte that
+    is no UTF-8 replaced (U+FFFD) as when the file was read as text."""
+    good = _span_line().encode().replace(b'"name": "trade"', '"name": "café ☕"'.encode())
+    bad = _span_line().encode().replace(b'"name": "trade"', b'"name": "caf\xc3\xa9 \xff"')
+    assert decode_records(good, "traces") == decode_records(good.decode(), "traces")
+    assert decode_records(good, "traces")[0][0].name == "café ☕"
+    [record] = decode_line(bad, "traces")
+    assert record.name == "café \ufffd"
+    assert [record] == decode_line(bad.decode("utf-8", errors="replace"), "traces")
+    (tmp_path / "traces.jsonl").write_bytes(good + b"\n" + bad + b"\n")
+    contents = StoreFollower(tmp_path, "traces").poll()
+    assert [span.name for span in contents.spans] == ["café ☕", "café \ufffd"]
+    assert contents.problems == []

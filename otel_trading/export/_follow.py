@@ -122,8 +122,7 @@ class StoreFollower:
         for raw in data[:complete].split(b"\n")[:-1]:
             position.lines += 1
             if raw.strip() and (self._wanted is None or self._wanted.search(raw)):
-                yield decode_store_line(position.path, position.lines, raw.decode("utf-8", errors="replace"),
-                                        self.signal)
+                yield decode_store_line(position.path, position.lines, raw, self.signal)  # bytes: orjson reads them
         position.offset += complete
         if rest.strip() and not position.truncation_reported:
             text = rest.decode("utf-8", errors="replace")

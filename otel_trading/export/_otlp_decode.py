@@ -42,14 +42,14 @@ class _Unusual(Exception):
     """The line is not shaped the way the fast path reads; protobuf decides."""
 
 
-def decode_line(line: str, signal: Signal) -> list[StoredSpan] | list[StoredLog]:
+def decode_line(line: str | bytes, signal: Signal) -> list[StoredSpan] | list[StoredLog]:
     """The records of one OTLP/JSON line of ``signal``.
 
     Raises ValueError ``not an OTLP/JSON record: <reason>`` exactly as ``parse_json_line`` does."""
     return decode_records(line, signal)[0]
 
 
-def decode_records(line: str, signal: Signal) -> tuple[list[StoredSpan] | list[StoredLog], bool]:
+def decode_records(line: str | bytes, signal: Signal) -> tuple[list[StoredSpan] | list[StoredLog], bool]:
     """``decode_line``, and whether the fast path (``orjson``) read the line: then its values hold no
     float ``orjson`` cannot write back (``NaN`` and the infinities, which it writes as ``null``; the
     protobuf path reads them from ``"NaN"`` and ``"Infinity"``)."""
@@ -60,6 +60,8 @@ def decode_records(line: str, signal: Signal) -> tuple[list[StoredSpan] | list[S
         return _logs(document), True
     except (_Unusual, ValueError, RecursionError, TypeError, KeyError, AttributeError):
         pass
+    if isinstance(line, bytes):  # orjson read it as UTF-8, and refuses bytes that are not: replaced, as a file read
+        line = line.decode("utf-8", errors="replace")
     request = parse_json_line(line, signal)  # raises the problem in our words
     if isinstance(request, ExportTraceServiceRequest):
         return list(spans_of(request)), False

@@ -71,8 +71,9 @@ class DecodedLine:
     """``orjson`` can write its records' values back as they are (``decode_records``)."""
 
 
-def decode_store_line(path: Path, number: int, text: str, signal: Literal["traces", "logs"]) -> DecodedLine:
-    """Line ``number`` of ``path`` decoded straight to flat records (no protobuf on the way)."""
+def decode_store_line(path: Path, number: int, text: str | bytes, signal: Literal["traces", "logs"]) -> DecodedLine:
+    """Line ``number`` of ``path`` decoded straight to flat records (no protobuf on the way); as the
+    file's bytes (orjson reads UTF-8 itself, a tenth of the decoding's time saved) or as text."""
     try:
         records, finite = decode_records(text, signal)
         return DecodedLine(path, number, records, finite=finite)
