@@ -102,8 +102,23 @@ def test_only_an_exporter_that_accepts_lean_records_gets_them() -> None:
     events = _events()
     for exporter in (lean, sdk):
         assert log_export_fn(exporter, materialize)(events)
-    assert [type(r) for r in lean.batches[0]] == [EncodedLogRecord] * len(events)
+    assert {type(r) for r in lean.batches[0]} == {EncodedLogRecord}
     assert not any(isinstance(r, EncodedLogRecord) for r in sdk.batches[0])
+    assert logs_to_json_line(lean.batches[0]) == logs_to_json_line(sdk.batches[0])
+
+
+def test_runs_of_one_logger_are_encoded_together_and_the_line_is_the_sdk_records() -> None:
+    # Our events of one logger in a row are one EncodedLogRecord; an OTel API record between them
+    # ends the run; the line is the one the SDK records give, whatever the order.
+    materialize = LogMaterializer(Resource.create({"service.name": "bot"}), Redactor(), None)
+    events = _events()
+    api_record = materialize(events[0])  # an SDK record, as the OTel logs API hands them over
+    bot = [PendingLog(n, 9, {"event": f"line {n}", "level": "info", "logger": "bot"}, CONTEXT, None) for n in (1, 2)]
+    batch: list[Any] = [*bot, api_record, *bot, *events, *bot]
+    encoded = materialize.encoded_batch(batch)
+    assert [type(r).__name__ for r in encoded[:3]] == ["EncodedLogRecord", "ReadableLogRecord", "EncodedLogRecord"]
+    sdk = [item if not isinstance(item, PendingLog) else materialize(item) for item in batch]
+    assert logs_to_json_line(encoded) == logs_to_json_line(sdk) == message_to_json_line(encode_logs(sdk))
 
 
 @pytest.fixture

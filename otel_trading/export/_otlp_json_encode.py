@@ -402,7 +402,7 @@ class EncodedLogRecord:
 
     __slots__ = ("instrumentation_scope", "record", "resource")
 
-    def __init__(self, resource: Resource, scope: InstrumentationScope, record: str) -> None:
+    def __init__(self, resource: Resource, scope: InstrumentationScope | None, record: str) -> None:
         self.resource = resource
         self.instrumentation_scope = scope
         self.record = record

@@ -190,13 +190,40 @@ class LogMaterializer:
         return scope
 
     def encoded(self, item: PendingLog) -> EncodedLogRecord:
-        """``item`` already written as its OTLP/JSON record (for the local store): the text of the SDK
-        record ``self(item)`` would give, without building that record but for odd events."""
+        """``item`` already written as its OTLP/JSON record (for the local store)."""
+        return EncodedLogRecord(self._resource, self._scope(item.fields), self._record_text(item))
+
+    def _record_text(self, item: PendingLog) -> str:
+        """The text of the SDK record ``self(item)`` would give, without building that record but for odd events."""
         text = log_event_record(item.time_ns, item.severity_number, item.fields, skip=NON_ATTRIBUTE_FIELDS,
                                 code=item.code, span_context=item.span_context, max_length=self._max_length)
-        if text is None:
-            text = log_record_json(self(item))
-        return EncodedLogRecord(self._resource, self._scope(item.fields), text)
+        return text if text is not None else log_record_json(self(item))
+
+    def encoded_batch(self, batch: Sequence[LogItem]) -> list[EncodedLogRecord | ReadableLogRecord]:
+        """The batch for the local store: each run of our own events of one logger as one
+        :class:`EncodedLogRecord` (their records' text, comma-separated: the line holds them so),
+        the other records as SDK records, in order."""
+        result: list[EncodedLogRecord | ReadableLogRecord] = []
+        run: list[str] = []
+        run_scope: InstrumentationScope | None = None
+        record_text = self._record_text
+        for item in batch:
+            if type(item) is PendingLog:
+                scope = self._scope(item.fields)
+                if scope is not run_scope:
+                    if run:
+                        result.append(EncodedLogRecord(self._resource, run_scope, ",".join(run)))
+                        run = []
+                    run_scope = scope
+                run.append(record_text(item))
+            else:
+                if run:
+                    result.append(EncodedLogRecord(self._resource, run_scope, ",".join(run)))
+                    run, run_scope = [], None
+                result.append(self(item))
+        if run:
+            result.append(EncodedLogRecord(self._resource, run_scope, ",".join(run)))
+        return result
 
     def __call__(self, item: LogItem) -> ReadableLogRecord:
         if isinstance(item, PendingLog):
@@ -258,10 +285,8 @@ def log_export_fn(
     """Exporters get SDK records built on the export thread; one with ``accepts_lean_logs`` (the local
     store) gets our own events as :class:`EncodedLogRecord` instead (the same line, less work)."""
     if getattr(exporter, "accepts_lean_logs", False):
-        encoded = materialize.encoded
-
         def export_lean(batch: Sequence[LogItem]) -> bool:
-            records: Any = [encoded(item) if type(item) is PendingLog else materialize(item) for item in batch]
+            records: Any = materialize.encoded_batch(batch)
             return exporter.export(records) is LogRecordExportResult.SUCCESS
 
         return export_lean
