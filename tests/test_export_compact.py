@@ -259,5 +259,5 @@ def test_a_packed_log_event_gives_the_same_stored_line() -> None:
     gc.collect()
     assert not any(gc.is_tracked(p) for p in packed)
     materialize = LogMaterializer(Resource.create({"service.name": "bot"}), Redactor(), None)
-    line = logs_to_json_line([materialize.encoded(codec.unpack(p)) for p in packed])
-    assert line == logs_to_json_line([materialize.encoded(e) for e in events])
+    line = logs_to_json_line(materialize.encoded_batch([codec.unpack(p) for p in packed]))
+    assert line == logs_to_json_line(materialize.encoded_batch(events))

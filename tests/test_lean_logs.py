@@ -67,7 +67,7 @@ def test_an_encoded_record_is_the_line_of_the_sdk_records(max_length: int | None
     materialize = LogMaterializer(Resource.create({"service.name": "bot"}), Redactor(), max_length)
     events = _events()
     sdk = [materialize(event) for event in events]
-    encoded = [materialize.encoded(event) for event in events]
+    encoded = materialize.encoded_batch(events)
     assert all(type(record) is EncodedLogRecord for record in encoded)
     line = logs_to_json_line(encoded)
     assert line == logs_to_json_line(sdk)

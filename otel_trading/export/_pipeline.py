@@ -189,10 +189,6 @@ class LogMaterializer:
             scope = self._scopes.setdefault(name, InstrumentationScope(name))
         return scope
 
-    def encoded(self, item: PendingLog) -> EncodedLogRecord:
-        """``item`` already written as its OTLP/JSON record (for the local store)."""
-        return EncodedLogRecord(self._resource, self._scope(item.fields), self._record_text(item))
-
     def _record_text(self, item: PendingLog) -> str:
         """The text of the SDK record ``self(item)`` would give, without building that record but for odd events."""
         text = log_event_record(item.time_ns, item.severity_number, item.fields, skip=NON_ATTRIBUTE_FIELDS,
