@@ -299,3 +299,29 @@ def test_two_readers_at_once_index_each_line_once(store: Path) -> None:
         [(spans,)] = index.db.execute("SELECT COUNT(*) FROM spans").fetchall()
     assert results == [len(_expected_summaries(store))] * 2
     assert spans == len(load_store(store, indexed=False, logs=False).spans)
+
+
+def test_a_summary_keeps_the_head_span_attributes_as_recorded_nan_and_infinities_too(tmp_path: Path) -> None:
+    # The summary row's JSON is written by orjson when it can be, which writes NaN and infinities as null.
+    span = {"traceId": "0af7651916cd43dd8448eb211c80319c", "spanId": "b7ad6b7169203331", "name": "trade",
+            "kind": 1, "startTimeUnixNano": "1700000000000000000", "endTimeUnixNano": "1700000001000000000",
+            "attributes": [{"key": "trading.trade_id", "value": {"stringValue": "t-1"}},
+                           {"key": "trading.pnl.realized", "value": {"doubleValue": "NaN"}},
+                           {"key": "trading.symbol", "value": {"stringValue": "BTC/USDT"}},
+                           {"key": "trading.exit_reason", "value": {"doubleValue": "-Infinity"}}]}
+    line = {"resourceSpans": [{"scopeSpans": [{"scope": {"name": "bot"}, "spans": [span]}]}]}
+    finite = {**span, "traceId": "1af7651916cd43dd8448eb211c80319c", "attributes": [
+        {"key": "trading.trade_id", "value": {"stringValue": "t-1"}},
+        {"key": "trading.pnl.realized", "value": {"doubleValue": 2.5}},
+        {"key": "correlation_id", "value": {"stringValue": "c-\u00e9"}}]}
+    other = {"resourceSpans": [{"scopeSpans": [{"scope": {"name": "bot"}, "spans": [finite]}]}]}
+    (tmp_path / "traces.jsonl").write_text(json.dumps(line) + "\n" + json.dumps(other) + "\n")
+    with StoreIndex(tmp_path) as index:
+        index.update()
+        indexed = _indexed_summaries(index)
+    expected = _expected_summaries(tmp_path)
+    assert repr(indexed) == repr(expected)
+    assert repr(dict(indexed[span["traceId"]].head_attributes)) == (
+        "{'trading.trade_id': 't-1', 'trading.pnl.realized': nan, 'trading.exit_reason': -inf, "
+        "'trading.symbol': 'BTC/USDT'}")
+    assert indexed[finite["traceId"]].trade_ids == ("c-\u00e9", "t-1")

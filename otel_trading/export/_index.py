@@ -27,10 +27,11 @@ import contextlib
 import gc
 import hashlib
 import json
+import math
 import os
 import sqlite3
 import tempfile
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final, Literal, cast
 
@@ -94,8 +95,6 @@ CREATE INDEX problems_by_file ON problems (dev, ino);
 # looks for texts in it), by one encoder: dumps() with options builds an encoder per call. No cycle
 # check: the values come from decoding JSON lines.
 _encode: Final = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode
-# A trace's trade ids, as json.dumps(ensure_ascii=False) writes them, by one encoder too.
-_encode_keys: Final = json.JSONEncoder(ensure_ascii=False, check_circular=False).encode
 
 
 def _encode_row(row: Any, finite: bool) -> str:
@@ -397,8 +396,12 @@ class _IndexingFollower(StoreFollower):
                 else:
                     problems.append((self.signal, *identity, line.error))
                 continue
+            line_resource: object = None
+            resource = 0
             for record in line.records:
-                resource = self._index.resource_id(record.resource, resources)
+                if record.resource is not line_resource:  # the records of one line mostly share one
+                    line_resource = record.resource
+                    resource = self._index.resource_id(line_resource, resources)
                 if isinstance(record, StoredSpan):
                     row = next_row
                     next_row += 1
@@ -465,8 +468,16 @@ class _IndexingFollower(StoreFollower):
 def _trace_columns(facts: TraceFacts) -> tuple[Any, ...]:
     return (facts.trace_id, facts.name, facts.service, facts.run, facts.start_ns, facts.end_ns, int(facts.partial),
             facts.span_count, facts.error_count, facts.error, facts.symbol,
-            _encode_keys(facts.trade_ids),
-            _encode(facts.head_attributes))
+            orjson.dumps(facts.trade_ids).decode(),  # texts
+            _encode_row(facts.head_attributes, _finite(facts.head_attributes.values())))
+
+
+def _finite(values: Iterable[Any]) -> bool:
+    """``values`` are texts, integers, booleans, None or finite floats: ``orjson`` writes them as ``_encode``."""
+    return all(type(value) in _SCALARS or (type(value) is float and math.isfinite(value)) for value in values)
+
+
+_SCALARS: Final = frozenset({str, int, bool, type(None)})
 
 
 TRACE_COLUMNS: Final = ("trace_id, name, service, run, start_ns, end_ns, partial, span_count, error_count, error, "
