@@ -224,21 +224,30 @@ def order_record(span: StoredSpan, strategy: str | None) -> OrderRecord:
 
 
 def exchange_call(span: StoredSpan, trade: StoredSpan | None) -> ExchangeCall:
+    time_ns, method, error_type, exchange, symbol, service = exchange_call_columns(span)
+    trade_attributes = trade.attributes if trade is not None else {}
+    return ExchangeCall(
+        trace_id=span.trace_id,
+        time_ns=time_ns,
+        method=method,
+        error_type=error_type,
+        exchange=exchange,
+        symbol=symbol or _text(trade_attributes, "trading.symbol"),
+        strategy=_text(trade_attributes, "trading.strategy"),
+        service=service,
+    )
+
+
+def exchange_call_columns(span: StoredSpan) -> tuple[int, str, str | None, str | None, str | None, str | None]:
+    """Time, method, error type, exchange, symbol and service of an exchange call as its span alone
+    gives them (``exchange_call`` adds its trade's symbol and strategy): the store index's call rows,
+    without an ``ExchangeCall`` per call."""
     attributes = span.attributes
     error_type = _text(attributes, "error.type")
     if error_type is None and span.is_error:
         error_type = _UNKNOWN
-    trade_attributes = trade.attributes if trade is not None else {}
-    return ExchangeCall(
-        trace_id=span.trace_id,
-        time_ns=span.start_ns,
-        method=span.name.partition(".")[2] or span.name,
-        error_type=error_type,
-        exchange=_text(attributes, "trading.exchange"),
-        symbol=_text(attributes, "trading.symbol") or _text(trade_attributes, "trading.symbol"),
-        strategy=_text(trade_attributes, "trading.strategy"),
-        service=_service(span),
-    )
+    return (span.start_ns, span.name.partition(".")[2] or span.name, error_type, _text(attributes, "trading.exchange"),
+            _text(attributes, "trading.symbol"), _service(span))
 
 
 def read_journal(spans: Iterable[StoredSpan]) -> Journal:

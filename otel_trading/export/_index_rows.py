@@ -17,7 +17,7 @@ from typing import Any, Final, Literal
 
 from otel_trading.analytics._journal import (
     closed_trade,
-    exchange_call,
+    exchange_call_columns,
     is_exchange_call_span,
     is_order_span,
     is_trade_span,
@@ -226,9 +226,7 @@ def journal_row(span: StoredSpan, span_row: int, resource: int) -> tuple[str, tu
                           order.order_type, order.status, order.reason, order.submitted_ns, order.ack_latency_s,
                           order.fill_latency_s, order.slippage_bps, order.slippage_cost)
     if is_exchange_call_span(span):
-        call = exchange_call(span, None)
-        return "calls", (span_row, span.trace_id, resource, call.time_ns, call.method, call.error_type,
-                         call.exchange, call.symbol, call.service)
+        return "calls", (span_row, span.trace_id, resource, *exchange_call_columns(span))
     return None
 
 
