@@ -270,3 +270,19 @@ def test_a_line_read_as_bytes_decodes_as_its_text_with_bad_bytes_replaced(tmp_pa
     contents = StoreFollower(tmp_path, "traces").poll()
     assert [span.name for span in contents.spans] == ["café ☕", "café \ufffd"]
     assert contents.problems == []
+
+
+def _resource_line(value: Any) -> str:
+    return _span_line().replace('"resource": {"attributes": [', '"resource": {"attributes": ['
+                                '{"key": "n", "value": ' + json.dumps(value) + '}, ', 1)
+
+
+def test_lines_repeating_a_resource_share_it_and_one_differing_only_in_type_is_read_as_its_own() -> None:
+    first, second = decode_line(_resource_line({"intValue": 1}), "traces"), decode_line(
+        _resource_line({"intValue": 1}), "traces")
+    assert first[0].resource is second[0].resource
+    assert first[0].resource == {"n": 1, "service.name": "bot"}
+    # Equal in Python (1 == 1.0 == True), not in JSON: each decided as protobuf decides it.
+    for value in ({"intValue": True}, {"doubleValue": 1}, {"doubleValue": 1.0}, {"intValue": "1"}, {"intValue": 1}):
+        line = _resource_line(value)
+        assert repr(_outcome(line, "traces", decode_line)) == repr(_outcome(line, "traces", _protobuf_path))

@@ -213,12 +213,30 @@ _RESOURCE: Final = frozenset({"attributes", "droppedAttributesCount"})
 _SCOPE: Final = frozenset({"name", "version", "attributes", "droppedAttributesCount"})
 
 
+class _LastResource:
+    """The last resource decoded, by its JSON as ``orjson`` writes it back (exact: ``1``, ``1.0`` and
+    ``true`` differ): a writer repeats its resource in every line, decoded once while it stays the
+    same, and one object for the records of all those lines (the index then finds its row by that
+    object). One pair, replaced whole: threads decoding at once at worst decode it again."""
+
+    pair: tuple[bytes, dict[str, Any]] = (b"", {})
+
+
 def _resource(node: object) -> dict[str, Any]:
     if node is None:
         return {}
+    try:
+        text = orjson.dumps(node)
+    except orjson.JSONEncodeError:  # pragma: no cover - what orjson read it can write
+        text = b""
+    last_text, last = _LastResource.pair
+    if text and text == last_text:
+        return last
     resource = _only(node, _RESOURCE)
     _uint64(resource.get("droppedAttributesCount"))
-    return _attributes(resource.get("attributes"))
+    decoded = _attributes(resource.get("attributes"))
+    _LastResource.pair = (text, decoded)
+    return decoded
 
 
 def _scope_name(node: object) -> str:
