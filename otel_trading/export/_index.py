@@ -39,7 +39,8 @@ import orjson
 
 from otel_trading.export._follow import FileIdentity, StoreFollower, _Position
 from otel_trading.export._index_rows import TraceAccumulator, TraceFacts, journal_row, log_columns, trade_row
-from otel_trading.export._records import SpanEvent, StoreContents, StoredLog, StoredSpan
+from otel_trading.export._record_builder import new_event, new_log, new_span
+from otel_trading.export._records import StoreContents, StoredLog, StoredSpan
 from otel_trading.export._sqlite_cache import open_cache
 
 Signal = Literal["traces", "logs"]
@@ -323,8 +324,8 @@ def _span_row(span: StoredSpan, finite: bool) -> str:
 def _span(data: str, resource: Mapping[str, Any]) -> StoredSpan:
     (trace_id, span_id, parent, name, kind, start, end, status, message, attributes, events,
      scope) = _decode_row(data)
-    return StoredSpan(trace_id, span_id, parent, name, kind, start, end, status, message, attributes,
-                      tuple(SpanEvent(*event) for event in events), resource, scope)
+    return new_span(trace_id, span_id, parent, name, kind, start, end, status, message, attributes,
+                    tuple(new_event(*event) for event in events), resource, scope)
 
 
 def _log_row(log: StoredLog, finite: bool) -> str:
@@ -334,7 +335,7 @@ def _log_row(log: StoredLog, finite: bool) -> str:
 
 def _log(data: str, resource: Mapping[str, Any]) -> StoredLog:
     time_ns, severity, severity_text, body, attributes, trace_id, span_id, scope = _decode_row(data)
-    return StoredLog(time_ns, severity, severity_text, body, attributes, trace_id, span_id, resource, scope)
+    return new_log(time_ns, severity, severity_text, body, attributes, trace_id, span_id, resource, scope)
 
 
 class _IndexingFollower(StoreFollower):

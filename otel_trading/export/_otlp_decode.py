@@ -28,6 +28,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
 from otel_trading.export._otlp_json import Signal, parse_json_line
+from otel_trading.export._record_builder import new_event, new_log, new_span
 from otel_trading.export._records import SPAN_KINDS, STATUS, SpanEvent, StoredLog, StoredSpan
 
 _LOWER_HEX_DIGITS: Final = "0123456789abcdef"
@@ -317,7 +318,7 @@ def _spans(document: object) -> list[StoredSpan]:
                 status = _only(status, _STATUS_FIELDS)
                 code, message = STATUS[_enum(status.get("code"), len(STATUS))], _str(status.get("message"))
             name, events = get("name"), get("events")
-            spans.append(StoredSpan(  # by position, in the fields' order: a third less than by keyword
+            spans.append(new_span(  # by position, in the fields' order
                 trace_id,
                 span_id,
                 parent,
@@ -344,7 +345,7 @@ def _event(node: object) -> SpanEvent:
         time_ns = int(time_ns)
     else:
         time_ns = _uint64(time_ns)
-    return SpanEvent(name if type(name) is str else _str(name), time_ns, _attributes(event.get("attributes")))
+    return new_event(name if type(name) is str else _str(name), time_ns, _attributes(event.get("attributes")))
 
 
 _LOGS_SHAPE: Final = ("resourceLogs", "scopeLogs", "logRecords", frozenset({"resource", "scopeLogs", "schemaUrl"}),
@@ -378,7 +379,7 @@ def _logs(document: object) -> list[StoredLog]:
             else:
                 body = _body_text(_value(body))
             trace_id, span_id = get("traceId"), get("spanId")
-            logs.append(StoredLog(  # by position, as the spans
+            logs.append(new_log(  # by position, as the spans
                 time_ns or observed or 0,
                 _enum(severity, _SEVERITIES),
                 text if type(text) is str else _str(text),
