@@ -48,6 +48,16 @@ class _WithWeakref:
     value: int
 
 
-@pytest.mark.parametrize("cls", [_WithDict, _WithWeakref])
+@dataclasses.dataclass(frozen=True, slots=True)
+class _WithDefault:
+    value: int
+    other: int = 0
+
+
+@pytest.mark.parametrize("cls", [_WithDict, _WithWeakref, _WithDefault])
 def test_a_class_of_another_layout_is_built_by_its_own_constructor(cls: type) -> None:
     assert record_builder(cls) is cls
+
+
+def test_a_built_record_takes_its_fields_by_name_too() -> None:
+    assert new_event(name="e", time_ns=1, attributes={}) == SpanEvent("e", 1, {})

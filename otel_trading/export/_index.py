@@ -38,7 +38,14 @@ from typing import Any, Final, Literal, cast
 import orjson
 
 from otel_trading.export._follow import FileIdentity, StoreFollower, _Position
-from otel_trading.export._index_rows import TraceAccumulator, TraceFacts, journal_row, log_columns, trade_row
+from otel_trading.export._index_rows import (
+    TraceAccumulator,
+    TraceFacts,
+    journal_row,
+    log_columns,
+    new_trace_facts,
+    trade_row,
+)
 from otel_trading.export._record_builder import new_event, new_log, new_span
 from otel_trading.export._records import StoreContents, StoredLog, StoredSpan
 from otel_trading.export._sqlite_cache import open_cache
@@ -490,8 +497,8 @@ def trace_facts(row: Sequence[Any]) -> TraceFacts:
     """A ``traces`` row (``SELECT {TRACE_COLUMNS}``) as ``TraceFacts``."""
     (trace_id, name, service, run, start_ns, end_ns, partial, span_count, error_count, error, symbol, trade_ids,
      head) = row
-    return TraceFacts(trace_id, name, service, run, start_ns, end_ns, bool(partial), span_count, error_count, error,
-                      symbol, tuple(json.loads(trade_ids)), json.loads(head))
+    return new_trace_facts(trace_id, name, service, run, start_ns, end_ns, bool(partial), span_count, error_count,
+                           error, symbol, tuple(json.loads(trade_ids)), json.loads(head))
 
 
 @contextlib.contextmanager

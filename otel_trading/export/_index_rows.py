@@ -23,6 +23,7 @@ from otel_trading.analytics._journal import (
     is_trade_span,
     order_record,
 )
+from otel_trading.export._record_builder import record_builder
 from otel_trading.export._records import StoredLog, StoredSpan
 
 HEAD_KEYS: Final = ("trading.side", "trading.trade_id", "correlation_id", "trading.trade.outcome",
@@ -66,6 +67,10 @@ class TraceFacts:
     def resource(self) -> dict[str, Any]:
         """The head span's resource as far as run selection reads it."""
         return {"service.name": self.service, "service.instance.id": self.run}
+
+
+new_trace_facts: Final = record_builder(TraceFacts)
+"""``TraceFacts`` by position, as the index builds and reads them by the thousand (``_record_builder.py``)."""
 
 
 @dataclass(frozen=True)
@@ -157,12 +162,12 @@ class TraceAccumulator:
         end = head.end_ns if self._root is not None else self._last_end
         symbol = head.attributes.get("trading.symbol") or (
             self._symbol_span.attributes["trading.symbol"] if self._symbol_span is not None else None)
-        return TraceFacts(
-            trace_id=self.trace_id, name=head.name, service=_text(head.resource.get("service.name")),
-            run=_text(head.resource.get("service.instance.id")), start_ns=start, end_ns=max(start, end),
-            partial=self._root is None, span_count=len(self._span_ids), error_count=self._errors,
-            error=self._error(head), symbol=_text(symbol), trade_ids=tuple(sorted(self._trade_ids)),
-            head_attributes={key: head.attributes[key] for key in HEAD_KEYS if key in head.attributes},
+        return new_trace_facts(  # trace_id, name, service, run, start_ns, end_ns, partial, span_count,
+            # error_count, error, symbol, trade_ids, head_attributes
+            self.trace_id, head.name, _text(head.resource.get("service.name")),
+            _text(head.resource.get("service.instance.id")), start, max(start, end), self._root is None,
+            len(self._span_ids), self._errors, self._error(head), _text(symbol), tuple(sorted(self._trade_ids)),
+            {key: head.attributes[key] for key in HEAD_KEYS if key in head.attributes},
         )
 
     def _error(self, head: StoredSpan) -> str | None:

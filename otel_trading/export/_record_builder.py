@@ -13,30 +13,34 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import Any, Final, TypeVar
+from typing import Any, Final, ParamSpec, TypeVar, cast
 
 from otel_trading.export._records import SpanEvent, StoredLog, StoredSpan
 
 Record = TypeVar("Record")
+Fields = ParamSpec("Fields")
 
 
-def record_builder(cls: type[Record]) -> Callable[..., Record]:
-    """A constructor of ``cls`` taking its fields by position, in their order (no defaults)."""
-    names = tuple(field.name for field in dataclasses.fields(cls))  # type: ignore[arg-type]  # a dataclass
-    if not names or getattr(cls, "__slots__", None) != names:
+def record_builder(cls: Callable[Fields, Record]) -> Callable[Fields, Record]:
+    """A constructor of the dataclass ``cls`` with its parameters (its fields, none with a default)."""
+    fields = dataclasses.fields(cast("Any", cls))
+    names = tuple(field.name for field in fields)
+    if (not names or getattr(cls, "__slots__", None) != names
+            or any(field.default is not dataclasses.MISSING or field.default_factory is not dataclasses.MISSING
+                   for field in fields)):
         return cls
     # Generated like dataclasses' own __init__: one plain store per field, then the class swap.
-    arguments = ", ".join(names)
-    source = (f"def __init__(self, {arguments}):\n" + "".join(f"    self.{name} = {name}\n" for name in names)
+    source = (f"def __init__(self, {', '.join(names)}):\n" + "".join(f"    self.{name} = {name}\n" for name in names)
               + "    self.__class__ = record_class\n")
     namespace: dict[str, Any] = {"record_class": cls}
     exec(source, namespace)  # noqa: S102 - the code is made of the dataclass's own field names
-    twin: type[Any] = type(f"_{cls.__name__}Builder", (), {"__slots__": names, "__init__": namespace["__init__"]})
+    name = f"_{cast('type', cls).__name__}Builder"
+    twin: Any = type(name, (), {"__slots__": names, "__init__": namespace["__init__"]})
     try:
         sample = twin(*(None for _ in names))
     except TypeError:  # another layout: __class__ cannot be assigned
         return cls
-    return twin if type(sample) is cls else cls
+    return cast("Callable[Fields, Record]", twin) if type(sample) is cls else cls
 
 
 # The store's records, as its decoder and its index build them by the hundred thousand.
