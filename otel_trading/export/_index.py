@@ -397,12 +397,12 @@ class _IndexingFollower(StoreFollower):
         indexed_before = db.execute("SELECT EXISTS (SELECT 1 FROM traces)").fetchone()[0]
         [(next_row,)] = db.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM spans").fetchall()
         for line in self.new_lines(files_read):
-            identity = self._current
+            dev, ino = self._current
             if line.error is not None:
                 if line.line == 0:  # the file could not be read: no line of it, found again next time
                     self._index.unreadable[self.signal].append(line.error)
                 else:
-                    problems.append((self.signal, *identity, line.error))
+                    problems.append((self.signal, dev, ino, line.error))
                 continue
             line_resource: object = None
             resource = 0
@@ -413,7 +413,7 @@ class _IndexingFollower(StoreFollower):
                 if isinstance(record, StoredSpan):
                     row = next_row
                     next_row += 1
-                    spans.append((row, *identity, record.trace_id, resource, record.start_ns, record.end_ns,
+                    spans.append((row, dev, ino, record.trace_id, resource, record.start_ns, record.end_ns,
                                   _span_row(record, line.finite)))
                     accumulator = traces.get(record.trace_id)
                     if accumulator is None:
@@ -423,7 +423,7 @@ class _IndexingFollower(StoreFollower):
                     if found is not None:
                         journal[found[0]].append(found[1])
                 else:
-                    logs.append((*identity, *log_columns(record), resource, _log_row(record, line.finite)))
+                    logs.append(log_columns(record, dev, ino, resource, _log_row(record, line.finite)))
         db.executemany("INSERT INTO spans (id, dev, ino, trace_id, resource, start_ns, end_ns, data) "
                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", spans)
         db.executemany("INSERT INTO orders VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", journal["orders"])

@@ -261,11 +261,11 @@ def searchable_text(log: StoredLog) -> str:
     return f"{log.scope} {log.body} {attributes}".lower()
 
 
-def log_columns(log: StoredLog) -> tuple[int, int, str | None, str | None, str | None, str]:
-    """time, severity, trace id, the ``trade_id`` / ``correlation_id`` attributes and the searchable
-    text of a record."""
+def log_columns(log: StoredLog, dev: int, ino: int, resource: int, data: str) -> tuple[Any, ...]:
+    """A record's ``logs`` row: its file, time, severity, trace id, the ``trade_id`` / ``correlation_id``
+    attributes, the searchable text, its resource row and ``data`` (the record's JSON)."""
     attributes = log.attributes
     trade_id, correlation_id = attributes.get("trade_id"), attributes.get("correlation_id")
     # Only text: the filters compare the value as is, and no other type equals a text.
-    return (log.time_ns, log.severity_number, log.trace_id, trade_id if isinstance(trade_id, str) else None,
-            correlation_id if isinstance(correlation_id, str) else None, searchable_text(log))
+    return (dev, ino, log.time_ns, log.severity_number, log.trace_id, trade_id if isinstance(trade_id, str) else None,
+            correlation_id if isinstance(correlation_id, str) else None, searchable_text(log), resource, data)
