@@ -97,11 +97,14 @@ def measure(megabytes: int, progress: Callable[[str], object] = print) -> list[R
         some_trace = "0" * 8 + lines["traces"][0].split('"traceId":"', 1)[1][8:32]  # as copy 0 wrote it
         label = f"{size / 1e6:.0f} MB store"
         progress("first indexing")
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         with StoreIndex(store) as index:
             index.update()
         rate = size / 1e6 / (time.perf_counter() - started)
-        rows = [Reading(f"first indexing, {label}", rate, "MB/s", ">= 50 MB/s", rate >= 50)]
+        # Its CPU time too: on a shared machine the wall time also counts the time others had the CPU.
+        cpu_rate = size / 1e6 / max(time.process_time() - cpu_started, 1e-9)
+        rows = [Reading(f"first indexing, {label} ({cpu_rate:.0f} MB/s of CPU)", rate, "MB/s", ">= 50 MB/s",
+                        rate >= 50)]
         views = {
             "traces (list)": ("traces", "--limit", "20"),
             "traces TRACE_ID (one trace)": ("traces", some_trace),
