@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, SpanLimits, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.trace import Link, SpanContext, Status, StatusCode, TraceFlags
 from test_export_queue import dropped, exported
@@ -240,6 +240,19 @@ def test_sdk_spans_pack_too_and_what_does_not_fit_stays_as_it_was() -> None:
     assert results[2] is keep.spans[2]
     unpacked = [codec.unpack(r) for r in results[:2]]
     assert spans_to_json_line(unpacked) == spans_to_json_line(keep.spans[:2])
+
+
+def test_a_span_whose_links_were_all_dropped_keeps_its_count() -> None:
+    # No links left, one counted as dropped: packed, the count would be lost on the way out.
+    provider = TracerProvider(span_limits=SpanLimits(max_links=0), shutdown_on_exit=False)
+    keep = Keep()
+    provider.add_span_processor(SimpleSpanProcessor(keep))
+    with provider.get_tracer("lib").start_as_current_span("linked", links=[Link(SpanContext(1, 2, False))]):
+        pass
+    provider.shutdown()
+    (span,) = keep.spans
+    assert not span.links and span.dropped_links == 1
+    assert SpanCodec().pack(span)[0] is span
 
 
 def test_a_packed_log_event_gives_the_same_stored_line() -> None:

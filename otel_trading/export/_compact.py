@@ -63,17 +63,26 @@ def _flat(value: object) -> bool:
     return kind is tuple and all(type(item) in _PLAIN for item in value)  # type: ignore[attr-defined]
 
 
-def _add_pairs(flat: list[Any], attributes: Mapping[str, Any] | None) -> bool:
-    """Appends the attributes' count and (key, value) pairs to ``flat``; False when one does not fit."""
+def _add_pairs(flat: list[Any], attributes: Mapping[str, Any] | None) -> int | None:
+    """Appends the attributes' count and (key, value) pairs to ``flat``: the approximate size of what
+    they hold in bytes, or None when one does not fit."""
     if not attributes:
         flat.append(0)
-        return True
+        return 0
     flat.append(len(attributes))
+    size = 0
     for key, value in attributes.items():
-        if type(key) is not str or not _flat(value):
-            return False
+        if type(key) is not str:
+            return None
+        kind = type(value)
+        if kind is str:
+            size += len(key) + len(value)
+        elif kind in _PLAIN or _flat(value):
+            size += len(key) + 16  # a number, or a tuple's items: what they cost is about that
+        else:
+            return None
         flat += (key, value)
-    return True
+    return size
 
 
 def _take_pairs(packed: tuple[Any, ...], at: int) -> tuple[dict[str, Any], int]:
@@ -91,10 +100,6 @@ def _take_events(packed: tuple[Any, ...], at: int) -> list[Event]:
         event_attributes, at = _take_pairs(packed, at + 2)
         events.append(Event(event_name, event_attributes, timestamp))
     return events
-
-
-def _size(flat: list[Any]) -> int:
-    return sum(len(v) if type(v) is str else 16 for v in flat) + 8 * len(flat)
 
 
 class SpanCodec:
@@ -120,7 +125,7 @@ class SpanCodec:
         context: SpanContext = span.context
         parent: SpanContext | None = span.parent
         start_time, end_time = span.start_time, span.end_time
-        if (span.links or span.dropped_attributes or span.dropped_events or context.is_remote
+        if (span.links or span.dropped_attributes or span.dropped_events or span.dropped_links or context.is_remote
                 or context.trace_state or (parent is not None and parent.trace_state)
                 or start_time is None or end_time is None):
             return span, 0
@@ -132,20 +137,27 @@ class SpanCodec:
         parent_trace_id, parent_span_id = (0, 0) if parent is None else (parent.trace_id, parent.span_id)
         ids = _IDS.pack(trace_id >> 64, trace_id & _LOW64, context.span_id, parent_trace_id >> 64,
                         parent_trace_id & _LOW64, parent_span_id, start_time, end_time)
+        name = span.name
+        description = status.description
+        # ``_value_``, not ``.value``: the enum's property costs a Python call per span.
         flat: list[Any] = [
-            origin, span.name, ids, int(context.trace_flags), parent is not None and parent.is_remote,
-            0 if parent is None else int(parent.trace_flags), span.kind.value, status.status_code.value,
-            status.description,
+            origin, name, ids, int(context.trace_flags), parent is not None and parent.is_remote,
+            0 if parent is None else int(parent.trace_flags), span.kind._value_, status.status_code._value_,
+            description,
         ]
-        if not _add_pairs(flat, span.attributes):
+        size = _add_pairs(flat, span.attributes)
+        if size is None:
             return span, 0
         for event in span.events:
             if event.dropped_attributes:
                 return span, 0
             flat += (event.name, event.timestamp)
-            if not _add_pairs(flat, event.attributes):
+            event_size = _add_pairs(flat, event.attributes)
+            if event_size is None:
                 return span, 0
-        return tuple(flat), 64 + _size(flat)
+            size += 32 + event_size
+        # The tuple (8 bytes an item), the ids' bytes, the name and description, what the values hold.
+        return tuple(flat), 160 + 8 * len(flat) + len(name) + len(description or "") + size
 
     def unpack(self, packed: tuple[Any, ...]) -> ReadableSpan:
         origin, name, ids, flags, parent_remote, parent_flags, kind, code, description = packed[:_SPAN_FIELDS]
@@ -183,9 +195,11 @@ class LogCodec:
             return item, 0
         flat: list[Any] = [item.time_ns, item.severity_number, context.trace_id, context.span_id, context.is_remote,
                            int(context.trace_flags), code is not None, *(code or (None, None, None))]
-        if not _add_pairs(flat, item.fields):
+        size = _add_pairs(flat, item.fields)
+        if size is None:
             return item, 0
-        return tuple(flat), 64 + _size(flat)
+        path = code[0] if code is not None else None
+        return tuple(flat), 160 + 8 * len(flat) + (len(path) if type(path) is str else 0) + size
 
     def unpack(self, packed: tuple[Any, ...]) -> PendingLog:
         time_ns, severity, trace_id, span_id, is_remote, flags, has_code, path, function, line = packed[:_LOG_FIELDS]
