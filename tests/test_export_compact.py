@@ -7,6 +7,7 @@ from __future__ import annotations
 import gc
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -26,6 +27,20 @@ from otel_trading.export._pipeline import LogMaterializer, PendingLog
 from otel_trading.metrics._local import LocalMetrics
 from otel_trading.redaction import Redactor
 
+_COLLECTING = threading.local()
+
+
+def _mark_collections(phase: str, info: dict[str, int]) -> None:
+    _COLLECTING.now = phase == "start"
+
+
+@pytest.fixture(autouse=True)
+def collections_marked() -> Iterator[None]:
+    """Whether a thread is in a collection's callbacks (first in line, so the queue's hook runs inside)."""
+    gc.callbacks.insert(0, _mark_collections)
+    yield
+    gc.callbacks.remove(_mark_collections)
+
 
 class Boxes:
     """A test codec: an int packed as a 1-tuple of ``size`` bytes; the queue's own code does the rest."""
@@ -33,11 +48,12 @@ class Boxes:
     def __init__(self, size: int = 100) -> None:
         self.size = size
         self.packed = 0
-        self.packing_threads: set[int] = set()
+        self.packing_threads: set[int] = set()  # outside collections: the callers must never be among them
 
     def pack(self, item: int) -> tuple[Any, int]:
         self.packed += 1
-        self.packing_threads.add(threading.get_ident())
+        if not getattr(_COLLECTING, "now", False):
+            self.packing_threads.add(threading.get_ident())
         return (item,), self.size
 
     def unpack(self, packed: tuple[Any, ...]) -> int:
@@ -89,6 +105,85 @@ def test_the_worker_packs_the_backlog_while_an_export_is_stuck_and_everything_ar
     assert exporter.shutdown(10)
     assert received == list(range(5000))
     assert exported(metrics) == 5000 and dropped(metrics, "queue_full") == 0
+
+
+class Order:
+    """A queued item the garbage collector tracks, as a span is."""
+
+    __slots__ = ("__weakref__", "number")
+
+    def __init__(self, number: int) -> None:
+        self.number = number
+
+
+class Orders:
+    """Packs an ``Order`` as a 1-tuple of its number (untracked at the next collection)."""
+
+    def __init__(self) -> None:
+        self.packed = 0
+
+    def pack(self, item: Order) -> tuple[Any, int]:
+        self.packed += 1
+        return (item.number,), 16
+
+    def unpack(self, packed: tuple[Any, ...]) -> Order:
+        return Order(packed[0])
+
+
+def test_a_collection_of_the_older_generations_finds_the_waiting_items_packed_and_exports_stay_in_order() -> None:
+    # Items alive at a collection of the middle generation are promoted to the oldest, and enough of those
+    # make the next collection a full one (tens of ms while the bot waits). During a backlog, what waits
+    # behind the worker is packed just before such a collection: the collection finds none of it.
+    gate, received, codec = threading.Event(), [], Orders()
+
+    def export(batch: Sequence[Order]) -> bool:
+        gate.wait(10)
+        received.extend(order.number for order in batch)
+        return True
+
+    metrics = LocalMetrics()
+    exporter = BatchExporter(signal="traces", exporter_name="test", export=export, metrics=metrics,
+                             max_queue_size=10_000, max_batch_size=50, schedule_delay_s=0.01, codec=codec)
+    for number in range(60):  # the first batch goes out and hangs on the gate
+        exporter.put(Order(number))
+    assert wait_until(lambda: exporter.queue_size == 10)
+    for number in range(60, 1000):  # a backlog: the worker packs it
+        exporter.put(Order(number))
+    assert wait_until(lambda: codec.packed == 950)
+    waiting = [Order(number) for number in range(1000, 1040)]  # fewer than a batch: the worker leaves them
+    for order in waiting:
+        exporter.put(order)
+    refs = [weakref.ref(order) for order in waiting]
+    del waiting, order
+    time.sleep(0.05)
+    assert codec.packed == 950 and all(ref() is not None for ref in refs)
+    gc.collect(1)
+    assert codec.packed == 990
+    assert all(ref() is None for ref in refs)  # packed, and the queue's objects freed before the collection
+    gate.set()
+    assert exporter.shutdown(10)
+    assert received == list(range(1040))
+    assert exported(metrics) == 1040
+
+
+def test_a_queue_that_keeps_up_packs_nothing_before_a_collection() -> None:
+    gate, received, codec = threading.Event(), [], Orders()
+
+    def export(batch: Sequence[Order]) -> bool:
+        gate.wait(10)
+        received.extend(order.number for order in batch)
+        return True
+
+    exporter = BatchExporter(signal="traces", exporter_name="test", export=export, metrics=LocalMetrics(),
+                             max_queue_size=10_000, max_batch_size=50, schedule_delay_s=0.01, codec=codec)
+    for number in range(90):  # a batch in flight and less than a batch behind it: no backlog
+        exporter.put(Order(number))
+    assert wait_until(lambda: exporter.queue_size == 40)
+    gc.collect(1)
+    assert codec.packed == 0
+    gate.set()
+    assert exporter.shutdown(10)
+    assert received == list(range(90))
 
 
 def test_a_collection_walks_the_packed_backlog_by_chunks_not_item_by_item() -> None:

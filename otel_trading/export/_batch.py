@@ -15,18 +15,30 @@ queue's codec (export/_compact.py): flat tuples the garbage collector stops trac
 backed-up queue neither holds hundreds of thousands of object graphs nor makes every full
 collection walk them. The packed items are kept in tuples of a chunk each, so that a collection
 walks a few hundred chunks, not every item (a deque's items are each visited, one cache miss each
-on a backlog of hundreds of thousands). The caller never packs anything. ``max_queue_bytes`` bounds the packed
-backlog by its approximate size; past it, new items are dropped and counted as a full queue.
+on a backlog of hundreds of thousands). ``max_queue_bytes`` bounds the packed backlog by its approximate
+size; past it, new items are dropped and counted as a full queue.
+
+The items still waiting unpacked are what the garbage collector promotes: every object alive at a
+collection of the middle generation moves to the oldest, and once enough have moved (a quarter of
+the oldest generation) the next collection is a full one, a walk of the whole interpreter's heap
+(15-30 ms here) while every thread waits. The worker gets the GIL only every switch interval, so
+during a burst a few thousand spans wait between its turns and a full collection followed every
+dozen middle ones. So, while a backlog is being packed, the packing also runs right before each
+collection of the older generations (a ``gc.callbacks`` hook, on whichever thread collects): the
+waiting items are packed and freed, and the collection promotes none of them. That thread packs
+at most 8 chunks (~1 ms each here) after waiting for the worker's current chunk at most 5 ms;
+otherwise the caller packs nothing.
 """
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from otel_trading._state import reset_after_fork
@@ -41,6 +53,10 @@ T = TypeVar("T")
 ExportFn = Callable[[Sequence[T]], bool]
 _PACK_CHUNK = 256  # items packed between two looks at the export call in flight, kept as one tuple
 _CALL_POLL_S = 0.005
+# Before a collection: at most this many chunks packed by the collecting thread, after waiting at most
+# this long for the worker to finish the chunk it is packing.
+_COLLECTION_CHUNKS = 8
+_COLLECTION_WAIT_S = 0.005
 
 WORKER_THREAD_MARK = "_otel_trading_worker"
 # Idents of our exporter threads while they run, each added and removed by the thread itself
@@ -49,6 +65,23 @@ WORKER_THREAD_MARK = "_otel_trading_worker"
 _WORKER_IDENTS: set[int] = set()
 # A forked child has only the forking thread: the parent's workers' idents may be reused there.
 os.register_at_fork(after_in_child=lambda: _WORKER_IDENTS.intersection_update({threading.get_ident()}))
+
+
+# Exporters whose worker is packing a backlog, by id: the ones the collection hook looks at (none, nearly
+# always). A dict: adding, removing and taking a tuple of its values are each one step under the GIL, so
+# threads never see it change while they go through it (a WeakSet's iteration is Python code).
+_BACKLOGGED: dict[int, BatchExporter[Any]] = {}
+
+
+def _pack_before_collection(phase: str, info: Mapping[str, int]) -> None:
+    """``gc.callbacks`` hook: before a collection of the older generations, the backlogs' waiting items
+    are packed, so that the collection does not promote them (see the module's docstring)."""
+    if phase == "start" and info.get("generation") and _BACKLOGGED:
+        for exporter in tuple(_BACKLOGGED.values()):
+            exporter.pack_before_collection()
+
+
+gc.callbacks.append(_pack_before_collection)
 
 
 def in_export_worker() -> bool:
@@ -117,6 +150,9 @@ class BatchExporter(Generic[T]):
         self._chunk_at = 0
         self._packed_count = 0  # items in _packed not yet taken
         self._packed_bytes = 0  # written by the worker only
+        # Held while the packed backlog or the queue's head is changed: by the worker (packing, taking a
+        # batch) and by the collection hook, so that items are packed and exported in their order.
+        self._section = threading.Lock()
         self._wake = threading.Event()
         self._flush_waiters: list[threading.Event] = []
         self._waiters_lock = threading.Lock()
@@ -127,6 +163,7 @@ class BatchExporter(Generic[T]):
         self._worker.start()
 
     def after_fork_in_child(self) -> None:
+        _BACKLOGGED.pop(id(self), None)  # the parent's backlog is the parent's
         if not self._stopped:
             # The parent exports what it had queued; the child starts empty with its own worker.
             self._start_worker()
@@ -164,14 +201,18 @@ class BatchExporter(Generic[T]):
 
     def _drain(self) -> None:
         queue, packed = self._queue, self._packed
-        while (packed or queue) and not self._abandoned:  # abandoned: shutdown counted the rest as dropped
-            batch: list[T] = []
-            if packed:
-                batch = self._unpack_batch()
-            while queue and len(batch) < self._max_batch_size:
-                batch.append(queue.popleft())
-            if batch:
-                self._export_batch(batch)
+        try:
+            while (packed or queue) and not self._abandoned:  # abandoned: shutdown counted the rest as dropped
+                batch: list[T] = []
+                with self._section:
+                    if packed:
+                        batch = self._unpack_batch()
+                    while queue and len(batch) < self._max_batch_size:
+                        batch.append(queue.popleft())
+                if batch:
+                    self._export_batch(batch)
+        finally:
+            _BACKLOGGED.pop(id(self), None)  # drained: the collection hook has nothing to do here
 
     def _unpack_batch(self) -> list[T]:
         """Up to a batch of the packed backlog, unpacked (the oldest items)."""
@@ -234,9 +275,28 @@ class BatchExporter(Generic[T]):
             # Only a backlog (more than a batch waiting): a queue that keeps up pays nothing for this.
             # From shutdown on, what is left is counted, not moved.
             if len(self._queue) > self._max_batch_size and not self._stopped:
-                self._pack_backlog()
+                _BACKLOGGED[id(self)] = self  # until the backlog is drained
+                with self._section:
+                    self._pack_backlog()
             else:
                 call.join(min(_CALL_POLL_S, remaining))
+
+    def pack_before_collection(self) -> None:
+        """Packs the waiting items before a collection promotes them (the collection hook; any thread)."""
+        if self._stopped or threading.get_ident() == self._worker.ident:
+            return  # the worker collecting: it is packing already, maybe holding the section
+        # Waiting releases the GIL: the worker finishes the chunk it is packing (its items are older).
+        if not self._section.acquire(timeout=_COLLECTION_WAIT_S):
+            return
+        try:
+            for _ in range(_COLLECTION_CHUNKS):
+                if not self._queue:
+                    break
+                self._pack_backlog()
+        except Exception:  # noqa: BLE001 - never into the collecting thread; _pack_backlog keeps what it cannot pack
+            _BACKLOGGED.pop(id(self), None)
+        finally:
+            self._section.release()
 
     def _call_export(self, batch: Sequence[T], outcome: list[bool]) -> None:
         try:
@@ -289,6 +349,7 @@ class BatchExporter(Generic[T]):
             return True
         failures = self.failed_exports
         self._stopped = True
+        _BACKLOGGED.pop(id(self), None)
         self._wake.set()
         self._worker.join(timeout_s)
         finished = not self._worker.is_alive()
