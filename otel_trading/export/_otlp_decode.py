@@ -298,14 +298,17 @@ def _spans(document: object) -> list[StoredSpan]:
                 _uint64(node.get("droppedLinksCount"))
                 _str(node.get("traceState"))
             get = node.get
-            _uint64(get("flags"))
+            flags, kind = get("flags"), get("kind")
+            if type(flags) is not int or not 0 <= flags <= _UINT64_MAX:  # the usual case, inline
+                _uint64(flags)
             trace_id, span_id, parent = get("traceId"), get("spanId"), get("parentSpanId")
             if type(trace_id) is not str or len(trace_id) % 2 or trace_id.strip(_LOWER_HEX_DIGITS):
                 trace_id = _hex_id(trace_id)
             if type(span_id) is not str or len(span_id) % 2 or span_id.strip(_LOWER_HEX_DIGITS):
                 span_id = _hex_id(span_id)
-            if parent is not None:
-                parent = _optional_id(parent)
+            if parent is not None and (type(parent) is not str or len(parent) % 2 or parent.strip(_LOWER_HEX_DIGITS)
+                                       or not parent.strip("0")):
+                parent = _optional_id(parent)  # not an id of lowercase hex digits, not all zero: it decides
             start, end = get("startTimeUnixNano"), get("endTimeUnixNano")
             start = int(start) if type(start) is str and len(start) <= _TIME_DIGITS and start.isascii() \
                 and start.isdigit() else _uint64(start)
@@ -323,7 +326,7 @@ def _spans(document: object) -> list[StoredSpan]:
                 span_id,
                 parent,
                 name if type(name) is str else _str(name),
-                SPAN_KINDS[_enum(get("kind"), len(SPAN_KINDS))],
+                SPAN_KINDS[kind if type(kind) is int and 0 <= kind < len(SPAN_KINDS) else _enum(kind, len(SPAN_KINDS))],
                 start,
                 end,
                 code,
