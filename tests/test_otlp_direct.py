@@ -75,7 +75,7 @@ def test_lean_spans_encode_to_the_sdk_encoders_bytes(limits: SpanLimits) -> None
     # And what the receiver decodes is the same message, with everything in it.
     decoded = ExportTraceServiceRequest.FromString(spans_to_protobuf(lean))
     assert decoded == expected
-    assert len(decoded.resource_spans[0].scope_spans[0].spans) == 4
+    assert len(decoded.resource_spans[0].scope_spans[0].spans) == 7
 
 
 def _odd_spans() -> list[ReadableSpan]:
