@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import shutil
 import sqlite3
@@ -18,9 +19,9 @@ import pytest
 
 from otel_trading.analytics._journal import ReportFilter, count_calls, read_journal
 from otel_trading.cli._log_filter import parse_field_filter
-from otel_trading.export import StoredSpan, load_store
+from otel_trading.export import StoredLog, StoredSpan, load_store
 from otel_trading.export._index import _LOOKUP_INDEXES, INDEX_NAME, TRACE_COLUMNS, StoreIndex, trace_facts
-from otel_trading.export._index_rows import TraceFacts, group_traces, summarize
+from otel_trading.export._index_rows import TraceFacts, group_traces, render_value, searchable_text, summarize
 from otel_trading.export._log_filter import LogFilter
 from otel_trading.export._reader import decode_store_line
 from otel_trading.export._runs import RunSelection
@@ -325,3 +326,12 @@ def test_a_summary_keeps_the_head_span_attributes_as_recorded_nan_and_infinities
         "{'trading.trade_id': 't-1', 'trading.pnl.realized': nan, 'trading.exit_reason': -inf, "
         "'trading.symbol': 'BTC/USDT'}")
     assert indexed[finite["traceId"]].trade_ids == ("c-\u00e9", "t-1")
+
+
+def test_the_searchable_text_renders_every_value_as_the_filters_compare_it() -> None:
+    values = {"text": "Filled", "count": 355, "big": 2**70, "pnl": -16.71289376295917, "tiny": 1e-7, "huge": 1e22,
+              "nan": math.nan, "inf": -math.inf, "yes": True, "none": None, "list": [1, "a"], "map": {"k": 1.5}}
+    log = StoredLog(1, 9, "INFO", "Body", values, None, None, {}, "Bot")
+    expected = "Bot Body " + " ".join(f"{key}={render_value(value)}" for key, value in values.items())
+    assert searchable_text(log) == expected.lower()
+    assert "yes=true" in searchable_text(log) and "tiny=1e-07" in searchable_text(log)

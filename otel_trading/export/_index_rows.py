@@ -158,6 +158,7 @@ class TraceAccumulator:
         if first is None:
             raise ValueError(f"trace {self.trace_id}: no span")
         head = self._root or first
+        attributes = head.attributes
         start = first.start_ns
         end = head.end_ns if self._root is not None else self._last_end
         symbol = head.attributes.get("trading.symbol") or (
@@ -167,7 +168,7 @@ class TraceAccumulator:
             self.trace_id, head.name, _text(head.resource.get("service.name")),
             _text(head.resource.get("service.instance.id")), start, max(start, end), self._root is None,
             len(self._span_ids), self._errors, self._error(head), _text(symbol), tuple(sorted(self._trade_ids)),
-            {key: head.attributes[key] for key in HEAD_KEYS if key in head.attributes},
+            {key: attributes[key] for key in HEAD_KEYS if key in attributes},
         )
 
     def _error(self, head: StoredSpan) -> str | None:
@@ -252,11 +253,15 @@ def render_value(value: Any) -> str:
     return repr(value) if isinstance(value, float) else str(value)
 
 
+_FORMATTED_AS_RENDERED: Final = frozenset({str, int, float})
+
+
 def searchable_text(log: StoredLog) -> str:
     """What a text search (``otel-trading logs --grep``) looks in, lower-cased: logger, message and
     ``key=value`` of every attribute."""
-    # Most values are texts: rendered as they are, without a call.
-    attributes = " ".join([f"{key}={value if type(value) is str else render_value(value)}"
+    # Most values are texts, integers and floats, which a format field renders as render_value does
+    # (str() and repr(), the same for a float): without a call.
+    attributes = " ".join([f"{key}={value if type(value) in _FORMATTED_AS_RENDERED else render_value(value)}"
                            for key, value in log.attributes.items()])
     return f"{log.scope} {log.body} {attributes}".lower()
 
