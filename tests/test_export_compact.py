@@ -142,28 +142,41 @@ def test_a_collection_of_the_older_generations_finds_the_waiting_items_packed_an
         return True
 
     metrics = LocalMetrics()
+    # Woken by a full batch only (no timer): the batch in flight is exactly the first 50.
     exporter = BatchExporter(signal="traces", exporter_name="test", export=export, metrics=metrics,
-                             max_queue_size=10_000, max_batch_size=50, schedule_delay_s=0.01, codec=codec)
-    for number in range(60):  # the first batch goes out and hangs on the gate
-        exporter.put(Order(number))
-    assert wait_until(lambda: exporter.queue_size == 10)
-    for number in range(60, 1000):  # a backlog: the worker packs it
-        exporter.put(Order(number))
-    assert wait_until(lambda: codec.packed == 950)
-    waiting = [Order(number) for number in range(1000, 1040)]  # fewer than a batch: the worker leaves them
-    for order in waiting:
+                             max_queue_size=10_000, max_batch_size=50, schedule_delay_s=5, codec=codec)
+    orders = [Order(number) for number in range(1000)]
+    refs = [weakref.ref(order) for order in orders]
+    for order in orders[:60]:  # the first batch goes out and hangs on the gate
         exporter.put(order)
-    refs = [weakref.ref(order) for order in waiting]
-    del waiting, order
+    assert wait_until(lambda: exporter.queue_size == 10)
+    for order in orders[60:]:  # a backlog: the worker packs it, all but at most a batch
+        exporter.put(order)
+    del orders, order
+    assert wait_until(lambda: codec.packed >= 900)
+    assert wait_until(lambda: _unchanged_for(lambda: codec.packed, 0.05))
+    waiting = 950 - codec.packed
+    for number in range(1000, 1050 - waiting):  # a batch waits, unpacked: the worker leaves it there
+        order = Order(number)
+        refs.append(weakref.ref(order))
+        exporter.put(order)
+    del order
     time.sleep(0.05)
-    assert codec.packed == 950 and all(ref() is not None for ref in refs)
+    assert sum(ref() is not None for ref in refs) == 50 + 50  # the batch in flight, the batch waiting
     gc.collect(1)
-    assert codec.packed == 990
-    assert all(ref() is None for ref in refs)  # packed, and the queue's objects freed before the collection
+    assert codec.packed == len(refs) - 50
+    # Packed, and the waiting objects freed before the collection: only the batch in flight is left.
+    assert [ref() is not None for ref in refs] == [True] * 50 + [False] * (len(refs) - 50)
     gate.set()
     assert exporter.shutdown(10)
-    assert received == list(range(1040))
-    assert exported(metrics) == 1040
+    assert received == list(range(len(refs)))
+    assert exported(metrics) == len(refs)
+
+
+def _unchanged_for(value: Callable[[], int], seconds: float) -> bool:
+    before = value()
+    time.sleep(seconds)
+    return value() == before
 
 
 def test_a_queue_that_keeps_up_packs_nothing_before_a_collection() -> None:
@@ -175,7 +188,7 @@ def test_a_queue_that_keeps_up_packs_nothing_before_a_collection() -> None:
         return True
 
     exporter = BatchExporter(signal="traces", exporter_name="test", export=export, metrics=LocalMetrics(),
-                             max_queue_size=10_000, max_batch_size=50, schedule_delay_s=0.01, codec=codec)
+                             max_queue_size=10_000, max_batch_size=50, schedule_delay_s=5, codec=codec)
     for number in range(90):  # a batch in flight and less than a batch behind it: no backlog
         exporter.put(Order(number))
     assert wait_until(lambda: exporter.queue_size == 40)
