@@ -1,5 +1,5 @@
 """A backed-up export queue is kept packed: flat tuples the garbage collector does not track,
-packed by the export worker (never the caller), unpacked into the same records before export,
+packed by the export worker (the caller only right before a collection), unpacked into the same records before export,
 and bounded by bytes as well as by items. Loss is counted, never silent."""
 
 from __future__ import annotations

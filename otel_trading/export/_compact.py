@@ -5,8 +5,9 @@ dict, its context, its status...), all tracked by the garbage collector. A queue
 (a slow or dead backend, a burst) holds hundreds of thousands of them: RSS grows by hundreds of
 megabytes, and every full collection walks them all while the bot waits (hundreds of ms).
 
-The export worker therefore packs the backlog (never the calling thread: the items beyond the
-next batch, while an export call is in flight) into flat tuples of str/int/float/bool, which
+The export worker therefore packs the backlog (the items beyond the next batch, while an export
+call is in flight; the calling thread only right before a collection of the older generations,
+see export/_batch.py) into flat tuples of str/int/float/bool, which
 CPython stops tracking at their first collection, and unpacks them into ordinary records just
 before export. An item that does not fit a flat tuple (links, a non-empty trace state, dropped
 counts, values that are containers) stays as it is: packing is an optimisation, never a change
