@@ -179,6 +179,125 @@ def _unchanged_for(value: Callable[[], int], seconds: float) -> bool:
     return value() == before
 
 
+def test_once_a_backlog_is_packed_the_worker_packs_every_whole_chunk_waiting_behind_it() -> None:
+    # Left waiting (up to a batch of them), they were what each collection of the middle generation promoted.
+    gate, received, codec = threading.Event(), [], Boxes()
+    exporter = BatchExporter(signal="traces", exporter_name="test", export=gated(received, gate),
+                             metrics=LocalMetrics(), max_queue_size=10_000, max_batch_size=1000,
+                             schedule_delay_s=5, codec=codec)  # woken by a full batch only
+    gc.disable()  # no collection: what is packed here is the worker's doing, not the collection hook's
+    try:
+        for i in range(1010):  # the first batch goes out and hangs on the gate
+            exporter.put(i)
+        assert wait_until(lambda: exporter.queue_size == 10)
+        for i in range(1010, 3000):  # 2000 waiting: a backlog
+            exporter.put(i)
+        assert wait_until(lambda: codec.packed >= 2000 - 255)  # all but less than a chunk
+        assert threading.get_ident() not in codec.packing_threads
+    finally:
+        gc.enable()
+    gate.set()
+    assert exporter.shutdown(10)
+    assert received == list(range(3000))
+
+
+class CountedOrders(Orders):
+    """Orders whose unpacked objects are watched: how many are alive at once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.alive: weakref.WeakSet[Order] = weakref.WeakSet()
+
+    def unpack(self, packed: tuple[Any, ...]) -> Order:
+        order = super().unpack(packed)
+        self.alive.add(order)
+        return order
+
+
+def _backlog_behind_a_stuck_call(export: Callable[[Sequence[Order]], bool], codec: Orders, gate: threading.Event,
+                                 total: int = 1000) -> tuple[BatchExporter[Order], LocalMetrics]:
+    """An exporter whose first batch (50) hangs on ``gate`` while the rest waits, all of it packed."""
+    metrics = LocalMetrics()
+    exporter = BatchExporter(signal="traces", exporter_name="test", export=export, metrics=metrics,
+                             max_queue_size=10_000, max_batch_size=50, schedule_delay_s=5, codec=codec)
+    for number in range(60):
+        exporter.put(Order(number))
+    assert wait_until(lambda: exporter.queue_size == 10)
+    for number in range(60, total):
+        exporter.put(Order(number))
+    assert wait_until(lambda: codec.packed == total - 50)
+    return exporter, metrics
+
+
+def test_a_batch_from_the_packed_backlog_is_unpacked_one_item_at_a_time_as_it_is_read() -> None:
+    # A batch in flight through a 25-60 ms send outlives collections: unpacked all at once, its object
+    # graphs were promoted, and enough of them made the next collection a full one (the bot waits).
+    gate, received, codec = threading.Event(), [], CountedOrders()
+    most_alive: list[int] = []
+
+    def export(batch: Sequence[Order]) -> bool:
+        gate.wait(10)
+        most = 0
+        for order in batch:
+            received.append(order.number)
+            most = max(most, len(codec.alive))
+        most_alive.append(most)
+        return True
+
+    exporter, metrics = _backlog_behind_a_stuck_call(export, codec, gate)
+    gate.set()
+    assert exporter.shutdown(10)
+    assert received == list(range(1000))
+    assert exported(metrics) == 1000
+    assert len(most_alive) == 20
+    assert most_alive[1:] == [1] * 19  # the first batch was never packed
+
+
+class Unpackable(Orders):
+    """A codec that cannot unpack every seventh item."""
+
+    def unpack(self, packed: tuple[Any, ...]) -> Order:
+        if packed[0] % 7 == 0:
+            raise ValueError("a codec bug")
+        return super().unpack(packed)
+
+
+@pytest.mark.parametrize("reads", [1, 2], ids=["read-once", "read-twice"])
+def test_an_item_the_codec_cannot_unpack_is_skipped_and_counted_once(reads: int, caplog: pytest.LogCaptureFixture,
+                                                                     ) -> None:
+    gate, received, codec = threading.Event(), [], Unpackable()
+
+    def export(batch: Sequence[Order]) -> bool:
+        gate.wait(10)
+        for _ in range(reads - 1):
+            list(batch)
+        received.extend(order.number for order in batch)
+        return True
+
+    exporter, metrics = _backlog_behind_a_stuck_call(export, codec, gate)
+    gate.set()
+    assert exporter.shutdown(10)
+    unpackable = [n for n in range(50, 1000) if n % 7 == 0]  # the first batch was never packed
+    assert received == [n for n in range(1000) if n not in unpackable]
+    assert (exported(metrics), dropped(metrics, "export_failed")) == (1000 - len(unpackable), len(unpackable))
+    assert "traces exporter test could not unpack a queued item" in caplog.text
+
+
+def test_a_packed_batch_read_by_position_unpacks_what_is_read() -> None:
+    gate, codec = threading.Event(), Orders()
+    seen: list[Any] = []
+
+    def export(batch: Sequence[Order]) -> bool:
+        gate.wait(10)
+        seen.append((len(batch), batch[0].number, batch[-1].number, [o.number for o in batch[1:3]]))
+        return True
+
+    exporter, _ = _backlog_behind_a_stuck_call(export, codec, gate, total=150)
+    gate.set()
+    assert exporter.shutdown(10)
+    assert seen == [(50, 0, 49, [1, 2]), (50, 50, 99, [51, 52]), (50, 100, 149, [101, 102])]
+
+
 def test_a_queue_that_keeps_up_packs_nothing_before_a_collection() -> None:
     gate, received, codec = threading.Event(), [], Orders()
 

@@ -4,11 +4,13 @@ Unlike the SDK's BatchSpanProcessor (queue 2048, oldest silently evicted) the qu
 sized for bursts, a full queue drops the *new* item and counts it, failed exports are
 counted, and shutdown is bounded by a deadline even when the exporter hangs.
 
-Each export call runs on its own short-lived thread so that the worker can give up on it
-after ``export_timeout_s`` (``OTEL_BSP_EXPORT_TIMEOUT`` / ``OTEL_BLRP_EXPORT_TIMEOUT``): the
-batch is counted lost (``reason="export_timeout"``) at the deadline. A Python exporter call
-cannot be interrupted, so the next batch is exported only once the late call has returned:
-one call at a time, as exporters expect.
+Export calls run on a thread of their own (one per exporter, started with its first call) so
+that the worker can give up on a call after ``export_timeout_s`` (``OTEL_BSP_EXPORT_TIMEOUT`` /
+``OTEL_BLRP_EXPORT_TIMEOUT``): the batch is counted lost (``reason="export_timeout"``) at the
+deadline. A Python exporter call cannot be interrupted, so the next batch is exported only once
+the late call has returned: one call at a time, as exporters expect. One lasting thread, not one
+per call: starting a thread waits for it to get the interpreter, ~12 ms (up to 50) on a busy
+machine, and the queue grows meanwhile.
 
 While a call is in flight the worker packs the backlog (what waits behind the call) with the
 queue's codec (export/_compact.py): flat tuples the garbage collector stops tracking, so a
@@ -16,18 +18,23 @@ backed-up queue neither holds hundreds of thousands of object graphs nor makes e
 collection walk them. The packed items are kept in tuples of a chunk each, so that a collection
 walks a few hundred chunks, not every item (a deque's items are each visited, one cache miss each
 on a backlog of hundreds of thousands). ``max_queue_bytes`` bounds the packed backlog by its approximate
-size; past it, new items are dropped and counted as a full queue.
+size; past it, new items are dropped and counted as a full queue. A batch taken from the packed backlog
+is unpacked one item at a time as the export call reads it (:class:`PackedBatch`): an exporter that
+reads its batch once (the direct OTLP encoder) holds one unpacked item at a time, not a batch of object
+graphs that a collection during the send would promote.
 
 The items still waiting unpacked are what the garbage collector promotes: every object alive at a
 collection of the middle generation moves to the oldest, and once enough have moved (a quarter of
 the oldest generation) the next collection is a full one, a walk of the whole interpreter's heap
 (15-30 ms here) while every thread waits. The worker gets the GIL only every switch interval, so
 during a burst a few thousand spans wait between its turns and a full collection followed every
-dozen middle ones. So, while a backlog is being packed, the packing also runs right before each
+dozen middle ones. So, once a backlog is packed, the worker packs each whole chunk that waits behind
+it (not only past a batch, as it starts), and the packing also runs right before each
 collection of the older generations (a ``gc.callbacks`` hook, on whichever thread collects): the
 waiting items are packed and freed, and the collection promotes none of them. That thread packs
-at most 8 chunks (~1 ms each here) after waiting for the worker's current chunk at most 5 ms;
-otherwise the caller packs nothing.
+at most 16 chunks (~0.5 ms each here; during a 200k burst 2,000-3,200 spans wait at such a
+collection, and what is left is promoted) after waiting for the worker's current chunk at most
+5 ms; otherwise the caller packs nothing.
 """
 
 from __future__ import annotations
@@ -38,8 +45,9 @@ import os
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from queue import SimpleQueue
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 from otel_trading._state import reset_after_fork
 from otel_trading.metrics._local import LocalMetrics
@@ -55,7 +63,7 @@ _PACK_CHUNK = 256  # items packed between two looks at the export call in flight
 _CALL_POLL_S = 0.005
 # Before a collection: at most this many chunks packed by the collecting thread, after waiting at most
 # this long for the worker to finish the chunk it is packing.
-_COLLECTION_CHUNKS = 8
+_COLLECTION_CHUNKS = 16
 _COLLECTION_WAIT_S = 0.005
 
 WORKER_THREAD_MARK = "_otel_trading_worker"
@@ -101,6 +109,86 @@ def _as_worker(target: Callable[..., None]) -> Callable[..., None]:
     return run
 
 
+class PackedBatch(Sequence[T]):
+    """A batch taken from the packed backlog, each item unpacked only as the export call reads it.
+
+    Iterating holds one unpacked item at a time. An item the codec cannot unpack is skipped and
+    logged; ``failures`` counts them (the worker reads it once the call has returned, so every item
+    is counted once: exported, or dropped)."""
+
+    __slots__ = ("_codec", "_failed", "_items", "_owner")
+
+    def __init__(self, items: list[T | tuple[Any, ...]], codec: QueueCodec[T], owner: str) -> None:
+        self._items = items
+        self._codec = codec
+        self._owner = owner  # for the log: "<signal> exporter <name>"
+        self._failed: set[int] = set()  # positions, so that reading the batch twice counts nothing twice
+
+    @property
+    def failures(self) -> int:
+        return len(self._failed)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __iter__(self) -> Iterator[T]:
+        unpack = self._codec.unpack
+        for position, stored in enumerate(self._items):
+            if type(stored) is not tuple:
+                yield stored  # type: ignore[misc]  # kept as it was: not packed
+                continue
+            try:
+                item = unpack(stored)
+            except Exception:  # noqa: BLE001 - a codec bug loses the item, counted, never the export
+                self._fail(position)
+                continue
+            yield item
+
+    @overload
+    def __getitem__(self, index: int) -> T: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[T]: ...
+
+    def __getitem__(self, index: int | slice) -> T | list[T]:
+        """An item by position (an exporter may read so): one the codec cannot unpack raises its error."""
+        if isinstance(index, slice):
+            return [self[position] for position in range(*index.indices(len(self._items)))]
+        item = self._items[index]
+        return self._codec.unpack(item) if type(item) is tuple else item  # type: ignore[return-value]
+
+    def _fail(self, position: int) -> None:
+        _LOG.exception("%s could not unpack a queued item", self._owner)
+        self._failed.add(position)
+
+
+class _Call(Generic[T]):
+    """One export call handed to the call thread; ``wait`` returns once it has returned (or raised)."""
+
+    __slots__ = ("_returned", "batch", "ok")
+
+    def __init__(self, batch: Sequence[T]) -> None:
+        self.batch = batch
+        self.ok = False
+        self._returned = threading.Lock()  # held until the call has returned: a C-level wait
+        self._returned.acquire()
+
+    def finish(self, ok: bool) -> None:
+        self.ok = ok
+        self._returned.release()
+
+    @property
+    def done(self) -> bool:
+        return not self._returned.locked()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """True once the call has returned; False after ``timeout`` seconds (None: no limit)."""
+        if self._returned.acquire(timeout=-1 if timeout is None else min(timeout, threading.TIMEOUT_MAX)):
+            self._returned.release()
+            return True
+        return False
+
+
 class BatchExporter(Generic[T]):
     def __init__(
         self,
@@ -142,7 +230,10 @@ class BatchExporter(Generic[T]):
 
     def _start_worker(self) -> None:
         self._in_flight = 0
-        self._late_call: threading.Thread | None = None  # after a fork, the parent's call threads do not exist here
+        # After a fork, the parent's call thread does not exist here: the first call starts this process's.
+        self._late_call: _Call[T] | None = None
+        self._calls: SimpleQueue[_Call[T] | None] = SimpleQueue()
+        self._call_thread: threading.Thread | None = None
         self._queue: deque[T] = deque()  # appended by callers, taken from the left by the worker only
         # Older than everything in _queue: chunks of items the worker packed (tuples) or could not pack;
         # the first chunk's items before _chunk_at are already taken. Both written by the worker only.
@@ -188,59 +279,64 @@ class BatchExporter(Generic[T]):
             self._wake.set()
 
     def _run(self) -> None:
-        while True:
-            self._wake.wait(self._delay)
-            self._wake.clear()
-            self._drain()
-            with self._waiters_lock:
-                waiters, self._flush_waiters = self._flush_waiters, []
-            for waiter in waiters:
-                waiter.set()
-            if self._stopped:
-                return
+        try:
+            while True:
+                self._wake.wait(self._delay)
+                self._wake.clear()
+                self._drain()
+                with self._waiters_lock:
+                    waiters, self._flush_waiters = self._flush_waiters, []
+                for waiter in waiters:
+                    waiter.set()
+                if self._stopped:
+                    return
+        finally:
+            if self._call_thread is not None:
+                self._calls.put(None)  # the call thread ends after the call it may still be in
 
     def _drain(self) -> None:
         queue, packed = self._queue, self._packed
         try:
             while (packed or queue) and not self._abandoned:  # abandoned: shutdown counted the rest as dropped
-                batch: list[T] = []
-                with self._section:
-                    if packed:
-                        batch = self._unpack_batch()
-                    while queue and len(batch) < self._max_batch_size:
-                        batch.append(queue.popleft())
-                if batch:
+                batch = self._take_batch()
+                if batch:  # empty when shutdown cleared the queue meanwhile
                     self._export_batch(batch)
         finally:
             _BACKLOGGED.pop(id(self), None)  # drained: the collection hook has nothing to do here
 
-    def _unpack_batch(self) -> list[T]:
-        """Up to a batch of the packed backlog, unpacked (the oldest items)."""
-        packed, codec = self._packed, self._codec
-        assert codec is not None  # only a codec's items are ever packed
-        batch: list[T] = []
+    def _take_batch(self) -> Sequence[T]:
+        """The oldest items, up to a batch: the packed backlog's first (a :class:`PackedBatch` then), then
+        the queue's (taken by the worker only: callers only append, so the queue holds at least what len says)."""
+        queue, codec = self._queue, self._codec
+        with self._section:
+            packed = bool(self._packed)
+            items: list[Any] = self._take_packed() if packed else []
+            room = self._max_batch_size - len(items)
+            if room > 0 and queue:
+                take = queue.popleft
+                items += [take() for _ in range(min(len(queue), room))]
+        if not packed or codec is None:
+            return items
+        return PackedBatch(items, codec, f"{self.signal} exporter {self.exporter_name}")
+
+    def _take_packed(self) -> list[T | tuple[Any, ...]]:
+        """Up to a batch of the packed backlog as it is (the oldest items; under ``_section``)."""
+        packed = self._packed
+        items: list[T | tuple[Any, ...]] = []
         before = self._packed_count
-        while packed and len(batch) < self._max_batch_size:
+        while packed and len(items) < self._max_batch_size:
             chunk, start = packed[0], self._chunk_at
-            end = min(len(chunk), start + self._max_batch_size - len(batch))
+            end = min(len(chunk), start + self._max_batch_size - len(items))
             if end == len(chunk):
                 packed.popleft()
                 self._chunk_at = 0
             else:
                 self._chunk_at = end
             self._packed_count -= end - start
-            for item in chunk[start:end]:
-                if type(item) is not tuple:
-                    batch.append(item)  # type: ignore[arg-type]  # kept as it was: not a packed tuple
-                    continue
-                try:
-                    batch.append(codec.unpack(item))
-                except Exception:  # noqa: BLE001 - a codec bug loses the item, counted, never the worker
-                    _LOG.exception("%s exporter %s could not unpack a queued item", self.signal, self.exporter_name)
-                    self._dropped_failed.add(1)
+            items += chunk[start:end]
         # Sizes are not kept per item: the total shrinks in proportion to what was taken.
         self._packed_bytes = self._packed_bytes * self._packed_count // before
-        return batch
+        return items
 
     def _pack_backlog(self) -> None:
         """Packs up to a chunk of the waiting items, oldest first (worker thread only). Oldest first: an
@@ -262,24 +358,26 @@ class BatchExporter(Generic[T]):
         if chunk:
             self._packed.append(tuple(chunk))
 
-    def _await_call(self, call: threading.Thread) -> None:
+    def _await_call(self, call: _Call[T]) -> None:
         """Waits for ``call`` up to the export timeout, packing the backlog meanwhile when there is a codec."""
         if self._codec is None:
-            call.join(self._export_timeout)
+            call.wait(self._export_timeout)
             return
         deadline = time.monotonic() + self._export_timeout
-        while call.is_alive():
+        while not call.done:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return
             # Only a backlog (more than a batch waiting): a queue that keeps up pays nothing for this.
-            # From shutdown on, what is left is counted, not moved.
-            if len(self._queue) > self._max_batch_size and not self._stopped:
+            # Once a backlog is packed, what waits behind it is packed chunk by chunk too: left waiting, it
+            # is what the collections promote. From shutdown on, what is left is counted, not moved.
+            waiting = len(self._queue)
+            if (waiting > self._max_batch_size or (waiting >= _PACK_CHUNK and self._packed)) and not self._stopped:
                 _BACKLOGGED[id(self)] = self  # until the backlog is drained
                 with self._section:
                     self._pack_backlog()
             else:
-                call.join(min(_CALL_POLL_S, remaining))
+                call.wait(min(_CALL_POLL_S, remaining))
 
     def pack_before_collection(self) -> None:
         """Packs the waiting items before a collection promotes them (the collection hook; any thread)."""
@@ -298,39 +396,61 @@ class BatchExporter(Generic[T]):
         finally:
             self._section.release()
 
-    def _call_export(self, batch: Sequence[T], outcome: list[bool]) -> None:
-        try:
-            outcome.append(self._export(batch))
-        except Exception:  # noqa: BLE001 - an exporter bug must not kill the worker
-            _LOG.exception("%s exporter %s raised", self.signal, self.exporter_name)
-            outcome.append(False)
+    def _run_calls(self, calls: SimpleQueue[_Call[T] | None]) -> None:
+        """The call thread: runs the calls the worker hands over, one at a time, until told to end (None)."""
+        while (call := calls.get()) is not None:
+            ok = False
+            try:
+                ok = bool(self._export(call.batch))
+            except Exception:  # noqa: BLE001 - an exporter bug must not kill the thread
+                _LOG.exception("%s exporter %s raised", self.signal, self.exporter_name)
+            except BaseException:
+                # It ends this thread (as it ended a call's own thread before): the next call starts another.
+                self._call_thread = None
+                raise
+            finally:
+                call.finish(ok)
+            del call  # not kept alive while waiting for the next one
+
+    def _hand_over(self, batch: Sequence[T]) -> _Call[T]:
+        call = _Call(batch)
+        if self._call_thread is None:
+            self._calls = SimpleQueue()
+            thread = self._call_thread = threading.Thread(
+                target=_as_worker(self._run_calls), args=(self._calls,),
+                name=f"otel-trading-{self.signal}-{self.exporter_name}-export", daemon=True)
+            setattr(thread, WORKER_THREAD_MARK, True)
+            thread.start()
+        self._calls.put(call)
+        return call
 
     def _export_batch(self, batch: Sequence[T]) -> None:
         self._in_flight = len(batch)
         late = self._late_call
         if late is not None:
-            late.join()  # one export call at a time: the next batch waits for the overrunning one
+            late.wait()  # one export call at a time: the next batch waits for the overrunning one
             self._late_call = None
-        outcome: list[bool] = []
-        call = threading.Thread(target=_as_worker(self._call_export), args=(batch, outcome),
-                                name=f"otel-trading-{self.signal}-{self.exporter_name}-export", daemon=True)
-        setattr(call, WORKER_THREAD_MARK, True)
-        call.start()
+        call = self._hand_over(batch)
         self._await_call(call)
         self._in_flight = 0
         if self._abandoned:
             return  # shutdown already counted this batch as dropped when it gave up on it
-        if call.is_alive():
+        if not call.done:
             self._late_call = call
             self.failed_exports += 1
             self._dropped_timeout.add(len(batch))
             _LOG.warning("%s exporter %s did not finish an export of %d items within %.3gs (export timeout); "
                          "counted as dropped", self.signal, self.exporter_name, len(batch), self._export_timeout)
             return
-        ok = bool(outcome and outcome[0])
-        if not ok:
+        if not call.ok:
             self.failed_exports += 1
-        (self._exported if ok else self._dropped_failed).add(len(batch))
+            self._dropped_failed.add(len(batch))
+            return
+        # Items a packed batch could not unpack were never handed to the exporter.
+        failures = batch.failures if type(batch) is PackedBatch else 0
+        self._exported.add(len(batch) - failures)
+        if failures:
+            self._dropped_failed.add(failures)
 
     def force_flush(self, timeout_s: float) -> bool:
         """True when everything queued before the call was exported successfully in time."""
