@@ -9,6 +9,7 @@ logged. Where a setting only the SDK exporter honours is in use, the SDK exporte
 
 from __future__ import annotations
 
+import gc
 import gzip
 import logging
 import math
@@ -45,10 +46,13 @@ import otel_trading
 from otel_trading import traced
 from otel_trading._state import STATE
 from otel_trading.config._settings import OtlpSettings
-from otel_trading.export import _pipeline
+from otel_trading.export import _otlp_proto_encode, _pipeline
+from otel_trading.export._batch import PackedBatch
+from otel_trading.export._compact import SpanCodec
 from otel_trading.export._exporters import _otlp_kwargs
 from otel_trading.export._otlp_proto_encode import spans_to_protobuf
 from otel_trading.export._otlp_span_exporters import DirectOtlpSpanExporter, direct_span_exporter
+from otel_trading.redaction import Redactor
 from otel_trading.tracing._lean import to_readable
 
 pytestmark = pytest.mark.timeout(60)
@@ -203,6 +207,38 @@ def test_configure_sends_lean_spans_without_building_readable_spans(
 @traced
 def _tick(i: int) -> int:
     return i
+
+
+def test_a_batch_from_the_packed_backlog_is_encoded_one_span_at_a_time(http_receiver: HttpOtlpReceiver,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    # The direct exporter reads its batch once: the export thread hands it each span as it is read, so a
+    # batch of the packed backlog is never all unpacked at once (a collection during the send would
+    # promote every span of it; enough promoted objects make the next collection a full one).
+    lean, _ = _lean_and_sdk_spans()
+    codec = SpanCodec()
+    packed = [p for p in (codec.pack(span)[0] for span in lean * 10) if type(p) is tuple]
+    assert len(packed) >= 30
+    expected = spans_to_protobuf([codec.unpack(p) for p in packed])
+
+    def spans_alive() -> int:  # what the codec unpacks to
+        return sum(type(o) is ReadableSpan for o in gc.get_objects())
+
+    before = spans_alive()
+    most = 0
+    encode_span = _otlp_proto_encode._span
+
+    def watched(span: Any) -> bytes:
+        nonlocal most
+        most = max(most, spans_alive() - before)
+        return encode_span(span)
+
+    monkeypatch.setattr(_otlp_proto_encode, "_span", watched)
+    exporter = _direct("http/protobuf", http_receiver.endpoint)
+    export = _pipeline.span_export_fn(exporter, Redactor())
+    assert export(PackedBatch(packed, codec, "traces exporter test"))
+    assert [r.payload for r in http_receiver.requests("traces")] == [expected]
+    assert most == 1
+    exporter.shutdown()
 
 
 # --- settings: the SDK exporter's, and the fallback ------------------------------------------------

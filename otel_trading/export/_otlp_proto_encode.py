@@ -23,7 +23,7 @@ from __future__ import annotations
 import functools
 import logging
 import struct
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 from opentelemetry.sdk.resources import Resource
@@ -264,7 +264,7 @@ def _schema(url: str | None) -> bytes:
     return _field(b"\x1a", _text(url)) if url else b""
 
 
-def spans_to_protobuf(spans: Sequence[ReadableSpan | LeanSpan]) -> bytes:
+def spans_to_protobuf(spans: Iterable[ReadableSpan | LeanSpan]) -> bytes:
     """The serialized ``ExportTraceServiceRequest`` of ``spans``: grouped by resource, then by scope, in
     order of first appearance, as the SDK's ``encode_spans`` groups them."""
     # By equal resource / scope (the SDK groups with a dict), each object's hash taken once.

@@ -30,7 +30,7 @@ import ssl
 import threading
 import time
 import zlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from importlib import metadata
@@ -98,8 +98,10 @@ class _Transport(Protocol):
 class DirectOtlpSpanExporter(SpanExporter):
     """Spans (lean or SDK) to an OTLP receiver: encoded directly, sent with retries within the timeout."""
 
-    # The export thread hands over lean spans as they are (export/_pipeline.py: no ReadableSpan built).
+    # The export thread hands over lean spans as they are (export/_pipeline.py: no ReadableSpan built),
+    # one at a time as they are read: export() encodes each once, then sends the bytes.
     accepts_lean_spans = True
+    reads_spans_once = True
 
     def __init__(self, transport: _Transport, timeout_s: float) -> None:
         self._transport = transport
@@ -111,7 +113,7 @@ class DirectOtlpSpanExporter(SpanExporter):
         """The receiver, as logged: no credentials, no query."""
         return self._transport.where
 
-    def export(self, spans: Sequence[ReadableSpan | LeanSpan]) -> SpanExportResult:
+    def export(self, spans: Iterable[ReadableSpan | LeanSpan]) -> SpanExportResult:
         if self._stopping.is_set():
             _LOG.warning("Exporter already shutdown, ignoring batch")
             return SpanExportResult.FAILURE

@@ -108,8 +108,17 @@ def scrub_span(span: FinishedSpan, redactor: Redactor) -> FinishedSpan:
 
 def span_export_fn(exporter: SpanExporter, redactor: Redactor) -> Callable[[Sequence[FinishedSpan]], bool]:
     """Scrubs each span once; exporters that read SDK objects get ``ReadableSpan``s, built here on the
-    export thread from the lean spans; an exporter with ``accepts_lean_spans`` (the local store) reads both."""
+    export thread from the lean spans; an exporter with ``accepts_lean_spans`` (the local store) reads both.
+    One that also ``reads_spans_once`` (the direct OTLP exporters) gets them one at a time as it reads them:
+    a batch from the packed backlog is then never all unpacked at once (export/_batch.py)."""
     if getattr(exporter, "accepts_lean_spans", False):
+        if getattr(exporter, "reads_spans_once", False):
+            def export_streamed(batch: Sequence[FinishedSpan]) -> bool:
+                spans: Any = (scrub_span(s, redactor) for s in batch)
+                return exporter.export(spans) is SpanExportResult.SUCCESS
+
+            return export_streamed
+
         def export_lean(batch: Sequence[FinishedSpan]) -> bool:
             spans: Any = [scrub_span(s, redactor) for s in batch]
             return exporter.export(spans) is SpanExportResult.SUCCESS
