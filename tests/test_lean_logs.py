@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import json
+import sys
 from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from pathlib import Path
@@ -149,3 +151,32 @@ def test_the_stored_line_is_the_one_the_sdk_records_of_the_same_events_give(
     assert len(lines) == 1 and len(copy.batches) == 1 and len(copy.batches[0]) == 3
     assert lines[0] == logs_to_json_line(copy.batches[0])
     assert "sk-live-0123456789abcdef" not in lines[0]
+
+
+def _log_twice(log: Any) -> int:
+    for _ in range(2):
+        log.info("in a loop")  # the same place twice: the same call site
+    return sys._getframe().f_lineno - 1
+
+
+def test_each_stored_line_names_its_own_call_site(store_and_copy: tuple[Path, Recording, Any]) -> None:
+    # The call site of the last line is reused while the place is the same (by its line, then by the
+    # tuple's identity in the store's encoder): a loop's lines, then another line and another function,
+    # then the loop again must each carry their own place.
+    store, _copy, telemetry = store_and_copy
+    log = otel_trading.get_logger("bot")
+    loop_line = _log_twice(log)
+    here = sys._getframe().f_lineno + 1
+    log.info("elsewhere")
+    log.info("the next line")
+    _log_twice(log)
+    assert telemetry.force_flush(5)
+    line = json.loads((store / "logs.jsonl").read_text().splitlines()[0])
+    records = line["resourceLogs"][0]["scopeLogs"][0]["logRecords"]
+    sites = [{a["key"]: next(iter(a["value"].values())) for a in r["attributes"]} for r in records]
+    assert [(s["code.function.name"], int(s["code.line.number"])) for s in sites] == [
+        ("_log_twice", loop_line), ("_log_twice", loop_line),
+        ("test_each_stored_line_names_its_own_call_site", here),
+        ("test_each_stored_line_names_its_own_call_site", here + 1),
+        ("_log_twice", loop_line), ("_log_twice", loop_line),
+    ]

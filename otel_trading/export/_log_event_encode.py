@@ -44,6 +44,9 @@ _SEVERITY_NUMBER: Final = {int(n.value): f',"severityNumber":{int(n.value):d}' i
 _SEVERITIES: Final[dict[tuple[int, str], str]] = {}
 # '{"stringValue":"order placed"}' by message: a bot's messages are a few fixed texts.
 _BODIES: Final[dict[str, str]] = {}
+# The last call site tuple seen (by identity: the logging chain hands the same tuple for the same
+# place), its length limit and its encoded attributes; replaced whole.
+_last_site: tuple[object, int | None, str] = (None, None, "")
 # The last span context's members (a tuple replaced whole: export threads may encode at once).
 _last_context: tuple[object, str] = (None, "")
 # The three code.* attributes of a call site, encoded, by (path, function, line, max_length).
@@ -71,9 +74,13 @@ def log_event_record(time_ns: int, severity_number: int, fields: Mapping[Any, An
             return None
         attributes.append(_text_attribute(STACKTRACE, stacktrace, max_length))
     if code is not None:
-        call_site = _CALL_SITES.get((code, max_length)) or _call_site(code, max_length)
-        if call_site is None:
-            return None
+        last_code, last_length, call_site = _last_site
+        if code is not last_code or max_length != last_length:
+            found = _CALL_SITES.get((code, max_length)) or _call_site(code, max_length)
+            if found is None:
+                return None
+            call_site = found
+            _remember_site(code, max_length, call_site)
         attributes.append(call_site)
     time_text = f"{time_ns:d}"
     cached_context, members = _last_context
@@ -114,6 +121,11 @@ def _text_attribute(key: str, value: str, max_length: int | None) -> str:
     if max_length is not None and len(value) > max_length:
         value = value[:max_length]
     return _STRING_ATTRIBUTES.get((key, value)) or _string_attribute(key, value)
+
+
+def _remember_site(code: tuple[str, str, int], max_length: int | None, encoded: str) -> None:
+    global _last_site
+    _last_site = (code, max_length, encoded)
 
 
 def _call_site(code: tuple[str, str, int], max_length: int | None) -> str | None:

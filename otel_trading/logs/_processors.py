@@ -232,8 +232,10 @@ def _call_site() -> tuple[str, str, int] | None:
     # The path found last time is tried first: its last logging frame and the frame above it
     # are made and compared by identity (code objects are not hashed: hashing one walks its
     # bytecode and constants). A log call from the same place costs two frames, not a walk.
+    # The same place as last time gives the same tuple: the store's encoder keeps the encoded
+    # code.* attributes of the last one it saw by identity.
     global _last_path
-    depth, last_logging, caller = _last_path
+    depth, last_logging, caller, site = _last_path
     if last_logging is not None:
         try:
             below: FrameType | None = sys._getframe(depth - 1)
@@ -243,18 +245,25 @@ def _call_site() -> tuple[str, str, int] | None:
             frame = below.f_back
             if frame is not None:
                 code = frame.f_code
-                if code is caller or not _in_logging_module(frame):
-                    if code is not caller:
-                        _last_path = (depth, last_logging, code)
-                    return code.co_filename, code.co_name, frame.f_lineno
+                if code is caller:
+                    line = frame.f_lineno
+                    if site[2] != line:
+                        site = (code.co_filename, code.co_name, line)
+                        _last_path = (depth, last_logging, caller, site)
+                    return site
+                if not _in_logging_module(frame):
+                    site = (code.co_filename, code.co_name, frame.f_lineno)
+                    _last_path = (depth, last_logging, code, site)
+                    return site
     walked: FrameType | None = sys._getframe(2)
     depth, last_logging = 2, None
     while walked is not None:
         if not _in_logging_module(walked):
             code = walked.f_code
+            site = (code.co_filename, code.co_name, walked.f_lineno)
             if last_logging is not None:
-                _last_path = (depth, last_logging, code)
-            return code.co_filename, code.co_name, walked.f_lineno
+                _last_path = (depth, last_logging, code, site)
+            return site
         last_logging = walked.f_code
         walked = walked.f_back
         depth += 1
@@ -266,8 +275,8 @@ def _in_logging_module(frame: FrameType) -> bool:
 
 
 # From the last walk: the depth (from _call_site) of the user's frame, the code of the logging
-# frame it called, and its own code.
-_last_path: tuple[int, CodeType | None, CodeType | None] = (0, None, None)
+# frame it called, its own code, and the last call site found there.
+_last_path: tuple[int, CodeType | None, CodeType | None, tuple[str, str, int]] = (0, None, None, ("", "", -1))
 
 
 def redact(_logger: Any, _method_name: str, event_dict: EventDict) -> EventDict:
