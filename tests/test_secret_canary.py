@@ -18,6 +18,7 @@ from otlp_receiver import otlp_options, receiver_for
 
 import otel_trading
 from otel_trading import get_logger, health, span, traced, trade
+from otel_trading.context import bound
 from otel_trading.console import current_console, serve_store
 
 pytestmark = pytest.mark.timeout(60)
@@ -33,6 +34,8 @@ RESOURCE_URL = f"postgres://bot:{CANARY}-resource@db.internal:5432/trades"
 STRATEGY_URL = f"https://quant:{CANARY}-strategy-label@signals.example.com/momentum"
 REJECT_REASON = f"venue said: retry https://quant:{CANARY}-reason-label@api.example.com"
 HEALTH_SECRET = f"{CANARY}-health-known"
+BOUND_TOKEN = f"{CANARY}-bound-by-key-name"
+BOUND_URL = f"wss://feed:{CANARY}-bound-url@stream.example.com/ws"
 
 
 @pytest.fixture(params=["grpc", "http/protobuf"])
@@ -72,6 +75,8 @@ def test_canaries_reach_no_output(sinks: Sinks, monkeypatch: pytest.MonkeyPatch)
         log.info(f"telegram bot {TELEGRAM_TOKEN} ready", webhook=SLACK_WEBHOOK)
         log.warning("key file unreadable", content=PEM_KEY, note=USER_SECRET)
         log.info(f"collector credential {HEADER_TOKEN} loaded")  # known from otlp_headers only
+        with bound(session_token=BOUND_TOKEN, feed=BOUND_URL):  # bound context joins every line in the block
+            log.info("feed connected")
         with trade("BTC/USDT", "buy", strategy=STRATEGY_URL) as position:
             order = position.submit_order(0.1, price=42_000.0)
             order.rejected(REJECT_REASON)

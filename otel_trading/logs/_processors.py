@@ -28,7 +28,7 @@ from otel_trading._state import STATE
 from otel_trading.context._correlation import CORRELATION_KEY, CURRENT_BOUND, correlation_id
 from otel_trading.export._batch import in_export_worker
 from otel_trading.export._pipeline import PendingLog
-from otel_trading.redaction import REDACTED
+from otel_trading.redaction import REDACTED, Redactor
 
 EventDict = MutableMapping[str, Any]
 
@@ -177,8 +177,11 @@ def _enrich(method_name: str, event_dict: EventDict) -> tuple[int, SpanContext, 
         event_dict.setdefault(CORRELATION_KEY, cid)
     bound = CURRENT_BOUND.get()
     if bound:
+        # Scrubbed as they are added: our chain redacts the caller's fields before enriching them.
+        redactor = STATE.redactor
         for key, value in bound.items():
-            event_dict.setdefault(key, value)
+            if key not in event_dict:
+                event_dict[key] = _scrubbed(redactor, key, value)
     code = event_dict.pop("_code", _NO_CODE)
     if code is _NO_CODE:
         code = _call_site()
@@ -207,11 +210,13 @@ def _add_exception(event_dict: EventDict, exc_info: Any) -> None:
     if isinstance(exc_info, tuple):
         exc = exc_info[1]
     if exc is not None:
-        # As the SDK's LoggingHandler records them (exception.stacktrace is "exception" here).
-        event_dict["exception"] = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-        event_dict["exception.type"] = type(exc).__name__
+        # As the SDK's LoggingHandler records them (exception.stacktrace is "exception" here); an
+        # exception's text may quote a secret, and the chain's redaction may have run already.
+        scrub = STATE.redactor.scrub_text
+        event_dict["exception"] = scrub("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
+        event_dict["exception.type"] = scrub(type(exc).__name__)
         if exc.args:
-            event_dict["exception.message"] = str(exc.args[0])
+            event_dict["exception.message"] = scrub(str(exc.args[0]))
 
 
 def enrich(_logger: Any, method_name: str, event_dict: EventDict) -> EventDict:
@@ -283,27 +288,27 @@ def redact(_logger: Any, _method_name: str, event_dict: EventDict) -> EventDict:
     redactor = STATE.redactor
     if redactor.is_clean_event(event_dict, _PRODUCED_BY_US):  # the common case, judged at C speed
         return event_dict
-    is_secret_key = redactor.is_secret_key
-    is_clean_text = redactor.is_clean_text
     for key, value in event_dict.items():
-        if key in _PRODUCED_BY_US:
-            continue
-        if is_secret_key(key):
-            event_dict[key] = REDACTED
-            continue
-        kind = type(value)  # the exact types first: isinstance() on every field was most of this step
-        if kind is str:
-            if not is_clean_text(value):
-                event_dict[key] = redactor.scrub_text(value)
-        elif kind is int or kind is float or kind is bool or value is None:
-            continue
-        elif isinstance(value, str):
-            if not is_clean_text(value):
-                event_dict[key] = redactor.scrub_text(value)
-        elif isinstance(value, (dict, list, tuple)):
-            event_dict[key] = redactor.scrub_value(key, value)
+        if key not in _PRODUCED_BY_US:
+            scrubbed = _scrubbed(redactor, key, value)
+            if scrubbed is not value:
+                event_dict[key] = scrubbed
     # "event" (the message) is one of the fields above: scrubbed there, not checked twice.
     return event_dict
+
+
+def _scrubbed(redactor: Redactor, key: Any, value: Any) -> Any:
+    """``value`` of the field ``key`` as it may be logged: itself when it holds no secret."""
+    if redactor.is_secret_key(key):
+        return REDACTED
+    kind = type(value)  # the exact types first: isinstance() on every field was most of this step
+    if kind is int or kind is float or kind is bool or value is None:
+        return value
+    if isinstance(value, str):
+        return value if redactor.is_clean_text(value) else redactor.scrub_text(value)
+    if isinstance(value, (dict, list, tuple)):
+        return redactor.scrub_value(key, value)
+    return value
 
 
 def to_otel(_logger: Any, _method_name: str, event_dict: EventDict) -> EventDict:
@@ -334,8 +339,10 @@ def log_event(_logger: Any, method_name: str, event_dict: EventDict) -> str:
     fields the separate steps pass through the dict (time, span context, call site) are locals."""
     if LEVELS.get(method_name, 20) < CONSOLE.min_level:
         raise structlog.DropEvent
-    now_ns, span_context, code, internal = _enrich(method_name, event_dict)
+    # The caller's fields are redacted before our own join them (fewer to look at); what enrich
+    # adds from elsewhere (bound context, an exception's text) it scrubs itself.
     redact(_logger, method_name, event_dict)
+    now_ns, span_context, code, internal = _enrich(method_name, event_dict)
     if not internal:
         # The JSON line only reads the dict: the queued event shares it. The pretty renderer
         # takes fields out of it: a copy then.
@@ -383,8 +390,8 @@ def process(method_name: str, event_dict: EventDict, *, console: bool = True) ->
             return
         if LEVELS.get(method_name, 20) < CONSOLE.min_level:
             return
-        now_ns, span_context, code, internal = _enrich(method_name, event_dict)
         redact(None, method_name, event_dict)
+        now_ns, span_context, code, internal = _enrich(method_name, event_dict)
         if not internal:
             _export(event_dict, now_ns, span_context, code)
     except structlog.DropEvent:
