@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import sys
 
 import pytest
 
@@ -43,9 +44,15 @@ class _WithDict:
     value: int
 
 
-@dataclasses.dataclass(frozen=True, slots=True, weakref_slot=True)
-class _WithWeakref:
-    value: int
+if sys.version_info >= (3, 11):
+    @dataclasses.dataclass(frozen=True, slots=True, weakref_slot=True)
+    class _WithWeakref:
+        value: int
+else:  # weakref_slot= came with 3.11: the same layout written out
+    @dataclasses.dataclass(frozen=True)
+    class _WithWeakref:
+        __slots__ = ("__weakref__", "value")
+        value: int
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
