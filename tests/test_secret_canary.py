@@ -18,8 +18,8 @@ from otlp_receiver import otlp_options, receiver_for
 
 import otel_trading
 from otel_trading import get_logger, health, span, traced, trade
-from otel_trading.context import bound
 from otel_trading.console import current_console, serve_store
+from otel_trading.context import bound
 
 pytestmark = pytest.mark.timeout(60)
 
