@@ -7,10 +7,11 @@ whatever instrumentation produced it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import groupby
 from types import MappingProxyType
-from typing import Any
+from typing import Any, cast
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
@@ -209,26 +210,17 @@ class LogMaterializer:
         :class:`EncodedLogRecord` (their records' text, comma-separated: the line holds them so),
         the other records as SDK records, in order."""
         result: list[EncodedLogRecord | ReadableLogRecord] = []
-        run: list[str] = []
-        run_scope: InstrumentationScope | None = None
-        record_text = self._record_text
-        for item in batch:
-            if type(item) is PendingLog:
-                scope = self._scope(item.fields)
-                if scope is not run_scope:
-                    if run:
-                        result.append(EncodedLogRecord(self._resource, run_scope, ",".join(run)))
-                        run = []
-                    run_scope = scope
-                run.append(record_text(item))
+        for scope, items in groupby(batch, self._run_key):
+            if scope is None:  # records of the OTel logs API
+                result.extend(map(self, items))
             else:
-                if run:
-                    result.append(EncodedLogRecord(self._resource, run_scope, ",".join(run)))
-                    run, run_scope = [], None
-                result.append(self(item))
-        if run:
-            result.append(EncodedLogRecord(self._resource, run_scope, ",".join(run)))
+                events = cast("Iterator[PendingLog]", items)  # a scope is the key of our own events only
+                result.append(EncodedLogRecord(self._resource, scope, ",".join(map(self._record_text, events))))
         return result
+
+    def _run_key(self, item: LogItem) -> InstrumentationScope | None:
+        """The scope of our own event (its logger's), None for another record: what a run shares."""
+        return self._scope(item.fields) if type(item) is PendingLog else None
 
     def __call__(self, item: LogItem) -> ReadableLogRecord:
         if isinstance(item, PendingLog):
